@@ -1,0 +1,13 @@
+// disttrain: the one executable of DistTrain. Every subcommand lives in Commands/, one file each.
+//   dotnet run --project src/DistTrain.Cli -- demo         the main job on the bundled Brown Corpus
+//   dotnet run --project src/DistTrain.Cli -- --help       everything else
+using System.CommandLine;
+using DistTrain.Cli.Commands;
+
+var root = new RootCommand("DistTrain: distributed training of language models on an Akka.NET cluster.")
+{
+    DemoCommand.Create(),
+    DataCommand.Create(),
+    BenchCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync();
