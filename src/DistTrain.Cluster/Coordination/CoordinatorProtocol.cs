@@ -1,0 +1,24 @@
+using DistTrain.Contracts.Protocols;
+
+namespace DistTrain.Cluster.Coordination;
+
+/// <summary>Requests to the coordinator from the node it runs on (the job API and the local runner).</summary>
+public interface ICoordinatorRequest;
+
+/// <summary>Run one data-parallel stage of a job; the sender receives <see cref="StageFinished"/>.</summary>
+public sealed record RunStage(string JobId, string Stage, string SpecYaml, bool Quick, RunLimits Limits, GradientAggregation Aggregation, GradientWire Wire) : ICoordinatorRequest;
+
+/// <summary>The outcome of a <see cref="RunStage"/>.</summary>
+public sealed record StageFinished(string JobId, string Stage, bool Succeeded, string Summary, string? LastCheckpoint, int Restarts) : ICoordinatorRequest;
+
+/// <summary>Asks for the registered workers; answered with <see cref="WorkersSnapshot"/>.</summary>
+public sealed record GetWorkers : ICoordinatorRequest
+{
+    public static readonly GetWorkers Instance = new();
+}
+
+/// <summary>Registered workers and what each is doing.</summary>
+public sealed record WorkersSnapshot(IReadOnlyList<WorkerStatus> Workers);
+
+/// <summary>One worker as the coordinator sees it.</summary>
+public sealed record WorkerStatus(string WorkerId, string Node, string Device, string? JobId, string? Stage, int? Rank);

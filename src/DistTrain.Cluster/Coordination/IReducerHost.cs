@@ -1,0 +1,15 @@
+using DistTrain.Contracts.Protocols;
+
+namespace DistTrain.Cluster.Coordination;
+
+/// <summary>The coordinator-mode reducer living in the coordinator process: it sums float buffers and never sees a tensor.</summary>
+public interface IReducerHost : IDisposable
+{
+    DataPlaneEndpoint Endpoint { get; }
+
+    /// <summary>Serves one generation of one job: accepts exactly <paramref name="worldSize"/> ranks and reduces until ended.</summary>
+    void BeginGeneration(string jobId, int generation, int worldSize, GradientWire wire);
+
+    /// <summary>Stops serving the generation; ranks blocked on it fail at once.</summary>
+    void EndGeneration(string jobId, int generation);
+}

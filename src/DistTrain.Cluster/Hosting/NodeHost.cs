@@ -1,0 +1,69 @@
+using Akka.Actor;
+using Akka.Cluster.Hosting;
+using Akka.Configuration;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+using DistTrain.Cluster.Coordination;
+using DistTrain.Cluster.Worker;
+using DistTrain.Training.Engine;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DistTrain.Cluster.Hosting;
+
+/// <summary>Marker key for the coordinator singleton proxy in the actor registry.</summary>
+public sealed class CoordinatorProxyKey;
+
+/// <summary>
+/// Composes one DistTrain node with Akka.Hosting: remoting, clustering with the node's roles, the coordinator
+/// singleton (on coordinator-role nodes) and its proxy (everywhere), and one worker actor per device.
+/// </summary>
+public static class NodeHost
+{
+    public const string CoordinatorName = "coordinator";
+
+    public static IServiceCollection AddDistTrainNode(this IServiceCollection services, NodeSettings settings,
+        Func<string, ITrainingSessionFactory> sessionsForDevice, Func<IDataPlane> dataPlanes, IReducerHost? reducer)
+    {
+        settings.Validate();
+        string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon"));
+        return services.AddAkka(NodeSettings.SystemName, builder =>
+        {
+            builder
+                .AddHocon(ConfigurationFactory.ParseString(hocon), HoconAddMode.Prepend)
+                .WithRemoting(new RemoteOptions { HostName = settings.Host, Port = settings.Port, PublicHostName = settings.PublicHost })
+                .WithClustering(new ClusterOptions
+                {
+                    Roles = settings.Roles.ToArray(),
+                    SeedNodes = settings.Seeds.Count > 0 ? settings.Seeds.ToArray() : [settings.Address],
+                });
+            var singletonOptions = new ClusterSingletonOptions { Role = Roles.Coordinator, BufferSize = 1000 };
+            if (settings.IsCoordinator)
+                builder.WithSingleton<CoordinatorProxyKey>(CoordinatorName, CoordinatorActor.Props(reducer), singletonOptions, createProxyToo: true);
+            else
+                builder.WithSingletonProxy<CoordinatorProxyKey>(CoordinatorName, singletonOptions);
+
+            if (settings.IsWorker)
+                builder.WithActors((system, registry) =>
+                {
+                    var proxy = registry.Get<CoordinatorProxyKey>();
+                    foreach (var device in settings.Devices)
+                    {
+                        string id = $"{settings.AdvertisedHost}:{settings.Port}/{device}";
+                        system.ActorOf(WorkerActor.Props(id, settings.Address, device, proxy, dataPlanes(), sessionsForDevice(device), settings.RunRoot),
+                            "worker-" + device.Replace(':', '-'));
+                    }
+                });
+        });
+    }
+
+    /// <summary>Finds a file of <c>cluster-config/</c>: beside the executable (published) or up the tree (development).</summary>
+    public static string ClusterConfigPath(string file)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, "cluster-config", file);
+            if (File.Exists(candidate)) return candidate;
+        }
+        throw new FileNotFoundException($"cluster-config/{file} not found beside {AppContext.BaseDirectory} or above it");
+    }
+}

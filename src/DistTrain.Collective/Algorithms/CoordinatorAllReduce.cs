@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using DistTrain.Collective.Wire;
+
+namespace DistTrain.Collective;
+
+/// <summary>
+/// Worker side of coordinator mode: stream the whole buffer to the <see cref="CoordinatorReducer"/>
+/// while the calling thread receives the sums it streams back, bucket by bucket.
+/// </summary>
+internal sealed unsafe class CoordinatorAllReduce : IAllReduce, IDisposable
+{
+    private readonly GroupLinks _g;
+    private readonly WireFormat _wire;
+    private readonly int _segment, _bucket;
+    private readonly byte[] _sendStage, _recvStage;
+    private readonly SideThread _sender;
+    private long _sequence;
+    private int _busy;
+
+    public CoordinatorAllReduce(GroupLinks group, int rank)
+    {
+        _g = group;
+        _wire = group.Options.Wire;
+        _segment = group.Options.SegmentElements;
+        _bucket = group.Options.BucketElements;
+        _sendStage = GC.AllocateArray<byte>(_segment * 2, pinned: true);
+        _recvStage = GC.AllocateArray<byte>(_segment * 2, pinned: true);
+        _sender = new SideThread($"coord-send:r{rank}");
+    }
+
+    public AllReduceStats AllReduce(Span<float> buffer)
+    {
+        if (Interlocked.Exchange(ref _busy, 1) != 0) throw new InvalidOperationException("One all-reduce at a time per group.");
+        try
+        {
+            _g.ThrowIfFailed();
+            var clock = Stopwatch.StartNew();
+            var header = new CallHeader(_sequence++, buffer.Length, _bucket, _wire);
+            var socket = _g.Links[GroupSpec.ReducerRank].Data;
+            long sent = 0, received = 0;
+            Exception? failure = null;
+            fixed (float* p = buffer)
+            {
+                float* basePtr = p;
+                int length = buffer.Length;
+                _sender.Start(() => sent = Stream(basePtr, length, header, socket, send: true));
+                try { received = Stream(p, length, header, socket, send: false); }
+                catch (Exception e) { failure = _g.Fail(GroupSpec.ReducerRank, GroupLinks.ReasonFor(e), e); }
+                var sendError = _sender.Join(_g.Options.IoTimeout + _g.Options.Grace + TimeSpan.FromSeconds(5));
+                if (sendError is not null) failure ??= _g.Fail(GroupSpec.ReducerRank, GroupLinks.ReasonFor(sendError), sendError);
+            }
+            if (failure is not null) throw GroupLinks.Rethrowable(failure);
+            return new AllReduceStats(buffer.Length, RingPlan.BucketCount(buffer.Length, _bucket), sent, received, clock.Elapsed.TotalSeconds);
+        }
+        finally { Volatile.Write(ref _busy, 0); }
+    }
+
+    // The reducer's buckets are a cut of one contiguous stream, so each direction is just the buffer in segments.
+    private long Stream(float* p, int length, CallHeader header, System.Net.Sockets.Socket socket, bool send)
+    {
+        long bytes = 0;
+        if (send)
+        {
+            Span<byte> h = stackalloc byte[CallHeader.Size];
+            header.Write(h);
+            SocketIo.SendExact(socket, h);
+            bytes += CallHeader.Size;
+        }
+        var stage = send ? _sendStage : _recvStage;
+        for (int o = 0; o < length; o += _segment)
+        {
+            int n = Math.Min(_segment, length - o);
+            var values = new Span<float>(p + o, n);
+            if (_wire == WireFormat.Float32)
+            {
+                // Sums come back only after the reducer has all of this region, so receiving in place is safe.
+                if (send) SocketIo.SendExact(socket, MemoryMarshal.AsBytes(values));
+                else SocketIo.ReceiveExact(socket, MemoryMarshal.AsBytes(values));
+            }
+            else
+            {
+                var wire = stage.AsSpan(0, n * 2);
+                if (send) { _wire.Encode(values, wire); SocketIo.SendExact(socket, wire); }
+                else { SocketIo.ReceiveExact(socket, wire); _wire.Decode(wire, values); }
+            }
+            int moved = n * _wire.BytesPerElement();
+            bytes += moved;
+            if (send) _g.CountSent(moved); else _g.CountReceived(moved);
+        }
+        return bytes;
+    }
+
+    public void Dispose() => _sender.Dispose();
+}

@@ -1,0 +1,85 @@
+using System.Net;
+
+namespace DistTrain.Collective;
+
+/// <summary>
+/// One rank's membership in a data-plane group of one generation: its connected links and the
+/// all-reduce the job chose. Dispose it (or let a failure end it) and form the next generation anew.
+/// </summary>
+/// <example>
+/// <code>
+/// using var listener = DataPlaneListener.Start(IPAddress.Parse(podIp));   // report listener.Port to the coordinator
+/// using var group = await ProcessGroup.ConnectAsync(spec, listener, options, ct);
+/// AllReduceStats stats = group.AllReduce(flatGradients);                   // on the device thread
+/// </code>
+/// </example>
+public sealed class ProcessGroup : IAllReduce, IDisposable
+{
+    private readonly GroupLinks _links;
+    private readonly IAllReduce _algorithm;
+
+    private ProcessGroup(GroupSpec spec, GroupLinks links)
+    {
+        Spec = spec;
+        _links = links;
+        _algorithm = spec.Algorithm == AllReduceAlgorithm.Ring
+            ? new RingAllReduce(links, spec.Rank, spec.WorldSize)
+            : new CoordinatorAllReduce(links, spec.Rank);
+    }
+
+    /// <summary>
+    /// Connects this rank to the others (ring: a full mesh, higher ranks dial lower ones) or to the
+    /// reducer (coordinator mode), with handshakes that reject any other job or generation.
+    /// Throws <see cref="PeerFailedException"/> (Reason Unreachable) naming a rank that did not show up
+    /// within <see cref="DataPlaneOptions.ConnectTimeout"/>, or <see cref="HandshakeRejectedException"/>.
+    /// </summary>
+    public static async Task<ProcessGroup> ConnectAsync(GroupSpec spec, DataPlaneListener listener,
+        DataPlaneOptions? options = null, CancellationToken ct = default)
+    {
+        spec.Validate();
+        options ??= new DataPlaneOptions();
+        List<(int, EndPoint)> connectTo;
+        List<int> acceptFrom;
+        if (spec.Algorithm == AllReduceAlgorithm.Ring)
+        {
+            connectTo = Enumerable.Range(0, spec.Rank).Select(r => (r, spec.Peers[r])).ToList();
+            acceptFrom = Enumerable.Range(spec.Rank + 1, spec.WorldSize - spec.Rank - 1).ToList();
+        }
+        else
+        {
+            connectTo = [(GroupSpec.ReducerRank, spec.Reducer!)];
+            acceptFrom = [];
+            // The reducer sees every worker, so it is the one to judge who went silent: workers give it
+            // a head start before timing out on it themselves, or they would all blame the reducer.
+            options = options with { IoTimeout = options.IoTimeout + 2 * options.Grace };
+        }
+        var links = await GroupLinks.FormAsync(spec.JobId, spec.Generation, spec.Rank, spec.WorldSize,
+            connectTo, acceptFrom, listener, options, ct).ConfigureAwait(false);
+        return new ProcessGroup(spec, links);
+    }
+
+    public GroupSpec Spec { get; }
+    public int Rank => Spec.Rank;
+    public int WorldSize => Spec.WorldSize;
+    public long Generation => Spec.Generation;
+
+    /// <summary>Live totals over the group's life (every link, both directions); for metrics.</summary>
+    public long BytesSent => _links.BytesSent;
+    public long BytesReceived => _links.BytesReceived;
+
+    /// <summary>Null while healthy; the <see cref="PeerFailedException"/> or <see cref="GroupClosedException"/> that ended the group.</summary>
+    public Exception? Failure => _links.Failure;
+
+    /// <summary>In-place SUM over every rank's <paramref name="buffer"/>; see <see cref="IAllReduce"/>.</summary>
+    public AllReduceStats AllReduce(Span<float> buffer) => _algorithm.AllReduce(buffer);
+
+    /// <summary>Closes every connection; anything blocked in this group throws <see cref="GroupClosedException"/> at once.</summary>
+    public void Dispose()
+    {
+        _links.Dispose();
+        (_algorithm as IDisposable)?.Dispose();
+    }
+
+    /// <summary>Drops every socket with no goodbye, as a killed process would (failure tests).</summary>
+    internal void Crash() => _links.Crash();
+}

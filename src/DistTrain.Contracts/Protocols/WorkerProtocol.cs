@@ -1,0 +1,57 @@
+namespace DistTrain.Contracts.Protocols;
+
+/// <summary>Messages between the coordinator singleton and the worker actors (one per device). Control only: no tensor bytes.</summary>
+public interface IWorkerProtocol;
+
+/// <summary>Where a worker listens for gradient traffic (the data plane), separate from Akka remoting.</summary>
+public sealed record DataPlaneEndpoint(string Host, int Port);
+
+/// <summary>A worker announces itself; re-sent until acknowledged, because the singleton can move.</summary>
+public sealed record RegisterWorker(string WorkerId, string Node, string Device, DataPlaneEndpoint DataPlane) : IWorkerProtocol;
+
+/// <summary>The coordinator acknowledges a registration.</summary>
+public sealed record WorkerRegistered(string WorkerId) : IWorkerProtocol;
+
+/// <summary>
+/// Join a process group for one stage of one job. <paramref name="Generation"/> increases every time the
+/// group is re-formed (death, join), and every later message carries it, so stale messages are dropped.
+/// </summary>
+/// <param name="Peers">Data-plane endpoints indexed by rank.</param>
+/// <param name="Quick">The job runs its spec's quick (smoke) transform.</param>
+/// <param name="ResumeFrom">Checkpoint directory to load before the first step; null starts fresh.</param>
+/// <param name="Aggregation">How gradients are summed: <see cref="GradientAggregation"/>.</param>
+/// <param name="Reducer">The coordinator's reducer endpoint in coordinator mode; null for ring.</param>
+public sealed record PrepareGroup(
+    string JobId, string Stage, int Generation, int Rank, int WorldSize,
+    IReadOnlyList<DataPlaneEndpoint> Peers, string SpecYaml, bool Quick, string? ResumeFrom,
+    GradientAggregation Aggregation, GradientWire Wire, DataPlaneEndpoint? Reducer) : IWorkerProtocol;
+
+/// <summary>Who sums the gradients: the coordinator's reducer, or a ring among the workers.</summary>
+public enum GradientAggregation { Coordinator, Ring }
+
+/// <summary>Number format of gradient bytes on the data plane; accumulation is always fp32.</summary>
+public enum GradientWire { Fp32, Bf16, Fp16 }
+
+/// <summary>The worker loaded its model and data, restored the checkpoint and connected to its peers.</summary>
+public sealed record GroupPrepared(string JobId, string Stage, int Generation, int Rank, int NextStep) : IWorkerProtocol;
+
+/// <summary>Run steps [FromStep, ToStep); the all-reduce keeps ranks in lock step, so the coordinator need not drive every step.</summary>
+public sealed record RunSteps(string JobId, string Stage, int Generation, int FromStep, int ToStep, bool ChecksumAtEnd) : IWorkerProtocol;
+
+/// <summary>Per-step figures of one rank (a few numbers; they feed metrics and the straggler gap).</summary>
+public sealed record StepCompleted(
+    string JobId, string Stage, int Generation, int Rank, int Step,
+    double Loss, double GradNorm, double LearningRate, long Targets,
+    double StepSeconds, double ReduceSeconds, double DataSeconds, string? ParameterChecksum) : IWorkerProtocol;
+
+/// <summary>Save a checkpoint after step <paramref name="Step"/> (rank 0 writes; the others acknowledge).</summary>
+public sealed record SaveCheckpoint(string JobId, string Stage, int Generation, int Step) : IWorkerProtocol;
+
+/// <summary>A checkpoint is on shared storage.</summary>
+public sealed record CheckpointSaved(string JobId, string Stage, int Generation, int Rank, int Step, string Path) : IWorkerProtocol;
+
+/// <summary>Leave the group now: close data-plane sockets (which unblocks any collective in flight) and drop the session.</summary>
+public sealed record AbortGroup(string JobId, string Stage, int Generation, string Reason) : IWorkerProtocol;
+
+/// <summary>A rank's session failed. <paramref name="SuspectRank"/> names the peer the data plane lost, when known.</summary>
+public sealed record SessionFailed(string JobId, string Stage, int Generation, int Rank, int Step, string Reason, int? SuspectRank) : IWorkerProtocol;

@@ -1,0 +1,27 @@
+namespace DistTrain.Contracts.Specs;
+
+/// <summary>Corpora shipped with DistTrain, named rather than pathed so a spec runs anywhere.</summary>
+public enum CorpusName { Brown, Spam }
+
+/// <summary>Which part of a corpus a stage reads; splits are fixed by the data layer so every worker agrees.</summary>
+public enum DataSplit { Train, Validation, Test, All }
+
+/// <summary>Where a stage's examples come from. A closed set: a built-in corpus, a file under the data root, or an earlier stage's output.</summary>
+public abstract record DataSource
+{
+    private protected DataSource() { }
+}
+
+/// <summary>A corpus shipped with DistTrain (YAML <c>corpus: brown</c>).</summary>
+public sealed record BuiltinCorpus(CorpusName Name) : DataSource;
+
+/// <summary>A file relative to the data root (YAML <c>path: corpora/x.jsonl</c>); never absolute, never <c>..</c>.</summary>
+/// <remarks>Relative paths are what let one spec run in-process and on the cluster, where the root differs.</remarks>
+public sealed record CorpusFile(string Path) : DataSource;
+
+/// <summary>The labelled data set written by an earlier label stage (YAML <c>from: NAME</c>).</summary>
+public sealed record StageOutput(string Stage) : DataSource;
+
+/// <summary>A stage's input data.</summary>
+/// <param name="MaxExamples">Cap on examples read; null reads them all.</param>
+public sealed record DataSpec(DataSource Source, DataSplit Split, int SeqLen, int? MaxExamples = null);

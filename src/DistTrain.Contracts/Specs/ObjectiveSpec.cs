@@ -1,0 +1,80 @@
+namespace DistTrain.Contracts.Specs;
+
+/// <summary>Name of a training objective as written in YAML (<c>objective: mlm</c> or <c>objective: {kind: mlm}</c>).</summary>
+public enum ObjectiveKind { Mlm, Clm, Rtd, Classification, Sft, Reward, Dpo, Distill }
+
+/// <summary>Labelled tasks a classifier can be fine-tuned on; each comes with its corpus and label set.</summary>
+public enum ClassificationTask
+{
+    /// <summary>Brown corpus genre (15 categories), one label per document chunk.</summary>
+    Genre,
+    /// <summary>SpamAssassin e-mail, spam or ham: two labels.</summary>
+    Spam,
+    /// <summary>Part of speech per token (Brown tags); a token-level task.</summary>
+    Pos,
+}
+
+/// <summary>The sentence-pair task trained beside masked LM: BERT's next-sentence or ALBERT's sentence-order prediction.</summary>
+public enum SentenceTask { None, Nsp, Sop }
+
+/// <summary>A stage's loss. A closed set of sealed records so each objective carries only the knobs it uses.</summary>
+public abstract record ObjectiveSpec
+{
+    private protected ObjectiveSpec() { }
+
+    /// <summary>The YAML name of this objective.</summary>
+    public abstract ObjectiveKind Kind { get; }
+}
+
+/// <summary>Masked language modelling, optionally with a sentence-pair task (nsp for BERT, sop for ALBERT).</summary>
+public sealed record MlmObjective(double MaskProb = 0.15, SentenceTask SentenceTask = SentenceTask.None) : ObjectiveSpec
+{
+    public override ObjectiveKind Kind => ObjectiveKind.Mlm;
+}
+
+/// <summary>Causal (next-token) language modelling for decoders.</summary>
+public sealed record ClmObjective : ObjectiveSpec
+{
+    public override ObjectiveKind Kind => ObjectiveKind.Clm;
+}
+
+/// <summary>ELECTRA replaced-token detection; the generator is trained with MLM at <paramref name="MaskProb"/>.</summary>
+/// <param name="DiscriminatorWeight">Weight of the discriminator loss against the generator's (50 in the paper).</param>
+public sealed record RtdObjective(double MaskProb = 0.15, double DiscriminatorWeight = 50) : ObjectiveSpec
+{
+    public override ObjectiveKind Kind => ObjectiveKind.Rtd;
+}
+
+/// <summary>Supervised classification on a named task; the head is sized from the task's label set.</summary>
+public sealed record ClassificationObjective(ClassificationTask Task) : ObjectiveSpec
+{
+    public override ObjectiveKind Kind => ObjectiveKind.Classification;
+}
+
+/// <summary>Supervised fine-tuning: next-token loss on response tokens only.</summary>
+public sealed record SftObjective : ObjectiveSpec
+{
+    public override ObjectiveKind Kind => ObjectiveKind.Sft;
+}
+
+/// <summary>Pairwise (Bradley-Terry) reward-model loss on chosen/rejected pairs.</summary>
+public sealed record RewardObjective : ObjectiveSpec
+{
+    public override ObjectiveKind Kind => ObjectiveKind.Reward;
+}
+
+/// <summary>Direct preference optimisation; <paramref name="Beta"/> sets how far the policy may drift from the reference.</summary>
+public sealed record DpoObjective(double Beta = 0.1) : ObjectiveSpec
+{
+    public override ObjectiveKind Kind => ObjectiveKind.Dpo;
+}
+
+/// <summary>Knowledge distillation: <c>alpha</c> × soft-target loss + (1 − alpha) × hard-label loss.</summary>
+/// <param name="Temperature">Softmax temperature applied to both teacher and student logits.</param>
+/// <param name="Alpha">Weight of the teacher's soft targets, in [0, 1].</param>
+/// <param name="Mse">Match logits by mean squared error instead of KL divergence.</param>
+/// <param name="MaxParamRatio">If set, validation rejects a student larger than this fraction of the teacher.</param>
+public sealed record DistillObjective(double Temperature = 2.0, double Alpha = 0.5, bool Mse = false, double? MaxParamRatio = null) : ObjectiveSpec
+{
+    public override ObjectiveKind Kind => ObjectiveKind.Distill;
+}

@@ -1,0 +1,32 @@
+namespace DistTrain.Contracts.Specs;
+
+/// <summary>Hard limits on a job spec, so a hostile or mistaken file cannot exhaust the parser or the cluster.</summary>
+public static class SpecLimits
+{
+    /// <summary>Largest spec accepted, in UTF-8 bytes. Real pipelines are a few KiB.</summary>
+    public const int MaxSpecBytes = 256 * 1024;
+
+    /// <summary>Most stages one job may declare.</summary>
+    public const int MaxStages = 64;
+
+    /// <summary>Deepest YAML nesting accepted; specs need 4, and the limit keeps recursion bounded.</summary>
+    public const int MaxDepth = 16;
+
+    /// <summary>Longest job or stage name.</summary>
+    public const int MaxNameLength = 63;
+
+    /// <summary>Most workers one stage may ask for.</summary>
+    public const int MaxWorkers = 1024;
+
+    /// <summary>Upper bounds on model shape, far above anything this trainer fits, to catch typos.</summary>
+    public const int MaxLayers = 256;
+    public const int MaxHidden = 65_536;
+    public const int MaxLen = 131_072;
+    public const int MaxVocab = 4_000_000;
+
+    /// <summary>Most optimiser steps one stage may run.</summary>
+    public const int MaxSteps = 100_000_000;
+
+    /// <summary>Highest job priority; 0 is the lowest and the default.</summary>
+    public const int MaxPriority = 100;
+}

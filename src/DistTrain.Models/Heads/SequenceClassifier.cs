@@ -1,0 +1,54 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DistTrain.Models;
+
+/// <summary>Sequence classification head on hidden states: pooled [CLS] (dense+tanh pooler) for encoders, last real token for decoders.</summary>
+public sealed class SequenceClassificationHead : nn.Module<Tensor, Tensor?, Tensor>
+{
+    private readonly Linear? pooler;
+    private readonly Dropout dropout;
+    private readonly Linear classifier;
+    private readonly bool causal;
+
+    public SequenceClassificationHead(int hidden, int numLabels, bool causal, double dropout, double initStd) : base(nameof(SequenceClassificationHead))
+    {
+        if (numLabels <= 0) throw new ArgumentException($"numLabels must be > 0, got {numLabels}.", nameof(numLabels));
+        this.causal = causal;
+        // BERT fine-tunes through a dense+tanh pooler on [CLS]; GPT classifiers read the last token's state directly.
+        if (!causal) pooler = Init.Linear(nn.Linear(hidden, hidden), initStd);
+        this.dropout = nn.Dropout(dropout);
+        classifier = Init.Linear(nn.Linear(hidden, numLabels), initStd);
+        RegisterComponents();
+    }
+
+    /// <summary>hidden (B, T, H), attentionMask (B, T) or null → logits (B, C).</summary>
+    public override Tensor forward(Tensor hidden, Tensor? attentionMask)
+    {
+        var pooled = Pooling.Select(hidden, attentionMask, causal);             // (B, H)
+        if (pooler is not null) pooled = pooler.forward(pooled).tanh();          // (B, H)
+        return classifier.forward(dropout.forward(pooled));                      // (B, C)
+    }
+}
+
+/// <summary>A backbone plus <see cref="SequenceClassificationHead"/>; load pre-trained weights into <see cref="Backbone"/> before fine-tuning.</summary>
+public sealed class SequenceClassifier : nn.Module<Tensor, Tensor?, Tensor?, Tensor>
+{
+    private readonly Transformer backbone;
+    private readonly SequenceClassificationHead head;
+
+    public SequenceClassifier(Transformer backbone, int numLabels) : base(nameof(SequenceClassifier))
+    {
+        var c = backbone.Config;
+        this.backbone = backbone;
+        head = new SequenceClassificationHead(c.HiddenSize, numLabels, c.IsCausal, c.Dropout, c.InitStd);
+        RegisterComponents();
+    }
+
+    /// <summary>The encoder or decoder under the head.</summary>
+    public Transformer Backbone => backbone;
+
+    /// <summary>ids (B, T), attentionMask (B, T)?, segments (B, T)? → logits (B, C).</summary>
+    public override Tensor forward(Tensor ids, Tensor? attentionMask, Tensor? segments)
+        => head.forward(backbone.forward(ids, attentionMask, segments), attentionMask);
+}

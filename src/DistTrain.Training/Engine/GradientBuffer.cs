@@ -1,0 +1,69 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DistTrain.Training.Engine;
+
+/// <summary>
+/// One managed float buffer holding every gradient back to back, plus trailing scalars that ride the same
+/// all-reduce (the loss and a non-finite flag) so gradients need exactly one collective.
+/// The buffer is shared zero-copy with a CPU tensor, so packing is a tensor copy (device to host on GPU).
+/// </summary>
+public sealed class GradientBuffer : IDisposable
+{
+    public const int Trailer = 2;
+    private readonly Parameter[] _params;
+    private readonly long[] _offsets;
+    private readonly Tensor _flat;   // (P + Trailer,) float32, CPU, aliases Data
+
+    public GradientBuffer(IEnumerable<Parameter> parameters)
+    {
+        _params = parameters.ToArray();
+        _offsets = new long[_params.Length + 1];
+        for (int i = 0; i < _params.Length; i++) _offsets[i + 1] = _offsets[i] + _params[i].numel();
+        ParameterCount = _offsets[^1];
+        if (ParameterCount + Trailer > int.MaxValue) throw new NotSupportedException("more than 2^31 gradient elements");
+        Data = new float[ParameterCount + Trailer];
+        _flat = torch.from_array(Data);
+    }
+
+    public float[] Data { get; }
+    public long ParameterCount { get; }
+    public int Length => Data.Length;
+
+    /// <summary>Copies every parameter's gradient (zeros where none), the loss and the flag into <see cref="Data"/>.</summary>
+    public void Pack(double lossSum, bool nonFinite)
+    {
+        using var scope = NewDisposeScope();
+        for (int i = 0; i < _params.Length; i++)
+        {
+            var slice = _flat.narrow(0, _offsets[i], _offsets[i + 1] - _offsets[i]);   // (n,)
+            var g = _params[i].grad;
+            if (g is null) slice.zero_();
+            else slice.copy_(g.detach().reshape(-1));
+        }
+        long p = ParameterCount;
+        Data[p] = (float)lossSum;
+        Data[p + 1] = nonFinite ? 1f : 0f;
+    }
+
+    public double LossSum => Data[ParameterCount];
+    public bool AnyNonFinite => Data[ParameterCount + 1] > 0;
+
+    /// <summary>Writes the reduced gradients, multiplied by <paramref name="scale"/>, back into each parameter's grad.</summary>
+    public void Unpack(double scale)
+    {
+        using var scope = NewDisposeScope();
+        var grads = _flat.narrow(0, 0, ParameterCount);
+        grads.mul_(scale);
+        for (int i = 0; i < _params.Length; i++)
+        {
+            var p = _params[i];
+            var slice = grads.narrow(0, _offsets[i], _offsets[i + 1] - _offsets[i]).view(p.shape);
+            if (p.grad is null) p.grad = slice.to(p.device).clone();
+            else p.grad.copy_(slice);
+        }
+    }
+
+    public void Dispose() => _flat.Dispose();
+}

@@ -1,0 +1,27 @@
+namespace DistTrain.Training.Engine;
+
+/// <summary>
+/// Sums a flat float buffer across all ranks, in place. The single-process run uses <see cref="LocalReducer"/>;
+/// the cluster plugs in the collective data plane (ring or coordinator). Training never knows which.
+/// </summary>
+public interface IGradientReducer
+{
+    int Rank { get; }
+    int WorldSize { get; }
+
+    /// <summary>
+    /// Replaces elements [0, length) with their sum over ranks. The last <paramref name="exactTail"/> elements
+    /// (counts, flags, loss sums) always travel as fp32, even when gradients use a bf16/fp16 wire format.
+    /// Must fail (not hang) if a peer is lost.
+    /// </summary>
+    void AllReduceSum(float[] buffer, int length, int exactTail);
+}
+
+/// <summary>World size one: the sum over ranks is the buffer itself.</summary>
+public sealed class LocalReducer : IGradientReducer
+{
+    public static readonly LocalReducer Instance = new();
+    public int Rank => 0;
+    public int WorldSize => 1;
+    public void AllReduceSum(float[] buffer, int length, int exactTail) { }
+}

@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using DistTrain.Models;
+using DistTrain.Training.Optimization;
+using DistTrain.Data;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DistTrain.Training.Engine;
+
+/// <summary>Optimizer settings of one stage.</summary>
+public sealed record TrainerOptions(LearningRateSchedule Schedule, double WeightDecay = 0.01, double ClipNorm = 1.0,
+    double Beta1 = 0.9, double Beta2 = 0.98, double Eps = 1e-8, long Seed = 1234);
+
+/// <summary>
+/// The data-parallel training step, the same in a single process and on the cluster: all-reduce the target
+/// counts, forward/backward each micro-batch's loss SUM divided by the GLOBAL count, all-reduce the gradients
+/// (with the loss and a non-finite flag), clip, AdamW. Normalising by the global count is what makes
+/// N ranks × M micro-batches equal one big batch, and the same gradient everywhere keeps replicas identical.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly nn.Module _model;
+    private readonly TrainerOptions _options;
+    private readonly IGradientReducer _reducer;
+    private readonly Parameter[] _params;
+    private readonly GradientBuffer _buffer;
+
+    public Trainer(nn.Module model, TrainerOptions options, IGradientReducer reducer)
+    {
+        _model = model;
+        _options = options;
+        _reducer = reducer;
+        _params = TrainableParameters(model);
+        _buffer = new GradientBuffer(_params);
+        Optimizer = CreateAdamW(_params, options);
+    }
+
+    public OptimizerHelper Optimizer { get; }
+    public nn.Module Model => _model;
+    public long ParameterCount => _buffer.ParameterCount;
+
+    /// <summary>
+    /// Runs one optimizer step over this rank's micro-batches (they are disposed here). Two collectives:
+    /// the per-part target counts (tiny, exact), then the gradients with the loss sum and a non-finite flag.
+    /// </summary>
+    public StepReport Step(int step, IReadOnlyList<IMicroBatch> microBatches, double dataSeconds = 0)
+    {
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            _model.train();
+            Optimizer.zero_grad();
+            // Dropout draws from the global generator; seeding it from (seed, step, rank) makes a resumed run
+            // replay exactly the same masks without saving generator state.
+            torch.random.manual_seed((long)(SeededRandom.For((ulong)_options.Seed, (ulong)step, stream: (ulong)_reducer.Rank + 1).NextUInt64() >> 1));
+
+            var reduceClock = new Stopwatch();
+            long[] globalCounts = GlobalCounts(microBatches, reduceClock);
+            double lossSum = 0;
+            foreach (var micro in microBatches)
+            {
+                using var scope = NewDisposeScope();
+                var terms = micro.Loss();
+                CheckCounts(terms, micro.PartCounts);
+                if (globalCounts.Any(c => c > 0))
+                {
+                    var loss = terms.Normalize(globalCounts);   // Σ wᵢ·Sumᵢ / Gᵢ: this micro-batch's share of the global mean
+                    loss.backward();
+                    lossSum += loss.detach().cpu().item<float>();
+                }
+            }
+            if (globalCounts.All(c => c == 0))
+                throw new InvalidOperationException($"step {step}: no targets in the global batch (empty or fully masked data)");
+
+            reduceClock.Start();
+            _buffer.Pack(lossSum, !double.IsFinite(lossSum));
+            _reducer.AllReduceSum(_buffer.Data, _buffer.Length, GradientBuffer.Trailer);
+            reduceClock.Stop();
+            if (_buffer.AnyNonFinite) { Optimizer.zero_grad(); throw new NonFiniteLossException(step, "the loss"); }
+
+            _buffer.Unpack(1.0);
+            // A clip of 0 disables clipping; the norm is still measured (for logging and the NaN check).
+            double gradNorm = nn.utils.clip_grad_norm_(_params, _options.ClipNorm > 0 ? _options.ClipNorm : float.MaxValue);
+            if (!double.IsFinite(gradNorm)) { Optimizer.zero_grad(); throw new NonFiniteLossException(step, "the gradient norm"); }
+
+            double lr = _options.Schedule.At(step);
+            foreach (var group in Optimizer.ParamGroups) group.LearningRate = lr;
+            Optimizer.step();
+            return new StepReport(step, _buffer.LossSum, globalCounts[0], gradNorm, lr, clock.Elapsed.TotalSeconds, reduceClock.Elapsed.TotalSeconds, dataSeconds);
+        }
+        finally
+        {
+            foreach (var micro in microBatches) micro.Dispose();
+        }
+    }
+
+    private long[] GlobalCounts(IReadOnlyList<IMicroBatch> microBatches, Stopwatch reduceClock)
+    {
+        int parts = microBatches.Count > 0 ? microBatches[0].PartCounts.Count : 1;
+        var counts = new float[parts];
+        foreach (var micro in microBatches)
+        {
+            if (micro.PartCounts.Count != parts) throw new InvalidOperationException("micro-batches disagree on the number of loss parts");
+            for (int i = 0; i < parts; i++) counts[i] += micro.PartCounts[i];
+        }
+        reduceClock.Start();
+        _reducer.AllReduceSum(counts, parts, exactTail: parts);
+        reduceClock.Stop();
+        // fp32 holds integers exactly up to 2^24; a step with more targets than that would need a wider count.
+        if (counts.Any(c => c >= 1 << 24)) throw new InvalidOperationException("more than 2^24 targets in one step");
+        return counts.Select(c => (long)c).ToArray();
+    }
+
+    private static void CheckCounts(LossTerms terms, IReadOnlyList<long> declared)
+    {
+        var actual = terms.Parts.Count == 0 ? [terms.Count] : terms.Parts.Select(p => p.Terms.Count).ToArray();
+        if (!actual.SequenceEqual(declared))
+            throw new InvalidOperationException($"micro-batch declared target counts [{string.Join(", ", declared)}] but its loss counted [{string.Join(", ", actual)}]");
+    }
+
+    /// <summary>AdamW without weight decay on biases and LayerNorm weights (1-D parameters), as BERT and GPT-2 train.</summary>
+    private static OptimizerHelper CreateAdamW(IEnumerable<Parameter> parameters, TrainerOptions o)
+    {
+        var decay = new List<Parameter>();
+        var noDecay = new List<Parameter>();
+        foreach (var p in parameters)
+            (p.dim() >= 2 ? decay : noDecay).Add(p);
+        var groups = new List<AdamW.ParamGroup>
+        {
+            new(decay, new AdamW.Options { weight_decay = o.WeightDecay }),
+            new(noDecay, new AdamW.Options { weight_decay = 0 }),
+        };
+        return optim.AdamW(groups, o.Schedule.At(0), o.Beta1, o.Beta2, o.Eps, o.WeightDecay);
+    }
+
+    /// <summary>
+    /// Trainable parameters in registration order, each once: a tied or shared parameter (GPT's embeddings,
+    /// ALBERT's layers) must be reduced and stepped once, not once per place it is used.
+    /// </summary>
+    public static Parameter[] TrainableParameters(nn.Module model)
+    {
+        var seen = new HashSet<IntPtr>();
+        return model.parameters().Where(p => p.requires_grad && seen.Add(p.Handle)).ToArray();
+    }
+
+    public void Dispose()
+    {
+        _buffer.Dispose();
+        Optimizer.Dispose();
+    }
+}

@@ -1,0 +1,38 @@
+namespace DistTrain.Training.Evaluation;
+
+/// <summary>
+/// The baseline a language model must beat: token frequencies of the training split with add-one smoothing
+/// over the same vocabulary, scored on the same target tokens as the model.
+/// </summary>
+public sealed class UnigramBaseline
+{
+    private readonly double[] _logProb;
+
+    private UnigramBaseline(double[] logProb) => _logProb = logProb;
+
+    /// <summary>Counts every token of <paramref name="targets"/> except those in <paramref name="ignore"/> (padding, specials).</summary>
+    public static UnigramBaseline Fit(IEnumerable<IReadOnlyList<int>> targets, int vocabSize, IReadOnlySet<int>? ignore = null)
+    {
+        var counts = new long[vocabSize];
+        long total = 0;
+        foreach (var seq in targets)
+            foreach (int t in seq)
+                if (ignore is null || !ignore.Contains(t)) { counts[t]++; total++; }
+        var logProb = new double[vocabSize];
+        double denom = Math.Log(total + vocabSize);
+        for (int i = 0; i < vocabSize; i++) logProb[i] = Math.Log(counts[i] + 1) - denom;
+        return new UnigramBaseline(logProb);
+    }
+
+    /// <summary>exp of the mean negative log-likelihood per target token.</summary>
+    public double Perplexity(IEnumerable<IReadOnlyList<int>> targets, IReadOnlySet<int>? ignore = null)
+    {
+        double nll = 0;
+        long n = 0;
+        foreach (var seq in targets)
+            foreach (int t in seq)
+                if (ignore is null || !ignore.Contains(t)) { nll -= _logProb[t]; n++; }
+        if (n == 0) throw new ArgumentException("no target tokens to score", nameof(targets));
+        return Math.Exp(nll / n);
+    }
+}

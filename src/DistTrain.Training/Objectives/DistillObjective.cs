@@ -1,0 +1,68 @@
+using DistTrain.Data.Datasets;
+using DistTrain.Models;
+using DistTrain.Training.Engine;
+using DistTrain.Training.Pipeline;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DistTrain.Training.Objectives;
+
+/// <summary>
+/// A student classifier learning from a teacher's stored top-k probabilities (the label stage's output):
+/// T²·KL at temperature T plus α·cross-entropy on the gold label. Validation scores the student against gold labels.
+/// </summary>
+public sealed class DistillObjective : Objective
+{
+    private readonly SequenceClassifier _student;
+    private readonly IIndexedDataset<ClassificationExample> _train, _validation;
+    private readonly IReadOnlyList<SoftLabel> _labels;
+    private readonly DistillationOptions _options;
+    private readonly int _classes;
+
+    public DistillObjective(SequenceClassifier student, Device device, int classes, DistillationOptions options,
+        IIndexedDataset<ClassificationExample> labelled, IReadOnlyList<SoftLabel> labels, IIndexedDataset<ClassificationExample> validation) : base(device)
+    {
+        if (labels.Count != labelled.Count)
+            throw new InvalidDataException($"the label file has {labels.Count} examples but the dataset it labelled has {labelled.Count}; was the corpus or vocabulary changed?");
+        for (int i = 0; i < labels.Count; i++)
+            if (labels[i].Index != i) throw new InvalidDataException($"label record {i} is for example {labels[i].Index}");
+        (_student, _classes, _options, _train, _labels, _validation) = (student, classes, options, labelled, labels, validation);
+    }
+
+    public override nn.Module Model => _student;
+    public override int TrainCount => _train.Count;
+    public override int ValidationCount => _validation.Count;
+
+    public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch)
+    {
+        var rows = indices.Select(i => _train[i]).ToList();
+        var ids = rows.Select(r => r.InputIds).ToList();
+        var bag = new TensorBag();
+        var idsT = bag.Add(Batching.Ids(ids, Batching.Width(ids, int.MaxValue), Device));   // (B, T)
+        var maskT = bag.Add(Batching.AttentionMask(idsT));                                   // (B, T)
+        var labelsT = bag.Add(Batching.Labels(indices.Select(i => _labels[i].Gold), Device)); // (B)
+        int k = _labels[0].Ids.Length;
+        var topIds = bag.Add(torch.tensor(indices.SelectMany(i => _labels[i].Ids.Select(x => (long)x)).ToArray(), [indices.Count, k], ScalarType.Int64, Device)); // (B, k)
+        var topProbs = bag.Add(torch.tensor(indices.SelectMany(i => _labels[i].Probs).ToArray(), [indices.Count, k], ScalarType.Float32, Device));              // (B, k)
+        return new MicroBatch([indices.Count], () =>
+            DistillationLoss.Compute(_student.forward(idsT, maskT, null), new TeacherSignal.TopK(topIds, topProbs), _options.Alpha > 0 ? labelsT : null, _options), bag);
+    }
+
+    public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices)
+    {
+        var rows = indices.Select(i => _validation[i]).ToList();
+        var ids = rows.Select(r => r.InputIds).ToList();
+        var bag = new TensorBag();
+        var idsT = bag.Add(Batching.Ids(ids, Batching.Width(ids, int.MaxValue), Device));
+        var maskT = bag.Add(Batching.AttentionMask(idsT));
+        var labelsT = bag.Add(Batching.Labels(rows.Select(r => r.Label), Device));
+        return new MicroBatch([rows.Count], () =>
+        {
+            var logits = _student.forward(idsT, maskT, null);
+            return ClassificationMetrics.WithConfusion(ClassificationLosses.Sequence(logits, labelsT), logits, labelsT, _classes);
+        }, bag);
+    }
+
+    public override IReadOnlyList<string> EvalKeys => ClassificationMetrics.Keys(_classes);
+    public override IReadOnlyDictionary<string, double> Metrics(IReadOnlyDictionary<string, double> s) => ClassificationMetrics.From(s, _classes);
+}

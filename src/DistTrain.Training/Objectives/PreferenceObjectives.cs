@@ -1,0 +1,119 @@
+using DistTrain.Data.Datasets;
+using DistTrain.Models;
+using DistTrain.Training.Engine;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DistTrain.Training.Objectives;
+
+/// <summary>Instruction SFT: next-token loss on answer tokens only, "Question: … Answer: …".</summary>
+public sealed class SftObjective(GptLanguageModel model, Device device,
+    IIndexedDataset<InstructionExample> train, IIndexedDataset<InstructionExample> validation) : Objective(device)
+{
+    public override nn.Module Model => model;
+    public override int TrainCount => train.Count;
+    public override int ValidationCount => validation.Count;
+    public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch) => Batch(train, indices);
+    public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices) => Batch(validation, indices);
+
+    private IMicroBatch Batch(IIndexedDataset<InstructionExample> data, IReadOnlyList<int> indices)
+    {
+        var rows = indices.Select(i => data[i]).ToList();
+        var ids = rows.Select(r => r.InputIds).ToList();
+        int width = Batching.Width(ids, int.MaxValue);
+        var bag = new TensorBag();
+        var idsT = bag.Add(Batching.Ids(ids, width, Device));                                     // (B, T)
+        var maskT = bag.Add(Batching.AttentionMask(idsT));                                         // (B, T)
+        var answerT = bag.Add(Batching.Flags(rows.Select(r => r.LossMask).ToList(), width, Device)); // (B, T)
+        // Position 0 is never a target, so only answer flags from position 1 on count.
+        long targets = rows.Sum(r => r.LossMask.Take(width).Skip(1).LongCount(f => f));
+        return new MicroBatch([targets], () => LanguageModelLosses.InstructionSft(model.forward(idsT, maskT), idsT, answerT), bag);
+    }
+
+    public override IReadOnlyDictionary<string, double> Metrics(IReadOnlyDictionary<string, double> s)
+    {
+        double n = Math.Max(1, s["count"]);
+        return new Dictionary<string, double> { ["loss"] = s["loss_sum"] / n, ["answer_perplexity"] = Math.Exp(s["loss_sum"] / n), ["answer_token_accuracy"] = s["correct"] / n };
+    }
+}
+
+/// <summary>Collates preference pairs: chosen and rejected rows padded to one width.</summary>
+internal static class Pairs
+{
+    public static (Tensor Chosen, Tensor ChosenMask, Tensor Rejected, Tensor RejectedMask) Collate(IReadOnlyList<ComparisonExample> rows, Device device, TensorBag bag)
+    {
+        var chosen = rows.Select(r => r.Chosen).ToList();
+        var rejected = rows.Select(r => r.Rejected).ToList();
+        var c = bag.Add(Batching.Ids(chosen, Batching.Width(chosen, int.MaxValue), device));     // (B, Tc)
+        var r = bag.Add(Batching.Ids(rejected, Batching.Width(rejected, int.MaxValue), device)); // (B, Tr)
+        return (c, bag.Add(Batching.AttentionMask(c)), r, bag.Add(Batching.AttentionMask(r)));
+    }
+}
+
+/// <summary>Reward model: Bradley–Terry on (real text, corrupted text) pairs; pairwise accuracy.</summary>
+public sealed class RewardObjective(RewardModel model, Device device,
+    IIndexedDataset<ComparisonExample> train, IIndexedDataset<ComparisonExample> validation) : Objective(device)
+{
+    public override nn.Module Model => model;
+    public override int TrainCount => train.Count;
+    public override int ValidationCount => validation.Count;
+    public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch) => Batch(train, indices);
+    public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices) => Batch(validation, indices);
+
+    private IMicroBatch Batch(IIndexedDataset<ComparisonExample> data, IReadOnlyList<int> indices)
+    {
+        var bag = new TensorBag();
+        var (c, cm, r, rm) = Pairs.Collate(indices.Select(i => data[i]).ToList(), Device, bag);
+        return new MicroBatch([indices.Count], () => PreferenceLosses.BradleyTerry(model.forward(c, cm, null), model.forward(r, rm, null)), bag);
+    }
+
+    public override IReadOnlyDictionary<string, double> Metrics(IReadOnlyDictionary<string, double> s)
+    {
+        double n = Math.Max(1, s["count"]);
+        return new Dictionary<string, double> { ["loss"] = s["loss_sum"] / n, ["pairwise_accuracy"] = s["correct"] / n };
+    }
+}
+
+/// <summary>DPO: the policy against a frozen reference; preference accuracy is how often the implicit reward ranks chosen first.</summary>
+public sealed class DpoObjective(GptLanguageModel policy, GptLanguageModel reference, Device device, double beta,
+    IIndexedDataset<ComparisonExample> train, IIndexedDataset<ComparisonExample> validation) : Objective(device)
+{
+    public override nn.Module Model => policy;
+    public override int TrainCount => train.Count;
+    public override int ValidationCount => validation.Count;
+    public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch) => Batch(train, indices);
+    public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices) => Batch(validation, indices);
+
+    private IMicroBatch Batch(IIndexedDataset<ComparisonExample> data, IReadOnlyList<int> indices)
+    {
+        var bag = new TensorBag();
+        var (c, cm, r, rm) = Pairs.Collate(indices.Select(i => data[i]).ToList(), Device, bag);
+        return new MicroBatch([indices.Count], () =>
+        {
+            // The whole text is the response (there is no prompt); position 0 (bos) is never scored.
+            var policyChosen = LanguageModelLosses.SequenceLogProbs(policy.forward(c, cm), c, cm);    // (B)
+            var policyRejected = LanguageModelLosses.SequenceLogProbs(policy.forward(r, rm), r, rm);  // (B)
+            Tensor refChosen, refRejected;
+            using (no_grad())
+            {
+                refChosen = LanguageModelLosses.SequenceLogProbs(reference.forward(c, cm), c, cm);    // (B)
+                refRejected = LanguageModelLosses.SequenceLogProbs(reference.forward(r, rm), r, rm);  // (B)
+            }
+            return PreferenceLosses.Dpo(policyChosen, policyRejected, refChosen, refRejected, beta);
+        }, bag);
+    }
+
+    public override IReadOnlyList<string> EvalKeys => ["loss_sum", "count", "correct", "margin"];
+
+    public override IReadOnlyDictionary<string, double> Metrics(IReadOnlyDictionary<string, double> s)
+    {
+        double n = Math.Max(1, s["count"]);
+        return new Dictionary<string, double> { ["loss"] = s["loss_sum"] / n, ["preference_accuracy"] = s["correct"] / n, ["mean_margin"] = s["margin"] / n };
+    }
+
+    public override void Dispose()
+    {
+        reference.Dispose();
+        base.Dispose();
+    }
+}

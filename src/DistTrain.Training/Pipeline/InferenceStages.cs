@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Text.Json;
+using DistTrain.Contracts.Specs;
+using DistTrain.Data.Datasets;
+using DistTrain.Models;
+using DistTrain.Training.Objectives;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DistTrain.Training.Pipeline;
+
+/// <summary>
+/// The stages that run a trained model without training it: label (the teacher writes top-k probabilities for
+/// every example of a corpus, with a checksum) and evaluate (accuracy, macro-F1, agreement with the teacher,
+/// parameters and inference speed, on a held-out split).
+/// </summary>
+public static class InferenceStages
+{
+    private const int TopK = 5;
+
+    public static IReadOnlyDictionary<string, double> Label(JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device, Action<int, int>? progress = null)
+    {
+        var teacherStage = ObjectiveFactory.Required(job, stage.Inputs.Teacher, stage, "teacher");
+        var task = ObjectiveFactory.TaskOfLabels(job, stage);
+        var brown = DataCatalog.Shared.Brown((ulong)job.Seed, teacherStage.Model.VocabSize);
+        var split = ObjectiveFactory.ToSplit(stage.Data.Split);
+        var data = ObjectiveFactory.Classification(job, task, split, stage.Data.SeqLen, brown);
+        int classes = ObjectiveFactory.ClassCount(task, brown);
+        int k = stage.Outputs.SoftLabels ? classes : Math.Min(TopK, classes);
+        using var teacher = (SequenceClassifier)ObjectiveFactory.LoadTrained(job, teacherStage, artifacts, device);
+        var clock = Stopwatch.StartNew();
+        var labels = new List<SoftLabel>(data.Count);
+        long correct = 0;
+        foreach (var (indices, logits) in Predict(teacher, data, stage.Train.BatchSize, device, progress))
+        {
+            using var scope = NewDisposeScope();
+            var (probs, ids) = logits.softmax(-1).topk(k, -1);                          // (B, k), (B, k)
+            var p = probs.to(ScalarType.Float32).cpu().data<float>().ToArray();
+            var t = ids.to(ScalarType.Int32).cpu().data<int>().ToArray();
+            for (int b = 0; b < indices.Count; b++)
+            {
+                int gold = data[indices[b]].Label;
+                if (t[b * k] == gold) correct++;
+                labels.Add(new SoftLabel(indices[b], gold, t[(b * k)..((b + 1) * k)], p[(b * k)..((b + 1) * k)]));
+            }
+            logits.Dispose();
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        var header = LabelFile.Write(artifacts.Labels, task.ToString().ToLowerInvariant(), split.ToString().ToLowerInvariant(), classes, teacherStage.Name, labels);
+        var metrics = new Dictionary<string, double>
+        {
+            ["examples"] = labels.Count,
+            ["top_k"] = k,
+            ["teacher_accuracy"] = labels.Count == 0 ? 0 : (double)correct / labels.Count,
+            ["examples_per_second"] = labels.Count / Math.Max(seconds, 1e-9),
+        };
+        WriteMetrics(artifacts, stage, metrics, new { labels = header });
+        return metrics;
+    }
+
+    public static IReadOnlyDictionary<string, double> Evaluate(JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device, Action<int, int>? progress = null)
+    {
+        var modelStage = ObjectiveFactory.Required(job, stage.Inputs.Init ?? stage.Inputs.Teacher, stage, "init (the model to evaluate)");
+        var brown = DataCatalog.Shared.Brown((ulong)job.Seed, modelStage.Model.VocabSize);
+        var metrics = new Dictionary<string, double>();
+        using var model = ObjectiveFactory.LoadTrained(job, modelStage, artifacts, device);
+        if (model is not SequenceClassifier classifier)
+            throw new NotSupportedException($"evaluate: stage '{modelStage.Name}' is a {model.GetType().Name}; evaluate scores classifiers (LM stages report perplexity in their own metrics)");
+        var task = modelStage.Kind == StageKind.Distill ? ObjectiveFactory.TaskOfLabels(job, ObjectiveFactory.LabelStageOf(job, modelStage))
+            : ((ClassificationObjective)modelStage.Objective!).Task;
+        var data = ObjectiveFactory.Classification(job, task, ObjectiveFactory.ToSplit(stage.Data.Split), stage.Data.SeqLen, brown);
+        int classes = ObjectiveFactory.ClassCount(task, brown);
+
+        var (predictions, seconds) = Classify(classifier, data, stage.Train.BatchSize, device, progress);
+        var sums = ClassificationMetrics.Keys(classes).ToDictionary(k => k, _ => 0.0);
+        for (int i = 0; i < data.Count; i++)
+        {
+            int gold = data[i].Label, pred = predictions[i];
+            sums["count"]++;
+            sums[$"gold{gold}"]++;
+            sums[$"pred{pred}"]++;
+            if (gold == pred) { sums["correct"]++; sums[$"tp{gold}"]++; }
+        }
+        foreach (var (key, value) in ClassificationMetrics.From(sums, classes).Where(kv => kv.Key != "loss")) metrics[key] = value;
+        metrics["parameters"] = ModelFactory.ParameterCount(classifier);
+        metrics["examples_per_second"] = data.Count / Math.Max(seconds, 1e-9);
+
+        if (stage.Inputs.Teacher is string teacherName && teacherName != modelStage.Name)
+        {
+            using var teacher = (SequenceClassifier)ObjectiveFactory.LoadTrained(job, job.Stage(teacherName)!, artifacts, device);
+            var (teacherPredictions, teacherSeconds) = Classify(teacher, data, stage.Train.BatchSize, device, null);
+            metrics["agreement"] = Enumerable.Range(0, data.Count).Count(i => teacherPredictions[i] == predictions[i]) / (double)Math.Max(1, data.Count);
+            metrics["teacher_accuracy"] = Enumerable.Range(0, data.Count).Count(i => teacherPredictions[i] == data[i].Label) / (double)Math.Max(1, data.Count);
+            metrics["teacher_parameters"] = ModelFactory.ParameterCount(teacher);
+            metrics["teacher_examples_per_second"] = data.Count / Math.Max(teacherSeconds, 1e-9);
+            metrics["accuracy_vs_teacher"] = metrics["accuracy"] / Math.Max(1e-9, metrics["teacher_accuracy"]);
+            metrics["parameter_ratio"] = metrics["parameters"] / metrics["teacher_parameters"];
+            metrics["speedup"] = metrics["examples_per_second"] / metrics["teacher_examples_per_second"];
+        }
+        WriteMetrics(artifacts, stage, metrics, new { model = modelStage.Name, split = stage.Data.Split.ToString().ToLowerInvariant() });
+        return metrics;
+    }
+
+    private static (int[] Predictions, double Seconds) Classify(SequenceClassifier model, IIndexedDataset<ClassificationExample> data, int batchSize, Device device, Action<int, int>? progress)
+    {
+        var predictions = new int[data.Count];
+        var clock = Stopwatch.StartNew();
+        foreach (var (indices, logits) in Predict(model, data, batchSize, device, progress))
+        {
+            var argmax = logits.argmax(-1).to(ScalarType.Int32).cpu().data<int>().ToArray();
+            for (int b = 0; b < indices.Count; b++) predictions[indices[b]] = argmax[b];
+            logits.Dispose();
+        }
+        return (predictions, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Eval-mode, no-grad forward passes over the whole dataset in order; yields each batch's logits (B, C).</summary>
+    private static IEnumerable<(IReadOnlyList<int> Indices, Tensor Logits)> Predict(SequenceClassifier model, IIndexedDataset<ClassificationExample> data,
+        int batchSize, Device device, Action<int, int>? progress)
+    {
+        model.eval();
+        for (int start = 0; start < data.Count; start += batchSize)
+        {
+            var indices = Enumerable.Range(start, Math.Min(batchSize, data.Count - start)).ToArray();
+            Tensor logits;
+            using (no_grad())
+            using (var scope = NewDisposeScope())
+            {
+                var ids = indices.Select(i => data[i].InputIds).ToList();
+                var idsT = Batching.Ids(ids, Batching.Width(ids, int.MaxValue), device);   // (B, T)
+                logits = model.forward(idsT, Batching.AttentionMask(idsT), null).MoveToOuterDisposeScope(); // (B, C)
+            }
+            progress?.Invoke(start + indices.Length, data.Count);
+            yield return (indices, logits);
+        }
+    }
+
+    private static void WriteMetrics(StageArtifacts artifacts, StageSpec stage, IReadOnlyDictionary<string, double> metrics, object details)
+    {
+        Directory.CreateDirectory(artifacts.Directory);
+        var document = new { stage = stage.Name, kind = stage.Kind.ToString().ToLowerInvariant(), metrics, details };
+        File.WriteAllText(artifacts.Metrics, JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
+    }
+}

@@ -1,0 +1,165 @@
+using DistTrain.Contracts.Specs;
+using DistTrain.Data.Datasets;
+using DistTrain.Data.Splits;
+using DistTrain.Models;
+using DistTrain.Training.Objectives;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DistTrain.Training.Pipeline;
+
+/// <summary>A dataset cut to its first <paramref name="count"/> examples (<c>data.max_examples</c>).</summary>
+public sealed class Limited<T>(IIndexedDataset<T> inner, int count) : IIndexedDataset<T>
+{
+    public int Count { get; } = Math.Min(count, inner.Count);
+    public T this[int index] => (uint)index < (uint)Count ? inner[index] : throw new ArgumentOutOfRangeException(nameof(index));
+}
+
+/// <summary>
+/// Builds the <see cref="Objective"/> of a training stage: its data (from the job's corpus splits), its model (fresh,
+/// or initialised from earlier stages' checkpoints) and its loss. The one place stage kinds meet model families.
+/// </summary>
+public static class ObjectiveFactory
+{
+    public static Objective Create(JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device)
+    {
+        var brown = DataCatalog.Shared.Brown((ulong)job.Seed, stage.Model.VocabSize);
+        ulong seed = (ulong)job.StageSeed(stage);
+        int seqLen = stage.Data.SeqLen;
+        var split = ToSplit(stage.Data.Split);
+        var train = brown[split];
+        var valid = brown.Validation;
+        int vocab = brown.Vocabulary.Size;
+        var model = BuildModule(job, stage, brown);
+        Initialise(model, job, stage, artifacts, device);
+
+        IIndexedDataset<T> Cap<T>(IIndexedDataset<T> d) => stage.Data.MaxExamples is int n ? new Limited<T>(d, n) : d;
+        switch (stage.Objective, model)
+        {
+            case (MlmObjective mlm, EncoderForPreTraining encoder) when mlm.SentenceTask == SentenceTask.None:
+                return new MaskedLmObjective(encoder, device, vocab, mlm.MaskProb, seed,
+                    Cap(new PackedLmDataset(train, seqLen, seed)), new PackedLmDataset(valid, seqLen, seed), null, null);
+            case (MlmObjective mlm, EncoderForPreTraining encoder):
+                var pairTask = mlm.SentenceTask == SentenceTask.Nsp ? SentencePairTask.NextSentence : SentencePairTask.SentenceOrder;
+                return new MaskedLmObjective(encoder, device, vocab, mlm.MaskProb, seed, null, null,
+                    Cap(new SentencePairDataset(train, pairTask, seqLen, seed)), new SentencePairDataset(valid, pairTask, seqLen, seed));
+            case (ClmObjective, GptLanguageModel gpt):
+                return new CausalLmObjective(gpt, device, Cap(new PackedLmDataset(train, seqLen, seed)), new PackedLmDataset(valid, seqLen, seed));
+            case (RtdObjective rtd, ElectraForPreTraining electra):
+                return new ElectraObjective(electra, device, vocab, rtd.MaskProb, seed, Cap(new PackedLmDataset(train, seqLen, seed)), new PackedLmDataset(valid, seqLen, seed));
+            case (ClassificationObjective, TokenClassifier tagger):
+                return new TokenClassificationObjective(tagger, device, Cap(new PosTaggingDataset(train, brown.Tags, seqLen)), new PosTaggingDataset(valid, brown.Tags, seqLen));
+            case (ClassificationObjective c, SequenceClassifier classifier):
+                return new SequenceClassificationObjective(classifier, device, ClassCount(c.Task, brown),
+                    Cap(Classification(job, c.Task, split, seqLen, brown)), Classification(job, c.Task, SplitName.Validation, seqLen, brown));
+            case (Contracts.Specs.SftObjective, GptLanguageModel gpt):
+                return new Objectives.SftObjective(gpt, device, Cap(new InstructionDataset(train, seqLen, seed)), new InstructionDataset(valid, seqLen, seed));
+            case (Contracts.Specs.RewardObjective, RewardModel reward):
+                return new Objectives.RewardObjective(reward, device, Cap(new ComparisonDataset(train, seed)), new ComparisonDataset(valid, seed));
+            case (Contracts.Specs.DpoObjective dpo, GptLanguageModel policy):
+            {
+                var reference = LoadTrained(job, Required(job, stage.Inputs.Reference, stage, "reference"), artifacts, device);
+                if (reference is not GptLanguageModel referenceLm) throw new InvalidOperationException($"stage '{stage.Inputs.Reference}' is not a GPT language model");
+                referenceLm.eval();
+                foreach (var p in referenceLm.parameters()) p.requires_grad = false;
+                return new Objectives.DpoObjective(policy, referenceLm, device, dpo.Beta, Cap(new ComparisonDataset(train, seed)), new ComparisonDataset(valid, seed));
+            }
+            case (Contracts.Specs.DistillObjective d, SequenceClassifier student):
+            {
+                var labelStage = LabelStageOf(job, stage);
+                var (header, labels) = LabelFile.Read(artifacts.Of(labelStage.Name).Labels);
+                var task = TaskOfLabels(job, labelStage);
+                var labelled = Classification(job, task, Enum.Parse<SplitName>(header.Split, ignoreCase: true), labelStage.Data.SeqLen, brown);
+                return new Objectives.DistillObjective(student, device, ClassCount(task, brown),
+                    Distillation(d), labelled, labels, Classification(job, task, SplitName.Validation, seqLen, brown));
+            }
+            default:
+                model.Dispose();
+                throw new NotSupportedException($"stage '{stage.Name}': kind {stage.Kind} with objective {stage.Objective?.Kind.ToString() ?? "none"} does not train");
+        }
+    }
+
+    /// <summary>The module a stage trains, freshly initialised on the CPU; no data is read.</summary>
+    public static nn.Module BuildModule(JobSpec job, StageSpec stage, BrownData brown)
+    {
+        int vocab = brown.Vocabulary.Size;
+        var config = ModelBuilder.Config(stage.Model, stage.Objective, vocab);
+        // Initial weights are a function of the stage seed: every rank of a group starts from identical replicas,
+        // and a single-process run is comparable with any data-parallel one.
+        torch.random.manual_seed(job.StageSeed(stage));
+        Transformer Backbone() => ModelFactory.CreateBackbone(config);
+        return (stage.Kind, stage.Objective) switch
+        {
+            (StageKind.Pretrain, _) => ModelFactory.Create(config),
+            (StageKind.Sft or StageKind.Dpo, _) => ModelFactory.Create(config),
+            (StageKind.Finetune, ClassificationObjective { Task: ClassificationTask.Pos }) => new TokenClassifier(Backbone(), brown.Tags.Tags.Count),
+            (StageKind.Finetune, ClassificationObjective c) => new SequenceClassifier(Backbone(), ClassCount(c.Task, brown)),
+            (StageKind.Reward, _) => new RewardModel(Backbone()),
+            (StageKind.Distill, _) => new SequenceClassifier(Backbone(), ClassCount(TaskOfLabels(job, LabelStageOf(job, stage)), brown)),
+            _ => throw new NotSupportedException($"stage '{stage.Name}' ({stage.Kind}) has no model of its own"),
+        };
+    }
+
+    /// <summary>Rebuilds a finished stage's module and loads its final weights (label, evaluate, DPO reference, init).</summary>
+    public static nn.Module LoadTrained(JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device)
+    {
+        var module = BuildModule(job, stage, DataCatalog.Shared.Brown((ulong)job.Seed, stage.Model.VocabSize));
+        ModelBuilder.LoadFinal(module, artifacts.Of(stage.Name));
+        module.to(device);
+        return module;
+    }
+
+    /// <summary>The spec's "alpha·soft + (1 − alpha)·hard" (soft = KL at T, or logit MSE when <c>mse</c>) as loss options.</summary>
+    public static DistillationOptions Distillation(Contracts.Specs.DistillObjective d) => d.Mse
+        ? new DistillationOptions(d.Temperature, Alpha: 1 - d.Alpha, Gamma: d.Alpha, SoftWeight: 0)
+        : new DistillationOptions(d.Temperature, Alpha: 1 - d.Alpha, Gamma: 0, SoftWeight: d.Alpha);
+
+    /// <summary>One split of a sequence-classification task.</summary>
+    public static IIndexedDataset<ClassificationExample> Classification(JobSpec job, ClassificationTask task, SplitName split, int seqLen, BrownData brown) => task switch
+    {
+        ClassificationTask.Genre => new GenreClassificationDataset(brown[split], seqLen),
+        ClassificationTask.Spam => new SpamClassificationDataset(DataCatalog.Shared.Spam((ulong)job.Seed)[split], brown.Vocabulary, seqLen),
+        _ => throw new NotSupportedException($"{task} is not a sequence classification task"),
+    };
+
+    public static int ClassCount(ClassificationTask task, BrownData brown) => task switch
+    {
+        ClassificationTask.Genre => brown.Train.Genres.Count,
+        ClassificationTask.Spam => 2,
+        ClassificationTask.Pos => brown.Tags.Tags.Count,
+        _ => throw new NotSupportedException(task.ToString()),
+    };
+
+    /// <summary>The label stage a distill stage learns from (<c>inputs.labels</c> or <c>data.from</c>).</summary>
+    public static StageSpec LabelStageOf(JobSpec job, StageSpec stage) =>
+        Required(job, stage.Inputs.Labels ?? (stage.Data.Source as StageOutput)?.Stage, stage, "labels");
+
+    /// <summary>The task a label stage's teacher was fine-tuned on.</summary>
+    public static ClassificationTask TaskOfLabels(JobSpec job, StageSpec labelStage)
+    {
+        var teacher = Required(job, labelStage.Inputs.Teacher, labelStage, "teacher");
+        return teacher.Objective is ClassificationObjective c ? c.Task
+            : throw new InvalidOperationException($"label stage '{labelStage.Name}': teacher '{teacher.Name}' is not a classifier");
+    }
+
+    public static StageSpec Required(JobSpec job, string? name, StageSpec stage, string what) =>
+        (name is null ? null : job.Stage(name)) ?? throw new InvalidOperationException($"stage '{stage.Name}': needs {what} from an earlier stage");
+
+    public static SplitName ToSplit(DataSplit split) => split switch
+    {
+        DataSplit.Validation => SplitName.Validation,
+        DataSplit.Test => SplitName.Test,
+        _ => SplitName.Train,
+    };
+
+    /// <summary>Loads <c>inputs.init</c> into a fresh model, then moves it to its device.</summary>
+    private static void Initialise(nn.Module model, JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device)
+    {
+        if (stage.Inputs.Init is string init)
+        {
+            using var source = LoadTrained(job, Required(job, init, stage, "init"), artifacts, CPU);
+            ModelBuilder.Transfer(source, model);
+        }
+        model.to(device);
+    }
+}

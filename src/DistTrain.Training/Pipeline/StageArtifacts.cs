@@ -1,0 +1,17 @@
+namespace DistTrain.Training.Pipeline;
+
+/// <summary>
+/// Where a stage's outputs live under the run root: <c>&lt;job&gt;/&lt;stage&gt;/checkpoints/step-N/</c>,
+/// <c>metrics.json</c>, labels, and the exported model. One layout for the in-process runner and the cluster,
+/// so a stage finds its inputs the same way in both.
+/// </summary>
+public sealed record StageArtifacts(string RunRoot, string JobId, string Stage)
+{
+    public string Directory => Path.Combine(RunRoot, JobId, Stage);
+    public string Checkpoints => Path.Combine(Directory, "checkpoints");
+    public string Metrics => Path.Combine(Directory, "metrics.json");
+    public string Labels => Path.Combine(Directory, "labels");
+    public string SafeTensors => Path.Combine(Directory, "model.safetensors");
+
+    public StageArtifacts Of(string otherStage) => this with { Stage = otherStage };
+}

@@ -1,0 +1,151 @@
+using System.Diagnostics;
+using System.Net;
+using DistTrain.Collective.Wire;
+
+namespace DistTrain.Collective.Tests.Failures;
+
+/// <summary>Dead, silent and stale peers end collectives fast, naming the right rank; nothing hangs.</summary>
+public sealed class FailureTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    private static readonly DataPlaneOptions Opts = new()
+    {
+        BucketBytes = 64 << 10, SegmentBytes = 16 << 10, IoTimeout = TimeSpan.FromSeconds(20), FailureGrace = TimeSpan.FromMilliseconds(300),
+    };
+
+    /// <summary>Waits (bounded) until every listed rank has started pushing bytes, i.e. is inside the collective.</summary>
+    private static void WaitUntilSending(LocalCluster c, IEnumerable<int> ranks) =>
+        Assert.True(SpinWait.SpinUntil(() => ranks.All(r => c.Groups[r].BytesSent > 0), LocalCluster.Bound), "ranks never started");
+
+    [Theory]
+    [InlineData(AllReduceAlgorithm.Ring, 4, 2)]
+    [InlineData(AllReduceAlgorithm.Ring, 3, 0)]
+    [InlineData(AllReduceAlgorithm.Coordinator, 3, 1)]
+    public async Task A_peer_that_dies_mid_collective_is_named_by_everyone_well_before_the_timeout(AllReduceAlgorithm algorithm, int world, int victim)
+    {
+        using var cluster = await LocalCluster.StartAsync(world, algorithm, Opts);
+        var buffers = LocalCluster.RandomInputs(world, 1 << 20, seed: 3);
+        // The victim never joins, so the others are stuck inside the collective until it dies.
+        var others = Enumerable.Range(0, world).Where(r => r != victim).ToArray();
+        var tasks = cluster.RunAll(buffers, victim);
+        WaitUntilSending(cluster, others);
+
+        var clock = Stopwatch.StartNew();
+        cluster.Groups[victim].Crash();
+        foreach (var t in tasks)
+        {
+            var e = await Assert.ThrowsAsync<PeerFailedException>(() => t.WaitAsync(LocalCluster.Bound));
+            Assert.Equal(victim, e.Rank);
+        }
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(900), $"took {clock.Elapsed}");
+        if (cluster.Reducer is not null)
+            Assert.Equal(victim, (await Assert.ThrowsAsync<PeerFailedException>(() => cluster.Reducer.Completion.WaitAsync(LocalCluster.Bound))).Rank);
+    }
+
+    [Theory]
+    [InlineData(AllReduceAlgorithm.Ring)]
+    [InlineData(AllReduceAlgorithm.Coordinator)]
+    public async Task A_silent_peer_fails_the_others_after_the_io_timeout_naming_it(AllReduceAlgorithm algorithm)
+    {
+        const int world = 4, silent = 2;
+        var opts = Opts with { IoTimeout = TimeSpan.FromSeconds(1) };
+        using var cluster = await LocalCluster.StartAsync(world, algorithm, opts);
+        var buffers = LocalCluster.RandomInputs(world, 1 << 16, seed: 4);
+        var clock = Stopwatch.StartNew();
+        var tasks = cluster.RunAll(buffers, silent);   // rank 2 is alive but never calls
+        foreach (var t in tasks)
+        {
+            var e = await Assert.ThrowsAsync<PeerFailedException>(() => t.WaitAsync(LocalCluster.Bound));
+            output.WriteLine($"{clock.Elapsed}: {e.Message}");
+            Assert.Equal(silent, e.Rank);
+        }
+        Assert.InRange(clock.Elapsed, opts.IoTimeout * 0.9, opts.IoTimeout * 5);
+
+    }
+
+    [Fact]
+    public async Task The_reducer_dying_is_named_by_every_worker()
+    {
+        using var cluster = await LocalCluster.StartAsync(2, AllReduceAlgorithm.Coordinator, Opts);
+        var buffers = LocalCluster.RandomInputs(2, 1 << 20, seed: 5);
+        var tasks = cluster.RunAll(buffers);
+        WaitUntilSending(cluster, [0, 1]);
+        cluster.Reducer!.Crash();
+        foreach (var t in tasks)
+        {
+            var e = await Assert.ThrowsAsync<PeerFailedException>(() => t.WaitAsync(LocalCluster.Bound));
+            Assert.Equal(GroupSpec.ReducerRank, e.Rank);
+        }
+    }
+
+    [Fact]
+    public async Task Closing_a_group_unblocks_its_collective_at_once_and_later_calls_fail_fast()
+    {
+        using var cluster = await LocalCluster.StartAsync(3, AllReduceAlgorithm.Ring, Opts);
+        var buffers = LocalCluster.RandomInputs(3, 1 << 20, seed: 6);
+        var tasks = cluster.RunAll(buffers, 2);
+        WaitUntilSending(cluster, [0, 1]);
+        var clock = Stopwatch.StartNew();
+        cluster.Groups[0].Dispose();
+        await Assert.ThrowsAsync<GroupClosedException>(() => tasks[0].WaitAsync(LocalCluster.Bound));
+        // Rank 1 learns that rank 0 left.
+        Assert.Equal(0, (await Assert.ThrowsAsync<PeerFailedException>(() => tasks[1].WaitAsync(LocalCluster.Bound))).Rank);
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(900), $"took {clock.Elapsed}");
+        Assert.Throws<GroupClosedException>(() => cluster.Groups[0].AllReduce(buffers[0]));
+        Assert.Throws<PeerFailedException>(() => cluster.Groups[1].AllReduce(buffers[1]));
+    }
+
+    [Fact]
+    public async Task A_connection_from_a_stale_generation_is_rejected_and_the_group_still_forms()
+    {
+        using var l0 = DataPlaneListener.Start(IPAddress.Loopback);
+        using var l1 = DataPlaneListener.Start(IPAddress.Loopback);
+        EndPoint[] peers = [l0.EndPoint, l1.EndPoint];
+        var opts = Opts with { ConnectTimeout = TimeSpan.FromSeconds(10) };
+        // Rank 0 of generation 7 is waiting for rank 1...
+        var rank0 = ProcessGroup.ConnectAsync(new GroupSpec("job", 7, 0, 2, peers), l0, opts);
+        // ...when a leftover rank 1 of generation 6 dials in: it must be refused, not adopted.
+        var stale = await Assert.ThrowsAsync<HandshakeRejectedException>(
+            () => ProcessGroup.ConnectAsync(new GroupSpec("job", 6, 1, 2, peers), l1, opts).WaitAsync(LocalCluster.Bound));
+        Assert.Equal(HandshakeStatus.StaleGeneration, stale.Status);
+        Assert.Equal(7, stale.TheirGeneration);
+        var wrongJob = await Assert.ThrowsAsync<HandshakeRejectedException>(
+            () => ProcessGroup.ConnectAsync(new GroupSpec("other-job", 7, 1, 2, peers), l1, opts).WaitAsync(LocalCluster.Bound));
+        Assert.Equal(HandshakeStatus.WrongJob, wrongJob.Status);
+
+        using var g1 = await ProcessGroup.ConnectAsync(new GroupSpec("job", 7, 1, 2, peers), l1, opts).WaitAsync(LocalCluster.Bound);
+        using var g0 = await rank0.WaitAsync(LocalCluster.Bound);
+        float[] a = [1, 2], b = [10, 20];
+        await Task.WhenAll(Task.Run(() => g0.AllReduce(a)), Task.Run(() => g1.AllReduce(b))).WaitAsync(LocalCluster.Bound);
+        Assert.Equal([11f, 22f], a);
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public async Task A_rank_that_never_connects_is_named_when_formation_times_out()
+    {
+        using var l0 = DataPlaneListener.Start(IPAddress.Loopback);
+        using var l1 = DataPlaneListener.Start(IPAddress.Loopback);
+        var opts = Opts with { ConnectTimeout = TimeSpan.FromMilliseconds(500) };
+        var e = await Assert.ThrowsAsync<PeerFailedException>(() =>
+            ProcessGroup.ConnectAsync(new GroupSpec("job", 1, 0, 2, [l0.EndPoint, l1.EndPoint]), l0, opts).WaitAsync(LocalCluster.Bound));
+        Assert.Equal((1, PeerFailureReason.Unreachable), (e.Rank, e.Reason));
+    }
+
+    [Fact]
+    public async Task A_listener_serves_the_next_generation_after_the_previous_group_closes()
+    {
+        using var l0 = DataPlaneListener.Start(IPAddress.Loopback);
+        using var l1 = DataPlaneListener.Start(IPAddress.Loopback);
+        EndPoint[] peers = [l0.EndPoint, l1.EndPoint];
+        for (long gen = 1; gen <= 2; gen++)
+        {
+            var groups = await Task.WhenAll(
+                ProcessGroup.ConnectAsync(new GroupSpec("job", gen, 0, 2, peers), l0, Opts),
+                ProcessGroup.ConnectAsync(new GroupSpec("job", gen, 1, 2, peers), l1, Opts)).WaitAsync(LocalCluster.Bound);
+            float[] a = [gen], b = [1];
+            await Task.WhenAll(Task.Run(() => groups[0].AllReduce(a)), Task.Run(() => groups[1].AllReduce(b))).WaitAsync(LocalCluster.Bound);
+            Assert.Equal(gen + 1, a[0]);
+            foreach (var g in groups) g.Dispose();
+        }
+    }
+}
