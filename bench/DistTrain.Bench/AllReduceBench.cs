@@ -109,7 +109,7 @@ public static class AllReduceBench
         "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|";
 
     public static string FormatRow(AllReduceBenchRow r) => string.Create(CultureInfo.InvariantCulture,
-        $"| {r.Mode} | {r.Procs} | {r.SizeMb} | {r.Iterations} | {r.Wire} | {r.AlgBwGBps:F2} | {r.BusBwGBps:F2} | {r.TcpBusBwGBps:F2} | {r.BusBwRatioVsTcp:F2} | {r.CoordinatorBytesPerStep:N0} |");
+        $"| {r.Mode} | {r.Procs} | {r.SizeMb} | {r.Iterations} | {r.Wire} | {r.AlgBwGbps:F2} | {r.BusBwGbps:F2} | {r.TcpBusBwGbps:F2} | {r.BusBwRatioVsTcp:F2} | {r.CoordinatorBytesPerStep:N0} |");
 
     public static string ToJson(IReadOnlyList<AllReduceBenchRow> rows) => BenchWire.Write(rows);
 }
@@ -140,9 +140,9 @@ internal static class RawHub
                     var buf = GC.AllocateArray<byte>(512 << 10, pinned: true);
                     foreach (long b in plan)
                     {
-                        RawTraffic.Pump(s, buf, Math.Min(buf.Length, b), send: false);
+                        Pump(s, buf, Math.Min(buf.Length, b), send: false);
                         started.Release();
-                        RawTraffic.Pump(s, buf, b - Math.Min(buf.Length, b), send: false);
+                        Pump(s, buf, b - Math.Min(buf.Length, b), send: false);
                     }
                 }, TaskCreationOptions.LongRunning),
                 Task.Factory.StartNew(() =>
@@ -151,13 +151,24 @@ internal static class RawHub
                     foreach (long b in plan)
                     {
                         started.Wait(ct);
-                        RawTraffic.Pump(s, buf, b, send: true);
+                        Pump(s, buf, b, send: true);
                     }
                 }, TaskCreationOptions.LongRunning),
             };
         }).ToArray();
         try { await Task.WhenAll(threads).WaitAsync(ct); }
         finally { foreach (var s in sockets) s.Dispose(); }
+    }
+
+    private static void Pump(Socket socket, byte[] buffer, long bytes, bool send)
+    {
+        while (bytes > 0)
+        {
+            int n = (int)Math.Min(buffer.Length, bytes);
+            int done = send ? socket.Send(buffer, 0, n, SocketFlags.None) : socket.Receive(buffer, 0, n, SocketFlags.None);
+            if (done <= 0) throw new EndOfStreamException("Baseline worker closed.");
+            bytes -= done;
+        }
     }
 }
 
@@ -197,6 +208,9 @@ internal sealed class ChildSet : IDisposable
         await _processes[i].StandardInput.WriteLineAsync(line);
         await _processes[i].StandardInput.FlushAsync();
     }
+
+    /// <summary>Kills one child outright (failure tests: a rank that dies).</summary>
+    public void Kill(int i) => _processes[i].Kill(entireProcessTree: true);
 
     public async Task WaitForExitAsync(CancellationToken ct)
     {

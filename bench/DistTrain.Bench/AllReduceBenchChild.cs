@@ -35,10 +35,9 @@ public static class AllReduceBenchChild
             var spec = new GroupSpec(setup.JobId, setup.Generation, setup.Rank, setup.World, peers, setup.Mode,
                 new IPEndPoint(IPAddress.Loopback, setup.ReducerPort));
             using var group = await ProcessGroup.ConnectAsync(spec, listener, options);
-            using var baseline = RawTraffic.Connect(setup, raw, options.SegmentBytes, options.SocketBufferBytes);
-
             int maxElements = setup.SizesMb.Max() << 18;
             var buffer = GC.AllocateUninitializedArray<float>(maxElements, pinned: true);
+            using var baseline = RawTraffic.Connect(setup, raw, options.SegmentBytes, options.SocketBufferBytes, buffer);
             // Any finite values do: SIMD adds cost the same for all of them (sums may grow to Inf, which costs the same too).
             buffer.AsSpan().Fill(1e-3f * (setup.Rank + 1));
             var one = new float[1];
@@ -51,6 +50,7 @@ public static class AllReduceBenchChild
                     : (long)elements * setup.Wire.BytesPerElement();
 
                 var slice = buffer.AsSpan(0, elements);
+                baseline.Prepare(elements * sizeof(float));
                 baseline.Exchange(rawBytes); // warm-up both
                 group.AllReduce(slice);
                 // Raw and ours alternate, each after a barrier, so a neighbour's compile job on this shared
@@ -83,41 +83,44 @@ public static class AllReduceBenchChild
 /// <summary>
 /// The transport's limit: the same bytes between the same processes over plain blocking sockets,
 /// preallocated buffers, no framing, no reduction. Ring: send to the right while receiving from the
-/// left. Coordinator: send to the parent's hub while receiving from it.
+/// left. Coordinator: send to the parent's hub while receiving from it. Like ours, it reads from the
+/// rank's gradient buffer and writes into a buffer of the same size (wrapping around), so both pay the
+/// same memory traffic; a small cache-resident buffer would flatter TCP.
 /// </summary>
 internal sealed class RawTraffic : IDisposable
 {
     private readonly Socket _send, _receive;
-    private readonly byte[] _sendBuffer, _receiveBuffer;
+    private readonly int _segmentBytes;
+    private readonly float[] _source;
+    private byte[] _target = [];
+    private int _span;
 
-    private RawTraffic(Socket send, Socket receive, int segmentBytes)
+    private RawTraffic(Socket send, Socket receive, int segmentBytes, float[] source)
     {
         _send = send;
         _receive = receive;
-        _sendBuffer = GC.AllocateArray<byte>(segmentBytes, pinned: true);
-        _receiveBuffer = GC.AllocateArray<byte>(segmentBytes, pinned: true);
+        _segmentBytes = segmentBytes;
+        _source = source;
     }
 
-    public static RawTraffic Connect(ChildSetup setup, TcpListener listener, int segmentBytes, int socketBufferBytes)
+    public static RawTraffic Connect(ChildSetup setup, TcpListener listener, int segmentBytes, int socketBufferBytes, float[] source)
     {
-        var raw = Connect(setup, listener, segmentBytes);
-        // Same socket buffer sizes as the data plane, so the comparison is like for like.
-        if (socketBufferBytes > 0)
-            foreach (var s in new[] { raw._send, raw._receive }) s.SendBufferSize = s.ReceiveBufferSize = socketBufferBytes;
-        return raw;
-    }
-
-    private static RawTraffic Connect(ChildSetup setup, TcpListener listener, int segmentBytes)
-    {
+        Socket send, receive;
         if (setup.Mode == AllReduceAlgorithm.Coordinator)
         {
-            var hub = Dial(setup.RawHubPort);
-            hub.Send(BitConverter.GetBytes(setup.Rank));
-            return new RawTraffic(hub, hub, segmentBytes);
+            send = receive = Dial(setup.RawHubPort);
+            send.Send(BitConverter.GetBytes(setup.Rank));
         }
-        // A connect completes in the listen backlog, so dialling before accepting cannot deadlock.
-        var send = Dial(setup.RawPorts[(setup.Rank + 1) % setup.World]);
-        return new RawTraffic(send, listener.AcceptSocket(), segmentBytes);
+        else
+        {
+            // A connect completes in the listen backlog, so dialling before accepting cannot deadlock.
+            send = Dial(setup.RawPorts[(setup.Rank + 1) % setup.World]);
+            receive = listener.AcceptSocket();
+        }
+        // Same socket buffer sizes as the data plane, so the comparison is like for like.
+        if (socketBufferBytes > 0)
+            foreach (var s in new[] { send, receive }) s.SendBufferSize = s.ReceiveBufferSize = socketBufferBytes;
+        return new RawTraffic(send, receive, segmentBytes, source);
     }
 
     private static Socket Dial(int port)
@@ -127,22 +130,33 @@ internal sealed class RawTraffic : IDisposable
         return s;
     }
 
+    /// <summary>Uses the first <paramref name="bytes"/> of the gradient buffer as source and as many bytes as target.</summary>
+    public void Prepare(int bytes)
+    {
+        if (_target.Length < bytes) _target = GC.AllocateUninitializedArray<byte>(bytes, pinned: true);
+        _span = bytes;
+    }
+
     /// <summary>Sends and receives <paramref name="bytes"/> at once, in segment-sized calls.</summary>
     public void Exchange(long bytes)
     {
-        var sender = Task.Factory.StartNew(() => Pump(_send, _sendBuffer, bytes, send: true), TaskCreationOptions.LongRunning);
-        Pump(_receive, _receiveBuffer, bytes, send: false);
+        var sender = Task.Factory.StartNew(() => Pump(_send, bytes, send: true), TaskCreationOptions.LongRunning);
+        Pump(_receive, bytes, send: false);
         sender.GetAwaiter().GetResult();
     }
 
-    internal static void Pump(Socket socket, byte[] buffer, long bytes, bool send)
+    private void Pump(Socket socket, long bytes, bool send)
     {
+        var memory = send ? System.Runtime.InteropServices.MemoryMarshal.AsBytes(_source.AsSpan(0, _span / sizeof(float))) : _target.AsSpan(0, _span);
+        long offset = 0;
         while (bytes > 0)
         {
-            int n = (int)Math.Min(buffer.Length, bytes);
-            int done = send ? socket.Send(buffer, 0, n, SocketFlags.None) : socket.Receive(buffer, 0, n, SocketFlags.None);
+            int at = (int)(offset % _span);
+            int n = (int)Math.Min(Math.Min(_segmentBytes, bytes), _span - at);
+            int done = send ? socket.Send(memory.Slice(at, n)) : socket.Receive(memory.Slice(at, n));
             if (done <= 0) throw new EndOfStreamException("Baseline peer closed.");
             bytes -= done;
+            offset += done;
         }
     }
 

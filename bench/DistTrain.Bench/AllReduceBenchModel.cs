@@ -27,7 +27,7 @@ public sealed record AllReduceBenchOptions
 /// <summary>One row of the result table. Bandwidths in GB/s (10^9 bytes per second).</summary>
 public sealed record AllReduceBenchRow(
     string Mode, int Procs, int SizeMb, int Iterations, string Wire,
-    double AlgBwGBps, double BusBwGBps, double TcpBusBwGBps, double BusBwRatioVsTcp, long CoordinatorBytesPerStep)
+    double AlgBwGbps, double BusBwGbps, double TcpBusBwGbps, double BusBwRatioVsTcp, long CoordinatorBytesPerStep)
 {
     /// <summary>busBW = algBW·2(N−1)/N: the per-rank link traffic of an optimal all-reduce, comparable across N.</summary>
     public static double BusFactor(int n) => 2.0 * (n - 1) / n;

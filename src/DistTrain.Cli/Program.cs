@@ -7,6 +7,7 @@ using DistTrain.Cli.Commands;
 var root = new RootCommand("DistTrain: distributed training of language models on an Akka.NET cluster.")
 {
     DemoCommand.Create(),
+    RunCommand.Create(),
     DataCommand.Create(),
     BenchCommand.Create(),
 };

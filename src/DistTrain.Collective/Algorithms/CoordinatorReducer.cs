@@ -22,6 +22,7 @@ public sealed class CoordinatorReducer : IDisposable
     private readonly GroupLinks _g;
     private readonly int _world;
     private readonly CallHeader[] _headers;
+    private readonly bool[] _gone;
     private readonly SemaphoreSlim _anyHeader = new(0);
     private readonly SemaphoreSlim[] _headerReady, _inFull, _inFree, _outFull;
     private readonly SemaphoreSlim _outFree = new(Depth);
@@ -37,6 +38,7 @@ public sealed class CoordinatorReducer : IDisposable
         _g = group;
         _world = world;
         _headers = new CallHeader[world];
+        _gone = new bool[world];
         _headerReady = NewSemaphores(world, 0);
         _inFull = NewSemaphores(world, 0);
         _inFree = NewSemaphores(world, Depth);
@@ -89,7 +91,15 @@ public sealed class CoordinatorReducer : IDisposable
         {
             // Between calls a worker may be busy with its backward pass for any length of time.
             socket.ReceiveTimeout = 0;
-            SocketIo.ReceiveExact(socket, h);
+            try { SocketIo.ReceiveExact(socket, h); }
+            catch (Exception) when (_g.WaitDeparted(w))
+            {
+                // Left between calls: others may still be receiving the last sums, so do not abort them;
+                // the next call that needs this worker fails at once instead.
+                _gone[w] = true;
+                _headerReady[w].Release();
+                return;
+            }
             socket.ReceiveTimeout = (int)_g.Options.IoTimeout.TotalMilliseconds;
             var header = CallHeader.Read(h);
             _headers[w] = header;
@@ -119,7 +129,11 @@ public sealed class CoordinatorReducer : IDisposable
             // Idle until some worker starts a call; from then on the others have IoTimeout to follow.
             _anyHeader.Wait(_g.Aborted);
             var deadline = DateTime.UtcNow + timeout;
-            for (int w = 0; w < _world; w++) WaitOrBlame(_headerReady[w], w, deadline);
+            for (int w = 0; w < _world; w++)
+            {
+                WaitOrBlame(_headerReady[w], w, deadline);
+                if (Volatile.Read(ref _gone[w])) throw new ReducerBlameException(w, new EndOfStreamException($"Rank {w} left the group."));
+            }
             for (int w = 1; w < _world; w++) _anyHeader.Wait(_g.Aborted);
             var call = _headers[0];
             for (int w = 1; w < _world; w++)

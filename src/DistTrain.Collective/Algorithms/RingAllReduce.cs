@@ -13,8 +13,9 @@ namespace DistTrain.Collective;
 /// </summary>
 /// <remarks>
 /// Step s on rank r sends chunk (r−s) mod N to the right and receives chunk (r−s−1) mod N from the
-/// left; what is sent at step s is exactly what was received at step s−1, so one counting semaphore
-/// links the two threads. Chunk c is summed in the fixed order x_c + x_(c+1) + … + x_(c−1), hence
+/// left; what is sent at step s is exactly what was received at step s−1, so one counter links the
+/// two threads. Buckets are interleaved on the wire (<see cref="RingPlan.Schedule"/>) so the ring
+/// stays busy while a step waits on its predecessor. Chunk c is summed in the fixed order x_c + x_(c+1) + … + x_(c−1), hence
 /// bit-identical run to run for a given world size, but not bit-identical to a sequential sum.
 /// Fully reduced chunks are rounded to the wire format by their owner before the all-gather, so
 /// every rank ends with the same bits even with bf16/fp16 on the wire.
@@ -27,7 +28,7 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
     private readonly int _segment, _bucket;
     private readonly byte[] _recvStage, _sendStage;
     private readonly float[] _decodeStage;
-    private readonly SemaphoreSlim _ready = new(0);
+    private readonly StepSignal _ready = new();
     private readonly SideThread _sender;
     private long _sequence;
     private int _busy;
@@ -46,6 +47,7 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
         _sendStage = GC.AllocateArray<byte>(_segment * sizeof(float), pinned: true);
         _decodeStage = GC.AllocateArray<float>(_wire == WireFormat.Float32 ? 0 : _segment, pinned: true);
         _sender = new SideThread($"ring-send:r{rank}");
+        group.Aborted.Register(_ready.Abort);
     }
 
     public AllReduceStats AllReduce(Span<float> buffer)
@@ -85,35 +87,30 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
         header.Write(h);
         SocketIo.SendExact(socket, h);
         long bytes = CallHeader.Size;
-        int steps = 2 * (_world - 1);
-        int buckets = RingPlan.BucketCount(length, _bucket);
-        for (int b = 0; b < buckets; b++)
+        foreach (var (b, s) in RingPlan.Schedule(RingPlan.BucketCount(length, _bucket), _world))
         {
             var (bOff, bLen) = RingPlan.Bucket(length, _bucket, b);
-            for (int s = 0; s < steps; s++)
+            var (cOff, cLen) = RingPlan.Chunk(bLen, _world, RingPlan.Mod(_rank - s, _world));
+            for (int o = 0; o < cLen; o += _segment)
             {
-                var (cOff, cLen) = RingPlan.Chunk(bLen, _world, RingPlan.Mod(_rank - s, _world));
-                for (int o = 0; o < cLen; o += _segment)
+                int n = Math.Min(_segment, cLen - o);
+                // Steps after the first forward what the receive thread reduced or copied one diagonal earlier.
+                if (s > 0 && !_ready.Wait(_g.Options.IoTimeout))
+                    throw new TimeoutException("Waited too long for the left neighbour's data.");
+                var values = new Span<float>(p + bOff + cOff + o, n);
+                ReadOnlySpan<byte> payload;
+                if (_wire == WireFormat.Float32) payload = MemoryMarshal.AsBytes(values);
+                else
                 {
-                    int n = Math.Min(_segment, cLen - o);
-                    // Steps after the first forward what the receive thread just reduced or copied.
-                    if (s > 0 && !_ready.Wait(_g.Options.IoTimeout, _g.Aborted))
-                        throw new TimeoutException("Waited too long for the left neighbour's data.");
-                    var values = new Span<float>(p + bOff + cOff + o, n);
-                    ReadOnlySpan<byte> payload;
-                    if (_wire == WireFormat.Float32) payload = MemoryMarshal.AsBytes(values);
-                    else
-                    {
-                        var enc = _sendStage.AsSpan(0, n * 2);
-                        _wire.Encode(values, enc);
-                        // The owner of a fully reduced chunk keeps the rounded values it sends, so all ranks agree bit for bit.
-                        if (s == _world - 1) _wire.Decode(enc, values);
-                        payload = enc;
-                    }
-                    SocketIo.SendExact(socket, payload);
-                    bytes += payload.Length;
-                    _g.CountSent(payload.Length);
+                    var enc = _sendStage.AsSpan(0, n * 2);
+                    _wire.Encode(values, enc);
+                    // The owner of a fully reduced chunk keeps the rounded values it sends, so all ranks agree bit for bit.
+                    if (s == _world - 1) _wire.Decode(enc, values);
+                    payload = enc;
                 }
+                SocketIo.SendExact(socket, payload);
+                bytes += payload.Length;
+                _g.CountSent(payload.Length);
             }
         }
         return bytes;
@@ -127,45 +124,40 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
         var got = CallHeader.Read(h);
         if (got != expected) throw new InvalidDataException($"Call mismatch: rank {_left} sent {got}, rank {_rank} expected {expected}.");
         long bytes = CallHeader.Size;
-        int steps = 2 * (_world - 1);
-        int wireBytes = _wire.BytesPerElement();
-        int buckets = RingPlan.BucketCount(length, _bucket);
+        int lastStep = 2 * (_world - 1) - 1, wireBytes = _wire.BytesPerElement();
         var stageFloats = MemoryMarshal.Cast<byte, float>(_recvStage.AsSpan());
-        for (int b = 0; b < buckets; b++)
+        foreach (var (b, s) in RingPlan.Schedule(RingPlan.BucketCount(length, _bucket), _world))
         {
             var (bOff, bLen) = RingPlan.Bucket(length, _bucket, b);
-            for (int s = 0; s < steps; s++)
+            var (cOff, cLen) = RingPlan.Chunk(bLen, _world, RingPlan.Mod(_rank - s - 1, _world));
+            bool reduce = s < _world - 1;
+            for (int o = 0; o < cLen; o += _segment)
             {
-                var (cOff, cLen) = RingPlan.Chunk(bLen, _world, RingPlan.Mod(_rank - s - 1, _world));
-                bool reduce = s < _world - 1;
-                for (int o = 0; o < cLen; o += _segment)
+                int n = Math.Min(_segment, cLen - o);
+                var dst = new Span<float>(p + bOff + cOff + o, n);
+                if (_wire == WireFormat.Float32)
                 {
-                    int n = Math.Min(_segment, cLen - o);
-                    var dst = new Span<float>(p + bOff + cOff + o, n);
-                    if (_wire == WireFormat.Float32)
+                    if (reduce)
                     {
-                        if (reduce)
-                        {
-                            SocketIo.ReceiveExact(socket, _recvStage.AsSpan(0, n * 4));
-                            TensorPrimitives.Add(dst, stageFloats[..n], dst);
-                        }
-                        else SocketIo.ReceiveExact(socket, MemoryMarshal.AsBytes(dst)); // all-gather lands in place
+                        SocketIo.ReceiveExact(socket, _recvStage.AsSpan(0, n * 4));
+                        TensorPrimitives.Add(dst, stageFloats[..n], dst);
                     }
-                    else
-                    {
-                        var wire = _recvStage.AsSpan(0, n * wireBytes);
-                        SocketIo.ReceiveExact(socket, wire);
-                        if (reduce)
-                        {
-                            _wire.Decode(wire, _decodeStage.AsSpan(0, n));
-                            TensorPrimitives.Add(dst, _decodeStage.AsSpan(0, n), dst);
-                        }
-                        else _wire.Decode(wire, dst);
-                    }
-                    bytes += n * wireBytes;
-                    _g.CountReceived(n * wireBytes);
-                    if (s < steps - 1) _ready.Release();
+                    else SocketIo.ReceiveExact(socket, MemoryMarshal.AsBytes(dst)); // all-gather lands in place
                 }
+                else
+                {
+                    var wire = _recvStage.AsSpan(0, n * wireBytes);
+                    SocketIo.ReceiveExact(socket, wire);
+                    if (reduce)
+                    {
+                        _wire.Decode(wire, _decodeStage.AsSpan(0, n));
+                        TensorPrimitives.Add(dst, _decodeStage.AsSpan(0, n), dst);
+                    }
+                    else _wire.Decode(wire, dst);
+                }
+                bytes += n * wireBytes;
+                _g.CountReceived(n * wireBytes);
+                if (s < lastStep) _ready.Release();
             }
         }
         return bytes;

@@ -20,4 +20,19 @@ internal static class RingPlan
     }
 
     public static int Mod(int a, int n) => ((a % n) + n) % n;
+
+    /// <summary>
+    /// The order in which (bucket, step) items go over the wire, the same on every rank: by diagonal
+    /// bucket + step, then by bucket. Step s of bucket b waits for step s−1 of b, which was received
+    /// one diagonal earlier, so while it travels the sender still has the other buckets of its
+    /// diagonal to send: the ring pipelines across buckets instead of stalling at every step.
+    /// Received items free send items in exactly this order, which is what lets one counter link them.
+    /// </summary>
+    public static IEnumerable<(int Bucket, int Step)> Schedule(int buckets, int world)
+    {
+        int steps = 2 * (world - 1);
+        for (int t = 0; t < buckets + steps - 1; t++)
+            for (int b = Math.Max(0, t - steps + 1); b <= Math.Min(buckets - 1, t); b++)
+                yield return (b, t - b);
+    }
 }

@@ -34,6 +34,7 @@ internal sealed class GroupLinks : IDisposable
     private readonly CancellationTokenSource _aborted = new();
     private readonly DataPlaneListener.Registration? _registration;
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly HashSet<int> _departed = new();
     private Exception? _failure;
     private bool _resolving, _closed;
     private long _bytesSent, _bytesReceived;
@@ -67,10 +68,40 @@ internal sealed class GroupLinks : IDisposable
     public void CountSent(long n) => Interlocked.Add(ref _bytesSent, n);
     public void CountReceived(long n) => Interlocked.Add(ref _bytesReceived, n);
 
+    /// <summary>Throws the group's failure; a peer that left in an orderly way fails the group here, at the next call.</summary>
     public void ThrowIfFailed()
     {
+        int? departed;
+        lock (_gate) departed = _failure is null && _departed.Count > 0 ? _departed.Min() : null;
+        if (departed is int rank)
+        {
+            lock (_gate) _resolving = true;
+            Finalize(rank, PeerFailureReason.Left, null);
+        }
         var f = Failure;
         if (f is not null) throw Rethrowable(f);
+    }
+
+    /// <summary>True once <paramref name="rank"/> has said goodbye (closed its group in an orderly way).</summary>
+    public bool HasDeparted(int rank) { lock (_gate) return _departed.Contains(rank); }
+
+    /// <summary>
+    /// After a data socket ended, waits up to FailureGrace for that peer's goodbye: the departing side
+    /// sends Leave before closing, but the two sockets are read by different threads.
+    /// </summary>
+    public bool WaitDeparted(int rank)
+    {
+        var until = DateTime.UtcNow + Options.Grace;
+        lock (_gate)
+        {
+            while (!_departed.Contains(rank) && _failure is null)
+            {
+                var left = until - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero) return false;
+                Monitor.Wait(_gate, left);
+            }
+            return _departed.Contains(rank);
+        }
     }
 
     /// <summary>Connects to <paramref name="connectTo"/>, accepts from <paramref name="acceptFrom"/>, all within ConnectTimeout.</summary>
@@ -98,6 +129,10 @@ internal sealed class GroupLinks : IDisposable
             foreach (var ch in new[] { Channel.Data, Channel.Control })
                 pending.Add((rank, ch, registration!.WaitFor(rank, ch).WaitAsync(formCts.Token)));
 
+        // One refusal (wrong generation, unreachable peer) ends the whole formation at once.
+        foreach (var p in pending)
+            _ = p.Task.ContinueWith(_ => { try { formCts.Cancel(); } catch (ObjectDisposedException) { } },
+                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         try
         {
             await Task.WhenAll(pending.Select(p => p.Task)).ConfigureAwait(false);
@@ -110,7 +145,8 @@ internal sealed class GroupLinks : IDisposable
             ct.ThrowIfCancellationRequested();
             var rejected = pending.Select(p => p.Task.Exception?.InnerException).OfType<HandshakeRejectedException>().FirstOrDefault();
             if (rejected is not null) throw rejected;
-            int missing = pending.First(p => !p.Task.IsCompletedSuccessfully).Rank;
+            // Blame a link that actually failed, not one cancelled because another failed.
+            int missing = pending.OrderByDescending(p => p.Task.Exception?.InnerException is not (null or OperationCanceledException)).First(p => !p.Task.IsCompletedSuccessfully).Rank;
             throw new PeerFailedException(missing, PeerFailureReason.Unreachable, localRank, generation,
                 new TimeoutException($"Group not formed within {options.ConnectTimeout}."));
         }
@@ -188,7 +224,7 @@ internal sealed class GroupLinks : IDisposable
                         lock (_gate) _resolver.AddSuspicion(link.Rank, f.Rank, (PeerFailureReason)f.Reason);
                         break;
                     case ControlKind.Abort: OnStrong(f.Rank, (PeerFailureReason)f.Reason); break;
-                    case ControlKind.Leave: OnStrong(link.Rank, PeerFailureReason.Left); return;
+                    case ControlKind.Leave: OnLeave(link.Rank); return;
                 }
             }
         }
@@ -197,6 +233,22 @@ internal sealed class GroupLinks : IDisposable
             // A control channel only ends when its peer closes: without a Leave first, the peer is gone.
             OnStrong(link.Rank, PeerFailureReason.ConnectionLost);
         }
+    }
+
+    /// <summary>
+    /// An orderly goodbye does not abort: the peer finished its part of any call in flight (others may
+    /// still be draining its last bytes). The group fails at the next call, or now if data stops short.
+    /// </summary>
+    private void OnLeave(int rank)
+    {
+        lock (_gate)
+        {
+            if (_failure is not null || _closed) return;
+            _resolver.AddStrong(rank, PeerFailureReason.Left);
+            _departed.Add(rank);
+            Monitor.PulseAll(_gate);
+        }
+        _strongEvidence.Set();
     }
 
     private void OnStrong(int rank, PeerFailureReason reason)
@@ -250,6 +302,7 @@ internal sealed class GroupLinks : IDisposable
         {
             if (_failure is not null) { _verdictReady.Set(); return; }
             _failure = new PeerFailedException(culprit, reason, LocalRank, Generation, inner);
+            Monitor.PulseAll(_gate);
         }
         foreach (var link in Links.Values) link.TrySendControl(new ControlFrame(ControlKind.Abort, culprit, (byte)reason));
         AbortData();
@@ -274,6 +327,7 @@ internal sealed class GroupLinks : IDisposable
             wasFailed = _failure is not null;
             _failure ??= new GroupClosedException();
             _resolving = true;
+            Monitor.PulseAll(_gate);
         }
         if (!wasFailed) foreach (var link in Links.Values) link.TrySendControl(new ControlFrame(ControlKind.Leave, LocalRank, 0));
         AbortData();

@@ -3,6 +3,7 @@ using DistTrain.Data.Datasets;
 using DistTrain.Data.Tokenization;
 using DistTrain.Models;
 using DistTrain.Training.Engine;
+using DistTrain.Training.Evaluation;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -89,6 +90,17 @@ public sealed class MaskedLmObjective : Objective
             ["pair_accuracy"] = s["pair.correct"] / p,
         };
     }
+
+    /// <summary>Unigram perplexity on the validation positions the model is scored on (the fixed validation masks).</summary>
+    public override IReadOnlyDictionary<string, double> Baselines()
+    {
+        int[] Ids(int i, bool train) => Pairs ? (train ? _trainPairs! : _validPairs!)[i].InputIds : (train ? _trainPacked! : _validPacked!)[i].InputIds;
+        var trainTokens = Enumerable.Range(0, TrainCount).Select(i => (IReadOnlyList<int>)Ids(i, true).Where(t => !SpecialTokens.IsSpecial(t)).ToArray());
+        var validTargets = Enumerable.Range(0, ValidationCount).Select(i =>
+            (IReadOnlyList<int>)MlmMasking.Apply(Ids(i, false), _maskProb, _vocab, _seed, -1, i).Labels.Where(t => t != MlmMasking.Ignore).ToArray());
+        var unigram = UnigramBaseline.Fit(trainTokens, _vocab);
+        return new Dictionary<string, double> { ["unigram_perplexity"] = unigram.Perplexity(validTargets) };
+    }
 }
 
 /// <summary>Next-word prediction for the GPT decoder on packed sequences.</summary>
@@ -117,6 +129,15 @@ public sealed class CausalLmObjective(GptLanguageModel model, Device device, IIn
     {
         double n = Math.Max(1, s["count"]);
         return new Dictionary<string, double> { ["loss"] = s["loss_sum"] / n, ["perplexity"] = Math.Exp(s["loss_sum"] / n), ["accuracy"] = s["correct"] / n };
+    }
+
+    /// <summary>Unigram perplexity on exactly the targets the model is scored on: every real token after the first.</summary>
+    public override IReadOnlyDictionary<string, double> Baselines()
+    {
+        static IEnumerable<IReadOnlyList<int>> Targets(IIndexedDataset<LmExample> d) =>
+            Enumerable.Range(0, d.Count).Select(i => (IReadOnlyList<int>)d[i].InputIds[1..d[i].Length]);
+        var unigram = UnigramBaseline.Fit(Targets(train), model.Backbone.Config.VocabSize);
+        return new Dictionary<string, double> { ["unigram_perplexity"] = unigram.Perplexity(Targets(validation)) };
     }
 }
 

@@ -58,6 +58,12 @@ public abstract class Objective : IDisposable
         };
     }
 
+    /// <summary>
+    /// Reference scores on the same validation targets (e.g. the unigram perplexity a language model must beat),
+    /// computed from data alone; empty where there is none.
+    /// </summary>
+    public virtual IReadOnlyDictionary<string, double> Baselines() => new Dictionary<string, double>();
+
     /// <summary>Scores this rank's share of validation examples; returns <see cref="EvalKeys"/> sums.</summary>
     public Dictionary<string, double> EvaluateShard(IReadOnlyList<int> indices, int batchSize)
     {

@@ -28,6 +28,7 @@ public sealed class StageSession : ITrainingSession
     private readonly long _seed;
     private readonly StreamWriter _samples;
     private IReadOnlyDictionary<string, double>? _lastEvaluation;
+    private IReadOnlyDictionary<string, double>? _baselines;
 
     public StageSession(JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device, IGradientReducer reducer, string? resumeFrom, int generation = 0)
     {
@@ -96,7 +97,10 @@ public sealed class StageSession : ITrainingSession
         var keys = _objective.EvalKeys;
         var buffer = keys.Select(k => (float)sums[k]).ToArray();
         _reducer.AllReduceSum(buffer, buffer.Length, exactTail: buffer.Length);
-        return _objective.Metrics(keys.Select((k, i) => (k, (double)buffer[i])).ToDictionary(x => x.k, x => x.Item2));
+        var metrics = new Dictionary<string, double>(_objective.Metrics(keys.Select((k, i) => (k, (double)buffer[i])).ToDictionary(x => x.k, x => x.Item2)));
+        _baselines ??= _objective.Baselines();
+        foreach (var (name, value) in _baselines) metrics[name] = value;
+        return metrics;
     }
 
     public string ParameterChecksum()

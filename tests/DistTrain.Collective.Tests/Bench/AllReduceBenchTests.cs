@@ -25,8 +25,8 @@ public sealed class AllReduceBenchTests
         Assert.Equal(4, rows.Count);
         Assert.All(rows, r =>
         {
-            Assert.True(r.AlgBwGBps > 0 && r.TcpBusBwGBps > 0 && r.BusBwRatioVsTcp > 0);
-            Assert.Equal(r.AlgBwGBps * 4.0 / 3, r.BusBwGBps, 6);
+            Assert.True(r.AlgBwGbps > 0 && r.TcpBusBwGbps > 0 && r.BusBwRatioVsTcp > 0);
+            Assert.Equal(r.AlgBwGbps * 4.0 / 3, r.BusBwGbps, 6);
         });
         // Ring: the coordinator carries nothing. Coordinator: it receives S from and sends S to each of N workers.
         Assert.All(rows.Where(r => r.Mode == "ring"), r => Assert.Equal(0, r.CoordinatorBytesPerStep));
