@@ -21,7 +21,7 @@ public sealed record AllReduceBenchOptions
     public TimeSpan GroupTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Timed iterations for one size: enough to smooth noise, few enough to keep the default run to minutes.</summary>
-    public int Iterations(int sizeMb) => (int)Math.Clamp(BytesPerMeasurement / ((long)sizeMb << 20), 3, 50);
+    public int Iterations(int sizeMb) => (int)Math.Clamp(BytesPerMeasurement / ((long)sizeMb << 20), 5, 50);
 }
 
 /// <summary>One row of the result table. Bandwidths in GB/s (10^9 bytes per second).</summary>

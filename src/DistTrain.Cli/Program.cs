@@ -8,6 +8,8 @@ var root = new RootCommand("DistTrain: distributed training of language models o
 {
     DemoCommand.Create(),
     RunCommand.Create(),
+    NodeCommand.Create(),
+    LocalCommand.Create(),
     DataCommand.Create(),
     BenchCommand.Create(),
 };

@@ -60,5 +60,9 @@ internal sealed class LocalCluster : IDisposable
         return sum;
     }
 
+    /// <summary>Bit-for-bit equality (float equality would call 0 and −0 equal).</summary>
+    public static void AssertSameBits(float[] expected, float[] actual) =>
+        Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), actual.Select(BitConverter.SingleToInt32Bits));
+
     public static float[][] Copy(float[][] inputs) => inputs.Select(x => (float[])x.Clone()).ToArray();
 }

@@ -40,7 +40,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<RunStage>(r => { _pending.Enqueue((r, Sender)); StartNext(); });
         Receive<GetWorkers>(_ => Sender.Tell(Snapshot()));
         Receive<GroupPrepared>(m => Apply(run => run.OnPrepared(m), m.JobId, m.Stage));
-        Receive<StepCompleted>(m => Apply(run => run.OnStepCompleted(m), m.JobId, m.Stage));
+        Receive<StepCompleted>(m =>
+        {
+            if (_active?.Run.Generation == m.Generation) Context.System.EventStream.Publish(m);
+            Apply(run => run.OnStepCompleted(m), m.JobId, m.Stage);
+        });
         Receive<CheckpointSaved>(m => Apply(run => run.OnCheckpointSaved(m), m.JobId, m.Stage));
         Receive<SessionFailed>(m => Apply(run => run.OnSessionFailed(m), m.JobId, m.Stage));
         Receive<DeadlineTick>(_ => CheckDeadline());
@@ -119,6 +123,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void OnNewGeneration(ActiveRun active, int previous)
     {
+        Context.System.EventStream.Publish(new GenerationStarted(active.Request.JobId, active.Request.Stage, active.Run.Generation,
+            active.Run.Members.Select(m => m.WorkerId).ToList(), active.Run.RestartsUsed));
         if (_reducer is null || active.Request.Aggregation != GradientAggregation.Coordinator) return;
         if (previous > 0) _reducer.EndGeneration(active.Request.JobId, previous);
         _reducer.BeginGeneration(active.Request.JobId, active.Run.Generation, active.Run.Members.Count, active.Request.Wire);
@@ -129,7 +135,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (_reducer is not null && active.Request.Aggregation == GradientAggregation.Coordinator)
             _reducer.EndGeneration(active.Request.JobId, active.Run.Generation);
         _log.Info("stage {0}/{1} {2}: {3}", active.Request.JobId, active.Request.Stage, f.Succeeded ? "completed" : "failed", f.Summary);
-        active.ReplyTo.Tell(new StageFinished(active.Request.JobId, active.Request.Stage, f.Succeeded, f.Summary, active.Run.LastCheckpoint, active.Run.RestartsUsed));
+        var finished = new StageFinished(active.Request.JobId, active.Request.Stage, f.Succeeded, f.Summary, active.Run.LastCheckpoint, active.Run.RestartsUsed);
+        active.ReplyTo.Tell(finished);
+        Context.System.EventStream.Publish(finished);
         _active = null;
         StartNext();
     }

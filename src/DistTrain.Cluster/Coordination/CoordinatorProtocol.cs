@@ -22,3 +22,6 @@ public sealed record WorkersSnapshot(IReadOnlyList<WorkerStatus> Workers);
 
 /// <summary>One worker as the coordinator sees it.</summary>
 public sealed record WorkerStatus(string WorkerId, string Node, string Device, string? JobId, string? Stage, int? Rank);
+
+/// <summary>Published on the coordinator node's event stream when a run forms a new group (metrics, watchers, tests).</summary>
+public sealed record GenerationStarted(string JobId, string Stage, int Generation, IReadOnlyList<string> Workers, int RestartsUsed);

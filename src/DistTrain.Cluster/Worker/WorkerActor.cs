@@ -119,7 +119,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     {
         var group = _group;
         if (group is null || group.Generation != f.Generation) return;   // failures of an aborted group are expected
-        var error = f.Error is AggregateException { InnerException: not null } a ? a.InnerException : f.Error;
+        var error = f.Error is AggregateException { InnerException: { } inner } ? inner : f.Error;
         _log.Warning("rank {0} failed in generation {1}: {2}", group.Spec.Rank, f.Generation, error.Message);
         group.Coordinator.Tell(new SessionFailed(group.Spec.JobId, group.Spec.Stage, f.Generation, group.Spec.Rank, f.Step,
             error.Message, _dataPlane.SuspectRank(error)));

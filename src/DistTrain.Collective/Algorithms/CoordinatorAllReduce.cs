@@ -11,7 +11,6 @@ namespace DistTrain.Collective;
 internal sealed unsafe class CoordinatorAllReduce : IAllReduce, IDisposable
 {
     private readonly GroupLinks _g;
-    private readonly WireFormat _wire;
     private readonly int _segment, _bucket;
     private readonly byte[] _sendStage, _recvStage;
     private readonly SideThread _sender;
@@ -21,7 +20,6 @@ internal sealed unsafe class CoordinatorAllReduce : IAllReduce, IDisposable
     public CoordinatorAllReduce(GroupLinks group, int rank)
     {
         _g = group;
-        _wire = group.Options.Wire;
         _segment = group.Options.SegmentElements;
         _bucket = group.Options.BucketElements;
         _sendStage = GC.AllocateArray<byte>(_segment * 2, pinned: true);
@@ -29,14 +27,16 @@ internal sealed unsafe class CoordinatorAllReduce : IAllReduce, IDisposable
         _sender = new SideThread($"coord-send:r{rank}");
     }
 
-    public AllReduceStats AllReduce(Span<float> buffer)
+    public AllReduceStats AllReduce(Span<float> buffer) => AllReduce(buffer, _g.Options.Wire);
+
+    public AllReduceStats AllReduce(Span<float> buffer, WireFormat wire)
     {
         if (Interlocked.Exchange(ref _busy, 1) != 0) throw new InvalidOperationException("One all-reduce at a time per group.");
         try
         {
             _g.ThrowIfFailed();
             var clock = Stopwatch.StartNew();
-            var header = new CallHeader(_sequence++, buffer.Length, _bucket, _wire);
+            var header = new CallHeader(_sequence++, buffer.Length, _bucket, wire);
             var socket = _g.Links[GroupSpec.ReducerRank].Data;
             long sent = 0, received = 0;
             Exception? failure = null;
@@ -72,7 +72,7 @@ internal sealed unsafe class CoordinatorAllReduce : IAllReduce, IDisposable
         {
             int n = Math.Min(_segment, length - o);
             var values = new Span<float>(p + o, n);
-            if (_wire == WireFormat.Float32)
+            if (header.Wire == WireFormat.Float32)
             {
                 // Sums come back only after the reducer has all of this region, so receiving in place is safe.
                 if (send) SocketIo.SendExact(socket, MemoryMarshal.AsBytes(values));
@@ -81,10 +81,10 @@ internal sealed unsafe class CoordinatorAllReduce : IAllReduce, IDisposable
             else
             {
                 var wire = stage.AsSpan(0, n * 2);
-                if (send) { _wire.Encode(values, wire); SocketIo.SendExact(socket, wire); }
-                else { SocketIo.ReceiveExact(socket, wire); _wire.Decode(wire, values); }
+                if (send) { header.Wire.Encode(values, wire); SocketIo.SendExact(socket, wire); }
+                else { SocketIo.ReceiveExact(socket, wire); header.Wire.Decode(wire, values); }
             }
-            int moved = n * _wire.BytesPerElement();
+            int moved = n * header.Wire.BytesPerElement();
             bytes += moved;
             if (send) _g.CountSent(moved); else _g.CountReceived(moved);
         }

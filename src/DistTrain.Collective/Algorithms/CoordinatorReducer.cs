@@ -60,7 +60,7 @@ public sealed class CoordinatorReducer : IDisposable
         DataPlaneOptions? options = null, CancellationToken ct = default)
     {
         if (spec.WorldSize < 1) throw new ArgumentException("WorldSize must be at least 1.");
-        var links = await GroupLinks.FormAsync(spec.JobId, spec.Generation, GroupSpec.ReducerRank, spec.WorldSize,
+        var links = await GroupFormation.FormAsync(spec.JobId, spec.Generation, GroupSpec.ReducerRank, spec.WorldSize,
             [], Enumerable.Range(0, spec.WorldSize).ToList(), listener, options ?? new DataPlaneOptions(), ct).ConfigureAwait(false);
         return new CoordinatorReducer(links, spec.WorldSize);
     }

@@ -8,7 +8,11 @@ namespace DistTrain.Collective;
 /// </remarks>
 public interface IAllReduce
 {
+    /// <summary>Sums with the group's configured <see cref="DataPlaneOptions.Wire"/> format.</summary>
     AllReduceStats AllReduce(Span<float> buffer);
+
+    /// <summary>Sums with <paramref name="wire"/> for this call only, e.g. fp32 for counts that must stay exact beside bf16 gradients.</summary>
+    AllReduceStats AllReduce(Span<float> buffer, Wire.WireFormat wire);
 }
 
 /// <summary>What one all-reduce call moved and how long it took (for Prometheus and the bench).</summary>

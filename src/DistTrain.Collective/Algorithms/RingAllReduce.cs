@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using DistTrain.Collective.Wire;
@@ -15,8 +14,9 @@ namespace DistTrain.Collective;
 /// Step s on rank r sends chunk (r−s) mod N to the right and receives chunk (r−s−1) mod N from the
 /// left; what is sent at step s is exactly what was received at step s−1, so one counter links the
 /// two threads. Buckets are interleaved on the wire (<see cref="RingPlan.Schedule"/>) so the ring
-/// stays busy while a step waits on its predecessor. Chunk c is summed in the fixed order x_c + x_(c+1) + … + x_(c−1), hence
-/// bit-identical run to run for a given world size, but not bit-identical to a sequential sum.
+/// stays busy while a step waits on its predecessor.
+/// Chunk c is summed in the fixed order x_c + x_(c+1) + … + x_(c−1), hence bit-identical run to run
+/// for a given world size, but not bit-identical to a sequential sum.
 /// Fully reduced chunks are rounded to the wire format by their owner before the all-gather, so
 /// every rank ends with the same bits even with bf16/fp16 on the wire.
 /// </remarks>
@@ -24,7 +24,6 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
 {
     private readonly GroupLinks _g;
     private readonly int _rank, _world, _left, _right;
-    private readonly WireFormat _wire;
     private readonly int _segment, _bucket;
     private readonly byte[] _recvStage, _sendStage;
     private readonly float[] _decodeStage;
@@ -40,17 +39,18 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
         _world = world;
         _left = RingPlan.Mod(rank - 1, world);
         _right = RingPlan.Mod(rank + 1, world);
-        _wire = group.Options.Wire;
         _segment = group.Options.SegmentElements;
         _bucket = group.Options.BucketElements;
         _recvStage = GC.AllocateArray<byte>(_segment * sizeof(float), pinned: true);
         _sendStage = GC.AllocateArray<byte>(_segment * sizeof(float), pinned: true);
-        _decodeStage = GC.AllocateArray<float>(_wire == WireFormat.Float32 ? 0 : _segment, pinned: true);
+        _decodeStage = GC.AllocateArray<float>(_segment, pinned: true);
         _sender = new SideThread($"ring-send:r{rank}");
         group.Aborted.Register(_ready.Abort);
     }
 
-    public AllReduceStats AllReduce(Span<float> buffer)
+    public AllReduceStats AllReduce(Span<float> buffer) => AllReduce(buffer, _g.Options.Wire);
+
+    public AllReduceStats AllReduce(Span<float> buffer, WireFormat wire)
     {
         if (Interlocked.Exchange(ref _busy, 1) != 0) throw new InvalidOperationException("One all-reduce at a time per group.");
         try
@@ -58,7 +58,7 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
             _g.ThrowIfFailed();
             if (_world == 1) return new AllReduceStats(buffer.Length, 0, 0, 0, 0);
             var clock = Stopwatch.StartNew();
-            var header = new CallHeader(_sequence++, buffer.Length, _bucket, _wire);
+            var header = new CallHeader(_sequence++, buffer.Length, _bucket, wire);
             long sent = 0, received = 0;
             Exception? failure = null;
             fixed (float* p = buffer)
@@ -87,6 +87,7 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
         header.Write(h);
         SocketIo.SendExact(socket, h);
         long bytes = CallHeader.Size;
+        var wire = header.Wire;
         foreach (var (b, s) in RingPlan.Schedule(RingPlan.BucketCount(length, _bucket), _world))
         {
             var (bOff, bLen) = RingPlan.Bucket(length, _bucket, b);
@@ -99,13 +100,13 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
                     throw new TimeoutException("Waited too long for the left neighbour's data.");
                 var values = new Span<float>(p + bOff + cOff + o, n);
                 ReadOnlySpan<byte> payload;
-                if (_wire == WireFormat.Float32) payload = MemoryMarshal.AsBytes(values);
+                if (wire == WireFormat.Float32) payload = MemoryMarshal.AsBytes(values);
                 else
                 {
                     var enc = _sendStage.AsSpan(0, n * 2);
-                    _wire.Encode(values, enc);
+                    wire.Encode(values, enc);
                     // The owner of a fully reduced chunk keeps the rounded values it sends, so all ranks agree bit for bit.
-                    if (s == _world - 1) _wire.Decode(enc, values);
+                    if (s == _world - 1) wire.Decode(enc, values);
                     payload = enc;
                 }
                 SocketIo.SendExact(socket, payload);
@@ -124,7 +125,8 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
         var got = CallHeader.Read(h);
         if (got != expected) throw new InvalidDataException($"Call mismatch: rank {_left} sent {got}, rank {_rank} expected {expected}.");
         long bytes = CallHeader.Size;
-        int lastStep = 2 * (_world - 1) - 1, wireBytes = _wire.BytesPerElement();
+        var wireFormat = expected.Wire;
+        int lastStep = 2 * (_world - 1) - 1, wireBytes = wireFormat.BytesPerElement();
         var stageFloats = MemoryMarshal.Cast<byte, float>(_recvStage.AsSpan());
         foreach (var (b, s) in RingPlan.Schedule(RingPlan.BucketCount(length, _bucket), _world))
         {
@@ -135,7 +137,7 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
             {
                 int n = Math.Min(_segment, cLen - o);
                 var dst = new Span<float>(p + bOff + cOff + o, n);
-                if (_wire == WireFormat.Float32)
+                if (wireFormat == WireFormat.Float32)
                 {
                     if (reduce)
                     {
@@ -146,14 +148,14 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
                 }
                 else
                 {
-                    var wire = _recvStage.AsSpan(0, n * wireBytes);
-                    SocketIo.ReceiveExact(socket, wire);
+                    var received = _recvStage.AsSpan(0, n * wireBytes);
+                    SocketIo.ReceiveExact(socket, received);
                     if (reduce)
                     {
-                        _wire.Decode(wire, _decodeStage.AsSpan(0, n));
+                        wireFormat.Decode(received, _decodeStage.AsSpan(0, n));
                         TensorPrimitives.Add(dst, _decodeStage.AsSpan(0, n), dst);
                     }
-                    else _wire.Decode(wire, dst);
+                    else wireFormat.Decode(received, dst);
                 }
                 bytes += n * wireBytes;
                 _g.CountReceived(n * wireBytes);

@@ -113,14 +113,23 @@ public sealed class DataPlaneListener : IDisposable
         SocketIo.Kill(socket);
     }
 
-    /// <summary>Makes this listener serve one group; every other job/generation is refused until it is unregistered.</summary>
+    /// <summary>
+    /// Makes this listener serve one group; every other job/generation is refused until it is unregistered.
+    /// A newer generation supersedes an older one still registered (its group may not be disposed yet):
+    /// from then on the old generation's late connections are refused as stale.
+    /// </summary>
     internal Registration Register(string jobId, long generation, int localRank, int worldSize, IEnumerable<int> expectedRanks)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var reg = new Registration(this, jobId, generation, localRank, worldSize, expectedRanks);
         lock (_gate)
         {
-            if (_current is not null) throw new InvalidOperationException($"The listener already serves generation {_current.Generation}; close that group first.");
+            if (_current is { } old)
+            {
+                if (generation <= old.Generation)
+                    throw new InvalidOperationException($"The listener already serves generation {old.Generation}; a group needs a newer one.");
+                old.CancelPending();
+            }
             _current = reg;
             foreach (var (socket, hello, expiry) in _parked)
             {

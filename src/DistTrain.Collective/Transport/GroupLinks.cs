@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using DistTrain.Collective.Wire;
 
@@ -39,7 +38,7 @@ internal sealed class GroupLinks : IDisposable
     private bool _resolving, _closed;
     private long _bytesSent, _bytesReceived;
 
-    private GroupLinks(string jobId, long generation, int localRank, DataPlaneOptions options,
+    internal GroupLinks(string jobId, long generation, int localRank, DataPlaneOptions options,
         IReadOnlyDictionary<int, Link> links, DataPlaneListener.Registration? registration)
     {
         JobId = jobId;
@@ -49,6 +48,8 @@ internal sealed class GroupLinks : IDisposable
         Links = links;
         _registration = registration;
         foreach (var link in links.Values) _ = Task.Run(() => ReadControlAsync(link));
+        // Callers learn of failures from the collective itself; nobody has to await this task.
+        _ended.Task.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
     }
 
     public string JobId { get; }
@@ -76,7 +77,7 @@ internal sealed class GroupLinks : IDisposable
         if (departed is int rank)
         {
             lock (_gate) _resolving = true;
-            Finalize(rank, PeerFailureReason.Left, null);
+            Conclude(rank, PeerFailureReason.Left, null);
         }
         var f = Failure;
         if (f is not null) throw Rethrowable(f);
@@ -101,111 +102,6 @@ internal sealed class GroupLinks : IDisposable
                 Monitor.Wait(_gate, left);
             }
             return _departed.Contains(rank);
-        }
-    }
-
-    /// <summary>Connects to <paramref name="connectTo"/>, accepts from <paramref name="acceptFrom"/>, all within ConnectTimeout.</summary>
-    public static async Task<GroupLinks> FormAsync(string jobId, long generation, int localRank, int worldSize,
-        IReadOnlyList<(int Rank, EndPoint EndPoint)> connectTo, IReadOnlyList<int> acceptFrom,
-        DataPlaneListener? listener, DataPlaneOptions options, CancellationToken ct)
-    {
-        var registration = acceptFrom.Count > 0
-            ? (listener ?? throw new ArgumentNullException(nameof(listener))).Register(jobId, generation, localRank, worldSize, acceptFrom)
-            : null;
-        var deadline = DateTime.UtcNow + options.ConnectTimeout;
-        using var formCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        formCts.CancelAfter(options.ConnectTimeout);
-
-        var pending = new List<(int Rank, Channel Channel, Task<Socket> Task)>();
-        foreach (var (rank, ep) in connectTo)
-            foreach (var ch in new[] { Channel.Data, Channel.Control })
-            {
-                var hello = new Hello(jobId, generation, localRank, rank, worldSize, ch);
-                // A thread of its own: the connect and handshake block, and a pool thread could starve the accepting side.
-                pending.Add((rank, ch, Task.Factory.StartNew(() => Connect(ep, hello, deadline, formCts.Token),
-                    CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)));
-            }
-        foreach (int rank in acceptFrom)
-            foreach (var ch in new[] { Channel.Data, Channel.Control })
-                pending.Add((rank, ch, registration!.WaitFor(rank, ch).WaitAsync(formCts.Token)));
-
-        // One refusal (wrong generation, unreachable peer) ends the whole formation at once.
-        foreach (var p in pending)
-            _ = p.Task.ContinueWith(_ => { try { formCts.Cancel(); } catch (ObjectDisposedException) { } },
-                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-        try
-        {
-            await Task.WhenAll(pending.Select(p => p.Task)).ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            formCts.Cancel();
-            registration?.Unregister();
-            foreach (var p in pending) if (p.Task.IsCompletedSuccessfully) p.Task.Result.Dispose();
-            ct.ThrowIfCancellationRequested();
-            var rejected = pending.Select(p => p.Task.Exception?.InnerException).OfType<HandshakeRejectedException>().FirstOrDefault();
-            if (rejected is not null) throw rejected;
-            // Blame a link that actually failed, not one cancelled because another failed.
-            int missing = pending.OrderByDescending(p => p.Task.Exception?.InnerException is not (null or OperationCanceledException)).First(p => !p.Task.IsCompletedSuccessfully).Rank;
-            throw new PeerFailedException(missing, PeerFailureReason.Unreachable, localRank, generation,
-                new TimeoutException($"Group not formed within {options.ConnectTimeout}."));
-        }
-
-        var links = new Dictionary<int, Link>();
-        foreach (var g in pending.GroupBy(p => p.Rank))
-        {
-            var data = g.Single(p => p.Channel == Channel.Data).Task.Result;
-            var control = g.Single(p => p.Channel == Channel.Control).Task.Result;
-            ConfigureData(data, options);
-            control.SendTimeout = 2000;
-            links[g.Key] = new Link(g.Key, data, control);
-        }
-        return new GroupLinks(jobId, generation, localRank, options, links, registration);
-    }
-
-    private static void ConfigureData(Socket s, DataPlaneOptions o)
-    {
-        s.NoDelay = true;
-        s.SendTimeout = s.ReceiveTimeout = (int)Math.Min(int.MaxValue, o.IoTimeout.TotalMilliseconds);
-        if (o.SocketBufferBytes > 0) s.SendBufferSize = s.ReceiveBufferSize = o.SocketBufferBytes;
-    }
-
-    /// <summary>Synchronous connect + handshake with retries (keeps the socket in true blocking mode).</summary>
-    private static Socket Connect(EndPoint ep, Hello hello, DateTime deadline, CancellationToken ct)
-    {
-        var helloBytes = hello.Encode();
-        while (true)
-        {
-            ct.ThrowIfCancellationRequested();
-            var socket = ep is IPEndPoint ip ? new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp)
-                                             : new Socket(SocketType.Stream, ProtocolType.Tcp);
-            // Dispose is what interrupts a blocking Connect when the deadline passes or the caller gives up.
-            using (ct.Register(socket.Dispose))
-            {
-                try
-                {
-                    socket.NoDelay = true;
-                    socket.Connect(ep);
-                    socket.ReceiveTimeout = Math.Max(1, (int)(deadline - DateTime.UtcNow).TotalMilliseconds);
-                    SocketIo.SendExact(socket, helloBytes);
-                    var ack = new byte[9];
-                    SocketIo.ReceiveExact(socket, ack);
-                    var status = (HandshakeStatus)ack[0];
-                    long theirs = BitConverter.ToInt64(ack, 1);
-                    if (status == HandshakeStatus.Accepted) return socket;
-                    socket.Dispose();
-                    // Retry while the other side's group is still forming or still on the previous generation.
-                    if (status is not (HandshakeStatus.FutureGeneration or HandshakeStatus.NoGroup))
-                        throw new HandshakeRejectedException(status, hello.ToRank, theirs);
-                }
-                catch (Exception e) when (e is SocketException or EndOfStreamException or ObjectDisposedException)
-                {
-                    socket.Dispose();
-                }
-            }
-            if (DateTime.UtcNow >= deadline) throw new TimeoutException($"No connection to {PeerFailedException.Describe(hello.ToRank)} at {ep}.");
-            // A retry backoff, not synchronisation: the peer's listener is up but its group may not be yet.
-            ct.WaitHandle.WaitOne(50);
         }
     }
 
@@ -262,7 +158,7 @@ internal sealed class GroupLinks : IDisposable
             _resolving = true;
         }
         _strongEvidence.Set();
-        if (finalizeNow) Finalize(rank, reason, null);
+        if (finalizeNow) Conclude(rank, reason, null);
     }
 
     /// <summary>
@@ -292,11 +188,11 @@ internal sealed class GroupLinks : IDisposable
         _strongEvidence.Wait(Options.Grace);
         (int Rank, PeerFailureReason Reason) verdict;
         lock (_gate) verdict = _resolver.Strong ?? _resolver.FollowFrom(suspect, reason);
-        Finalize(verdict.Rank, verdict.Reason, inner);
+        Conclude(verdict.Rank, verdict.Reason, inner);
         return Failure!;
     }
 
-    private void Finalize(int culprit, PeerFailureReason reason, Exception? inner)
+    private void Conclude(int culprit, PeerFailureReason reason, Exception? inner)
     {
         lock (_gate)
         {

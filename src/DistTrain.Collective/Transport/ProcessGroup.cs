@@ -53,7 +53,7 @@ public sealed class ProcessGroup : IAllReduce, IDisposable
             // a head start before timing out on it themselves, or they would all blame the reducer.
             options = options with { IoTimeout = options.IoTimeout + 2 * options.Grace };
         }
-        var links = await GroupLinks.FormAsync(spec.JobId, spec.Generation, spec.Rank, spec.WorldSize,
+        var links = await GroupFormation.FormAsync(spec.JobId, spec.Generation, spec.Rank, spec.WorldSize,
             connectTo, acceptFrom, listener, options, ct).ConfigureAwait(false);
         return new ProcessGroup(spec, links);
     }
@@ -72,6 +72,9 @@ public sealed class ProcessGroup : IAllReduce, IDisposable
 
     /// <summary>In-place SUM over every rank's <paramref name="buffer"/>; see <see cref="IAllReduce"/>.</summary>
     public AllReduceStats AllReduce(Span<float> buffer) => _algorithm.AllReduce(buffer);
+
+    /// <summary>In-place SUM with a per-call wire format; every rank must pass the same one.</summary>
+    public AllReduceStats AllReduce(Span<float> buffer, Wire.WireFormat wire) => _algorithm.AllReduce(buffer, wire);
 
     /// <summary>Closes every connection; anything blocked in this group throws <see cref="GroupClosedException"/> at once.</summary>
     public void Dispose()

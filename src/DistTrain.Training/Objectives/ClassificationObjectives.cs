@@ -1,4 +1,5 @@
 using DistTrain.Data.Datasets;
+using DistTrain.Data.Tokenization;
 using DistTrain.Models;
 using DistTrain.Training.Engine;
 using TorchSharp;
@@ -35,6 +36,13 @@ public sealed class SequenceClassificationObjective(SequenceClassifier model, De
 
     public override IReadOnlyList<string> EvalKeys => ClassificationMetrics.Keys(classes);
     public override IReadOnlyDictionary<string, double> Metrics(IReadOnlyDictionary<string, double> s) => ClassificationMetrics.From(s, classes);
+
+    /// <summary>The majority-class accuracy: the most frequent training label predicted for every validation example.</summary>
+    public override IReadOnlyDictionary<string, double> Baselines() => new Dictionary<string, double>
+    {
+        ["majority_accuracy"] = ClassificationMetrics.MajorityAccuracy(
+            Enumerable.Range(0, train.Count).Select(i => train[i].Label), Enumerable.Range(0, validation.Count).Select(i => validation[i].Label)),
+    };
 }
 
 /// <summary>Accuracy and macro-F1 from additive per-class counts, so they reduce across ranks by summation.</summary>
@@ -65,12 +73,31 @@ public static class ClassificationMetrics
         // Macro-F1 over the classes present in the evaluated split.
         var f1 = Enumerable.Range(0, classes).Where(c => s[$"gold{c}"] > 0)
             .Select(c => s[$"tp{c}"] == 0 ? 0 : 2 * s[$"tp{c}"] / (s[$"pred{c}"] + s[$"gold{c}"])).ToList();
-        return new Dictionary<string, double>
+        var metrics = new Dictionary<string, double>
         {
             ["loss"] = s["loss_sum"] / n,
             ["accuracy"] = s["correct"] / n,
             ["macro_f1"] = f1.Count == 0 ? 0 : f1.Average(),
         };
+        // Binary tasks (spam = 1) also report the F1 of the positive class, the usual spam-filter figure.
+        if (classes == 2)
+        {
+            double tp = s["tp1"], predicted = s["pred1"], gold = s["gold1"];
+            metrics["precision"] = predicted == 0 ? 0 : tp / predicted;
+            metrics["recall"] = gold == 0 ? 0 : tp / gold;
+            metrics["f1"] = predicted + gold == 0 ? 0 : 2 * tp / (predicted + gold);
+        }
+        return metrics;
+    }
+
+    /// <summary>Accuracy of always predicting the most frequent label of <paramref name="train"/> on <paramref name="validation"/>.</summary>
+    public static double MajorityAccuracy(IEnumerable<int> train, IEnumerable<int> validation)
+    {
+        var counts = train.GroupBy(l => l).Select(g => (Label: g.Key, Count: g.Count())).ToList();
+        if (counts.Count == 0) return 0;
+        int majority = counts.OrderByDescending(c => c.Count).ThenBy(c => c.Label).First().Label;
+        var gold = validation.ToList();
+        return gold.Count == 0 ? 0 : gold.Count(l => l == majority) / (double)gold.Count;
     }
 }
 
@@ -95,5 +122,70 @@ public sealed class TokenClassificationObjective(TokenClassifier model, Device d
         var labelsT = bag.Add(Batching.Ids(rows.Select(r => r.Labels).ToList(), width, Device, TokenClassificationExample.Ignore)); // (B, T)
         long targets = rows.Sum(r => r.Labels.Take(width).LongCount(l => l != TokenClassificationExample.Ignore));
         return new MicroBatch([targets], () => ClassificationLosses.Token(model.forward(idsT, maskT, null), labelsT), bag);
+    }
+
+    /// <summary>
+    /// The most-frequent-tag baseline on the same validation targets: each word gets the tag it carried most often in
+    /// the training examples; a word never seen there gets the most frequent tag overall.
+    /// </summary>
+    public override IReadOnlyDictionary<string, double> Baselines()
+    {
+        var baseline = MostFrequentTag.Fit(Enumerable.Range(0, train.Count).Select(i => train[i]));
+        return new Dictionary<string, double>
+        {
+            ["most_frequent_tag_accuracy"] = baseline.Accuracy(Enumerable.Range(0, validation.Count).Select(i => validation[i])),
+        };
+    }
+}
+
+/// <summary>
+/// Per-word most-frequent tag, read from token-classification examples. A word is the run of sub-tokens from a
+/// labelled position (its first sub-token) up to the next labelled position or special token, so its key is its
+/// exact spelling in the corpus (case and leading space included).
+/// </summary>
+public sealed class MostFrequentTag
+{
+    private readonly Dictionary<string, int> _tagOf;
+    private readonly int _overall;
+
+    private MostFrequentTag(Dictionary<string, int> tagOf, int overall) => (_tagOf, _overall) = (tagOf, overall);
+
+    public static MostFrequentTag Fit(IEnumerable<TokenClassificationExample> train)
+    {
+        var perWord = new Dictionary<string, Dictionary<int, int>>();
+        var overall = new Dictionary<int, int>();
+        foreach (var ex in train)
+            foreach (var (word, tag) in Words(ex))
+            {
+                if (!perWord.TryGetValue(word, out var tags)) perWord[word] = tags = new Dictionary<int, int>();
+                tags[tag] = tags.GetValueOrDefault(tag) + 1;
+                overall[tag] = overall.GetValueOrDefault(tag) + 1;
+            }
+        // Ties go to the smaller label id, so the baseline is deterministic.
+        static int Best(Dictionary<int, int> counts) => counts.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key).First().Key;
+        return new MostFrequentTag(perWord.ToDictionary(kv => kv.Key, kv => Best(kv.Value)), overall.Count == 0 ? 0 : Best(overall));
+    }
+
+    public int Predict(string word) => _tagOf.TryGetValue(word, out int tag) ? tag : _overall;
+
+    /// <summary>Share of labelled words in <paramref name="examples"/> whose gold tag is the predicted one.</summary>
+    public double Accuracy(IEnumerable<TokenClassificationExample> examples)
+    {
+        long correct = 0, total = 0;
+        foreach (var ex in examples)
+            foreach (var (word, tag) in Words(ex)) { total++; if (Predict(word) == tag) correct++; }
+        return total == 0 ? 0 : (double)correct / total;
+    }
+
+    /// <summary>(word key, gold label) for every labelled position of one example.</summary>
+    public static IEnumerable<(string Word, int Tag)> Words(TokenClassificationExample ex)
+    {
+        for (int i = 0; i < ex.Labels.Length; i++)
+        {
+            if (ex.Labels[i] == TokenClassificationExample.Ignore) continue;
+            int end = i + 1;
+            while (end < ex.InputIds.Length && ex.Labels[end] == TokenClassificationExample.Ignore && !SpecialTokens.IsSpecial(ex.InputIds[end])) end++;
+            yield return (string.Join(',', ex.InputIds[i..end]), ex.Labels[i]);
+        }
     }
 }

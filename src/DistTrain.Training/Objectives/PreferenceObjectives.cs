@@ -99,16 +99,34 @@ public sealed class DpoObjective(GptLanguageModel policy, GptLanguageModel refer
                 refChosen = LanguageModelLosses.SequenceLogProbs(reference.forward(c, cm), c, cm);    // (B)
                 refRejected = LanguageModelLosses.SequenceLogProbs(reference.forward(r, rm), r, rm);  // (B)
             }
-            return PreferenceLosses.Dpo(policyChosen, policyRejected, refChosen, refRejected, beta);
+            var terms = PreferenceLosses.Dpo(policyChosen, policyRejected, refChosen, refRejected, beta);
+            // Preference accuracy is 0 for the initial policy by construction (policy = reference gives a zero
+            // margin), so the before/after figure is the plain likelihood ranking: how often each model gives the
+            // chosen text more probability than the rejected one. The reference is the initial policy.
+            return terms with
+            {
+                Metrics = new Dictionary<string, double>(terms.Metrics)
+                {
+                    ["policy_ranked"] = policyChosen.gt(policyRejected).sum().cpu().item<long>(),
+                    ["reference_ranked"] = refChosen.gt(refRejected).sum().cpu().item<long>(),
+                },
+            };
         }, bag);
     }
 
-    public override IReadOnlyList<string> EvalKeys => ["loss_sum", "count", "correct", "margin"];
+    public override IReadOnlyList<string> EvalKeys => ["loss_sum", "count", "correct", "margin", "policy_ranked", "reference_ranked"];
 
     public override IReadOnlyDictionary<string, double> Metrics(IReadOnlyDictionary<string, double> s)
     {
         double n = Math.Max(1, s["count"]);
-        return new Dictionary<string, double> { ["loss"] = s["loss_sum"] / n, ["preference_accuracy"] = s["correct"] / n, ["mean_margin"] = s["margin"] / n };
+        return new Dictionary<string, double>
+        {
+            ["loss"] = s["loss_sum"] / n,
+            ["preference_accuracy"] = s["correct"] / n,
+            ["mean_margin"] = s["margin"] / n,
+            ["likelihood_accuracy"] = s["policy_ranked"] / n,
+            ["reference_likelihood_accuracy"] = s["reference_ranked"] / n,
+        };
     }
 
     public override void Dispose()

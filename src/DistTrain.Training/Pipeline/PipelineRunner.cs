@@ -1,4 +1,3 @@
-using System.Text.Json;
 using DistTrain.Contracts.Specs;
 using DistTrain.Training.Checkpointing;
 using DistTrain.Training.Engine;
@@ -43,7 +42,7 @@ public sealed class PipelineRunner(string runRoot, string jobId, Device device, 
             };
             results[stage.Name] = metrics;
             observer?.StageFinished(stage, metrics);
-            WriteReport(job, results);
+            RunReport.Write(RunDirectory, job.Name, results);
         }
         return new PipelineReport(job.Name, RunDirectory, results);
     }
@@ -53,7 +52,7 @@ public sealed class PipelineRunner(string runRoot, string jobId, Device device, 
     {
         string? latest = resume ? new CheckpointStore(artifacts.Checkpoints).Latest() : null;
         if (latest is not null && CheckpointStore.ReadState(latest).Step >= stage.Train.Steps && File.Exists(artifacts.Metrics))
-            return ReadMetrics(artifacts);
+            return RunReport.ReadStageMetrics(artifacts);
         if (!resume && Directory.Exists(artifacts.Directory)) Directory.Delete(artifacts.Directory, recursive: true);
 
         using var session = new StageSession(job, stage, artifacts, device, LocalReducer.Instance, latest);
@@ -65,22 +64,6 @@ public sealed class PipelineRunner(string runRoot, string jobId, Device device, 
             if (every > 0 && (step + 1) % every == 0 && step + 1 < session.TotalSteps) session.SaveCheckpoint();
         }
         session.SaveCheckpoint();
-        return ReadMetrics(artifacts);
-    }
-
-    private static IReadOnlyDictionary<string, double> ReadMetrics(StageArtifacts artifacts)
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(artifacts.Metrics));
-        return doc.RootElement.GetProperty("metrics").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
-    }
-
-    private void WriteReport(JobSpec job, IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> results)
-    {
-        var document = new
-        {
-            job = job.Name,
-            stages = results.ToDictionary(kv => kv.Key, kv => new { metrics = kv.Value }),
-        };
-        File.WriteAllText(Path.Combine(RunDirectory, "report.json"), JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
+        return RunReport.ReadStageMetrics(artifacts);
     }
 }

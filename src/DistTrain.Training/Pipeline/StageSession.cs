@@ -53,6 +53,7 @@ public sealed class StageSession : ITrainingSession
     }
 
     private readonly int _generation;
+    private readonly FaultInjection _faults = FaultInjection.FromEnvironment();
 
     public int NextStep { get; private set; }
     public int TotalSteps => _stage.Train.Steps;
@@ -75,6 +76,7 @@ public sealed class StageSession : ITrainingSession
         _samples.WriteLine(JsonSerializer.Serialize(new { generation = _generation, step, epoch = batch.Epoch, examples = mine }));
 
         var report = _trainer.Step(step, micro, dataSeconds) with { Examples = batch.Count };
+        _faults.AfterStep(_reducer.Rank, step, _objective.Model);
         NextStep = step + 1;
         int every = _stage.Train.EvalEvery;
         if (NextStep == TotalSteps || (every > 0 && NextStep % every == 0))

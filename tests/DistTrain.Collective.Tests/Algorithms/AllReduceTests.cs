@@ -33,14 +33,34 @@ public sealed class AllReduceTests
 
         for (int r = 0; r < world; r++)
         {
-            Assert.Equal(first[0], first[r]);   // every rank holds the same bits
-            Assert.Equal(first[r], second[r]);  // and the same bits as the previous run (float[] equality is bitwise for non-NaN)
+            LocalCluster.AssertSameBits(first[0], first[r]);   // every rank holds the same bits
+            LocalCluster.AssertSameBits(first[r], second[r]);  // and the same bits as the previous run
         }
         if (algorithm == AllReduceAlgorithm.Coordinator)
-            Assert.Equal(expected, first[0]); // rank-order summation is the sequential sum itself
+            LocalCluster.AssertSameBits(expected, first[0]); // rank-order summation is the sequential sum itself
         else
             AssertClose(expected, first[0], inputs, 4 * world * Fp32Roundoff);
         if (world > 1 && length > 0) Assert.All(stats, s => Assert.True(s.BytesSent > 0 && s.BytesReceived > 0 && s.Seconds > 0));
+    }
+
+    [Theory]
+    [InlineData(AllReduceAlgorithm.Ring, WireFormat.Float32)]
+    [InlineData(AllReduceAlgorithm.Ring, WireFormat.BFloat16)]
+    [InlineData(AllReduceAlgorithm.Coordinator, WireFormat.Float16)]
+    public async Task A_fresh_group_of_the_same_size_reproduces_the_same_bits(AllReduceAlgorithm algorithm, WireFormat wire)
+    {
+        // Separate groups, sockets and threads: only the fixed reduction order can make the bits agree.
+        const int world = 4, length = 9_999;
+        var inputs = LocalCluster.RandomInputs(world, length, seed: 21);
+        var results = new List<float[]>();
+        for (int run = 0; run < 2; run++)
+        {
+            using var cluster = await LocalCluster.StartAsync(world, algorithm, Small with { Wire = wire }, generation: run + 1);
+            var buffers = LocalCluster.Copy(inputs);
+            await cluster.AllReduceAsync(buffers);
+            results.Add(buffers[run % world]);
+        }
+        LocalCluster.AssertSameBits(results[0], results[1]);
     }
 
     [Theory]
@@ -56,13 +76,33 @@ public sealed class AllReduceTests
         var buffers = LocalCluster.Copy(inputs);
         var stats = await cluster.AllReduceAsync(buffers);
 
-        for (int r = 1; r < world; r++) Assert.Equal(buffers[0], buffers[r]);
+        for (int r = 1; r < world; r++) LocalCluster.AssertSameBits(buffers[0], buffers[r]);
         // Each hop rounds once (inputs, partial sums, the result): at most ~N+1 half-ulps of the magnitude sum.
         double halfUlp = wire == WireFormat.BFloat16 ? 1.0 / 256 : 1.0 / 2048;
         AssertClose(LocalCluster.SequentialSum(inputs), buffers[0], inputs, (world + 1) * halfUlp);
         // Half the bytes of fp32 (plus the 32-byte call header).
         long fp32Bytes = algorithm == AllReduceAlgorithm.Ring ? 2L * (world - 1) * length * 4 / world : length * 4L;
         Assert.InRange(stats[0].BytesSent, fp32Bytes / 2 - 16, fp32Bytes / 2 + 64);
+    }
+
+    [Theory]
+    [InlineData(AllReduceAlgorithm.Ring)]
+    [InlineData(AllReduceAlgorithm.Coordinator)]
+    public async Task Wire_format_can_be_chosen_per_call(AllReduceAlgorithm algorithm)
+    {
+        // Gradients in bf16, token counts beside them in fp32: 257 + 1000k needs more than bf16's 8 significant bits.
+        const int world = 3;
+        using var cluster = await LocalCluster.StartAsync(world, algorithm, Small with { Wire = WireFormat.BFloat16 });
+        var counts = Enumerable.Range(0, world).Select(r => Enumerable.Range(0, 10).Select(i => 257f + 1000 * r + i).ToArray()).ToArray();
+        var exact = LocalCluster.SequentialSum(counts);
+        var buffers = LocalCluster.Copy(counts);
+        await Task.WhenAll(Enumerable.Range(0, world).Select(r => Task.Factory.StartNew(
+            () => cluster.Groups[r].AllReduce(buffers[r], WireFormat.Float32), TaskCreationOptions.LongRunning))).WaitAsync(LocalCluster.Bound);
+        Assert.All(buffers, b => Assert.Equal(exact, b));
+        // The group's own default still applies to the next call.
+        var rounded = LocalCluster.Copy(counts);
+        await cluster.AllReduceAsync(rounded);
+        Assert.NotEqual(exact, rounded[0]);
     }
 
     [Fact]

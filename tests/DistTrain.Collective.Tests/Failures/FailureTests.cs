@@ -132,6 +132,23 @@ public sealed class FailureTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_newer_generation_may_form_before_the_previous_group_is_disposed()
+    {
+        using var l0 = DataPlaneListener.Start(IPAddress.Loopback);
+        using var l1 = DataPlaneListener.Start(IPAddress.Loopback);
+        EndPoint[] peers = [l0.EndPoint, l1.EndPoint];
+        ProcessGroup[] Form(long gen) => Task.WhenAll(
+            ProcessGroup.ConnectAsync(new GroupSpec("job", gen, 0, 2, peers), l0, Opts),
+            ProcessGroup.ConnectAsync(new GroupSpec("job", gen, 1, 2, peers), l1, Opts)).WaitAsync(LocalCluster.Bound).GetAwaiter().GetResult();
+        var old = Form(1);
+        var next = Form(2);   // the control plane re-forms before it got round to closing generation 1
+        float[] a = [1], b = [2];
+        await Task.WhenAll(Task.Run(() => next[0].AllReduce(a)), Task.Run(() => next[1].AllReduce(b))).WaitAsync(LocalCluster.Bound);
+        Assert.Equal(3f, a[0]);
+        foreach (var g in old.Concat(next)) g.Dispose();
+    }
+
+    [Fact]
     public async Task A_listener_serves_the_next_generation_after_the_previous_group_closes()
     {
         using var l0 = DataPlaneListener.Start(IPAddress.Loopback);

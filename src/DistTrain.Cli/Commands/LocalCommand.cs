@@ -1,0 +1,43 @@
+using System.CommandLine;
+using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Jobs;
+using Spectre.Console;
+
+namespace DistTrain.Cli.Commands;
+
+/// <summary>
+/// `disttrain local --workers N [--run SPEC.yaml] [--quick] [--out DIR]`: a real cluster on loopback, the coordinator
+/// in this process and one worker process per device, all joined with Akka.Cluster. With --run it runs the job
+/// (training stages data-parallel on the workers) and exits; without, it serves until Ctrl+C.
+/// </summary>
+public static class LocalCommand
+{
+    public static Command Create()
+    {
+        var workers = new Option<int>("--workers") { Description = "Worker processes.", DefaultValueFactory = _ => 2 };
+        var run = new Option<FileInfo?>("--run") { Description = "A job spec to run on the cluster, then exit." };
+        var quick = new Option<bool>("--quick") { Description = "Apply the spec's quick (smoke) transform." };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "Run root (default: runs/local-<time>)." };
+        var threads = new Option<int>("--threads") { Description = "Torch threads per worker.", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("local", "Start a cluster on this machine (coordinator + worker processes).") { workers, run, quick, output, threads };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            int n = parse.GetValue(workers);
+            if (n < 1) { Console.Error.WriteLine("disttrain local: --workers must be at least 1"); return 2; }
+            string root = parse.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", $"local-{DateTime.Now:yyyyMMdd-HHmmss}"));
+            await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(n, root, ExecutableCommand.Self(), parse.GetValue(threads)), ct);
+            AnsiConsole.MarkupLine($"[bold]cluster up[/]: coordinator 127.0.0.1:{cluster.Port}, {n} worker process(es); logs in {Markup.Escape(cluster.LogDirectory)}");
+            if (parse.GetValue(run) is not FileInfo spec)
+            {
+                await Task.Delay(Timeout.Infinite, ct).ContinueWith(_ => { }, TaskScheduler.Default);
+                return 0;
+            }
+            string jobId = Path.GetFileNameWithoutExtension(spec.Name);
+            var results = await new ClusterJobRunner(cluster.Coordinator, root).RunAsync(jobId, File.ReadAllText(spec.FullName), parse.GetValue(quick),
+                r => AnsiConsole.MarkupLine($"{(r.Succeeded ? "[green]✓[/]" : "[red]✗[/]")} {Markup.Escape(r.Stage)}: {Markup.Escape(r.Summary)}"), ct);
+            AnsiConsole.MarkupLine($"[bold]report:[/] {Markup.Escape(Path.Combine(root, jobId, "report.json"))}");
+            return results.All(r => r.Succeeded) ? 0 : 1;
+        });
+        return cmd;
+    }
+}

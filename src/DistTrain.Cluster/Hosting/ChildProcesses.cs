@@ -1,0 +1,73 @@
+using System.Diagnostics;
+
+namespace DistTrain.Cluster.Hosting;
+
+/// <summary>How to start another copy of the <c>disttrain</c> executable: the apphost, or <c>dotnet disttrain.dll</c>.</summary>
+public sealed record ExecutableCommand(string FileName, IReadOnlyList<string> PrefixArguments)
+{
+    /// <summary>This very process's executable (works under the apphost and under <c>dotnet x.dll</c>).</summary>
+    public static ExecutableCommand Self()
+    {
+        string process = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
+        return Path.GetFileNameWithoutExtension(process) == "dotnet"
+            ? new ExecutableCommand(process, [System.Reflection.Assembly.GetEntryAssembly()!.Location])
+            : new ExecutableCommand(process, []);
+    }
+
+    /// <summary><c>dotnet PATH</c>: how tests start the CLI they reference.</summary>
+    public static ExecutableCommand Dll(string dllPath) => new("dotnet", [dllPath]);
+
+    public ProcessStartInfo StartInfo(IEnumerable<string> arguments)
+    {
+        var psi = new ProcessStartInfo(FileName) { UseShellExecute = false };
+        foreach (var a in PrefixArguments.Concat(arguments)) psi.ArgumentList.Add(a);
+        return psi;
+    }
+}
+
+/// <summary>
+/// Child processes that die with their owner: every one is killed on <see cref="Dispose"/>, whatever happened.
+/// Their standard output and error go to a log file each (never a pipe nobody reads, which would block them).
+/// </summary>
+public sealed class ChildProcesses : IDisposable
+{
+    private readonly List<(Process Process, StreamWriter Log, string Name)> _children = new();
+
+    public int Count => _children.Count;
+
+    public Process Start(ProcessStartInfo psi, string name, string logPath)
+    {
+        psi.RedirectStandardOutput = psi.RedirectStandardError = true;
+        psi.RedirectStandardInput = true;   // closed when we exit, so an orphan notices
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logPath))!);
+        var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
+        var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {psi.FileName}");
+        void Write(string? line) { if (line is null) return; lock (log) log.WriteLine(line); }
+        p.OutputDataReceived += (_, e) => Write(e.Data);
+        p.ErrorDataReceived += (_, e) => Write(e.Data);
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        _children.Add((p, log, name));
+        return p;
+    }
+
+    public Process this[int i] => _children[i].Process;
+
+    /// <summary>SIGKILL, as <c>kill -9</c> would: no shutdown, sockets dropped by the kernel.</summary>
+    public void Kill(int i) => _children[i].Process.Kill(entireProcessTree: true);
+
+    /// <summary>Children that exited, with their exit codes (for error messages).</summary>
+    public IEnumerable<string> Exited() => _children.Where(c => c.Process.HasExited).Select(c => $"{c.Name} exited with {c.Process.ExitCode}");
+
+    public void Dispose()
+    {
+        foreach (var (p, log, _) in _children)
+        {
+            try { if (!p.HasExited) p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            try { p.WaitForExit(5000); } catch (InvalidOperationException) { }
+            p.Dispose();
+            lock (log) log.Dispose();
+        }
+        _children.Clear();
+    }
+}

@@ -1,0 +1,106 @@
+using System.Net;
+using System.Net.Sockets;
+using Akka.Actor;
+using Akka.Hosting;
+using DistTrain.Cluster.Coordination;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace DistTrain.Cluster.Hosting;
+
+/// <summary>Shape of a cluster on one machine.</summary>
+/// <param name="TorchThreads">Torch threads per worker process (0: libtorch's default).</param>
+public sealed record LocalClusterOptions(int Workers, string RunRoot, ExecutableCommand Executable, int TorchThreads = 1)
+{
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(90);
+}
+
+/// <summary>
+/// A real cluster on loopback: the coordinator node in this process, and one worker node per child process, all
+/// joined through Akka.Cluster and talking over real sockets. Disposing it kills every worker process.
+/// </summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly LocalClusterOptions _options;
+    private readonly ChildProcesses _workers = new();
+    private readonly string _seed;
+    private IHost? _host;
+
+    private LocalCluster(LocalClusterOptions options, int port)
+    {
+        _options = options;
+        Port = port;
+        _seed = $"akka.tcp://{NodeSettings.SystemName}@127.0.0.1:{port}";
+    }
+
+    public int Port { get; }
+    public IActorRef Coordinator { get; private set; } = ActorRefs.Nobody;
+    public ActorSystem System { get; private set; } = null!;
+    public ChildProcesses Workers => _workers;
+    public string LogDirectory => Path.Combine(_options.RunRoot, "logs");
+
+    public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct = default)
+    {
+        var cluster = new LocalCluster(options, FreePort());
+        try
+        {
+            var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", cluster.Port, [], [], options.RunRoot);
+            cluster._host = NodeComposition.Build(settings);
+            await cluster._host.StartAsync(ct);
+            cluster.System = cluster._host.Services.GetRequiredService<ActorSystem>();
+            cluster.Coordinator = await ActorRegistry.For(cluster.System).GetAsync<CoordinatorProxyKey>(ct);
+            for (int i = 0; i < options.Workers; i++) cluster.AddWorker();
+            await cluster.WaitForWorkersAsync(options.Workers, options.StartTimeout, ct);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Starts one more worker process (it joins and registers by itself).</summary>
+    public void AddWorker()
+    {
+        int i = _workers.Count;
+        var psi = _options.Executable.StartInfo(["node", "--roles", Roles.Worker, "--host", "127.0.0.1", "--port", FreePort().ToString(),
+            "--seeds", _seed, "--devices", "cpu", "--run-root", _options.RunRoot]);
+        psi.Environment[EnvironmentVariables.TorchThreads] = _options.TorchThreads.ToString();
+        _workers.Start(psi, $"worker-{i}", Path.Combine(LogDirectory, $"worker-{i}.log"));
+    }
+
+    /// <summary>Waits until the coordinator has <paramref name="count"/> registered workers; fails with the reason after the timeout.</summary>
+    public async Task<WorkersSnapshot> WaitForWorkersAsync(int count, TimeSpan timeout, CancellationToken ct = default)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        WorkersSnapshot snapshot = new([]);
+        while (DateTime.UtcNow < deadline)
+        {
+            snapshot = await Coordinator.Ask<WorkersSnapshot>(GetWorkers.Instance, TimeSpan.FromSeconds(10), ct);
+            if (snapshot.Workers.Count >= count) return snapshot;
+            var exited = _workers.Exited().ToList();
+            if (exited.Count > 0) throw new InvalidOperationException($"worker process failed to start: {string.Join("; ", exited)} (logs: {LogDirectory})");
+            await Task.Delay(250, ct);   // polling an external process's registration: there is no event to wait on
+        }
+        throw new TimeoutException($"{snapshot.Workers.Count} of {count} workers registered within {timeout.TotalSeconds:F0} s (logs: {LogDirectory})");
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _workers.Dispose();
+        if (_host is not null)
+        {
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            try { await _host.StopAsync(stop.Token); } catch (OperationCanceledException) { }
+            _host.Dispose();
+        }
+    }
+}

@@ -1,0 +1,23 @@
+using DistTrain.Cluster.Coordination;
+using DistTrain.Cluster.Worker;
+using DistTrain.Training.Pipeline;
+using Microsoft.Extensions.Hosting;
+using TorchSharp;
+
+namespace DistTrain.Cluster.Hosting;
+
+/// <summary>The composition root of a node: Akka cluster, the training engine behind workers, and the data plane.</summary>
+public static class NodeComposition
+{
+    public static IHost Build(NodeSettings settings)
+    {
+        if (settings.TorchThreads > 0) torch.set_num_threads(settings.TorchThreads);
+        var builder = Host.CreateApplicationBuilder();
+        IReducerHost? reducer = settings.IsCoordinator ? new CollectiveReducerHost(settings.Host, settings.AdvertisedHost) : null;
+        builder.Services.AddDistTrainNode(settings,
+            sessionsForDevice: _ => new StageSessionFactory(),
+            dataPlanes: () => new CollectiveDataPlane(settings.Host, settings.AdvertisedHost),
+            reducer);
+        return builder.Build();
+    }
+}

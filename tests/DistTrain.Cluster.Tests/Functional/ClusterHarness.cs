@@ -1,0 +1,58 @@
+using DistTrain.Cluster.Hosting;
+using DistTrain.Contracts.Specs;
+using DistTrain.Training.Engine;
+using DistTrain.Training.Pipeline;
+using static TorchSharp.torch;
+
+namespace DistTrain.Cluster.Tests.Functional;
+
+/// <summary>Specs, runs and comparisons shared by the multi-process cluster tests.</summary>
+public static class ClusterHarness
+{
+    /// <summary>A tiny GPT on real Brown text; no dropout, so data parallelism must reproduce one process exactly.</summary>
+    public static string Spec(int workers, string aggregation, int steps = 20, int checkpointEvery = 0, int checksumEvery = 5,
+        int maxExamples = 240, int minWorkers = 0, int maxRestarts = 3) => $$"""
+        name: tiny-dp
+        seed: 11
+        stages:
+          - name: lm
+            kind: pretrain
+            objective: clm
+            model: {family: gpt, layers: 1, hidden: 32, heads: 2, ffn: 64, max_len: 32, vocab_size: 512, dropout: 0.0}
+            data: {corpus: brown, seq_len: 32, max_examples: {{maxExamples}}}
+            train: {steps: {{steps}}, batch_size: 12, lr: 3.0e-3, warmup: 2, checkpoint_every: {{checkpointEvery}}}
+            distributed: {workers: {min: {{(minWorkers == 0 ? workers : minWorkers)}}, max: {{workers}}}, aggregation: {{aggregation}}, checksum_every: {{checksumEvery}}, max_restarts: {{maxRestarts}}}
+        """;
+
+    public static ExecutableCommand Disttrain() => ExecutableCommand.Dll(Path.Combine(AppContext.BaseDirectory, "disttrain.dll"));
+
+    public static JobSpec Load(string yaml)
+    {
+        var r = JobSpecs.Load(yaml);
+        Assert.True(r.Ok, string.Join("\n", r.Errors));
+        return r.Spec!;
+    }
+
+    /// <summary>The single-process reference: the same spec through the in-process runner.</summary>
+    public static string RunInProcess(string yaml, string root)
+    {
+        new PipelineRunner(root, "ref", CPU).Run(Load(yaml));
+        return root;
+    }
+
+    /// <summary>Every trainable parameter of a stage's final checkpoint, flattened.</summary>
+    public static float[] FinalParameters(string yaml, string root, string jobId, string stage = "lm")
+    {
+        var job = Load(yaml);
+        using var module = ObjectiveFactory.LoadTrained(job, job.Stage(stage)!, new StageArtifacts(root, jobId, stage), CPU);
+        return Trainer.TrainableParameters(module).SelectMany(p => p.detach().data<float>().ToArray()).ToArray();
+    }
+
+    public static double MaxAbsDiff(float[] a, float[] b)
+    {
+        Assert.Equal(a.Length, b.Length);
+        double max = 0;
+        for (int i = 0; i < a.Length; i++) max = Math.Max(max, Math.Abs(a[i] - b[i]));
+        return max;
+    }
+}

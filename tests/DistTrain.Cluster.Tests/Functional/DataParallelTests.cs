@@ -1,0 +1,47 @@
+using Akka.Actor;
+using DistTrain.Cluster.Coordination;
+using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Contracts.Protocols;
+using Xunit.Abstractions;
+
+namespace DistTrain.Cluster.Tests.Functional;
+
+/// <summary>
+/// Real clusters on loopback: the coordinator in the test process, workers as separate `disttrain node` processes,
+/// gradients on the TCP data plane. Every process a test starts is killed when the test ends.
+/// </summary>
+[Collection("cluster")]   // one cluster at a time: the machine has two cores
+public sealed class DataParallelTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData(1, "ring")]
+    [InlineData(2, "ring")]
+    [InlineData(3, "ring")]
+    [InlineData(1, "coordinator")]
+    [InlineData(2, "coordinator")]
+    [InlineData(3, "coordinator")]
+    public async Task Data_parallel_training_equals_a_single_process_run(int workers, string aggregation)
+    {
+        string yaml = ClusterHarness.Spec(workers, aggregation);
+        using var reference = new TempDir();
+        using var root = new TempDir();
+        ClusterHarness.RunInProcess(yaml, reference.Path);
+
+        await using (var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(workers, root.Path, ClusterHarness.Disttrain())))
+        {
+            var results = await new ClusterJobRunner(cluster.Coordinator, root.Path).RunAsync("dp", yaml, quick: false);
+            Assert.True(results.Single().Succeeded, results.Single().Summary);
+        }
+        double diff = ClusterHarness.MaxAbsDiff(ClusterHarness.FinalParameters(yaml, reference.Path, "ref"), ClusterHarness.FinalParameters(yaml, root.Path, "dp"));
+        output.WriteLine($"{workers} worker(s), {aggregation}: max |Δparam| after 20 steps = {diff:E2}");
+        Assert.True(diff <= 1e-5, $"max |Δ| = {diff}");
+    }
+}
+
+/// <summary>A fresh temporary folder, deleted after the test.</summary>
+public sealed class TempDir : IDisposable
+{
+    public string Path { get; } = Directory.CreateTempSubdirectory("disttrain-cluster-").FullName;
+    public void Dispose() { try { Directory.Delete(Path, recursive: true); } catch (IOException) { } }
+}
