@@ -95,12 +95,14 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _workers.Dispose();
+        // The coordinator leaves first, while its workers can still acknowledge; leaving a cluster of dead
+        // members would wait out every shutdown phase's timeout. Then every worker process is killed.
         if (_host is not null)
         {
             using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(15));
             try { await _host.StopAsync(stop.Token); } catch (OperationCanceledException) { }
             _host.Dispose();
         }
+        _workers.Dispose();
     }
 }

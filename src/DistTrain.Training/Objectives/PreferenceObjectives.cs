@@ -63,14 +63,42 @@ public sealed class RewardObjective(RewardModel model, Device device,
     private IMicroBatch Batch(IIndexedDataset<ComparisonExample> data, IReadOnlyList<int> indices)
     {
         var bag = new TensorBag();
-        var (c, cm, r, rm) = Pairs.Collate(indices.Select(i => data[i]).ToList(), Device, bag);
-        return new MicroBatch([indices.Count], () => PreferenceLosses.BradleyTerry(model.forward(c, cm, null), model.forward(r, rm, null)), bag);
+        var rows = indices.Select(i => data[i]).ToList();
+        var (c, cm, r, rm) = Pairs.Collate(rows, Device, bag);
+        return new MicroBatch([indices.Count], () =>
+        {
+            var chosen = model.forward(c, cm, null);                                     // (B)
+            var rejected = model.forward(r, rm, null);                                   // (B)
+            var terms = PreferenceLosses.BradleyTerry(chosen, rejected);
+            // Per corruption kind, so a shortfall can be traced to the kind of pair that is hard.
+            var right = chosen.gt(rejected).cpu().data<bool>().ToArray();
+            var metrics = new Dictionary<string, double>(terms.Metrics);
+            foreach (var kind in Kinds) { metrics[$"{kind}.count"] = 0; metrics[$"{kind}.correct"] = 0; }
+            for (int b = 0; b < rows.Count; b++)
+            {
+                metrics[$"{Name(rows[b].Kind)}.count"]++;
+                if (right[b]) metrics[$"{Name(rows[b].Kind)}.correct"]++;
+            }
+            return terms with { Metrics = metrics };
+        }, bag);
     }
+
+    private static readonly string[] Kinds = Enum.GetValues<CorruptionKind>().Select(Name).ToArray();
+    private static string Name(CorruptionKind kind) => kind switch
+    {
+        CorruptionKind.ShuffledWords => "shuffled",
+        CorruptionKind.SwappedSentences => "swapped",
+        _ => "dropped",
+    };
+
+    public override IReadOnlyList<string> EvalKeys => ["loss_sum", "count", "correct", .. Kinds.SelectMany(k => new[] { $"{k}.count", $"{k}.correct" })];
 
     public override IReadOnlyDictionary<string, double> Metrics(IReadOnlyDictionary<string, double> s)
     {
         double n = Math.Max(1, s["count"]);
-        return new Dictionary<string, double> { ["loss"] = s["loss_sum"] / n, ["pairwise_accuracy"] = s["correct"] / n };
+        var metrics = new Dictionary<string, double> { ["loss"] = s["loss_sum"] / n, ["pairwise_accuracy"] = s["correct"] / n };
+        foreach (var kind in Kinds) metrics[$"pairwise_accuracy_{kind}"] = s[$"{kind}.correct"] / Math.Max(1, s[$"{kind}.count"]);
+        return metrics;
     }
 }
 

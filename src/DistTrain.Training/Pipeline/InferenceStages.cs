@@ -24,7 +24,7 @@ public static class InferenceStages
         var task = ObjectiveFactory.TaskOfLabels(job, stage);
         var brown = DataCatalog.Shared.Brown((ulong)job.Seed, teacherStage.Model.VocabSize);
         var split = ObjectiveFactory.ToSplit(stage.Data.Split);
-        var data = ObjectiveFactory.Classification(job, task, split, stage.Data.SeqLen, brown);
+        var data = ObjectiveFactory.Capped(ObjectiveFactory.Classification(job, task, split, stage.Data.SeqLen, brown), stage.Data.MaxExamples);
         int classes = ObjectiveFactory.ClassCount(task, brown);
         int k = stage.Outputs.SoftLabels ? classes : Math.Min(TopK, classes);
         using var teacher = (SequenceClassifier)ObjectiveFactory.LoadTrained(job, teacherStage, artifacts, device);
@@ -68,7 +68,7 @@ public static class InferenceStages
             throw new NotSupportedException($"evaluate: stage '{modelStage.Name}' is a {model.GetType().Name}; evaluate scores classifiers (LM stages report perplexity in their own metrics)");
         var task = modelStage.Kind == StageKind.Distill ? ObjectiveFactory.TaskOfLabels(job, ObjectiveFactory.LabelStageOf(job, modelStage))
             : ((ClassificationObjective)modelStage.Objective!).Task;
-        var data = ObjectiveFactory.Classification(job, task, ObjectiveFactory.ToSplit(stage.Data.Split), stage.Data.SeqLen, brown);
+        var data = ObjectiveFactory.Capped(ObjectiveFactory.Classification(job, task, ObjectiveFactory.ToSplit(stage.Data.Split), stage.Data.SeqLen, brown), stage.Data.MaxExamples);
         int classes = ObjectiveFactory.ClassCount(task, brown);
 
         var (predictions, seconds) = Classify(classifier, data, stage.Train.BatchSize, device, progress);

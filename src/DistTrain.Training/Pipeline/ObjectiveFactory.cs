@@ -16,6 +16,24 @@ public sealed class Limited<T>(IIndexedDataset<T> inner, int count) : IIndexedDa
 }
 
 /// <summary>
+/// Preference pairs cut to <c>data.seq_len</c> tokens each: a pair of two Brown sentences can exceed the model's
+/// positions, and every other dataset already honours the sequence length.
+/// </summary>
+public sealed class TruncatedPairs(IIndexedDataset<ComparisonExample> inner, int length) : IIndexedDataset<ComparisonExample>
+{
+    public int Count => inner.Count;
+    public ComparisonExample this[int index]
+    {
+        get
+        {
+            var ex = inner[index];
+            return ex.Chosen.Length <= length && ex.Rejected.Length <= length ? ex
+                : ex with { Chosen = ex.Chosen[..Math.Min(length, ex.Chosen.Length)], Rejected = ex.Rejected[..Math.Min(length, ex.Rejected.Length)] };
+        }
+    }
+}
+
+/// <summary>
 /// Builds the <see cref="Objective"/> of a training stage: its data (from the job's corpus splits), its model (fresh,
 /// or initialised from earlier stages' checkpoints) and its loss. The one place stage kinds meet model families.
 /// </summary>
@@ -33,51 +51,57 @@ public static class ObjectiveFactory
         var model = BuildModule(job, stage, brown);
         Initialise(model, job, stage, artifacts, device);
 
-        IIndexedDataset<T> Cap<T>(IIndexedDataset<T> d) => stage.Data.MaxExamples is int n ? new Limited<T>(d, n) : d;
+        // data.max_examples caps every example set the stage reads, held-out ones included: a quick run
+        // (max_examples 64) must not spend minutes scoring a full validation split.
+        IIndexedDataset<T> Cap<T>(IIndexedDataset<T> d) => Capped(d, stage.Data.MaxExamples);
         switch (stage.Objective, model)
         {
             case (MlmObjective mlm, EncoderForPreTraining encoder) when mlm.SentenceTask == SentenceTask.None:
                 return new MaskedLmObjective(encoder, device, vocab, mlm.MaskProb, seed,
-                    Cap(new PackedLmDataset(train, seqLen, seed)), new PackedLmDataset(valid, seqLen, seed), null, null);
+                    Cap(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)), null, null);
             case (MlmObjective mlm, EncoderForPreTraining encoder):
                 var pairTask = mlm.SentenceTask == SentenceTask.Nsp ? SentencePairTask.NextSentence : SentencePairTask.SentenceOrder;
                 return new MaskedLmObjective(encoder, device, vocab, mlm.MaskProb, seed, null, null,
-                    Cap(new SentencePairDataset(train, pairTask, seqLen, seed)), new SentencePairDataset(valid, pairTask, seqLen, seed));
+                    Cap(new SentencePairDataset(train, pairTask, seqLen, seed)), Cap(new SentencePairDataset(valid, pairTask, seqLen, seed)));
             case (ClmObjective, GptLanguageModel gpt):
-                return new CausalLmObjective(gpt, device, Cap(new PackedLmDataset(train, seqLen, seed)), new PackedLmDataset(valid, seqLen, seed));
+                return new CausalLmObjective(gpt, device, Cap(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
             case (RtdObjective rtd, ElectraForPreTraining electra):
-                return new ElectraObjective(electra, device, vocab, rtd.MaskProb, seed, Cap(new PackedLmDataset(train, seqLen, seed)), new PackedLmDataset(valid, seqLen, seed));
+                return new ElectraObjective(electra, device, vocab, rtd.MaskProb, seed, Cap(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
             case (ClassificationObjective, TokenClassifier tagger):
-                return new TokenClassificationObjective(tagger, device, Cap(new PosTaggingDataset(train, brown.Tags, seqLen)), new PosTaggingDataset(valid, brown.Tags, seqLen));
+                return new TokenClassificationObjective(tagger, device, Cap(new PosTaggingDataset(train, brown.Tags, seqLen)), Cap(new PosTaggingDataset(valid, brown.Tags, seqLen)));
             case (ClassificationObjective c, SequenceClassifier classifier):
                 return new SequenceClassificationObjective(classifier, device, ClassCount(c.Task, brown),
-                    Cap(Classification(job, c.Task, split, seqLen, brown)), Classification(job, c.Task, SplitName.Validation, seqLen, brown));
+                    Cap(Classification(job, c.Task, split, seqLen, brown)), Cap(Classification(job, c.Task, SplitName.Validation, seqLen, brown)));
             case (Contracts.Specs.SftObjective, GptLanguageModel gpt):
-                return new Objectives.SftObjective(gpt, device, Cap(new InstructionDataset(train, seqLen, seed)), new InstructionDataset(valid, seqLen, seed));
+                return new Objectives.SftObjective(gpt, device, Cap(new InstructionDataset(train, seqLen, seed)), Cap(new InstructionDataset(valid, seqLen, seed)));
             case (Contracts.Specs.RewardObjective, RewardModel reward):
-                return new Objectives.RewardObjective(reward, device, Cap(new ComparisonDataset(train, seed)), new ComparisonDataset(valid, seed));
+                return new Objectives.RewardObjective(reward, device, Cap(Comparisons(train, seed, seqLen)), Cap(Comparisons(valid, seed, seqLen)));
             case (Contracts.Specs.DpoObjective dpo, GptLanguageModel policy):
             {
                 var reference = LoadTrained(job, Required(job, stage.Inputs.Reference, stage, "reference"), artifacts, device);
                 if (reference is not GptLanguageModel referenceLm) throw new InvalidOperationException($"stage '{stage.Inputs.Reference}' is not a GPT language model");
                 referenceLm.eval();
                 foreach (var p in referenceLm.parameters()) p.requires_grad = false;
-                return new Objectives.DpoObjective(policy, referenceLm, device, dpo.Beta, Cap(new ComparisonDataset(train, seed)), new ComparisonDataset(valid, seed));
+                return new Objectives.DpoObjective(policy, referenceLm, device, dpo.Beta, Cap(Comparisons(train, seed, seqLen)), Cap(Comparisons(valid, seed, seqLen)));
             }
             case (Contracts.Specs.DistillObjective d, SequenceClassifier student):
             {
                 var labelStage = LabelStageOf(job, stage);
                 var (header, labels) = LabelFile.Read(artifacts.Of(labelStage.Name).Labels);
                 var task = TaskOfLabels(job, labelStage);
-                var labelled = Classification(job, task, Enum.Parse<SplitName>(header.Split, ignoreCase: true), labelStage.Data.SeqLen, brown);
+                // The label stage labelled its (possibly capped) split; the student reads the same examples.
+                var labelled = Capped(Classification(job, task, Enum.Parse<SplitName>(header.Split, ignoreCase: true), labelStage.Data.SeqLen, brown), labelStage.Data.MaxExamples);
                 return new Objectives.DistillObjective(student, device, ClassCount(task, brown),
-                    Distillation(d), labelled, labels, Classification(job, task, SplitName.Validation, seqLen, brown));
+                    Distillation(d), labelled, labels, Cap(Classification(job, task, SplitName.Validation, seqLen, brown)));
             }
             default:
                 model.Dispose();
                 throw new NotSupportedException($"stage '{stage.Name}': kind {stage.Kind} with objective {stage.Objective?.Kind.ToString() ?? "none"} does not train");
         }
     }
+
+    /// <summary>The first <paramref name="max"/> examples of <paramref name="data"/> (<c>data.max_examples</c>), or all of them.</summary>
+    public static IIndexedDataset<T> Capped<T>(IIndexedDataset<T> data, int? max) => max is int n ? new Limited<T>(data, n) : data;
 
     /// <summary>The module a stage trains, freshly initialised on the CPU; no data is read.</summary>
     public static nn.Module BuildModule(JobSpec job, StageSpec stage, BrownData brown)
@@ -121,6 +145,10 @@ public static class ObjectiveFactory
         ClassificationTask.Spam => new SpamClassificationDataset(DataCatalog.Shared.Spam((ulong)job.Seed)[split], brown.Vocabulary, seqLen),
         _ => throw new NotSupportedException($"{task} is not a sequence classification task"),
     };
+
+    /// <summary>Preference pairs of one split, each side cut to <paramref name="seqLen"/> tokens.</summary>
+    public static IIndexedDataset<ComparisonExample> Comparisons(EncodedCorpus corpus, ulong seed, int seqLen) =>
+        new TruncatedPairs(new ComparisonDataset(corpus, seed), seqLen);
 
     public static int ClassCount(ClassificationTask task, BrownData brown) => task switch
     {

@@ -36,6 +36,8 @@ public static class ClusterHarness
     /// <summary>The single-process reference: the same spec through the in-process runner.</summary>
     public static string RunInProcess(string yaml, string root)
     {
+        // One thread, as each worker uses: OpenMP threads spinning for a contended core can slow a step 50×.
+        TorchSharp.torch.set_num_threads(1);
         new PipelineRunner(root, "ref", CPU).Run(Load(yaml));
         return root;
     }

@@ -26,13 +26,18 @@ public sealed class DataParallelTests(ITestOutputHelper output)
         string yaml = ClusterHarness.Spec(workers, aggregation);
         using var reference = new TempDir();
         using var root = new TempDir();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         ClusterHarness.RunInProcess(yaml, reference.Path);
+        output.WriteLine($"reference run: {clock.Elapsed.TotalSeconds:F1} s");
 
         await using (var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(workers, root.Path, ClusterHarness.Disttrain())))
         {
+            output.WriteLine($"cluster up: {clock.Elapsed.TotalSeconds:F1} s");
             var results = await new ClusterJobRunner(cluster.Coordinator, root.Path).RunAsync("dp", yaml, quick: false);
             Assert.True(results.Single().Succeeded, results.Single().Summary);
+            output.WriteLine($"job done: {clock.Elapsed.TotalSeconds:F1} s");
         }
+        output.WriteLine($"cluster down: {clock.Elapsed.TotalSeconds:F1} s");
         double diff = ClusterHarness.MaxAbsDiff(ClusterHarness.FinalParameters(yaml, reference.Path, "ref"), ClusterHarness.FinalParameters(yaml, root.Path, "dp"));
         output.WriteLine($"{workers} worker(s), {aggregation}: max |Δparam| after 20 steps = {diff:E2}");
         Assert.True(diff <= 1e-5, $"max |Δ| = {diff}");
