@@ -1,5 +1,6 @@
 using System.CommandLine;
 using DistTrain.Bench;
+using DistTrain.Cluster.Hosting;
 using DistTrain.Collective;
 using DistTrain.Collective.Wire;
 
@@ -9,10 +10,68 @@ namespace DistTrain.Cli.Commands;
 /// <remarks>
 ///   disttrain bench allreduce [--json] [--sizes 1,4,16,64,256] [--procs 2,3,4] [--modes ring,coordinator] [--wire fp32|bf16|fp16]
 ///                                   spawns one child per rank on loopback; ours vs raw TCP in the same run
+///   disttrain bench overhead [--json] [--steps 40]   a 1-worker cluster job and the in-process step vs a bare TorchSharp loop
+///   disttrain bench scaling [--json] [--steps 40]    2 workers × 1 thread vs 1 worker × 1 thread
 /// </remarks>
 public static class BenchCommand
 {
-    public static Command Create() => new("bench", "Run benchmarks (results: docs/benchmarks.md).") { AllReduce(), AllReduceChild() };
+    public static Command Create() => new("bench", "Run benchmarks (results: docs/benchmarks.md).") { AllReduce(), AllReduceChild(), Overhead(), Scaling() };
+
+    /// <summary>`bench overhead`: a 1-worker cluster job and the in-process session against a bare TorchSharp loop.</summary>
+    private static Command Overhead()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var steps = new Option<int>("--steps") { Description = "Steps per measurement.", DefaultValueFactory = _ => 40 };
+        var cmd = new Command("overhead", "Step time of DistTrain (in-process and a 1-worker cluster) over a bare TorchSharp loop, 1 thread each.") { json, steps };
+        cmd.SetAction(async (r, ct) =>
+        {
+            int n = r.GetValue(steps);
+            string root = Directory.CreateTempSubdirectory("disttrain-bench-").FullName;
+            try
+            {
+                var bare = TrainingBench.BareLoop(n);
+                var inProcess = TrainingBench.InProcess(n, root);
+                var cluster = await TrainingBench.ClusterAsync(n, 1, root, ExecutableCommand.Self());
+                var result = new
+                {
+                    rows = new[] { bare, inProcess, cluster },
+                    throughput_ratio_vs_bare = bare.SecondsPerStep / inProcess.SecondsPerStep,
+                    overhead_ratio = cluster.SecondsPerStep / bare.SecondsPerStep,
+                };
+                Console.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result)
+                    : string.Join("\n", result.rows.Select(x => $"{x.Name,-36} {x.SecondsPerStep * 1000,8:F1} ms/step {x.ExamplesPerSecond,8:F1} ex/s"))
+                      + $"\nin-process throughput / bare = {result.throughput_ratio_vs_bare:F3}\noverhead_ratio (1-worker cluster / bare) = {result.overhead_ratio:F3}");
+                return 0;
+            }
+            finally { Directory.Delete(root, recursive: true); }
+        });
+        return cmd;
+    }
+
+    /// <summary>`bench scaling`: throughput of 2 workers × 1 thread over 1 worker × 1 thread, same global batch.</summary>
+    private static Command Scaling()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var steps = new Option<int>("--steps") { Description = "Steps per measurement.", DefaultValueFactory = _ => 40 };
+        var cmd = new Command("scaling", "Throughput of a 2-worker cluster over a 1-worker cluster (1 torch thread per worker).") { json, steps };
+        cmd.SetAction(async (r, ct) =>
+        {
+            int n = r.GetValue(steps);
+            string root = Directory.CreateTempSubdirectory("disttrain-bench-").FullName;
+            try
+            {
+                var one = await TrainingBench.ClusterAsync(n, 1, root, ExecutableCommand.Self(), batch: 32);
+                var two = await TrainingBench.ClusterAsync(n, 2, root, ExecutableCommand.Self(), batch: 32);
+                var result = new { rows = new[] { one, two }, scaling_2x1_vs_1x1 = two.ExamplesPerSecond / one.ExamplesPerSecond };
+                Console.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result)
+                    : string.Join("\n", result.rows.Select(x => $"{x.Name,-36} {x.SecondsPerStep * 1000,8:F1} ms/step {x.ExamplesPerSecond,8:F1} ex/s"))
+                      + $"\nscaling_2x1_vs_1x1 = {result.scaling_2x1_vs_1x1:F3}");
+                return 0;
+            }
+            finally { Directory.Delete(root, recursive: true); }
+        });
+        return cmd;
+    }
 
     private const string ChildName = "allreduce-child";
 

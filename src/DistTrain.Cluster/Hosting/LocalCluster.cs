@@ -45,7 +45,7 @@ public sealed class LocalCluster : IAsyncDisposable
         try
         {
             var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", cluster.Port, [], [], options.RunRoot);
-            cluster._host = NodeComposition.Build(settings);
+            cluster._host = NodeComposition.Build(settings, quietHost: true);
             await cluster._host.StartAsync(ct);
             cluster.System = cluster._host.Services.GetRequiredService<ActorSystem>();
             cluster.Coordinator = await ActorRegistry.For(cluster.System).GetAsync<CoordinatorProxyKey>(ct);

@@ -12,7 +12,7 @@ namespace DistTrain.Training.Tests.Quality;
 /// process at world size 1, and every stage writes finite metrics. The measured figures come from the full runs;
 /// this keeps the specs runnable as the code changes. Specs that need SpamAssassin run only when it is cached.
 /// </summary>
-public sealed class QualitySpecTests
+public sealed class QualitySpecTests(ITestOutputHelper output)
 {
     public static readonly string Folder = FindFolder();
 
@@ -34,13 +34,14 @@ public sealed class QualitySpecTests
         foreach (var file in files) RunQuick(file);
     }
 
-    private static void RunQuick(string file)
+    private void RunQuick(string file)
     {
         var result = JobSpecs.LoadFile(Path.Combine(Folder, file), quick: true);
         Assert.True(result.Ok, string.Join("\n", result.Errors));
         var job = result.Spec!;
         using var dir = new TempDir();
-        var report = new PipelineRunner(dir.Path, "job", CPU).Run(job);
+        var clock = new StageClock(output, file);
+        var report = new PipelineRunner(dir.Path, "job", CPU, clock).Run(job);
 
         Assert.Equal(job.Stages.Select(s => s.Name).Order(), report.Stages.Keys.Order());
         foreach (var stage in job.Stages)
@@ -74,6 +75,17 @@ public sealed class QualitySpecTests
         }
         throw new DirectoryNotFoundException($"no examples/quality above {AppContext.BaseDirectory}");
     }
+}
+
+/// <summary>Writes each stage's wall time to the test output, so a slow spec shows which stage to shrink.</summary>
+internal sealed class StageClock(ITestOutputHelper output, string file) : IPipelineObserver
+{
+    private readonly System.Diagnostics.Stopwatch _clock = new();
+    public void StageStarted(StageSpec stage, int totalSteps) => _clock.Restart();
+    public void StepCompleted(StageSpec stage, Engine.StepReport report) { }
+    public void InferenceProgress(StageSpec stage, int done, int total) { }
+    public void StageFinished(StageSpec stage, IReadOnlyDictionary<string, double> metrics) =>
+        output.WriteLine($"{file} {stage.Name}: {_clock.Elapsed.TotalSeconds:F1} s");
 }
 
 /// <summary>Runs only when SpamAssassin is in the local cache (`disttrain data fetch spam`); tests never use the network.</summary>

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Akka.Actor;
+using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Contracts.Protocols;
+using DistTrain.Contracts.Specs;
+using DistTrain.Data.Datasets;
+using DistTrain.Models;
+using DistTrain.Training.Engine;
+using DistTrain.Training.Pipeline;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DistTrain.Bench;
+
+/// <summary>One measured configuration: seconds per optimizer step (median over the steady state) and examples per second.</summary>
+public sealed record StepTiming(string Name, int Workers, int Steps, double SecondsPerStep, double ExamplesPerSecond);
+
+/// <summary>
+/// `disttrain bench overhead` and `disttrain bench scaling`: the training step as DistTrain runs it, against a bare
+/// TorchSharp loop of the same model, data and threads, all measured in one run on this machine.
+/// </summary>
+public static class TrainingBench
+{
+    /// <summary>The workload: a 2-layer GPT (1.45M parameters) on packed Brown sequences, global batch 16 × 64 tokens.</summary>
+    public static string Spec(int steps, int workers, int batch = 16) => $$"""
+        name: bench
+        seed: 5
+        stages:
+          - name: lm
+            kind: pretrain
+            objective: clm
+            model: {family: gpt, layers: 2, hidden: 128, heads: 4, ffn: 512, max_len: 64, vocab_size: 8192, dropout: 0.0}
+            data: {corpus: brown, seq_len: 64}
+            train: {steps: {{steps}}, batch_size: {{batch}}, lr: 1.0e-3, warmup: 0, clip: 1.0}
+            distributed: {workers: {{workers}}, aggregation: ring}
+        """;
+
+    private static JobSpec Job(string yaml) => JobSpecs.Load(yaml).Spec ?? throw new InvalidOperationException("bench spec invalid");
+
+    /// <summary>What a user would write by hand: model, AdamW, mean cross-entropy, backward, clip, step; no DistTrain engine.</summary>
+    public static StepTiming BareLoop(int steps, int batch = 16)
+    {
+        torch.set_num_threads(1);
+        var job = Job(Spec(steps, 1, batch));
+        var stage = job.Stages[0];
+        var brown = DataCatalog.Shared.Brown((ulong)job.Seed, stage.Model.VocabSize);
+        var data = new PackedLmDataset(brown.Train, stage.Data.SeqLen, 1);
+        using var model = (GptLanguageModel)ObjectiveFactory.BuildModule(job, stage, brown);
+        using var optimizer = optim.AdamW(model.parameters(), 1e-3, 0.9, 0.98, 1e-8, 0.01);
+        var times = new List<double>();
+        for (int step = 0; step < steps; step++)
+        {
+            var clock = Stopwatch.StartNew();
+            using var scope = NewDisposeScope();
+            var rows = Enumerable.Range(step * batch, batch).Select(i => data[i % data.Count]).ToList();
+            var ids = torch.tensor(rows.SelectMany(r => r.InputIds.Select(x => (long)x)).ToArray(), [batch, data.SeqLen]);   // (B, T)
+            var mask = ids.ne(0);                                                                                         // (B, T)
+            var logits = model.forward(ids, mask.to(ScalarType.Int64));                                                    // (B, T, V)
+            var targets = ids.narrow(1, 1, data.SeqLen - 1).masked_fill(mask.narrow(1, 1, data.SeqLen - 1).logical_not(), -100);
+            var loss = nn.functional.cross_entropy(logits.narrow(1, 0, data.SeqLen - 1).reshape(-1, logits.shape[2]), targets.reshape(-1), ignore_index: -100);
+            optimizer.zero_grad();
+            loss.backward();
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+            optimizer.step();
+            times.Add(clock.Elapsed.TotalSeconds);
+        }
+        return Summarise("bare TorchSharp loop", 1, batch, times);
+    }
+
+    /// <summary>DistTrain's own step (sampler, trainer, gradient buffer, evaluation off) in this process, world size 1.</summary>
+    public static StepTiming InProcess(int steps, string runRoot, int batch = 16)
+    {
+        torch.set_num_threads(1);
+        var job = Job(Spec(steps, 1, batch));
+        using var session = new StageSession(job, job.Stages[0], new StageArtifacts(runRoot, "inprocess", "lm"), CPU, LocalReducer.Instance, null);
+        var times = new List<double>();
+        for (int step = 0; step < steps - 1; step++)   // the last step evaluates; it is not a training-step cost
+        {
+            var clock = Stopwatch.StartNew();
+            session.RunStep(step);
+            times.Add(clock.Elapsed.TotalSeconds);
+        }
+        return Summarise("DistTrain in-process session", 1, batch, times);
+    }
+
+    /// <summary>A real cluster job (coordinator here, workers as processes, 1 torch thread each): wall time between rank 0's steps.</summary>
+    public static async Task<StepTiming> ClusterAsync(int steps, int workers, string runRoot, ExecutableCommand exe, int batch = 16)
+    {
+        await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(workers, runRoot, exe, TorchThreads: 1));
+        var stamps = new List<(int Step, double Seconds)>();
+        var clock = Stopwatch.StartNew();
+        Action<object> record = e => { if (e is StepCompleted { Rank: 0 } s) lock (stamps) stamps.Add((s.Step, clock.Elapsed.TotalSeconds)); };
+        cluster.System.ActorOf(Props.Create(() => new EventRecorder(record)));
+        var result = (await new ClusterJobRunner(cluster.Coordinator, runRoot).RunAsync($"bench-{workers}", Spec(steps, workers, batch), quick: false)).Single();
+        if (!result.Succeeded) throw new InvalidOperationException(result.Summary);
+        List<double> intervals;
+        lock (stamps)
+            intervals = stamps.OrderBy(s => s.Step).Zip(stamps.OrderBy(s => s.Step).Skip(1), (a, b) => b.Seconds - a.Seconds).SkipLast(1).ToList();
+        return Summarise($"cluster, {workers} worker(s) × 1 thread", workers, batch, intervals);
+    }
+
+    private static StepTiming Summarise(string name, int workers, int batch, IReadOnlyList<double> times)
+    {
+        // The first steps pay for JIT and allocator warm-up; the median resists a noisy neighbour.
+        var steady = times.Skip(Math.Min(5, times.Count / 4)).Order().ToList();
+        double median = steady[steady.Count / 2];
+        return new StepTiming(name, workers, times.Count, median, batch / median);
+    }
+
+    private sealed class EventRecorder : ReceiveActor
+    {
+        public EventRecorder(Action<object> onEvent) => ReceiveAny(onEvent);
+        protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(StepCompleted));
+    }
+
+    public static string ToJson(object value) => JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
+}
