@@ -6,9 +6,9 @@ using DistTrain.Contracts.Protocols;
 namespace DistTrain.Cluster.Coordination;
 
 /// <summary>How long the coordinator waits for progress before it blames the ranks it is waiting on.</summary>
-public sealed record CoordinatorTimeouts(TimeSpan Prepare, TimeSpan Step, TimeSpan Checkpoint)
+public sealed record CoordinatorTimeouts(TimeSpan Admission, TimeSpan Prepare, TimeSpan Step, TimeSpan Checkpoint)
 {
-    public static readonly CoordinatorTimeouts Default = new(TimeSpan.FromMinutes(3), TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(2));
+    public static readonly CoordinatorTimeouts Default = new(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(3), TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(2));
 }
 
 /// <summary>
@@ -39,13 +39,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<RunStage>(r => { _pending.Enqueue((r, Sender)); StartNext(); });
         Receive<GetWorkers>(_ => Sender.Tell(Snapshot()));
-        Receive<GroupPrepared>(m => Apply(run => run.OnPrepared(m), m.JobId, m.Stage));
+        Receive<GroupPrepared>(m => Apply(run => run.OnPrepared(m), m.JobId, m.Stage, progress: true));
         Receive<StepCompleted>(m =>
         {
             if (_active?.Run.Generation == m.Generation) Context.System.EventStream.Publish(m);
-            Apply(run => run.OnStepCompleted(m), m.JobId, m.Stage);
+            Apply(run => run.OnStepCompleted(m), m.JobId, m.Stage, progress: true);
         });
-        Receive<CheckpointSaved>(m => Apply(run => run.OnCheckpointSaved(m), m.JobId, m.Stage));
+        Receive<CheckpointSaved>(m => Apply(run => run.OnCheckpointSaved(m), m.JobId, m.Stage, progress: true));
         Receive<SessionFailed>(m => Apply(run => run.OnSessionFailed(m), m.JobId, m.Stage));
         Receive<DeadlineTick>(_ => CheckDeadline());
     }
@@ -64,9 +64,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         bool known = _workers.TryGetValue(m.WorkerId, out var existing) && existing.Ref.Equals(Sender);
         _workers[m.WorkerId] = (new WorkerSlot(m.WorkerId, m.Node, m.Device, m.DataPlane), Sender);
         Sender.Tell(new WorkerRegistered(m.WorkerId));
-        if (known) return;
-        Context.Watch(Sender);
-        _log.Info("worker {0} registered ({1}, {2})", m.WorkerId, m.Node, m.Device);
+        if (!known)
+        {
+            Context.Watch(Sender);
+            _log.Info("worker {0} registered ({1}, {2})", m.WorkerId, m.Node, m.Device);
+        }
+        // Re-registrations offer the worker again: one blamed for a failure while still alive rejoins at the next
+        // boundary. The run ignores workers it already has.
         if (_active is not null) Apply(run => run.OnWorkerAvailable(_workers[m.WorkerId].Slot), _active.Request.JobId, _active.Request.Stage);
     }
 
@@ -99,14 +103,15 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Apply(r => r.OnWorkersAvailable(_workers.Values.Select(w => w.Slot).ToList()), request.JobId, request.Stage);
     }
 
-    private void Apply(Func<DataParallelRun, IReadOnlyList<RunCommand>> decide, string jobId, string stage)
+    /// <param name="progress">A worker reported progress; silence from workers, not from registrations, is what deadlines catch.</param>
+    private void Apply(Func<DataParallelRun, IReadOnlyList<RunCommand>> decide, string jobId, string stage, bool progress = false)
     {
         var active = _active;
         if (active is null || active.Request.JobId != jobId || active.Request.Stage != stage) return;
         int generationBefore = active.Run.Generation;
         var commands = decide(active.Run);
         if (active.Run.Generation != generationBefore) OnNewGeneration(active, generationBefore);
-        active.LastProgress = DateTime.UtcNow;   // any accepted event is progress; silence is what the deadline catches
+        if (progress || active.Run.Generation != generationBefore) active.LastProgress = DateTime.UtcNow;
         foreach (var command in commands)
         {
             switch (command)
@@ -148,12 +153,19 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (active is null) return;
         var limit = active.Run.Phase switch
         {
+            RunPhase.WaitingForWorkers => _timeouts.Admission,
             RunPhase.Preparing => _timeouts.Prepare,
             RunPhase.Running => _timeouts.Step,
             RunPhase.Checkpointing => _timeouts.Checkpoint,
             _ => (TimeSpan?)null,
         };
         if (limit is null || DateTime.UtcNow - active.LastProgress < limit) return;
+        if (active.Run.Phase == RunPhase.WaitingForWorkers)
+        {
+            Apply(run => run.Abandon($"fewer than {active.Request.Limits.MinWorkers} workers were free for {limit.Value.TotalSeconds:F0} s"),
+                active.Request.JobId, active.Request.Stage);
+            return;
+        }
         var suspect = active.Run.Awaited().FirstOrDefault();
         if (suspect is null) return;
         string reason = $"no progress for {limit.Value.TotalSeconds:F0} s in phase {active.Run.Phase}";

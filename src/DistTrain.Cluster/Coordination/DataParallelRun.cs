@@ -194,6 +194,9 @@ public sealed class DataParallelRun
         return blamed is null ? [] : OnWorkerLost(blamed.WorkerId, $"rank {m.Rank} at step {m.Step}: {m.Reason}");
     }
 
+    /// <summary>Gives the run up (no workers came, the job was cancelled): members are told to leave.</summary>
+    public IReadOnlyList<RunCommand> Abandon(string reason) => Live ? Fail(reason) : [];
+
     /// <summary>Members the run is waiting on right now: the suspects when progress stalls past a deadline.</summary>
     public IReadOnlyList<WorkerSlot> Awaited()
     {

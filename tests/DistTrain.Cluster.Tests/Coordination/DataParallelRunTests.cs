@@ -162,4 +162,15 @@ public sealed class DataParallelRunTests
         Assert.Equal(RunPhase.Failed, run.Phase);
         Assert.Contains("expected 0", cmds.OfType<Finished>().Single().Summary);
     }
+
+    [Fact]
+    public void A_run_that_gets_no_workers_can_be_abandoned_with_a_reason()
+    {
+        var run = NewRun(min: 2);
+        run.OnWorkerAvailable(W("a"));
+        var cmds = run.Abandon("fewer than 2 workers were free for 300 s");
+        Assert.Equal(RunPhase.Failed, run.Phase);
+        Assert.Contains("fewer than 2", cmds.OfType<Finished>().Single().Summary);
+        Assert.Empty(run.Abandon("again"));
+    }
 }

@@ -3,6 +3,7 @@ using DistTrain.Data.Corpora;
 using DistTrain.Data.Fetching;
 using DistTrain.Training.Pipeline;
 using DistTrain.Training.Tests.Pipeline;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace DistTrain.Training.Tests.Quality;
@@ -82,7 +83,7 @@ internal sealed class StageClock(ITestOutputHelper output, string file) : IPipel
 {
     private readonly System.Diagnostics.Stopwatch _clock = new();
     public void StageStarted(StageSpec stage, int totalSteps) => _clock.Restart();
-    public void StepCompleted(StageSpec stage, Engine.StepReport report) { }
+    public void StepCompleted(StageSpec stage, DistTrain.Training.Engine.StepReport report) { }
     public void InferenceProgress(StageSpec stage, int done, int total) { }
     public void StageFinished(StageSpec stage, IReadOnlyDictionary<string, double> metrics) =>
         output.WriteLine($"{file} {stage.Name}: {_clock.Elapsed.TotalSeconds:F1} s");
