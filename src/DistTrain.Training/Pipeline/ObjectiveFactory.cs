@@ -108,11 +108,17 @@ public static class ObjectiveFactory
     {
         int vocab = brown.Vocabulary.Size;
         var config = ModelBuilder.Config(stage.Model, stage.Objective, vocab);
-        // Initial weights are a function of the stage seed: every rank of a group starts from identical replicas,
-        // and a single-process run is comparable with any data-parallel one.
-        torch.random.manual_seed(job.StageSeed(stage));
         Transformer Backbone() => ModelFactory.CreateBackbone(config);
-        return (stage.Kind, stage.Objective) switch
+        // Initial weights are a function of the stage seed: every rank of a group starts from identical replicas,
+        // and a single-process run is comparable with any data-parallel one. Initialisation draws from torch's one
+        // global generator, so two device threads of a process must not build models at the same time.
+        lock (GlobalGenerator)
+        {
+            torch.random.manual_seed(job.StageSeed(stage));
+            return Build();
+        }
+
+        nn.Module Build() => (stage.Kind, stage.Objective) switch
         {
             (StageKind.Pretrain, _) => ModelFactory.Create(config),
             (StageKind.Sft or StageKind.Dpo, _) => ModelFactory.Create(config),
@@ -123,6 +129,8 @@ public static class ObjectiveFactory
             _ => throw new NotSupportedException($"stage '{stage.Name}' ({stage.Kind}) has no model of its own"),
         };
     }
+
+    private static readonly object GlobalGenerator = new();
 
     /// <summary>Rebuilds a finished stage's module and loads its final weights (label, evaluate, DPO reference, init).</summary>
     public static nn.Module LoadTrained(JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device)
