@@ -8,6 +8,7 @@ using DistTrain.Training.Objectives;
 using DistTrain.Training.Optimization;
 using DistTrain.Training.Sampling;
 using TorchSharp;
+using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace DistTrain.Training.Pipeline;
@@ -85,7 +86,12 @@ public sealed class StageSession : ITrainingSession
         {
             File.AppendAllText(HistoryPath, JsonSerializer.Serialize(new HistoryEntry(step, report.Loss, report.LearningRate, report.GradNorm,
                 report.Seconds, report.Examples, report.Targets, report.Evaluation)) + "\n");
-            if (NextStep == TotalSteps) WriteMetrics();
+            if (NextStep == TotalSteps)
+            {
+                WriteMetrics();
+                // Hugging Face interop: the final weights as safetensors (names are this model's state_dict keys).
+                _objective.Model.save_safetensors(_artifacts.SafeTensors);
+            }
         }
         return report;
     }

@@ -3,6 +3,7 @@ using DistTrain.Data.Tokenization;
 using DistTrain.Training.Engine;
 using DistTrain.Training.Pipeline;
 using TorchSharp;
+using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace DistTrain.Training.Tests.Pipeline;
@@ -85,6 +86,21 @@ public sealed class StageSessionTests
         var e = Assert.Throws<Checkpointing.CheckpointException>(() => Open(job, dir.Path, checkpoint));
         Assert.Contains("model.bin", e.Message);
         Assert.Contains("corrupt", e.Message);
+    }
+
+    [Fact]
+    public void The_final_weights_are_exported_as_safetensors_that_load_back_exactly()
+    {
+        var job = TinySpecs.Load(TinySpecs.Gpt);
+        using var dir = new TempDir();
+        float[] trained;
+        using (var s = Open(job, dir.Path)) { for (int i = 0; i < 6; i++) s.RunStep(i); trained = Parameters(s); }
+        var artifacts = new StageArtifacts(dir.Path, "job", "lm");
+        Assert.True(File.Exists(artifacts.SafeTensors));
+        using var fresh = ObjectiveFactory.BuildModule(job, job.Stages[0], DataCatalog.Shared.Brown((ulong)job.Seed, 512));
+        fresh.load_safetensors(artifacts.SafeTensors);
+        var loaded = Trainer.TrainableParameters(fresh).SelectMany(p => p.detach().data<float>().ToArray()).ToArray();
+        Assert.Equal(trained, loaded);
     }
 
     [Fact]
