@@ -10,7 +10,7 @@ namespace DistTrain.Cluster.Hosting;
 /// <summary>The composition root of a node: Akka cluster, the training engine behind workers, and the data plane.</summary>
 public static class NodeComposition
 {
-    /// <param name="quietHost">Only warnings from the generic host (an embedded node, e.g. `disttrain local`); Akka still logs.</param>
+    /// <param name="quietHost">Only warnings, from the generic host and Akka (a node embedded in a command, e.g. `disttrain local`).</param>
     public static IHost Build(NodeSettings settings, bool quietHost = false)
     {
         if (settings.TorchThreads > 0) torch.set_num_threads(settings.TorchThreads);
@@ -20,7 +20,8 @@ public static class NodeComposition
         builder.Services.AddDistTrainNode(settings,
             sessionsForDevice: _ => new StageSessionFactory(),
             dataPlanes: () => new CollectiveDataPlane(settings.Host, settings.AdvertisedHost),
-            reducer);
+            reducer,
+            logLevel: quietHost ? "WARNING" : "INFO");
         return builder.Build();
     }
 }

@@ -21,11 +21,12 @@ public static class NodeHost
 {
     public const string CoordinatorName = "coordinator";
 
+    /// <param name="logLevel">Akka's log level (INFO for a node of its own; WARNING for one embedded in a CLI command).</param>
     public static IServiceCollection AddDistTrainNode(this IServiceCollection services, NodeSettings settings,
-        Func<string, ITrainingSessionFactory> sessionsForDevice, Func<IDataPlane> dataPlanes, IReducerHost? reducer)
+        Func<string, ITrainingSessionFactory> sessionsForDevice, Func<IDataPlane> dataPlanes, IReducerHost? reducer, string logLevel = "INFO")
     {
         settings.Validate();
-        string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon"));
+        string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon")) + $"\nakka.loglevel = {logLevel}\n";
         return services.AddAkka(NodeSettings.SystemName, builder =>
         {
             builder
