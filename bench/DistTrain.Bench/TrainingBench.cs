@@ -39,7 +39,36 @@ public static class TrainingBench
 
     private static JobSpec Job(string yaml) => JobSpecs.Load(yaml).Spec ?? throw new InvalidOperationException("bench spec invalid");
 
-    /// <summary>What a user would write by hand: model, AdamW, mean cross-entropy, backward, clip, step; no DistTrain engine.</summary>
+    /// <summary>
+    /// What a user would write by hand (model, AdamW, mean cross-entropy, backward, clip, step; no DistTrain engine)
+    /// and DistTrain's own in-process step (sampler, trainer, gradient buffer), run in alternation, one step each,
+    /// on the same model shape, data and one thread, so load from a neighbour hits both alike.
+    /// </summary>
+    public static (StepTiming Bare, StepTiming InProcess) BareAndInProcess(int steps, string runRoot, int batch = 16)
+    {
+        torch.set_num_threads(1);
+        var job = Job(Spec(steps + 1, 1, batch));
+        var stage = job.Stages[0];
+        var brown = DataCatalog.Shared.Brown((ulong)job.Seed, stage.Model.VocabSize);
+        var data = new PackedLmDataset(brown.Train, stage.Data.SeqLen, 1);
+        using var model = (GptLanguageModel)ObjectiveFactory.BuildModule(job, stage, brown);
+        using var optimizer = optim.AdamW(model.parameters(), 1e-3, 0.9, 0.98, 1e-8, 0.01);
+        using var session = new StageSession(job, stage, new StageArtifacts(runRoot, "inprocess", "lm"), CPU, LocalReducer.Instance, null);
+        var bare = new List<double>();
+        var ours = new List<double>();
+        for (int step = 0; step < steps; step++)
+        {
+            var clock = Stopwatch.StartNew();
+            BareStep(model, optimizer, data, step, batch);
+            bare.Add(clock.Elapsed.TotalSeconds);
+            clock.Restart();
+            session.RunStep(step);   // never the last step of the stage, which also evaluates
+            ours.Add(clock.Elapsed.TotalSeconds);
+        }
+        return (Summarise("bare TorchSharp loop", 1, batch, bare), Summarise("DistTrain in-process session", 1, batch, ours));
+    }
+
+    /// <summary>The bare loop alone (brackets the cluster measurement, which runs in another process).</summary>
     public static StepTiming BareLoop(int steps, int batch = 16)
     {
         torch.set_num_threads(1);
@@ -53,36 +82,25 @@ public static class TrainingBench
         for (int step = 0; step < steps; step++)
         {
             var clock = Stopwatch.StartNew();
-            using var scope = NewDisposeScope();
-            var rows = Enumerable.Range(step * batch, batch).Select(i => data[i % data.Count]).ToList();
-            var ids = torch.tensor(rows.SelectMany(r => r.InputIds.Select(x => (long)x)).ToArray(), [batch, data.SeqLen]);   // (B, T)
-            var mask = ids.ne(0);                                                                                         // (B, T)
-            var logits = model.forward(ids, mask.to(ScalarType.Int64));                                                    // (B, T, V)
-            var targets = ids.narrow(1, 1, data.SeqLen - 1).masked_fill(mask.narrow(1, 1, data.SeqLen - 1).logical_not(), -100);
-            var loss = nn.functional.cross_entropy(logits.narrow(1, 0, data.SeqLen - 1).reshape(-1, logits.shape[2]), targets.reshape(-1), ignore_index: -100);
-            optimizer.zero_grad();
-            loss.backward();
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0);
-            optimizer.step();
+            BareStep(model, optimizer, data, step, batch);
             times.Add(clock.Elapsed.TotalSeconds);
         }
         return Summarise("bare TorchSharp loop", 1, batch, times);
     }
 
-    /// <summary>DistTrain's own step (sampler, trainer, gradient buffer, evaluation off) in this process, world size 1.</summary>
-    public static StepTiming InProcess(int steps, string runRoot, int batch = 16)
+    private static void BareStep(GptLanguageModel model, optim.Optimizer optimizer, PackedLmDataset data, int step, int batch)
     {
-        torch.set_num_threads(1);
-        var job = Job(Spec(steps, 1, batch));
-        using var session = new StageSession(job, job.Stages[0], new StageArtifacts(runRoot, "inprocess", "lm"), CPU, LocalReducer.Instance, null);
-        var times = new List<double>();
-        for (int step = 0; step < steps - 1; step++)   // the last step evaluates; it is not a training-step cost
-        {
-            var clock = Stopwatch.StartNew();
-            session.RunStep(step);
-            times.Add(clock.Elapsed.TotalSeconds);
-        }
-        return Summarise("DistTrain in-process session", 1, batch, times);
+        using var scope = NewDisposeScope();
+        var rows = Enumerable.Range(step * batch, batch).Select(i => data[i % data.Count]).ToList();
+        var ids = torch.tensor(rows.SelectMany(r => r.InputIds.Select(x => (long)x)).ToArray(), [batch, data.SeqLen]);   // (B, T)
+        var mask = ids.ne(0);                                                                                         // (B, T)
+        var logits = model.forward(ids, mask.to(ScalarType.Int64));                                                    // (B, T, V)
+        var targets = ids.narrow(1, 1, data.SeqLen - 1).masked_fill(mask.narrow(1, 1, data.SeqLen - 1).logical_not(), -100);
+        var loss = nn.functional.cross_entropy(logits.narrow(1, 0, data.SeqLen - 1).reshape(-1, logits.shape[2]), targets.reshape(-1), ignore_index: -100);
+        optimizer.zero_grad();
+        loss.backward();
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+        optimizer.step();
     }
 
     /// <summary>A real cluster job (coordinator here, workers as processes, 1 torch thread each): wall time between rank 0's steps.</summary>

@@ -24,7 +24,7 @@ public sealed class Trainer : IDisposable
     private readonly TrainerOptions _options;
     private readonly IGradientReducer _reducer;
     private readonly Parameter[] _params;
-    private readonly GradientBuffer _buffer;
+    private readonly GradientBuffer? _buffer;   // only when there are other ranks to reduce with
 
     public Trainer(nn.Module model, TrainerOptions options, IGradientReducer reducer)
     {
@@ -32,13 +32,14 @@ public sealed class Trainer : IDisposable
         _options = options;
         _reducer = reducer;
         _params = TrainableParameters(model);
-        _buffer = new GradientBuffer(_params);
+        _buffer = reducer.WorldSize > 1 ? new GradientBuffer(_params) : null;
+        ParameterCount = _params.Sum(p => p.numel());
         Optimizer = CreateAdamW(_params, options);
     }
 
     public OptimizerHelper Optimizer { get; }
     public nn.Module Model => _model;
-    public long ParameterCount => _buffer.ParameterCount;
+    public long ParameterCount { get; }
 
     /// <summary>
     /// Runs one optimizer step over this rank's micro-batches (they are disposed here). Two collectives:
@@ -73,13 +74,18 @@ public sealed class Trainer : IDisposable
             if (globalCounts.All(c => c == 0))
                 throw new InvalidOperationException($"step {step}: no targets in the global batch (empty or fully masked data)");
 
-            reduceClock.Start();
-            _buffer.Pack(lossSum, !double.IsFinite(lossSum));
-            _reducer.AllReduceSum(_buffer.Data, _buffer.Length, GradientBuffer.Trailer);
-            reduceClock.Stop();
-            if (_buffer.AnyNonFinite) { Optimizer.zero_grad(); throw new NonFiniteLossException(step, "the loss"); }
-
-            _buffer.Unpack(1.0);
+            bool nonFinite = !double.IsFinite(lossSum);
+            if (_buffer is not null)
+            {
+                // Gradients are already normalised: the reduced sum is the global batch's gradient.
+                reduceClock.Start();
+                _buffer.Pack(lossSum, nonFinite);
+                _reducer.AllReduceSum(_buffer.Data, _buffer.Length, GradientBuffer.Trailer);
+                reduceClock.Stop();
+                (lossSum, nonFinite) = (_buffer.LossSum, _buffer.AnyNonFinite);
+                if (!nonFinite) _buffer.Unpack(1.0);
+            }
+            if (nonFinite) { Optimizer.zero_grad(); throw new NonFiniteLossException(step, "the loss"); }
             // A clip of 0 disables clipping; the norm is still measured (for logging and the NaN check).
             double gradNorm = nn.utils.clip_grad_norm_(_params, _options.ClipNorm > 0 ? _options.ClipNorm : float.MaxValue);
             if (!double.IsFinite(gradNorm)) { Optimizer.zero_grad(); throw new NonFiniteLossException(step, "the gradient norm"); }
@@ -87,7 +93,7 @@ public sealed class Trainer : IDisposable
             double lr = _options.Schedule.At(step);
             foreach (var group in Optimizer.ParamGroups) group.LearningRate = lr;
             Optimizer.step();
-            return new StepReport(step, _buffer.LossSum, globalCounts[0], gradNorm, lr, clock.Elapsed.TotalSeconds, reduceClock.Elapsed.TotalSeconds, dataSeconds);
+            return new StepReport(step, lossSum, globalCounts[0], gradNorm, lr, clock.Elapsed.TotalSeconds, reduceClock.Elapsed.TotalSeconds, dataSeconds);
         }
         finally
         {
@@ -146,7 +152,7 @@ public sealed class Trainer : IDisposable
 
     public void Dispose()
     {
-        _buffer.Dispose();
+        _buffer?.Dispose();
         Optimizer.Dispose();
     }
 }

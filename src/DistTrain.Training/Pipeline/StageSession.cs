@@ -28,6 +28,7 @@ public sealed class StageSession : ITrainingSession
     private readonly EpochSampler _sampler;
     private readonly long _seed;
     private readonly StreamWriter _samples;
+    private StreamWriter? _history;   // rank 0 only
     private IReadOnlyDictionary<string, double>? _lastEvaluation;
     private IReadOnlyDictionary<string, double>? _baselines;
 
@@ -84,8 +85,9 @@ public sealed class StageSession : ITrainingSession
             report = report with { Evaluation = _lastEvaluation = Evaluate() };
         if (_reducer.Rank == 0)
         {
-            File.AppendAllText(HistoryPath, JsonSerializer.Serialize(new HistoryEntry(step, report.Loss, report.LearningRate, report.GradNorm,
-                report.Seconds, report.Examples, report.Targets, report.Evaluation)) + "\n");
+            _history ??= new StreamWriter(new FileStream(HistoryPath, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
+            _history.WriteLine(JsonSerializer.Serialize(new HistoryEntry(step, report.Loss, report.LearningRate, report.GradNorm,
+                report.Seconds, report.Examples, report.Targets, report.Evaluation)));
             if (NextStep == TotalSteps)
             {
                 WriteMetrics();
@@ -131,9 +133,16 @@ public sealed class StageSession : ITrainingSession
     /// <summary>Rank 0's record of one step; after a rollback a step appears again and the later record wins.</summary>
     public sealed record HistoryEntry(int Step, double Loss, double Lr, double GradNorm, double Seconds, int Examples, long Targets, IReadOnlyDictionary<string, double>? Evaluation);
 
+    private static IEnumerable<string> ReadLines(StreamReader reader)
+    {
+        while (reader.ReadLine() is { } line) yield return line;
+    }
+
     private void WriteMetrics()
     {
-        var history = File.ReadLines(HistoryPath).Select(l => JsonSerializer.Deserialize<HistoryEntry>(l)!)
+        _history?.Flush();
+        using var reader = new StreamReader(new FileStream(HistoryPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+        var history = ReadLines(reader).Select(l => JsonSerializer.Deserialize<HistoryEntry>(l)!)
             .GroupBy(h => h.Step).Select(g => g.Last()).OrderBy(h => h.Step).ToList();
         var metrics = new Dictionary<string, double>(_lastEvaluation ?? new Dictionary<string, double>())
         {
@@ -146,6 +155,7 @@ public sealed class StageSession : ITrainingSession
     public void Dispose()
     {
         _samples.Dispose();
+        _history?.Dispose();
         _trainer.Dispose();
         _objective.Dispose();
     }
