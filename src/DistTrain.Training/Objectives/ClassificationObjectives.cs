@@ -9,17 +9,12 @@ namespace DistTrain.Training.Objectives;
 
 /// <summary>Sequence classification (Brown genre, spam/ham): cross-entropy on the pooled representation; accuracy and macro-F1.</summary>
 public sealed class SequenceClassificationObjective(SequenceClassifier model, Device device, int classes,
-    IIndexedDataset<ClassificationExample> train, IIndexedDataset<ClassificationExample> validation) : Objective(device)
+    IIndexedDataset<ClassificationExample> train, IIndexedDataset<ClassificationExample> validation) : DatasetObjective<SequenceClassifier, ClassificationExample>(model, device, train, validation)
 {
-    public override nn.Module Model => model;
-    public SequenceClassifier Classifier => model;
+    public SequenceClassifier Classifier => Net;
     public int Classes => classes;
-    public override int TrainCount => train.Count;
-    public override int ValidationCount => validation.Count;
-    public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch) => Batch(train, indices);
-    public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices) => Batch(validation, indices);
 
-    private IMicroBatch Batch(IIndexedDataset<ClassificationExample> data, IReadOnlyList<int> indices)
+    protected override IMicroBatch Batch(IIndexedDataset<ClassificationExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var rows = indices.Select(i => data[i]).ToList();
         var ids = rows.Select(r => r.InputIds).ToList();
@@ -29,7 +24,7 @@ public sealed class SequenceClassificationObjective(SequenceClassifier model, De
         var labelsT = bag.Add(Batching.Labels(rows.Select(r => r.Label), Device));           // (B)
         return new MicroBatch([rows.Count], () =>
         {
-            var logits = model.forward(idsT, maskT, null);                                   // (B, C)
+            var logits = Net.forward(idsT, maskT, null);                                   // (B, C)
             return ClassificationMetrics.WithConfusion(ClassificationLosses.Sequence(logits, labelsT), logits, labelsT, classes);
         }, bag);
     }
@@ -41,7 +36,7 @@ public sealed class SequenceClassificationObjective(SequenceClassifier model, De
     public override IReadOnlyDictionary<string, double> Baselines() => new Dictionary<string, double>
     {
         ["majority_accuracy"] = ClassificationMetrics.MajorityAccuracy(
-            Enumerable.Range(0, train.Count).Select(i => train[i].Label), Enumerable.Range(0, validation.Count).Select(i => validation[i].Label)),
+            Enumerable.Range(0, Train.Count).Select(i => Train[i].Label), Enumerable.Range(0, Validation.Count).Select(i => Validation[i].Label)),
     };
 }
 
@@ -103,15 +98,10 @@ public static class ClassificationMetrics
 
 /// <summary>Token classification (POS tagging on Brown's tags): a label on each word's first sub-token.</summary>
 public sealed class TokenClassificationObjective(TokenClassifier model, Device device,
-    IIndexedDataset<TokenClassificationExample> train, IIndexedDataset<TokenClassificationExample> validation) : Objective(device)
+    IIndexedDataset<TokenClassificationExample> train, IIndexedDataset<TokenClassificationExample> validation) : DatasetObjective<TokenClassifier, TokenClassificationExample>(model, device, train, validation)
 {
-    public override nn.Module Model => model;
-    public override int TrainCount => train.Count;
-    public override int ValidationCount => validation.Count;
-    public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch) => Batch(train, indices);
-    public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices) => Batch(validation, indices);
 
-    private IMicroBatch Batch(IIndexedDataset<TokenClassificationExample> data, IReadOnlyList<int> indices)
+    protected override IMicroBatch Batch(IIndexedDataset<TokenClassificationExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var rows = indices.Select(i => data[i]).ToList();
         var ids = rows.Select(r => r.InputIds).ToList();
@@ -121,7 +111,7 @@ public sealed class TokenClassificationObjective(TokenClassifier model, Device d
         var maskT = bag.Add(Batching.AttentionMask(idsT));                                                         // (B, T)
         var labelsT = bag.Add(Batching.Ids(rows.Select(r => r.Labels).ToList(), width, Device, TokenClassificationExample.Ignore)); // (B, T)
         long targets = rows.Sum(r => r.Labels.Take(width).LongCount(l => l != TokenClassificationExample.Ignore));
-        return new MicroBatch([targets], () => ClassificationLosses.Token(model.forward(idsT, maskT, null), labelsT), bag);
+        return new MicroBatch([targets], () => ClassificationLosses.Token(Net.forward(idsT, maskT, null), labelsT), bag);
     }
 
     /// <summary>
@@ -130,10 +120,10 @@ public sealed class TokenClassificationObjective(TokenClassifier model, Device d
     /// </summary>
     public override IReadOnlyDictionary<string, double> Baselines()
     {
-        var baseline = MostFrequentTag.Fit(Enumerable.Range(0, train.Count).Select(i => train[i]));
+        var baseline = MostFrequentTag.Fit(Enumerable.Range(0, Train.Count).Select(i => Train[i]));
         return new Dictionary<string, double>
         {
-            ["most_frequent_tag_accuracy"] = baseline.Accuracy(Enumerable.Range(0, validation.Count).Select(i => validation[i])),
+            ["most_frequent_tag_accuracy"] = baseline.Accuracy(Enumerable.Range(0, Validation.Count).Select(i => Validation[i])),
         };
     }
 }

@@ -105,15 +105,10 @@ public sealed class MaskedLmObjective : Objective
 
 /// <summary>Next-word prediction for the GPT decoder on packed sequences.</summary>
 public sealed class CausalLmObjective(GptLanguageModel model, Device device, IIndexedDataset<LmExample> train, IIndexedDataset<LmExample> validation)
-    : Objective(device)
+    : DatasetObjective<GptLanguageModel, LmExample>(model, device, train, validation)
 {
-    public override nn.Module Model => model;
-    public override int TrainCount => train.Count;
-    public override int ValidationCount => validation.Count;
-    public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch) => Batch(train, indices);
-    public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices) => Batch(validation, indices);
 
-    private IMicroBatch Batch(IIndexedDataset<LmExample> data, IReadOnlyList<int> indices)
+    protected override IMicroBatch Batch(IIndexedDataset<LmExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var rows = indices.Select(i => data[i]).ToList();
         var ids = rows.Select(r => r.InputIds[..r.Length]).ToList();
@@ -122,7 +117,7 @@ public sealed class CausalLmObjective(GptLanguageModel model, Device device, IIn
         var idsT = bag.Add(Batching.Ids(ids, width, Device));         // (B, T)
         var maskT = bag.Add(Batching.AttentionMask(idsT));             // (B, T)
         long targets = rows.Sum(r => (long)Math.Max(0, r.Length - 1)); // every real token but the first is predicted
-        return new MicroBatch([targets], () => model.Loss(idsT, maskT), bag);
+        return new MicroBatch([targets], () => Net.Loss(idsT, maskT), bag);
     }
 
     public override IReadOnlyDictionary<string, double> Metrics(IReadOnlyDictionary<string, double> s)
@@ -136,22 +131,17 @@ public sealed class CausalLmObjective(GptLanguageModel model, Device device, IIn
     {
         static IEnumerable<IReadOnlyList<int>> Targets(IIndexedDataset<LmExample> d) =>
             Enumerable.Range(0, d.Count).Select(i => (IReadOnlyList<int>)d[i].InputIds[1..d[i].Length]);
-        var unigram = UnigramBaseline.Fit(Targets(train), model.Backbone.Config.VocabSize);
-        return new Dictionary<string, double> { ["unigram_perplexity"] = unigram.Perplexity(Targets(validation)) };
+        var unigram = UnigramBaseline.Fit(Targets(Train), Net.Backbone.Config.VocabSize);
+        return new Dictionary<string, double> { ["unigram_perplexity"] = unigram.Perplexity(Targets(Validation)) };
     }
 }
 
 /// <summary>ELECTRA: generator MLM + λ·replaced-token detection on packed sequences.</summary>
 public sealed class ElectraObjective(ElectraForPreTraining model, Device device, int vocabSize, double maskProb, ulong seed,
-    IIndexedDataset<LmExample> train, IIndexedDataset<LmExample> validation) : Objective(device)
+    IIndexedDataset<LmExample> train, IIndexedDataset<LmExample> validation) : DatasetObjective<ElectraForPreTraining, LmExample>(model, device, train, validation)
 {
-    public override nn.Module Model => model;
-    public override int TrainCount => train.Count;
-    public override int ValidationCount => validation.Count;
-    public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch) => Batch(train, indices, epoch);
-    public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices) => Batch(validation, indices, -1);
 
-    private IMicroBatch Batch(IIndexedDataset<LmExample> data, IReadOnlyList<int> indices, int epoch)
+    protected override IMicroBatch Batch(IIndexedDataset<LmExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var inputs = new List<int[]>();
         var labels = new List<int[]>();
@@ -173,7 +163,7 @@ public sealed class ElectraObjective(ElectraForPreTraining model, Device device,
         return new MicroBatch([real, maskedCount], () =>
         {
             using var rng = new Generator(rngSeed, Device);
-            return model.Loss(idsT, maskT, null, labelsT, rng);
+            return Net.Loss(idsT, maskT, null, labelsT, rng);
         }, bag);
     }
 

@@ -1,3 +1,4 @@
+using DistTrain.Data.Datasets;
 using DistTrain.Models;
 using DistTrain.Training.Engine;
 using TorchSharp;
@@ -98,4 +99,25 @@ public abstract class Objective : IDisposable
     }
 
     public virtual void Dispose() => Model.Dispose();
+}
+
+/// <summary>
+/// An objective over a train and a validation dataset of one example type, whose micro-batch depends only on the
+/// examples it holds (and, for dynamic masking, the epoch; -1 for validation). Subclasses write the collation.
+/// </summary>
+public abstract class DatasetObjective<TModel, TExample>(TModel model, Device device, IIndexedDataset<TExample> train, IIndexedDataset<TExample> validation)
+    : Objective(device) where TModel : nn.Module
+{
+    protected TModel Net { get; } = model;
+    protected IIndexedDataset<TExample> Train { get; } = train;
+    protected IIndexedDataset<TExample> Validation { get; } = validation;
+
+    public override nn.Module Model => Net;
+    public override int TrainCount => Train.Count;
+    public override int ValidationCount => Validation.Count;
+    public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch) => Batch(Train, indices, epoch);
+    public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices) => Batch(Validation, indices, -1);
+
+    /// <summary>Collates examples <paramref name="indices"/> of <paramref name="data"/> onto the device.</summary>
+    protected abstract IMicroBatch Batch(IIndexedDataset<TExample> data, IReadOnlyList<int> indices, int epoch);
 }

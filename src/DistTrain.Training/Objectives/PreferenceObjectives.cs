@@ -8,15 +8,10 @@ namespace DistTrain.Training.Objectives;
 
 /// <summary>Instruction SFT: next-token loss on answer tokens only, "Question: … Answer: …".</summary>
 public sealed class SftObjective(GptLanguageModel model, Device device,
-    IIndexedDataset<InstructionExample> train, IIndexedDataset<InstructionExample> validation) : Objective(device)
+    IIndexedDataset<InstructionExample> train, IIndexedDataset<InstructionExample> validation) : DatasetObjective<GptLanguageModel, InstructionExample>(model, device, train, validation)
 {
-    public override nn.Module Model => model;
-    public override int TrainCount => train.Count;
-    public override int ValidationCount => validation.Count;
-    public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch) => Batch(train, indices);
-    public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices) => Batch(validation, indices);
 
-    private IMicroBatch Batch(IIndexedDataset<InstructionExample> data, IReadOnlyList<int> indices)
+    protected override IMicroBatch Batch(IIndexedDataset<InstructionExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var rows = indices.Select(i => data[i]).ToList();
         var ids = rows.Select(r => r.InputIds).ToList();
@@ -27,7 +22,7 @@ public sealed class SftObjective(GptLanguageModel model, Device device,
         var answerT = bag.Add(Batching.Flags(rows.Select(r => r.LossMask).ToList(), width, Device)); // (B, T)
         // Position 0 is never a target, so only answer flags from position 1 on count.
         long targets = rows.Sum(r => r.LossMask.Take(width).Skip(1).LongCount(f => f));
-        return new MicroBatch([targets], () => LanguageModelLosses.InstructionSft(model.forward(idsT, maskT), idsT, answerT), bag);
+        return new MicroBatch([targets], () => LanguageModelLosses.InstructionSft(Net.forward(idsT, maskT), idsT, answerT), bag);
     }
 
     public override IReadOnlyDictionary<string, double> Metrics(IReadOnlyDictionary<string, double> s)
@@ -52,23 +47,18 @@ internal static class Pairs
 
 /// <summary>Reward model: Bradley–Terry on (real text, corrupted text) pairs; pairwise accuracy.</summary>
 public sealed class RewardObjective(RewardModel model, Device device,
-    IIndexedDataset<ComparisonExample> train, IIndexedDataset<ComparisonExample> validation) : Objective(device)
+    IIndexedDataset<ComparisonExample> train, IIndexedDataset<ComparisonExample> validation) : DatasetObjective<RewardModel, ComparisonExample>(model, device, train, validation)
 {
-    public override nn.Module Model => model;
-    public override int TrainCount => train.Count;
-    public override int ValidationCount => validation.Count;
-    public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch) => Batch(train, indices);
-    public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices) => Batch(validation, indices);
 
-    private IMicroBatch Batch(IIndexedDataset<ComparisonExample> data, IReadOnlyList<int> indices)
+    protected override IMicroBatch Batch(IIndexedDataset<ComparisonExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var bag = new TensorBag();
         var rows = indices.Select(i => data[i]).ToList();
         var (c, cm, r, rm) = Pairs.Collate(rows, Device, bag);
         return new MicroBatch([indices.Count], () =>
         {
-            var chosen = model.forward(c, cm, null);                                     // (B)
-            var rejected = model.forward(r, rm, null);                                   // (B)
+            var chosen = Net.forward(c, cm, null);                                     // (B)
+            var rejected = Net.forward(r, rm, null);                                   // (B)
             var terms = PreferenceLosses.BradleyTerry(chosen, rejected);
             // Per corruption kind, so a shortfall can be traced to the kind of pair that is hard.
             var right = chosen.gt(rejected).cpu().data<bool>().ToArray();
@@ -104,23 +94,18 @@ public sealed class RewardObjective(RewardModel model, Device device,
 
 /// <summary>DPO: the policy against a frozen reference; preference accuracy is how often the implicit reward ranks chosen first.</summary>
 public sealed class DpoObjective(GptLanguageModel policy, GptLanguageModel reference, Device device, double beta,
-    IIndexedDataset<ComparisonExample> train, IIndexedDataset<ComparisonExample> validation) : Objective(device)
+    IIndexedDataset<ComparisonExample> train, IIndexedDataset<ComparisonExample> validation) : DatasetObjective<GptLanguageModel, ComparisonExample>(policy, device, train, validation)
 {
-    public override nn.Module Model => policy;
-    public override int TrainCount => train.Count;
-    public override int ValidationCount => validation.Count;
-    public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch) => Batch(train, indices);
-    public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices) => Batch(validation, indices);
 
-    private IMicroBatch Batch(IIndexedDataset<ComparisonExample> data, IReadOnlyList<int> indices)
+    protected override IMicroBatch Batch(IIndexedDataset<ComparisonExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var bag = new TensorBag();
         var (c, cm, r, rm) = Pairs.Collate(indices.Select(i => data[i]).ToList(), Device, bag);
         return new MicroBatch([indices.Count], () =>
         {
             // The whole text is the response (there is no prompt); position 0 (bos) is never scored.
-            var policyChosen = LanguageModelLosses.SequenceLogProbs(policy.forward(c, cm), c, cm);    // (B)
-            var policyRejected = LanguageModelLosses.SequenceLogProbs(policy.forward(r, rm), r, rm);  // (B)
+            var policyChosen = LanguageModelLosses.SequenceLogProbs(Net.forward(c, cm), c, cm);    // (B)
+            var policyRejected = LanguageModelLosses.SequenceLogProbs(Net.forward(r, rm), r, rm);  // (B)
             Tensor refChosen, refRejected;
             using (no_grad())
             {
