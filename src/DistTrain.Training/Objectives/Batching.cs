@@ -23,6 +23,14 @@ public static class Batching
     /// <summary>Longest row, capped at <paramref name="max"/>: batches are padded to what they need, not to the maximum.</summary>
     public static int Width(IEnumerable<int[]> rows, int max) => Math.Max(1, Math.Min(max, rows.Select(r => r.Length).DefaultIfEmpty(1).Max()));
 
+    /// <summary>Rows padded to the batch's longest row, with their attention mask; both owned by <paramref name="bag"/>.</summary>
+    public static (Tensor Ids, Tensor Mask, int Width) Inputs(IReadOnlyList<int[]> rows, Device device, TensorBag bag)
+    {
+        int width = Width(rows, int.MaxValue);
+        var ids = bag.Add(Ids(rows, width, device));     // (B, T)
+        return (ids, bag.Add(AttentionMask(ids)), width); // (B, T), (B, T)
+    }
+
     /// <summary>1 where the id is a real token, 0 at padding: (B, T) int64.</summary>
     public static Tensor AttentionMask(Tensor ids) => ids.ne(SpecialTokens.Pad).to(ScalarType.Int64);
 

@@ -17,10 +17,8 @@ public sealed class SequenceClassificationObjective(SequenceClassifier model, De
     protected override IMicroBatch Batch(IIndexedDataset<ClassificationExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var rows = indices.Select(i => data[i]).ToList();
-        var ids = rows.Select(r => r.InputIds).ToList();
         var bag = new TensorBag();
-        var idsT = bag.Add(Batching.Ids(ids, Batching.Width(ids, int.MaxValue), Device));   // (B, T)
-        var maskT = bag.Add(Batching.AttentionMask(idsT));                                   // (B, T)
+        var (idsT, maskT, _) = Batching.Inputs(rows.Select(r => r.InputIds).ToList(), Device, bag);   // (B, T), (B, T)
         var labelsT = bag.Add(Batching.Labels(rows.Select(r => r.Label), Device));           // (B)
         return new MicroBatch([rows.Count], () =>
         {
@@ -100,15 +98,11 @@ public static class ClassificationMetrics
 public sealed class TokenClassificationObjective(TokenClassifier model, Device device,
     IIndexedDataset<TokenClassificationExample> train, IIndexedDataset<TokenClassificationExample> validation) : DatasetObjective<TokenClassifier, TokenClassificationExample>(model, device, train, validation)
 {
-
     protected override IMicroBatch Batch(IIndexedDataset<TokenClassificationExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var rows = indices.Select(i => data[i]).ToList();
-        var ids = rows.Select(r => r.InputIds).ToList();
-        int width = Batching.Width(ids, int.MaxValue);
         var bag = new TensorBag();
-        var idsT = bag.Add(Batching.Ids(ids, width, Device));                                                     // (B, T)
-        var maskT = bag.Add(Batching.AttentionMask(idsT));                                                         // (B, T)
+        var (idsT, maskT, width) = Batching.Inputs(rows.Select(r => r.InputIds).ToList(), Device, bag);   // (B, T), (B, T)
         var labelsT = bag.Add(Batching.Ids(rows.Select(r => r.Labels).ToList(), width, Device, TokenClassificationExample.Ignore)); // (B, T)
         long targets = rows.Sum(r => r.Labels.Take(width).LongCount(l => l != TokenClassificationExample.Ignore));
         return new MicroBatch([targets], () => ClassificationLosses.Token(Net.forward(idsT, maskT, null), labelsT), bag);

@@ -36,10 +36,8 @@ public sealed class DistillObjective : Objective
     public override IMicroBatch TrainBatch(IReadOnlyList<int> indices, int epoch)
     {
         var rows = indices.Select(i => _train[i]).ToList();
-        var ids = rows.Select(r => r.InputIds).ToList();
         var bag = new TensorBag();
-        var idsT = bag.Add(Batching.Ids(ids, Batching.Width(ids, int.MaxValue), Device));   // (B, T)
-        var maskT = bag.Add(Batching.AttentionMask(idsT));                                   // (B, T)
+        var (idsT, maskT, _) = Batching.Inputs(rows.Select(r => r.InputIds).ToList(), Device, bag);   // (B, T), (B, T)
         var labelsT = bag.Add(Batching.Labels(indices.Select(i => _labels[i].Gold), Device)); // (B)
         int k = _labels[0].Ids.Length;
         var topIds = bag.Add(torch.tensor(indices.SelectMany(i => _labels[i].Ids.Select(x => (long)x)).ToArray(), [indices.Count, k], ScalarType.Int64, Device)); // (B, k)
@@ -51,10 +49,8 @@ public sealed class DistillObjective : Objective
     public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices)
     {
         var rows = indices.Select(i => _validation[i]).ToList();
-        var ids = rows.Select(r => r.InputIds).ToList();
         var bag = new TensorBag();
-        var idsT = bag.Add(Batching.Ids(ids, Batching.Width(ids, int.MaxValue), Device));
-        var maskT = bag.Add(Batching.AttentionMask(idsT));
+        var (idsT, maskT, _) = Batching.Inputs(rows.Select(r => r.InputIds).ToList(), Device, bag);   // (B, T), (B, T)
         var labelsT = bag.Add(Batching.Labels(rows.Select(r => r.Label), Device));
         return new MicroBatch([rows.Count], () =>
         {

@@ -58,10 +58,8 @@ public sealed class MaskedLmObjective : Objective
             inputs.Add(masked);
             labels.Add(target);
         }
-        int width = Batching.Width(inputs, int.MaxValue);
         var bag = new TensorBag();
-        var idsT = bag.Add(Batching.Ids(inputs, width, Device));                                     // (B, T)
-        var maskT = bag.Add(Batching.AttentionMask(idsT));            // (B, T)
+        var (idsT, maskT, width) = Batching.Inputs(inputs, Device, bag);                             // (B, T), (B, T)
         var labelsT = bag.Add(Batching.Ids(labels, width, Device, MlmMasking.Ignore));               // (B, T)
         var segT = Pairs ? bag.Add(Batching.Ids(segments, width, Device, 0)) : null;                 // (B, T)?
         var pairT = Pairs ? bag.Add(Batching.Labels(pairLabels, Device)) : null;                     // (B)?
@@ -107,15 +105,11 @@ public sealed class MaskedLmObjective : Objective
 public sealed class CausalLmObjective(GptLanguageModel model, Device device, IIndexedDataset<LmExample> train, IIndexedDataset<LmExample> validation)
     : DatasetObjective<GptLanguageModel, LmExample>(model, device, train, validation)
 {
-
     protected override IMicroBatch Batch(IIndexedDataset<LmExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var rows = indices.Select(i => data[i]).ToList();
-        var ids = rows.Select(r => r.InputIds[..r.Length]).ToList();
-        int width = Batching.Width(ids, int.MaxValue);
         var bag = new TensorBag();
-        var idsT = bag.Add(Batching.Ids(ids, width, Device));         // (B, T)
-        var maskT = bag.Add(Batching.AttentionMask(idsT));             // (B, T)
+        var (idsT, maskT, _) = Batching.Inputs(rows.Select(r => r.InputIds[..r.Length]).ToList(), Device, bag);   // (B, T), (B, T)
         long targets = rows.Sum(r => (long)Math.Max(0, r.Length - 1)); // every real token but the first is predicted
         return new MicroBatch([targets], () => Net.Loss(idsT, maskT), bag);
     }
@@ -140,7 +134,6 @@ public sealed class CausalLmObjective(GptLanguageModel model, Device device, IIn
 public sealed class ElectraObjective(ElectraForPreTraining model, Device device, int vocabSize, double maskProb, ulong seed,
     IIndexedDataset<LmExample> train, IIndexedDataset<LmExample> validation) : DatasetObjective<ElectraForPreTraining, LmExample>(model, device, train, validation)
 {
-
     protected override IMicroBatch Batch(IIndexedDataset<LmExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var inputs = new List<int[]>();
@@ -151,10 +144,8 @@ public sealed class ElectraObjective(ElectraForPreTraining model, Device device,
             inputs.Add(masked);
             labels.Add(target);
         }
-        int width = Batching.Width(inputs, int.MaxValue);
         var bag = new TensorBag();
-        var idsT = bag.Add(Batching.Ids(inputs, width, Device));                       // (B, T)
-        var maskT = bag.Add(Batching.AttentionMask(idsT));
+        var (idsT, maskT, width) = Batching.Inputs(inputs, Device, bag);                             // (B, T), (B, T)
         var labelsT = bag.Add(Batching.Ids(labels, width, Device, MlmMasking.Ignore)); // (B, T)
         long real = inputs.Sum(r => (long)r.Count(x => x != SpecialTokens.Pad));
         long maskedCount = labels.Sum(l => l.LongCount(x => x != MlmMasking.Ignore));

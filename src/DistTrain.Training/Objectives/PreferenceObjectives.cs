@@ -10,15 +10,11 @@ namespace DistTrain.Training.Objectives;
 public sealed class SftObjective(GptLanguageModel model, Device device,
     IIndexedDataset<InstructionExample> train, IIndexedDataset<InstructionExample> validation) : DatasetObjective<GptLanguageModel, InstructionExample>(model, device, train, validation)
 {
-
     protected override IMicroBatch Batch(IIndexedDataset<InstructionExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var rows = indices.Select(i => data[i]).ToList();
-        var ids = rows.Select(r => r.InputIds).ToList();
-        int width = Batching.Width(ids, int.MaxValue);
         var bag = new TensorBag();
-        var idsT = bag.Add(Batching.Ids(ids, width, Device));                                     // (B, T)
-        var maskT = bag.Add(Batching.AttentionMask(idsT));                                         // (B, T)
+        var (idsT, maskT, width) = Batching.Inputs(rows.Select(r => r.InputIds).ToList(), Device, bag);   // (B, T), (B, T)
         var answerT = bag.Add(Batching.Flags(rows.Select(r => r.LossMask).ToList(), width, Device)); // (B, T)
         // Position 0 is never a target, so only answer flags from position 1 on count.
         long targets = rows.Sum(r => r.LossMask.Take(width).Skip(1).LongCount(f => f));
@@ -49,7 +45,6 @@ internal static class Pairs
 public sealed class RewardObjective(RewardModel model, Device device,
     IIndexedDataset<ComparisonExample> train, IIndexedDataset<ComparisonExample> validation) : DatasetObjective<RewardModel, ComparisonExample>(model, device, train, validation)
 {
-
     protected override IMicroBatch Batch(IIndexedDataset<ComparisonExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var bag = new TensorBag();
@@ -96,7 +91,6 @@ public sealed class RewardObjective(RewardModel model, Device device,
 public sealed class DpoObjective(GptLanguageModel policy, GptLanguageModel reference, Device device, double beta,
     IIndexedDataset<ComparisonExample> train, IIndexedDataset<ComparisonExample> validation) : DatasetObjective<GptLanguageModel, ComparisonExample>(policy, device, train, validation)
 {
-
     protected override IMicroBatch Batch(IIndexedDataset<ComparisonExample> data, IReadOnlyList<int> indices, int epoch)
     {
         var bag = new TensorBag();
