@@ -46,13 +46,11 @@ public static class TrainingBench
     /// </summary>
     public static (StepTiming Bare, StepTiming InProcess) BareAndInProcess(int steps, string runRoot, int batch = 16)
     {
-        torch.set_num_threads(1);
         var job = Job(Spec(steps + 1, 1, batch));
+        var (model, optimizer, data) = BareSetup(job);
+        using var _ = model;
+        using var __ = optimizer;
         var stage = job.Stages[0];
-        var brown = DataCatalog.Shared.Brown((ulong)job.Seed, stage.Model.VocabSize);
-        var data = new PackedLmDataset(brown.Train, stage.Data.SeqLen, 1);
-        using var model = (GptLanguageModel)ObjectiveFactory.BuildModule(job, stage, brown);
-        using var optimizer = optim.AdamW(model.parameters(), 1e-3, 0.9, 0.98, 1e-8, 0.01);
         using var session = new StageSession(job, stage, new StageArtifacts(runRoot, "inprocess", "lm"), CPU, LocalReducer.Instance, null);
         var bare = new List<double>();
         var ours = new List<double>();
@@ -71,13 +69,9 @@ public static class TrainingBench
     /// <summary>The bare loop alone (brackets the cluster measurement, which runs in another process).</summary>
     public static StepTiming BareLoop(int steps, int batch = 16)
     {
-        torch.set_num_threads(1);
-        var job = Job(Spec(steps, 1, batch));
-        var stage = job.Stages[0];
-        var brown = DataCatalog.Shared.Brown((ulong)job.Seed, stage.Model.VocabSize);
-        var data = new PackedLmDataset(brown.Train, stage.Data.SeqLen, 1);
-        using var model = (GptLanguageModel)ObjectiveFactory.BuildModule(job, stage, brown);
-        using var optimizer = optim.AdamW(model.parameters(), 1e-3, 0.9, 0.98, 1e-8, 0.01);
+        var (model, optimizer, data) = BareSetup(Job(Spec(steps, 1, batch)));
+        using var _ = model;
+        using var __ = optimizer;
         var times = new List<double>();
         for (int step = 0; step < steps; step++)
         {
@@ -86,6 +80,16 @@ public static class TrainingBench
             times.Add(clock.Elapsed.TotalSeconds);
         }
         return Summarise("bare TorchSharp loop", 1, batch, times);
+    }
+
+    /// <summary>The hand-written loop's model, optimizer and data: the spec's model shape on its packed Brown sequences, one thread.</summary>
+    private static (GptLanguageModel Model, optim.Optimizer Optimizer, PackedLmDataset Data) BareSetup(JobSpec job)
+    {
+        torch.set_num_threads(1);
+        var stage = job.Stages[0];
+        var brown = DataCatalog.Shared.Brown((ulong)job.Seed, stage.Model.VocabSize);
+        var model = (GptLanguageModel)ObjectiveFactory.BuildModule(job, stage, brown);
+        return (model, optim.AdamW(model.parameters(), 1e-3, 0.9, 0.98, 1e-8, 0.01), new PackedLmDataset(brown.Train, stage.Data.SeqLen, 1));
     }
 
     private static void BareStep(GptLanguageModel model, optim.Optimizer optimizer, PackedLmDataset data, int step, int batch)
@@ -132,6 +136,10 @@ public static class TrainingBench
         public EventRecorder(Action<object> onEvent) => ReceiveAny(onEvent);
         protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(StepCompleted));
     }
+
+    /// <summary>One line per timing, for the text (non-JSON) output of the bench commands.</summary>
+    public static string Table(IEnumerable<StepTiming> rows) =>
+        string.Join("\n", rows.Select(x => $"{x.Name,-36} {x.SecondsPerStep * 1000,8:F1} ms/step {x.ExamplesPerSecond,8:F1} ex/s"));
 
     public static string ToJson(object value) => JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
 }

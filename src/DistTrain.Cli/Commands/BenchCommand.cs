@@ -42,7 +42,7 @@ public static class BenchCommand
                     overhead_ratio = cluster.SecondsPerStep / bracket,
                 };
                 Console.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result)
-                    : string.Join("\n", result.rows.Select(x => $"{x.Name,-36} {x.SecondsPerStep * 1000,8:F1} ms/step {x.ExamplesPerSecond,8:F1} ex/s"))
+                    : TrainingBench.Table(result.rows)
                       + $"\nin-process throughput / bare (alternating steps) = {result.throughput_ratio_vs_bare:F3}\noverhead_ratio (1-worker cluster / bare before and after) = {result.overhead_ratio:F3}");
                 return 0;
             }
@@ -67,7 +67,7 @@ public static class BenchCommand
                 var two = await TrainingBench.ClusterAsync(n, 2, root, ExecutableCommand.Self(), batch: 32);
                 var result = new { rows = new[] { one, two }, scaling_2x1_vs_1x1 = two.ExamplesPerSecond / one.ExamplesPerSecond };
                 Console.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result)
-                    : string.Join("\n", result.rows.Select(x => $"{x.Name,-36} {x.SecondsPerStep * 1000,8:F1} ms/step {x.ExamplesPerSecond,8:F1} ex/s"))
+                    : TrainingBench.Table(result.rows)
                       + $"\nscaling_2x1_vs_1x1 = {result.scaling_2x1_vs_1x1:F3}");
                 return 0;
             }

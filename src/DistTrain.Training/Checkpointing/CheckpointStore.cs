@@ -61,15 +61,20 @@ public sealed class CheckpointStore(string root)
         if (optimizer is not null)
             using (var r = new BinaryReader(File.OpenRead(Path.Combine(dir, "optimizer.bin"))))
                 optimizer.load_state_dict(r);
-        return ReadState(dir);
+        return State(dir);
     }
 
+    /// <summary>The state of a checkpoint, after verifying every digest.</summary>
     public static TrainingState ReadState(string dir)
     {
         Verify(dir);
-        return JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(Path.Combine(dir, "state.json")))
-               ?? throw new CheckpointException($"{dir}/state.json: empty");
+        return State(dir);
     }
+
+    // Callers verify first: hashing a model's bytes twice per load is work done for nothing.
+    private static TrainingState State(string dir) =>
+        JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(Path.Combine(dir, "state.json")))
+               ?? throw new CheckpointException($"{dir}/state.json: empty");
 
     public static void Verify(string dir)
     {
