@@ -47,7 +47,9 @@ internal sealed class GroupLinks : IDisposable
         Options = options;
         Links = links;
         _registration = registration;
-        foreach (var link in links.Values) _ = Task.Run(() => ReadControlAsync(link));
+        // Dedicated threads, not the thread pool: a verdict must not wait for a starved pool to run the reader.
+        foreach (var link in links.Values)
+            new Thread(() => ReadControl(link)) { IsBackground = true, Name = $"control:r{localRank}<-r{link.Rank}" }.Start();
         // Callers learn of failures from the collective itself; nobody has to await this task.
         _ended.Task.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
     }
@@ -105,14 +107,15 @@ internal sealed class GroupLinks : IDisposable
         }
     }
 
-    private async Task ReadControlAsync(Link link)
+    private void ReadControl(Link link)
     {
         var buf = new byte[ControlFrame.Size];
         try
         {
+            link.Control.ReceiveTimeout = 0;   // control is idle between failures; only a close ends the read
             while (true)
             {
-                await SocketIo.ReceiveExactAsync(link.Control, buf, CancellationToken.None).ConfigureAwait(false);
+                SocketIo.ReceiveExact(link.Control, buf);
                 var f = ControlFrame.Read(buf);
                 switch (f.Kind)
                 {

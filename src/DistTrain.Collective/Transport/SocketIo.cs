@@ -27,16 +27,6 @@ internal static class SocketIo
         }
     }
 
-    public static async Task ReceiveExactAsync(Socket socket, Memory<byte> data, CancellationToken ct)
-    {
-        while (!data.IsEmpty)
-        {
-            int n = await socket.ReceiveAsync(data, SocketFlags.None, ct).ConfigureAwait(false);
-            if (n == 0) throw new EndOfStreamException("Peer closed the connection.");
-            data = data[n..];
-        }
-    }
-
     /// <summary>Closes a socket so that any thread blocked in it wakes up now.</summary>
     public static void Kill(Socket? socket)
     {
