@@ -20,14 +20,30 @@ public static class NodeCommand
         var seeds = new Option<string>("--seeds") { Description = $"Comma-separated seed addresses akka.tcp://disttrain@host:port (env {EnvironmentVariables.Seeds})" };
         var devices = new Option<string>("--devices") { Description = $"cpu, or cuda:0,cuda:1,… (env {EnvironmentVariables.Devices})" };
         var runRoot = new Option<string>("--run-root") { Description = $"Shared folder for checkpoints and stage outputs (env {EnvironmentVariables.RunRoot})" };
-        var cmd = new Command("node", "Run one DistTrain cluster node.") { roles, host, publicHost, port, seeds, devices, runRoot };
+        var grpcPort = new Option<int?>("--grpc-port") { Description = $"gRPC job API port on coordinator nodes, 0 for none (env {EnvironmentVariables.GrpcPort}; default {DefaultPorts.Grpc})" };
+        var metricsPort = new Option<int?>("--metrics-port") { Description = $"Prometheus /metrics port, 0 for none (env {EnvironmentVariables.MetricsPort}; default {DefaultPorts.Metrics})" };
+        var managementPort = new Option<int?>("--management-port") { Description = $"Akka.Management port, 0 for none (env {EnvironmentVariables.ManagementPort}; default 0)" };
+        var jobStore = new Option<string>("--job-store") { Description = $"sqlite:PATH or postgresql:CONNECTION-STRING (env {EnvironmentVariables.JobStore}; default sqlite:RUN_ROOT/jobs.db)" };
+        var insecure = new Option<bool>("--allow-anonymous") { Description = $"Serve the job API without a bearer token (local use only; otherwise set {EnvironmentVariables.ApiToken})" };
+        var cmd = new Command("node", "Run one DistTrain cluster node.") { roles, host, publicHost, port, seeds, devices, runRoot, grpcPort, metricsPort, managementPort, jobStore, insecure };
         cmd.SetAction(async (parse, ct) =>
         {
             NodeSettings settings;
             try
             {
                 settings = Settings(parse.GetValue(roles), parse.GetValue(host), parse.GetValue(publicHost), parse.GetValue(port),
-                    parse.GetValue(seeds), parse.GetValue(devices), parse.GetValue(runRoot));
+                    parse.GetValue(seeds), parse.GetValue(devices), parse.GetValue(runRoot)) with
+                {
+                    GrpcPort = PortOrEnv(parse.GetValue(grpcPort), EnvironmentVariables.GrpcPort, DefaultPorts.Grpc),
+                    MetricsPort = PortOrEnv(parse.GetValue(metricsPort), EnvironmentVariables.MetricsPort, DefaultPorts.Metrics),
+                    ManagementPort = PortOrEnv(parse.GetValue(managementPort), EnvironmentVariables.ManagementPort, 0),
+                    JobStore = parse.GetValue(jobStore) ?? Env(EnvironmentVariables.JobStore),
+                    ApiToken = Env(EnvironmentVariables.ApiToken),
+                    AllowAnonymousApi = parse.GetValue(insecure),
+                    TlsCertificate = Env(EnvironmentVariables.TlsCertificate),
+                    TlsKey = Env(EnvironmentVariables.TlsKey),
+                    Discovery = Env(EnvironmentVariables.Discovery) ?? "seeds",
+                };
                 settings.Validate();
             }
             catch (ArgumentException e)
@@ -42,14 +58,21 @@ public static class NodeCommand
         return cmd;
     }
 
+    private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+
+    /// <summary>A flag's port, else its environment variable's, else the default; a malformed value is an error.</summary>
+    private static int PortOrEnv(int? flag, string variable, int fallback)
+    {
+        string? text = Env(variable);
+        return flag ?? (text is null ? fallback : int.TryParse(text, out int p) ? p
+            : throw new ArgumentException($"{variable}='{text}' is not a port number"));
+    }
+
     /// <summary>Merges flags over environment variables over defaults.</summary>
     public static NodeSettings Settings(string? roles, string? host, string? publicHost, int? port, string? seeds, string? devices, string? runRoot)
     {
-        static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
         static string[] List(string? s) => (s ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        string? portText = Env(EnvironmentVariables.Port);
-        int resolvedPort = port ?? (portText is null ? 4053 : int.TryParse(portText, out int p) ? p
-            : throw new ArgumentException($"{EnvironmentVariables.Port}='{portText}' is not a port number"));
+        int resolvedPort = PortOrEnv(port, EnvironmentVariables.Port, DefaultPorts.Remoting);
         string threadsText = Env(EnvironmentVariables.TorchThreads) ?? "0";
         if (!int.TryParse(threadsText, out int threads) || threads < 0)
             throw new ArgumentException($"{EnvironmentVariables.TorchThreads}='{threadsText}' is not a thread count");

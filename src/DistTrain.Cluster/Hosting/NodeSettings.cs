@@ -23,7 +23,32 @@ public static class EnvironmentVariables
     public const string RunRoot = "DISTTRAIN_RUN_ROOT";
     public const string DataRoot = "DISTTRAIN_DATA_ROOT";
     public const string TorchThreads = "DISTTRAIN_TORCH_THREADS";
-    public static readonly string[] All = [Roles, Host, PublicHost, Port, Seeds, Devices, RunRoot, DataRoot, TorchThreads];
+    /// <summary>Port of the gRPC job API on coordinator-role nodes (0: off).</summary>
+    public const string GrpcPort = "DISTTRAIN_GRPC_PORT";
+    /// <summary>Port of the Prometheus <c>/metrics</c> endpoint on every node (0: off).</summary>
+    public const string MetricsPort = "DISTTRAIN_METRICS_PORT";
+    /// <summary>Port of Akka.Management (<c>/ready</c>, <c>/alive</c>, cluster bootstrap) (0: off).</summary>
+    public const string ManagementPort = "DISTTRAIN_MANAGEMENT_PORT";
+    /// <summary>Where job state persists: <c>sqlite:PATH</c> or <c>postgresql:CONNECTION-STRING</c>.</summary>
+    public const string JobStore = "DISTTRAIN_JOB_STORE";
+    /// <summary>The bearer token the job API requires (a Kubernetes Secret in a cluster).</summary>
+    public const string ApiToken = "DISTTRAIN_API_TOKEN";
+    /// <summary>PEM certificate and key files; both set turns TLS on for the job API.</summary>
+    public const string TlsCertificate = "DISTTRAIN_TLS_CERT";
+    public const string TlsKey = "DISTTRAIN_TLS_KEY";
+    /// <summary>How a node finds the cluster: <c>seeds</c> (DISTTRAIN_SEEDS) or <c>kubernetes</c> (Akka.Management bootstrap).</summary>
+    public const string Discovery = "DISTTRAIN_DISCOVERY";
+    public static readonly string[] All = [Roles, Host, PublicHost, Port, Seeds, Devices, RunRoot, DataRoot, TorchThreads,
+        GrpcPort, MetricsPort, ManagementPort, JobStore, ApiToken, TlsCertificate, TlsKey, Discovery];
+}
+
+/// <summary>The ports a node listens on by default; manifests and docs are checked against these.</summary>
+public static class DefaultPorts
+{
+    public const int Remoting = 4053;
+    public const int Grpc = 50051;
+    public const int Metrics = 9464;
+    public const int Management = 8558;
 }
 
 /// <summary>How one node joins the cluster and what it owns.</summary>
@@ -40,6 +65,23 @@ public sealed record NodeSettings(
     string? PublicHost = null,
     int TorchThreads = 0)
 {
+    /// <summary>gRPC job API port on coordinator nodes; 0 serves no API.</summary>
+    public int GrpcPort { get; init; }
+    /// <summary>Prometheus <c>/metrics</c> port; 0 serves no metrics endpoint.</summary>
+    public int MetricsPort { get; init; }
+    /// <summary>Akka.Management port (<c>/ready</c>, <c>/alive</c>); 0 runs no management endpoint.</summary>
+    public int ManagementPort { get; init; }
+    /// <summary><c>sqlite:PATH</c> or <c>postgresql:CONNECTION-STRING</c>; null keeps job state in <c>RUN_ROOT/jobs.db</c> (SQLite).</summary>
+    public string? JobStore { get; init; }
+    /// <summary>Bearer token the job API requires; null with <see cref="AllowAnonymousApi"/> false refuses to start the API.</summary>
+    public string? ApiToken { get; init; }
+    /// <summary>Local mode (demo, tests on loopback): the job API accepts calls without a token.</summary>
+    public bool AllowAnonymousApi { get; init; }
+    public string? TlsCertificate { get; init; }
+    public string? TlsKey { get; init; }
+    /// <summary><c>seeds</c> or <c>kubernetes</c>.</summary>
+    public string Discovery { get; init; } = "seeds";
+
     public const string SystemName = "disttrain";
 
     public bool IsCoordinator => Roles.Contains(Hosting.Roles.Coordinator);
@@ -53,7 +95,10 @@ public sealed record NodeSettings(
         if (Roles.Count == 0) throw new ArgumentException("a node needs at least one role (coordinator, worker)");
         foreach (var r in Roles)
             if (!Hosting.Roles.All.Contains(r)) throw new ArgumentException($"unknown role '{r}' (coordinator, worker)");
-        if (Port is < 0 or > 65535) throw new ArgumentException($"port {Port} outside 0..65535");
+        foreach (var (name, value) in new[] { ("port", Port), ("gRPC port", GrpcPort), ("metrics port", MetricsPort), ("management port", ManagementPort) })
+            if (value is < 0 or > 65535) throw new ArgumentException($"{name} {value} outside 0..65535");
+        if (Discovery is not ("seeds" or "kubernetes")) throw new ArgumentException($"unknown discovery '{Discovery}' (seeds, kubernetes)");
+        if ((TlsCertificate is null) != (TlsKey is null)) throw new ArgumentException("TLS needs both a certificate and a key");
         if (IsWorker && Devices.Count == 0) throw new ArgumentException("a worker node needs at least one device (cpu or cuda:N)");
         foreach (var d in Devices)
             if (d != "cpu" && !(d.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(d[5..], out int n) && n >= 0))

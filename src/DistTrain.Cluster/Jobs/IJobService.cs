@@ -78,3 +78,9 @@ public interface IJobService
 
     Task<IReadOnlyList<WorkerView>> WorkersAsync(CancellationToken ct);
 }
+
+/// <summary>Published on the coordinator node's event stream for every persisted job event (metrics, tests).</summary>
+public sealed record JobActivity(string JobId, string JobName, JobEvent Event);
+
+/// <summary>Published on the coordinator node's event stream whenever the job queue changes.</summary>
+public sealed record JobQueueChanged(int Queued, int Running);
