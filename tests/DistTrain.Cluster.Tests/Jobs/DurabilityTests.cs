@@ -129,6 +129,8 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             var psi = exe.StartInfo(["node", "--roles", Roles.Worker, "--host", "127.0.0.1", "--port", FreePort().ToString(), "--seeds", seed,
                 "--devices", "cpu", "--run-root", root.Path, "--grpc-port", "0", "--metrics-port", "0"]);
             psi.Environment[EnvironmentVariables.TorchThreads] = "1";
+            // Tiny steps take milliseconds: a 6 s stall after step 14 holds the stage open long enough to kill mid-stage.
+            psi.Environment[Training.Engine.FaultInjection.Variable] = "straggle:rank=0:step=14:seconds=6";
             processes.Start(psi, $"worker-{i}", Path.Combine(logs, $"worker-{i}.log"));
         }
         // This process is the second coordinator-role node: the singletons move here when the first dies.
@@ -165,9 +167,10 @@ public sealed class DurabilityTests(ITestOutputHelper output)
         Assert.Contains("resuming from its checkpoint of step", resumed);
 
         var done = await jobs.GetAsync(first.JobId!, ct);
-        Assert.Equal(JobState.Succeeded, done!.State);
+        Assert.True(done!.State == JobState.Succeeded, $"first job {done.State}: {done.Error} (logs: {logs})");
         await foreach (var _ in jobs.WatchAsync(queued.JobId!, 0, ct)) { }
-        Assert.Equal(JobState.Succeeded, (await jobs.GetAsync(queued.JobId!, ct))!.State);
+        var other = await jobs.GetAsync(queued.JobId!, ct);
+        Assert.True(other!.State == JobState.Succeeded, $"queued job {other.State}: {other.Error} (logs: {logs})");
 
         var resumedParams = ClusterHarness.FinalParameters(yaml, root.Path, first.JobId!);
         double vsUninterrupted = ClusterHarness.MaxAbsDiff(ClusterHarness.FinalParameters(second, root.Path, queued.JobId!), resumedParams);
