@@ -6,8 +6,9 @@ namespace DistTrain.Models;
 /// <summary>T5: encoder–decoder, pre-RMSNorm blocks, ReLU MLP without biases, bucketed relative position bias, one shared token table.</summary>
 /// <remarks>
 /// <see cref="ModelConfig.Layers"/> is the depth of the encoder and of the decoder each. There is no position table
-/// (<see cref="ModelConfig.MaxPositions"/> builds nothing). One deviation from T5 v1.0: scores are scaled by 1/√d_head
-/// (T5 folds that into its initialisation instead).
+/// (<see cref="ModelConfig.MaxPositions"/> builds nothing). Initialisation is T5's own, not <see cref="ModelConfig.InitStd"/>:
+/// token table N(0, 1) (the head scales hidden states by H^−½), queries N(0, (H·d_head)^−½) in place of a 1/√d_head score
+/// scale, other matrices N(0, fan_in^−½), position biases N(0, H^−½).
 /// </remarks>
 public sealed record T5Config : ModelConfig
 {
@@ -64,14 +65,15 @@ public sealed class T5Attention : nn.Module<Tensor, Tensor, Tensor?, Tensor>
     private readonly int heads;
     private readonly double attentionDropout;
 
-    public T5Attention(int hidden, int heads, double attentionDropout, double initStd) : base(nameof(T5Attention))
+    public T5Attention(int hidden, int heads, double attentionDropout) : base(nameof(T5Attention))
     {
         if (hidden % heads != 0) throw new ArgumentException($"hidden ({hidden}) must be divisible by heads ({heads}).", nameof(heads));
         (this.heads, this.attentionDropout) = (heads, attentionDropout);
-        q = Init.Linear(nn.Linear(hidden, hidden, hasBias: false), initStd);
-        k = Init.Linear(nn.Linear(hidden, hidden, hasBias: false), initStd);
-        v = Init.Linear(nn.Linear(hidden, hidden, hasBias: false), initStd);
-        o = Init.Linear(nn.Linear(hidden, hidden, hasBias: false), initStd);
+        // T5 does not divide scores by √d_head; the smaller query initialisation does that job.
+        q = Init.Linear(nn.Linear(hidden, hidden, hasBias: false), Math.Pow((double)hidden * (hidden / heads), -0.5));
+        k = Init.Linear(nn.Linear(hidden, hidden, hasBias: false), Math.Pow(hidden, -0.5));
+        v = Init.Linear(nn.Linear(hidden, hidden, hasBias: false), Math.Pow(hidden, -0.5));
+        o = Init.Linear(nn.Linear(hidden, hidden, hasBias: false), Math.Pow(hidden, -0.5));
         RegisterComponents();
     }
 
@@ -82,7 +84,7 @@ public sealed class T5Attention : nn.Module<Tensor, Tensor, Tensor?, Tensor>
         var qh = q.forward(x).view(b, tq, heads, hd).transpose(1, 2);                 // (B, nh, Tq, hd)
         var kh = k.forward(kv).view(b, tk, heads, hd).transpose(1, 2);                // (B, nh, Tk, hd)
         var vh = v.forward(kv).view(b, tk, heads, hd).transpose(1, 2);                // (B, nh, Tk, hd)
-        var scores = qh.matmul(kh.transpose(2, 3)) / Math.Sqrt(hd);                   // (B, nh, Tq, Tk)
+        var scores = qh.matmul(kh.transpose(2, 3));                                   // (B, nh, Tq, Tk)
         if (bias is not null) scores = scores + bias;                                 // (B, nh, Tq, Tk)
         var weights = nn.functional.dropout(scores.softmax(-1), attentionDropout, training); // (B, nh, Tq, Tk)
         return o.forward(weights.matmul(vh).transpose(1, 2).reshape(b, tq, h));        // (B, Tq, H)
@@ -103,15 +105,15 @@ public sealed class T5Block : nn.Module<Tensor, Tensor?, Tensor?, Tensor?, Tenso
     public T5Block(T5Config c, bool decoder) : base(nameof(T5Block))
     {
         self_norm = new RmsNorm(c.HiddenSize, c.LayerNormEps);
-        self_attention = new T5Attention(c.HiddenSize, c.Heads, c.AttentionDropout, c.InitStd);
+        self_attention = new T5Attention(c.HiddenSize, c.Heads, c.AttentionDropout);
         if (decoder)
         {
             cross_norm = new RmsNorm(c.HiddenSize, c.LayerNormEps);
-            cross_attention = new T5Attention(c.HiddenSize, c.Heads, c.AttentionDropout, c.InitStd);
+            cross_attention = new T5Attention(c.HiddenSize, c.Heads, c.AttentionDropout);
         }
         mlp_norm = new RmsNorm(c.HiddenSize, c.LayerNormEps);
-        wi = Init.Linear(nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: false), c.InitStd);
-        wo = Init.Linear(nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: false), c.InitStd);
+        wi = Init.Linear(nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: false), Math.Pow(c.HiddenSize, -0.5));
+        wo = Init.Linear(nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: false), Math.Pow(c.IntermediateSize, -0.5));
         dropout = nn.Dropout(c.Dropout);
         RegisterComponents();
     }
@@ -147,12 +149,13 @@ public sealed class T5Model : nn.Module<Tensor, Tensor?, Tensor, Tensor>
     {
         config.Validate();
         Config = config;
-        shared = Init.Embedding(nn.Embedding(config.VocabSize, config.HiddenSize), config.InitStd);
+        shared = Init.Embedding(nn.Embedding(config.VocabSize, config.HiddenSize), 1.0);
         encoder = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new T5Block(config, decoder: false)).ToArray());
         decoder = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new T5Block(config, decoder: true)).ToArray());
         // One bias table per stack, shared by all its layers (T5 computes it in the first layer and passes it on).
-        encoder_bias = new RelativePositionBias(config.RelativeBuckets, config.RelativeMaxDistance, config.Heads, bidirectional: true, config.InitStd);
-        decoder_bias = new RelativePositionBias(config.RelativeBuckets, config.RelativeMaxDistance, config.Heads, bidirectional: false, config.InitStd);
+        double biasStd = Math.Pow(config.HiddenSize, -0.5);
+        encoder_bias = new RelativePositionBias(config.RelativeBuckets, config.RelativeMaxDistance, config.Heads, bidirectional: true, biasStd);
+        decoder_bias = new RelativePositionBias(config.RelativeBuckets, config.RelativeMaxDistance, config.Heads, bidirectional: false, biasStd);
         encoder_norm = new RmsNorm(config.HiddenSize, config.LayerNormEps);
         decoder_norm = new RmsNorm(config.HiddenSize, config.LayerNormEps);
         dropout = nn.Dropout(config.Dropout);
@@ -162,10 +165,13 @@ public sealed class T5Model : nn.Module<Tensor, Tensor?, Tensor, Tensor>
     public T5Config Config { get; }
 
     /// <summary>Encoder: ids (B, S), attentionMask (B, S)? → (B, S, H).</summary>
-    public Tensor Encode(Tensor ids, Tensor? attentionMask)
+    public Tensor Encode(Tensor ids, Tensor? attentionMask) => EncodeEmbedded(shared.forward(ids), attentionMask);
+
+    /// <summary>Encoder from token embeddings x (B, S, H) (mask tests differentiate with respect to them) → (B, S, H).</summary>
+    public Tensor EncodeEmbedded(Tensor x, Tensor? attentionMask)
     {
-        var x = dropout.forward(shared.forward(ids));                                                // (B, S, H)
-        long s = ids.shape[1];
+        x = dropout.forward(x);                                                                      // (B, S, H)
+        long s = x.shape[1];
         var bias = encoder_bias.forward(s, s, x.device).to(x.dtype);                                 // (1, nh, S, S)
         var padding = AttentionMask.Build(attentionMask, s, causal: false, x.dtype, x.device);      // (B|1, 1, S, S)?
         if (padding is not null) bias = bias + padding;                                              // (B, nh, S, S)
@@ -177,10 +183,13 @@ public sealed class T5Model : nn.Module<Tensor, Tensor?, Tensor, Tensor>
     /// Decoder: inputs (B, T) (right-shifted targets, right padding), encoder states (B, S, H), encoder mask (B, S)?
     /// → hidden (B, T, H). Causal self-attention hides later positions, so right padding needs no mask of its own.
     /// </summary>
-    public Tensor Decode(Tensor inputs, Tensor encoded, Tensor? encoderMask)
+    public Tensor Decode(Tensor inputs, Tensor encoded, Tensor? encoderMask) => DecodeEmbedded(shared.forward(inputs), encoded, encoderMask);
+
+    /// <summary>Decoder from input embeddings x (B, T, H) → (B, T, H).</summary>
+    public Tensor DecodeEmbedded(Tensor x, Tensor encoded, Tensor? encoderMask)
     {
-        var x = dropout.forward(shared.forward(inputs));                                             // (B, T, H)
-        long t = inputs.shape[1], s = encoded.shape[1];
+        x = dropout.forward(x);                                                                      // (B, T, H)
+        long t = x.shape[1], s = encoded.shape[1];
         var bias = decoder_bias.forward(t, t, x.device).to(x.dtype)
                    + AttentionMask.Build(null, t, causal: true, x.dtype, x.device)!;                 // (1, nh, T, T)
         Tensor? cross = encoderMask is null ? null
