@@ -33,7 +33,9 @@ public static class NodeHost
         settings.Validate();
         var store = settings.IsCoordinator ? JobStore.Parse(settings.JobStore, settings.RunRoot) : null;
         if (store is not null) services.AddSingleton<IJobService>(sp => new ActorJobService(sp.GetRequiredService<ActorRegistry>()));
-        string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon")) + $"\nakka.loglevel = {logLevel}\n";
+        string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon")) + $"\nakka.loglevel = {logLevel}\n"
+            // A node embedded in a command reports problems in its own words; the proxies' start-up chatter is noise there.
+            + (logLevel == "INFO" ? "" : "akka.cluster.singleton-proxy.log-singleton-identification-failure = off\n");
         return services.AddAkka(NodeSettings.SystemName, builder =>
         {
             builder
