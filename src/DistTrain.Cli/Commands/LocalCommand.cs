@@ -1,4 +1,5 @@
 using System.CommandLine;
+using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
 using Spectre.Console;

@@ -1,0 +1,39 @@
+using DistTrain.Cluster.Coordination;
+using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Worker;
+using DistTrain.Training.Pipeline;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+
+namespace DistTrain.Api.Hosting;
+
+/// <summary>
+/// The composition root of a node: Akka cluster, the training engine behind workers, and the data plane; on a
+/// coordinator node with a gRPC port, Kestrel serving the job API in the same process (<see cref="ApiServer"/>).
+/// </summary>
+public static class NodeComposition
+{
+    /// <param name="quietHost">Only warnings, from the generic host and Akka (a node embedded in a command, e.g. `disttrain local`).</param>
+    /// <param name="services">Extra registrations after the node's own (tests and embedding commands).</param>
+    public static IHost Build(NodeSettings settings, bool quietHost = false, Action<IServiceCollection>? services = null)
+    {
+        settings.Validate();
+        if (settings.TorchThreads > 0) torch.set_num_threads(settings.TorchThreads);
+        bool serveApi = settings.IsCoordinator && settings.GrpcPort > 0;
+        IHostApplicationBuilder builder = serveApi ? WebApplication.CreateSlimBuilder() : Host.CreateApplicationBuilder();
+        if (quietHost) builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        IReducerHost? reducer = settings.IsCoordinator ? new CollectiveReducerHost(settings.Host, settings.AdvertisedHost) : null;
+        builder.Services.AddDistTrainNode(settings,
+            sessionsForDevice: _ => new StageSessionFactory(),
+            dataPlanes: () => new CollectiveDataPlane(settings.Host, settings.AdvertisedHost),
+            reducer,
+            logLevel: quietHost ? "WARNING" : "INFO");
+        services?.Invoke(builder.Services);
+        if (builder is not WebApplicationBuilder web) return ((HostApplicationBuilder)builder).Build();
+        var app = web.AddJobApi(settings).Build();
+        return app.MapJobApi();
+    }
+}
