@@ -68,12 +68,15 @@ public static class ApiCommand
                 return await body(parse, new Jobs.JobsClient(channel), ct);
             }
             catch (ArgumentException e) { return Fail(command.Name, e.Message, ExitCodes.InvalidInput); }
-            catch (RpcException e) { return Fail(command.Name, Describe(e, address), ExitCode(e.StatusCode)); }
+            catch (RpcException e) { return Fail(command.Name, Describe(e, address), ExitCode(e)); }
         });
         return command;
     }
 
     public static CallOptions Call(CancellationToken ct) => new(deadline: DateTime.UtcNow + CallTimeout, cancellationToken: ct);
+
+    public static int ExitCode(RpcException e) =>
+        Find<System.Security.Authentication.AuthenticationException>(e.Status.DebugException) is not null ? ExitCodes.Unreachable : ExitCode(e.StatusCode);
 
     public static int ExitCode(StatusCode code) => code switch
     {
@@ -89,6 +92,8 @@ public static class ApiCommand
     /// <summary>A failed call in words a user can act on.</summary>
     public static string Describe(RpcException e, string server) => e.StatusCode switch
     {
+        _ when Find<System.Security.Authentication.AuthenticationException>(e.Status.DebugException) is { } tls =>
+            $"the TLS handshake with {server} failed ({Innermost(tls)}). Does the server's certificate chain to a CA this machine trusts, and name the host you dialled?",
         StatusCode.Unavailable when e.Status.DebugException is not null =>
             $"cannot reach the job API at {server} ({Innermost(e.Status.DebugException)}). Is a coordinator node serving it there? Set --server or {ServerVariable}.",
         StatusCode.Unavailable => $"the job API at {server} is unavailable: {e.Status.Detail}",
@@ -105,6 +110,13 @@ public static class ApiCommand
         Console.Error.WriteLine($"disttrain {command}: {lines[0]}");
         foreach (var line in lines.Skip(1)) Console.Error.WriteLine("  " + line);
         return code;
+    }
+
+    private static T? Find<T>(Exception? e) where T : Exception
+    {
+        for (; e is not null; e = e.InnerException)
+            if (e is T found) return found;
+        return null;
     }
 
     private static string Innermost(Exception? e)

@@ -1,0 +1,99 @@
+using DistTrain.Api.Tests.Support;
+using DistTrain.Api.V1;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Reflection.V1Alpha;
+
+namespace DistTrain.Api.Tests.Functional;
+
+/// <summary>The Jobs service end to end on a real node: concurrency, status codes, health and reflection.</summary>
+[Collection(SharedNodeCollection.Name)]
+public sealed class JobsServiceTests(SharedNode shared)
+{
+    private static DateTime Deadline => DateTime.UtcNow.AddSeconds(30);
+
+    [Fact]
+    public async Task Twenty_concurrent_submissions_are_all_accepted_and_listed()
+    {
+        using var channel = shared.Node.Channel();
+        var client = new Jobs.JobsClient(channel);
+        var replies = await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
+            client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = Specs.Tiny($"concurrent-{i:D2}"), Quick = true }, deadline: Deadline).ResponseAsync));
+        var ids = replies.Select(r => r.JobId).ToList();
+        Assert.Equal(20, ids.Distinct().Count());
+
+        var listed = await client.ListJobsAsync(new ListJobsRequest { Limit = 500 }, deadline: Deadline);
+        var byId = listed.Jobs.ToDictionary(j => j.JobId);
+        foreach (var (id, i) in ids.Select((id, i) => (id, i)))
+        {
+            Assert.True(byId.TryGetValue(id, out var job), $"job {id} not listed");
+            Assert.Equal($"concurrent-{i:D2}-quick", job!.Name);   // the quick transform marks the name
+            Assert.Equal(State.Queued, job.State);   // the node has no workers
+        }
+        // Newest first.
+        var submitted = listed.Jobs.Select(j => j.Submitted.ToDateTimeOffset()).ToList();
+        Assert.Equal(submitted.OrderByDescending(t => t), submitted);
+        // The name filter finds exactly one.
+        var one = await client.ListJobsAsync(new ListJobsRequest { Name = "concurrent-07-quick" }, deadline: Deadline);
+        Assert.Equal(ids[7], Assert.Single(one.Jobs).JobId);
+
+        foreach (var id in ids) await client.CancelJobAsync(new CancelJobRequest { JobId = id }, deadline: Deadline);
+        var cancelled = await client.ListJobsAsync(new ListJobsRequest { State = State.Cancelled, Limit = 500 }, deadline: Deadline);
+        Assert.Subset(cancelled.Jobs.Select(j => j.JobId).ToHashSet(), ids.ToHashSet());
+    }
+
+    [Fact]
+    public async Task Unknown_ids_are_not_found_and_ended_jobs_cannot_be_cancelled()
+    {
+        using var channel = shared.Node.Channel();
+        var client = new Jobs.JobsClient(channel);
+        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() =>
+            client.GetJobAsync(new GetJobRequest { JobId = "no-such-job" }, deadline: Deadline).ResponseAsync)).StatusCode);
+        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() =>
+            client.CancelJobAsync(new CancelJobRequest { JobId = "no-such-job" }, deadline: Deadline).ResponseAsync)).StatusCode);
+        var watchMissing = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = client.WatchJob(new WatchJobRequest { JobId = "no-such-job" }, deadline: Deadline);
+            await call.ResponseStream.MoveNext();
+        });
+        Assert.Equal(StatusCode.NotFound, watchMissing.StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() =>
+            client.GetJobAsync(new GetJobRequest { JobId = "" }, deadline: Deadline).ResponseAsync)).StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() =>
+            client.ListJobsAsync(new ListJobsRequest { Limit = -1 }, deadline: Deadline).ResponseAsync)).StatusCode);
+
+        var id = (await client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = Specs.Tiny("cancel-twice") }, deadline: Deadline)).JobId;
+        var first = await client.CancelJobAsync(new CancelJobRequest { JobId = id }, deadline: Deadline);
+        Assert.Equal(id, first.JobId);
+        // A queued job cancels at once; the stream replays its end and completes.
+        using (var call = client.WatchJob(new WatchJobRequest { JobId = id }, deadline: Deadline))
+        {
+            var events = new List<JobEvent>();
+            while (await call.ResponseStream.MoveNext()) events.Add(call.ResponseStream.Current);
+            Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => e.Sequence));
+            Assert.Equal(State.Cancelled, events[^1].Finished.State);
+        }
+        var again = await Assert.ThrowsAsync<RpcException>(() => client.CancelJobAsync(new CancelJobRequest { JobId = id }, deadline: Deadline).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, again.StatusCode);
+        Assert.Contains("already ended", again.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Health_reports_serving_and_reflection_lists_the_services()
+    {
+        using var channel = shared.Node.Channel();
+        var health = new Health.HealthClient(channel);
+        foreach (var service in new[] { "", "disttrain.v1.Jobs" })
+            Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving,
+                (await health.CheckAsync(new HealthCheckRequest { Service = service }, deadline: Deadline)).Status);
+
+        var reflection = new ServerReflection.ServerReflectionClient(channel);
+        using var call = reflection.ServerReflectionInfo(deadline: Deadline);
+        await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = "" });
+        await call.RequestStream.CompleteAsync();
+        Assert.True(await call.ResponseStream.MoveNext());
+        var names = call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
+        Assert.Contains("disttrain.v1.Jobs", names);
+        Assert.Contains("grpc.health.v1.Health", names);
+    }
+}

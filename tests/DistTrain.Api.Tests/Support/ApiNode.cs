@@ -1,0 +1,85 @@
+using System.Net;
+using System.Net.Sockets;
+using DistTrain.Api.Client;
+using DistTrain.Api.Hosting;
+using DistTrain.Api.V1;
+using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Jobs;
+using Grpc.Net.Client;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace DistTrain.Api.Tests.Support;
+
+/// <summary>
+/// A real coordinator node on loopback (Akka cluster of one, the job service, Kestrel serving the job API), without
+/// workers, so submitted jobs stay queued. Disposing it stops the node and deletes its run folder.
+/// </summary>
+public sealed class ApiNode : IAsyncDisposable
+{
+    private readonly IHost _host;
+    private readonly string _runRoot;
+
+    private ApiNode(IHost host, string runRoot, int grpcPort, bool tls)
+    {
+        _host = host;
+        _runRoot = runRoot;
+        Address = $"{(tls ? "https" : "http")}://{(tls ? "localhost" : "127.0.0.1")}:{grpcPort}";
+    }
+
+    public string Address { get; }
+    public IServiceProvider Services => _host.Services;
+
+    /// <param name="token">null: local mode (anonymous calls allowed).</param>
+    public static async Task<ApiNode> StartAsync(string? token = null, string? tlsCertificate = null, string? tlsKey = null)
+    {
+        string runRoot = Directory.CreateTempSubdirectory("disttrain-api-").FullName;
+        int grpcPort = FreePort();
+        var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", FreePort(), [], [], runRoot)
+        {
+            GrpcPort = grpcPort,
+            ApiToken = token,
+            AllowAnonymousApi = token is null,
+            TlsCertificate = tlsCertificate,
+            TlsKey = tlsKey,
+        };
+        var host = NodeComposition.Build(settings, quietHost: true,
+            services: s => s.AddSingleton<IJobService, InMemoryJobService>());   // TEMPORARY: see InMemoryJobService
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await host.StartAsync(timeout.Token);
+        return new ApiNode(host, runRoot, grpcPort, tlsCertificate is not null);
+    }
+
+    public GrpcChannel Channel(string? token = null, HttpMessageHandler? handler = null) => ApiChannel.Create(Address, token, handler);
+
+    public Jobs.JobsClient Client(string? token = null) => new(Channel(token));
+
+    public static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        try { await _host.StopAsync(stop.Token); } catch (OperationCanceledException) { }
+        _host.Dispose();
+        try { Directory.Delete(_runRoot, recursive: true); } catch (IOException) { }
+    }
+}
+
+/// <summary>One anonymous (local-mode) node shared by the tests of a collection.</summary>
+public sealed class SharedNode : IAsyncLifetime
+{
+    public ApiNode Node { get; private set; } = null!;
+    public async Task InitializeAsync() => Node = await ApiNode.StartAsync();
+    public async Task DisposeAsync() => await Node.DisposeAsync();
+}
+
+[CollectionDefinition(Name)]
+public sealed class SharedNodeCollection : ICollectionFixture<SharedNode>
+{
+    public const string Name = "shared node";
+}
