@@ -4,6 +4,7 @@ using Akka.Actor;
 using Akka.Hosting;
 using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Jobs;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -48,7 +49,7 @@ public sealed class LocalCluster : IAsyncDisposable
     public IServiceProvider Services => _host?.Services ?? throw new InvalidOperationException("the cluster has not started");
     public IActorRef Coordinator { get; private set; } = ActorRefs.Nobody;
     /// <summary>The job API of the coordinator node (what the gRPC service serves).</summary>
-    public Jobs.IJobService Jobs { get; private set; } = null!;
+    public IJobService Jobs { get; private set; } = null!;
     public ActorSystem System { get; private set; } = null!;
     public ChildProcesses Workers => _workers;
     public string LogDirectory => Path.Combine(_options.RunRoot, "logs");
@@ -68,7 +69,7 @@ public sealed class LocalCluster : IAsyncDisposable
             await cluster._host.StartAsync(ct);
             cluster.System = cluster._host.Services.GetRequiredService<ActorSystem>();
             cluster.Coordinator = await ActorRegistry.For(cluster.System).GetAsync<CoordinatorProxyKey>(ct);
-            cluster.Jobs = cluster._host.Services.GetRequiredService<Jobs.IJobService>();
+            cluster.Jobs = cluster._host.Services.GetRequiredService<IJobService>();
             for (int i = 0; i < options.Workers; i++) cluster.AddWorker();
             await cluster.WaitForWorkersAsync(options.Workers, options.StartTimeout, ct);
             return cluster;

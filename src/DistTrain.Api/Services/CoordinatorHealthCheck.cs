@@ -4,8 +4,9 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace DistTrain.Api.Services;
 
 /// <summary>
-/// Healthy when the job service answers, which needs the coordinator singleton (through its proxy): the gRPC
-/// health service reports SERVING for <c>disttrain.v1.Jobs</c> then, NOT_SERVING otherwise.
+/// Healthy when both singletons behind the job service answer through their proxies within a few seconds: the
+/// coordinator (the worker registry) and the job manager (a one-job listing). The gRPC health service reports
+/// SERVING for <c>disttrain.v1.Jobs</c> then, NOT_SERVING otherwise.
 /// </summary>
 public sealed class CoordinatorHealthCheck(IJobService jobs) : IHealthCheck
 {
@@ -17,12 +18,14 @@ public sealed class CoordinatorHealthCheck(IJobService jobs) : IHealthCheck
         bounded.CancelAfter(Timeout);
         try
         {
-            var workers = await jobs.WorkersAsync(bounded.Token).WaitAsync(Timeout, ct);
-            return HealthCheckResult.Healthy($"coordinator answers; {workers.Count} worker(s)");
+            var workers = jobs.WorkersAsync(bounded.Token);
+            var listing = jobs.ListAsync(null, null, 1, bounded.Token);
+            await Task.WhenAll(workers, listing).WaitAsync(Timeout, ct);
+            return HealthCheckResult.Healthy($"coordinator and job manager answer; {workers.Result.Count} worker(s)");
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            return HealthCheckResult.Unhealthy($"coordinator does not answer: {e.Message}");
+            return HealthCheckResult.Unhealthy($"coordinator or job manager does not answer: {e.Message}");
         }
     }
 }

@@ -42,7 +42,7 @@ public static class JobMessages
 
     public static V1.StageStatus ToWire(this StageView s)
     {
-        var stage = new V1.StageStatus { Name = s.Name, Kind = s.Kind, State = s.State.ToWire(), Step = s.Step, TotalSteps = s.TotalSteps };
+        var stage = new V1.StageStatus { Name = s.Name, Kind = s.Kind, State = s.State.ToWire(), Step = s.Step, TotalSteps = s.TotalSteps, Error = s.Error ?? "" };
         foreach (var (k, v) in s.Metrics) stage.Metrics[k] = v;
         return stage;
     }

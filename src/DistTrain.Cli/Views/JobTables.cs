@@ -45,7 +45,7 @@ public static class JobTables
         var table = new Table().Border(TableBorder.Simple).AddColumns("STAGE", "KIND", "STATE", "STEP", "METRICS");
         foreach (var s in job.Stages)
             table.AddRow(Esc(s.Name), Esc(s.Kind), s.State.Markup(), s.TotalSteps > 0 ? $"{s.Step}/{s.TotalSteps}" : "-",
-                Esc(string.Join("  ", s.Metrics.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value:0.####}"))));
+                s.Error.Length > 0 ? $"[red]{Esc(s.Error)}[/]" : Esc(JobWatchView.Metrics(s.Metrics)));
         return table;
     }
 

@@ -156,7 +156,8 @@ public static class JobWatchView
                 case JobEvent.EventOneofCase.StageChanged:
                     var s = e.StageChanged;
                     console.MarkupLine($"{Glyph(s.State)} stage [bold]{Markup.Escape(s.Name)}[/] ({Markup.Escape(s.Kind)}): {s.State.Markup()}"
-                        + (s.Metrics.Count > 0 ? "  " + Markup.Escape(Metrics(s.Metrics)) : ""));
+                        + (s.Metrics.Count > 0 ? "  " + Markup.Escape(Metrics(s.Metrics)) : "")
+                        + (s.Error.Length > 0 ? $" [red]{Markup.Escape(s.Error)}[/]" : ""));
                     break;
                 case JobEvent.EventOneofCase.Progress:
                     var p = e.Progress;

@@ -41,14 +41,14 @@ public sealed partial class CliTests(SharedNode shared)
         Assert.True(cancel.ExitCode == 0, cancel.ToString());
         Assert.Contains("cancelling job", cancel.Output);
 
+        // Watch follows the job to its end and reports how it ended; not succeeded is exit 1.
+        var watch = await Disttrain.RunAsync("watch", id, "--server", Server);
+        Assert.True(watch.ExitCode == 1, watch.ToString());
+        Assert.Contains($"job {id} cancelled", watch.Output);
+
         var again = await Disttrain.RunAsync("cancel", id, "--server", Server);
         Assert.True(again.ExitCode == 6, again.ToString());
         Assert.Contains("already ended", again.Error);
-
-        // Watching an ended job replays its events and reports how it ended; not succeeded is exit 1.
-        var watch = await Disttrain.RunAsync("watch", id, "--server", Server);
-        Assert.True(watch.ExitCode == 1, watch.ToString());
-        Assert.Contains("cancelled", watch.Output);
     }
 
     [Fact]

@@ -77,7 +77,7 @@ public sealed class MalformedSpecTests(SharedNode shared)
             ("backslash separators", assistant.With("assistant/sft.jsonl", "'assistant\\..\\..\\sft.jsonl'"), "stages[1].data.path"),
             // not YAML, or too much of it
             ("unclosed bracket", tiny.With("model: {", "model: ["), "$"),
-            ("over the spec size limit", tiny + "# " + new string('x', 300 * 1024) + "\n", "$"),
+            ("over the spec size limit", tiny + "# " + new string('x', 300 * 1024) + "\n", "spec"),
             ("over the message size limit", tiny + "# " + new string('x', 2 * 1024 * 1024) + "\n", ""),
         ];
     }

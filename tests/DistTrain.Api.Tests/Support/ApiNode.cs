@@ -4,16 +4,14 @@ using DistTrain.Api.Client;
 using DistTrain.Api.Hosting;
 using DistTrain.Api.V1;
 using DistTrain.Cluster.Hosting;
-using DistTrain.Cluster.Jobs;
 using Grpc.Net.Client;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace DistTrain.Api.Tests.Support;
 
 /// <summary>
-/// A real coordinator node on loopback (Akka cluster of one, the job service, Kestrel serving the job API), without
-/// workers, so submitted jobs stay queued. Disposing it stops the node and deletes its run folder.
+/// A real coordinator node on loopback (Akka cluster of one, the job manager with its SQLite journal, Kestrel serving
+/// the job API), without workers, so submitted jobs stay queued. Disposing it stops the node and deletes its run folder.
 /// </summary>
 public sealed class ApiNode : IAsyncDisposable
 {
@@ -43,8 +41,7 @@ public sealed class ApiNode : IAsyncDisposable
             TlsCertificate = tlsCertificate,
             TlsKey = tlsKey,
         };
-        var host = NodeComposition.Build(settings, quietHost: true,
-            services: s => s.AddSingleton<IJobService, InMemoryJobService>());   // TEMPORARY: see InMemoryJobService
+        var host = NodeComposition.Build(settings, quietHost: true);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await host.StartAsync(timeout.Token);
         return new ApiNode(host, runRoot, grpcPort, tlsCertificate is not null);
