@@ -16,7 +16,8 @@ namespace DistTrain.Api.Hosting;
 /// </summary>
 public static class NodeComposition
 {
-    /// <param name="quietHost">Only warnings, from the generic host and Akka (a node embedded in a command, e.g. `disttrain local`).</param>
+    /// <param name="quietHost">A node embedded in a command (e.g. `disttrain local`, tests): only warnings from the host and
+    /// Akka, and the command, not the host, handles Ctrl+C and SIGTERM (the host's console lifetime would swallow them).</param>
     /// <param name="services">Extra registrations after the node's own (tests and embedding commands).</param>
     public static IHost Build(NodeSettings settings, bool quietHost = false, Action<IServiceCollection>? services = null)
     {
@@ -24,7 +25,11 @@ public static class NodeComposition
         if (settings.TorchThreads > 0) torch.set_num_threads(settings.TorchThreads);
         bool serveApi = settings.IsCoordinator && settings.GrpcPort > 0;
         IHostApplicationBuilder builder = serveApi ? WebApplication.CreateSlimBuilder() : Host.CreateApplicationBuilder();
-        if (quietHost) builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        if (quietHost)
+        {
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
+        }
         IReducerHost? reducer = settings.IsCoordinator ? new CollectiveReducerHost(settings.Host, settings.AdvertisedHost) : null;
         builder.Services.AddDistTrainNode(settings,
             sessionsForDevice: _ => new StageSessionFactory(),
@@ -36,4 +41,11 @@ public static class NodeComposition
         var app = web.AddJobApi(settings).Build();
         return app.MapJobApi();
     }
+}
+
+/// <summary>The lifetime of a host embedded in a command: starts and stops when the command says, and leaves signals alone.</summary>
+internal sealed class EmbeddedLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
 }

@@ -53,7 +53,7 @@ public sealed class BearerTokenInterceptor(ApiToken token) : Interceptor
         if (_expected is null || context.Method.StartsWith(OpenService, StringComparison.Ordinal)) return;
         string? header = context.RequestHeaders.GetValue("authorization");
         if (header is null)
-            throw new RpcException(new Status(StatusCode.Unauthenticated, "missing bearer token (set --token or DISTTRAIN_TOKEN)"));
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "missing bearer token (metadata authorization: Bearer TOKEN)"));
         const string scheme = "Bearer ";
         if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)
             || !CryptographicOperations.FixedTimeEquals(Digest(header[scheme.Length..].Trim()), _expected))

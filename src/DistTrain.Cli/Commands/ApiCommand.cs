@@ -2,6 +2,7 @@ using System.CommandLine;
 using DistTrain.Api.Client;
 using DistTrain.Api.V1;
 using Grpc.Core;
+using Grpc.Net.Client;
 using Spectre.Console;
 
 namespace DistTrain.Cli.Commands;
@@ -62,12 +63,14 @@ public static class ApiCommand
             if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 160);
             if (ApiChannel.SendsTokenInClear(address, secret))
                 Console.Error.WriteLine($"disttrain {command.Name}: warning: sending the token in clear text to {address}; use https://");
+            GrpcChannel channel;
+            try { channel = ApiChannel.Create(address, secret); }
+            catch (ArgumentException e) { return Fail(command.Name, e.Message, ExitCodes.InvalidInput); }
             try
             {
-                using var channel = ApiChannel.Create(address, secret);
-                return await body(parse, new Jobs.JobsClient(channel), ct);
+                using (channel) return await body(parse, new Jobs.JobsClient(channel), ct);
             }
-            catch (ArgumentException e) { return Fail(command.Name, e.Message, ExitCodes.InvalidInput); }
+            catch (InputException e) { return Fail(command.Name, e.Message, ExitCodes.InvalidInput); }
             catch (RpcException e) { return Fail(command.Name, Describe(e, address), ExitCode(e)); }
         });
         return command;
@@ -128,3 +131,6 @@ public static class ApiCommand
 
     private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 }
+
+/// <summary>Bad input to an API command (a flag's value, a file); printed as is, exit code 2.</summary>
+public sealed class InputException(string message) : Exception(message);

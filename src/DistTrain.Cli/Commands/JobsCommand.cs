@@ -32,6 +32,6 @@ public static class JobsCommand
         "succeeded" => State.Succeeded,
         "failed" => State.Failed,
         "cancelled" => State.Cancelled,
-        _ => throw new ArgumentException($"unknown state '{text}' (queued, running, succeeded, failed, cancelled)"),
+        _ => throw new InputException($"unknown state '{text}' (queued, running, succeeded, failed, cancelled)"),
     };
 }

@@ -28,6 +28,7 @@ public static class LocalCommand
             string root = parse.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", $"local-{DateTime.Now:yyyyMMdd-HHmmss}"));
             await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(n, root, ExecutableCommand.Self(), parse.GetValue(threads)), ct);
             AnsiConsole.MarkupLine($"[bold]cluster up[/]: coordinator 127.0.0.1:{cluster.Port}, {n} worker process(es); logs in {Markup.Escape(cluster.LogDirectory)}");
+            AnsiConsole.MarkupLine($"job API: [bold]{cluster.GrpcAddress}[/] (disttrain submit SPEC.yaml --watch --server {cluster.GrpcAddress})");
             if (parse.GetValue(run) is not FileInfo spec)
             {
                 await Task.Delay(Timeout.Infinite, ct).ContinueWith(_ => { }, TaskScheduler.Default);

@@ -1,12 +1,13 @@
 using DistTrain.Api.V1;
 using Grpc.Core;
 using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace DistTrain.Cli.Views;
 
 /// <summary>
-/// Follows a job through the WatchJob stream until it ends: on a terminal, a live progress bar per stage and a line
-/// per worker (rank, node, step, loss, tokens/s, health from a periodic ListWorkers); in a pipe or log, one line per
+/// Follows a job through the WatchJob stream until it ends: on a terminal, a live progress bar per stage and beneath it
+/// a line per worker (rank, worker, step, loss, tokens/s, health from a periodic ListWorkers); in a pipe or log, one line per
 /// stage change, evaluation and error, and a progress line per rank every tenth of a stage. A broken stream is
 /// resumed after the last event seen; the view gives up only when the server stays unreachable for
 /// <see cref="ReconnectWindow"/>. `disttrain watch`, `submit --watch` and the demo use it.
@@ -29,8 +30,8 @@ public static class JobWatchView
         JobReply finished;
         if (console.Profile.Capabilities.Interactive)
         {
-            finished = await console.Progress().AutoClear(false).HideCompleted(false)
-                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            console.MarkupLine($"watching job [bold]{Markup.Escape(jobId)}[/] ({Markup.Escape(job.Name)})");
+            finished = await console.Live(LiveBars.Render(model)).AutoClear(false)
                 .StartAsync(async ctx =>
                 {
                     var bars = new LiveBars(ctx, model);
@@ -112,35 +113,39 @@ public static class JobWatchView
         }
     }
 
-    /// <summary>Live mode: one bar per stage, one per (stage, rank) worker line beneath.</summary>
-    private sealed class LiveBars(ProgressContext ctx, WatchModel model)
+    /// <summary>Live mode: a bar per stage and, beneath each stage, a line per rank of it; redrawn in place.</summary>
+    private sealed class LiveBars(LiveDisplayContext ctx, WatchModel model)
     {
-        private readonly Dictionary<string, ProgressTask> _stages = new();
-        private readonly Dictionary<(string, int), ProgressTask> _ranks = new();
+        private const int BarWidth = 30;
 
         public void Update()
         {
+            ctx.UpdateTarget(Render(model));
+            ctx.Refresh();
+        }
+
+        public static IRenderable Render(WatchModel model)
+        {
+            var grid = new Grid().AddColumn().AddColumn().AddColumn().AddColumn().AddColumn();
             lock (model)
             {
                 foreach (var s in model.Stages)
                 {
-                    if (!_stages.TryGetValue(s.Name, out var bar)) _stages[s.Name] = bar = ctx.AddTask(s.Name, autoStart: false);
-                    bar.Description = $"[bold]{Markup.Escape(s.Name)}[/] {Markup.Escape(s.Kind)} {s.State.Markup()}";
-                    bar.MaxValue = Math.Max(1, s.TotalSteps);
-                    bar.Value = s.State == State.Succeeded ? bar.MaxValue : s.Step;
-                    if (s.State == State.Running && !bar.IsStarted) bar.StartTask();
-                    if (s.State.IsFinal() && !bar.IsFinished) bar.StopTask();
+                    double done = s.State == State.Succeeded ? 1 : s.TotalSteps > 0 ? Math.Clamp((double)s.Step / s.TotalSteps, 0, 1) : 0;
+                    grid.AddRow($"[bold]{Markup.Escape(s.Name)}[/]", Markup.Escape(s.Kind), s.State.Markup(), Bar(done, s.State),
+                        s.TotalSteps > 0 ? $"{s.Step}/{s.TotalSteps}" : "");
+                    foreach (var r in model.Ranks.Where(r => r.Stage == s.Name))
+                        grid.AddRow("", $"[grey]rank {r.Rank}[/]", "", Markup.Escape(r.Detail()), "");
                 }
-                foreach (var r in model.Ranks)
-                {
-                    if (!_ranks.TryGetValue((r.Stage, r.Rank), out var bar)) _ranks[(r.Stage, r.Rank)] = bar = ctx.AddTask("", autoStart: true);
-                    bar.Description = "  " + Markup.Escape(r.Describe());
-                    bar.MaxValue = Math.Max(1, r.TotalSteps);
-                    bar.Value = r.Step;
-                    if (model.StageState(r.Stage).IsFinal() && !bar.IsFinished) bar.StopTask();
-                }
-                ctx.Refresh();
             }
+            return grid;
+        }
+
+        private static string Bar(double done, State state)
+        {
+            int filled = (int)Math.Round(done * BarWidth);
+            string colour = state switch { State.Succeeded => "green", State.Failed => "red", State.Cancelled => "yellow", _ => "blue" };
+            return $"[{colour}]{new string('━', filled)}[/][grey]{new string('━', BarWidth - filled)}[/] {done,4:P0}";
         }
     }
 
@@ -148,6 +153,7 @@ public static class JobWatchView
     private sealed class EventLines(IAnsiConsole console, WatchModel model)
     {
         private readonly HashSet<string> _workers = new();
+        private readonly Dictionary<(string, int), int> _tenths = new();
 
         public void Write(JobEvent e)
         {
@@ -160,10 +166,15 @@ public static class JobWatchView
                         + (s.Error.Length > 0 ? $" [red]{Markup.Escape(s.Error)}[/]" : ""));
                     break;
                 case JobEvent.EventOneofCase.Progress:
+                    // One line per rank per tenth of the stage (and the first and last step): a log shows the loss fall.
                     var p = e.Progress;
-                    int every = Math.Max(1, p.TotalSteps / 10);
-                    if (p.Step == 1 || p.Step % every == 0 || p.Step == p.TotalSteps)
+                    int tenth = p.TotalSteps > 0 ? (p.Step + 1) * 10 / p.TotalSteps : 0;
+                    bool first = !_tenths.TryGetValue((p.Stage, p.Rank), out int printed);
+                    if (first || tenth > printed || p.Step + 1 == p.TotalSteps)
+                    {
+                        _tenths[(p.Stage, p.Rank)] = tenth;
                         lock (model) console.WriteLine("  " + model.Rank(p.Stage, p.Rank)!.Describe());
+                    }
                     break;
                 case JobEvent.EventOneofCase.Evaluation:
                     console.MarkupLine($"  [blue]evaluation[/] {Markup.Escape(e.Evaluation.Stage)} @ step {e.Evaluation.Step}: {Markup.Escape(Metrics(e.Evaluation.Metrics))}");
@@ -182,12 +193,15 @@ public static class JobWatchView
             lock (model)
                 foreach (var w in model.Workers)
                 {
-                    string line = $"  worker {w.WorkerId} ({w.Node}, {w.Device}) stage {w.Stage} rank {w.Rank}: {w.Health}";
+                    string line = $"  worker {w.WorkerId} ({w.Node}) stage {w.Stage} rank {w.Rank}: {w.Health}";
                     if (_workers.Add(line)) console.WriteLine(line);
                 }
         }
 
-        private static string Glyph(State s) => s switch { State.Succeeded => "[green]✓[/]", State.Failed => "[red]✗[/]", State.Cancelled => "[yellow]■[/]", _ => "▶" };
+        private static string Glyph(State s) => s switch
+        {
+            State.Succeeded => "[green]✓[/]", State.Failed => "[red]✗[/]", State.Cancelled => "[yellow]■[/]", State.Running => "[blue]▶[/]", _ => "·",
+        };
     }
 
     internal static string Metrics(IDictionary<string, double> metrics) =>
@@ -233,10 +247,10 @@ public sealed class WatchModel
                 case JobEvent.EventOneofCase.Progress:
                     var p = e.Progress;
                     var s = Stage(p.Stage, "");
-                    s.Step = Math.Max(s.Step, p.Step);
+                    s.Step = Math.Max(s.Step, p.Step + 1);   // p.Step is the 0-based index of the step just done
                     if (p.TotalSteps > 0) s.TotalSteps = p.TotalSteps;
                     if (!_ranks.TryGetValue((p.Stage, p.Rank), out var line)) _ranks[(p.Stage, p.Rank)] = line = new RankLine(p.Stage, p.Rank);
-                    line.Step = p.Step;
+                    line.Step = p.Step + 1;
                     line.TotalSteps = p.TotalSteps;
                     line.Loss = p.Loss;
                     line.TokensPerSecond = p.TokensPerSecond;
@@ -300,10 +314,13 @@ public sealed class RankLine(string stage, int rank)
     public double TokensPerSecond { get; set; }
     public Worker? Worker { get; set; }
 
-    public string Describe()
+    /// <summary>The worker and its last progress, e.g. <c>127.0.0.1:4054/cpu: step 12/40 loss 4.1234 20000 tok/s</c>.</summary>
+    public string Detail()
     {
-        string where = Worker is null ? "" : $" {Worker.Node} {Worker.Device}" + (Worker.Health == "up" ? "" : $" ({Worker.Health})");
+        string where = Worker is null ? "" : Worker.WorkerId + (Worker.Health == "up" ? "" : $" ({Worker.Health})") + ": ";
         string progress = double.IsNaN(Loss) ? "waiting" : $"step {Step}/{TotalSteps} loss {Loss:0.0000} {TokensPerSecond:0} tok/s";
-        return $"{Stage} rank {Rank}{where}: {progress}";
+        return where + progress;
     }
+
+    public string Describe() => $"{Stage} rank {Rank} {Detail()}";
 }
