@@ -68,7 +68,7 @@ public static class NodeHost
                     foreach (var device in settings.Devices)
                     {
                         string id = $"{settings.AdvertisedHost}:{settings.Port}/{device}";
-                        system.ActorOf(WorkerActor.Props(id, settings.Address, device, proxy, dataPlanes(), sessionsForDevice(device), settings.RunRoot),
+                        system.ActorOf(WorkerActor.Props(id, settings.Address, device, proxy, dataPlanes(), sessionsForDevice(device), new ShardRunner(), settings.RunRoot),
                             "worker-" + device.Replace(':', '-'));
                     }
                 });

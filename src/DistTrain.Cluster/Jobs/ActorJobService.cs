@@ -16,7 +16,7 @@ public sealed class JobManagerProxyKey;
 public sealed class ActorJobService(IActorRegistry registry, TimeSpan? timeout = null) : IJobService
 {
     private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(10);
-    private const int MaxSilentPolls = 12;   // consecutive unanswered polls (singleton gone) before a watch gives up
+    private const int MaxSilentPolls = 12;   // consecutive unanswered polls (about 3 minutes without a singleton) before a watch gives up
     private readonly TimeSpan _timeout = timeout ?? TimeSpan.FromSeconds(30);
 
     private Task<IActorRef> Jobs(CancellationToken ct) => registry.GetAsync<JobManagerProxyKey>(ct);
@@ -46,7 +46,7 @@ public sealed class ActorJobService(IActorRegistry registry, TimeSpan? timeout =
             JobEventsPage page;
             try
             {
-                page = await jobs.Ask<JobEventsPage>(new GetJobEvents(jobId, after, 512, PollWait), PollWait + _timeout, ct);
+                page = await jobs.Ask<JobEventsPage>(new GetJobEvents(jobId, after, 512, PollWait), PollWait + TimeSpan.FromSeconds(5), ct);
                 silent = 0;
             }
             catch (AskTimeoutException) when (++silent < MaxSilentPolls)

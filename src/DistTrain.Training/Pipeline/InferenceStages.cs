@@ -24,10 +24,11 @@ public static class InferenceStages
         var task = ObjectiveFactory.TaskOfLabels(job, stage);
         var brown = DataCatalog.Shared.Brown((ulong)job.Seed, teacherStage.Model.VocabSize);
         var split = ObjectiveFactory.ToSplit(stage.Data.Split);
-        var data = ObjectiveFactory.Capped(ObjectiveFactory.Classification(job, task, split, stage.Data.SeqLen, brown), stage.Data.MaxExamples);
+        var data = ObjectiveFactory.Capped(ObjectiveFactory.Classification(job, task, split, stage.Data.SeqLen, brown, teacherStage.Model.Family), stage.Data.MaxExamples);
         int classes = ObjectiveFactory.ClassCount(task, brown);
         int k = stage.Outputs.SoftLabels ? classes : Math.Min(TopK, classes);
-        using var teacher = (SequenceClassifier)ObjectiveFactory.LoadTrained(job, teacherStage, artifacts, device);
+        using var teacherModule = ObjectiveFactory.LoadTrained(job, teacherStage, artifacts, device);
+        var teacher = (IClassifier)teacherModule;
         var clock = Stopwatch.StartNew();
         var labels = new List<SoftLabel>(data.Count);
         long correct = 0;
@@ -63,12 +64,15 @@ public static class InferenceStages
         var modelStage = ObjectiveFactory.Required(job, stage.Inputs.Init ?? stage.Inputs.Teacher, stage, "init (the model to evaluate)");
         var brown = DataCatalog.Shared.Brown((ulong)job.Seed, modelStage.Model.VocabSize);
         var metrics = new Dictionary<string, double>();
+        if (modelStage.Kind == StageKind.Pretrain) return EvaluateLanguageModel(job, stage, modelStage, artifacts, device);
         using var model = ObjectiveFactory.LoadTrained(job, modelStage, artifacts, device);
-        if (model is not SequenceClassifier classifier)
-            throw new NotSupportedException($"evaluate: stage '{modelStage.Name}' is a {model.GetType().Name}; evaluate scores classifiers (LM stages report perplexity in their own metrics)");
+        if (model is not IClassifier classifier)
+            throw new NotSupportedException($"evaluate: stage '{modelStage.Name}' is a {model.GetType().Name}; evaluate scores classifiers and pre-trained language models");
         var task = modelStage.Kind == StageKind.Distill ? ObjectiveFactory.TaskOfLabels(job, ObjectiveFactory.LabelStageOf(job, modelStage))
             : ((ClassificationObjective)modelStage.Objective!).Task;
-        var data = ObjectiveFactory.Capped(ObjectiveFactory.Classification(job, task, ObjectiveFactory.ToSplit(stage.Data.Split), stage.Data.SeqLen, brown), stage.Data.MaxExamples);
+        IIndexedDataset<ClassificationExample> Data(StageSpec s) => ObjectiveFactory.Capped(
+            ObjectiveFactory.Classification(job, task, ObjectiveFactory.ToSplit(stage.Data.Split), stage.Data.SeqLen, brown, s.Model.Family), stage.Data.MaxExamples);
+        var data = Data(modelStage);
         int classes = ObjectiveFactory.ClassCount(task, brown);
 
         var (predictions, seconds) = Classify(classifier, data, stage.Train.BatchSize, device, progress);
@@ -82,13 +86,14 @@ public static class InferenceStages
             if (gold == pred) { sums["correct"]++; sums[$"tp{gold}"]++; }
         }
         foreach (var (key, value) in ClassificationMetrics.From(sums, classes).Where(kv => kv.Key != "loss")) metrics[key] = value;
-        metrics["parameters"] = ModelFactory.ParameterCount(classifier);
+        metrics["parameters"] = ModelFactory.ParameterCount(model);
         metrics["examples_per_second"] = data.Count / Math.Max(seconds, 1e-9);
 
         if (stage.Inputs.Teacher is string teacherName && teacherName != modelStage.Name)
         {
-            using var teacher = (SequenceClassifier)ObjectiveFactory.LoadTrained(job, job.Stage(teacherName)!, artifacts, device);
-            var (teacherPredictions, teacherSeconds) = Classify(teacher, data, stage.Train.BatchSize, device, null);
+            var teacherStage = job.Stage(teacherName)!;
+            using var teacher = ObjectiveFactory.LoadTrained(job, teacherStage, artifacts, device);
+            var (teacherPredictions, teacherSeconds) = Classify((IClassifier)teacher, Data(teacherStage), stage.Train.BatchSize, device, null);
             metrics["agreement"] = Enumerable.Range(0, data.Count).Count(i => teacherPredictions[i] == predictions[i]) / (double)Math.Max(1, data.Count);
             metrics["teacher_accuracy"] = Enumerable.Range(0, data.Count).Count(i => teacherPredictions[i] == data[i].Label) / (double)Math.Max(1, data.Count);
             metrics["teacher_parameters"] = ModelFactory.ParameterCount(teacher);
@@ -101,7 +106,32 @@ public static class InferenceStages
         return metrics;
     }
 
-    private static (int[] Predictions, double Seconds) Classify(SequenceClassifier model, IIndexedDataset<ClassificationExample> data, int batchSize, Device device, Action<int, int>? progress)
+    /// <summary>
+    /// A pre-trained language model's own validation loss, read at this stage's <c>data.seq_len</c> and
+    /// <c>max_examples</c> (on the validation split): e.g. XLNet or T5 trained at length N and scored at 2N, where
+    /// relative positions must generalise, against BERT's absolute position table.
+    /// </summary>
+    private static IReadOnlyDictionary<string, double> EvaluateLanguageModel(JobSpec job, StageSpec stage, StageSpec modelStage, StageArtifacts artifacts, Device device)
+    {
+        var probe = modelStage with
+        {
+            Data = modelStage.Data with { SeqLen = stage.Data.SeqLen, MaxExamples = stage.Data.MaxExamples },
+            Inputs = new InputsSpec(Init: modelStage.Name),
+        };
+        using var objective = ObjectiveFactory.Create(job, probe, artifacts, device);
+        var clock = Stopwatch.StartNew();
+        var sums = objective.EvaluateShard(Enumerable.Range(0, objective.ValidationCount).ToArray(), Math.Max(1, stage.Train.BatchSize));
+        double seconds = clock.Elapsed.TotalSeconds;
+        var metrics = new Dictionary<string, double>(objective.Metrics(sums));
+        foreach (var (key, value) in objective.Baselines()) metrics[key] = value;
+        metrics["seq_len"] = stage.Data.SeqLen;
+        metrics["examples"] = objective.ValidationCount;
+        metrics["examples_per_second"] = objective.ValidationCount / Math.Max(seconds, 1e-9);
+        WriteMetrics(artifacts, stage, metrics, new { model = modelStage.Name, split = "validation", seq_len = stage.Data.SeqLen });
+        return metrics;
+    }
+
+    private static (int[] Predictions, double Seconds) Classify(IClassifier model, IIndexedDataset<ClassificationExample> data, int batchSize, Device device, Action<int, int>? progress)
     {
         var predictions = new int[data.Count];
         var clock = Stopwatch.StartNew();
@@ -115,10 +145,10 @@ public static class InferenceStages
     }
 
     /// <summary>Eval-mode, no-grad forward passes over the whole dataset in order; yields each batch's logits (B, C).</summary>
-    private static IEnumerable<(IReadOnlyList<int> Indices, Tensor Logits)> Predict(SequenceClassifier model, IIndexedDataset<ClassificationExample> data,
+    private static IEnumerable<(IReadOnlyList<int> Indices, Tensor Logits)> Predict(IClassifier model, IIndexedDataset<ClassificationExample> data,
         int batchSize, Device device, Action<int, int>? progress)
     {
-        model.eval();
+        ((nn.Module)model).eval();
         for (int start = 0; start < data.Count; start += batchSize)
         {
             var indices = Enumerable.Range(start, Math.Min(batchSize, data.Count - start)).ToArray();
@@ -128,7 +158,7 @@ public static class InferenceStages
             {
                 var ids = indices.Select(i => data[i].InputIds).ToList();
                 var idsT = Batching.Ids(ids, Batching.Width(ids, int.MaxValue), device);   // (B, T)
-                logits = model.forward(idsT, Batching.AttentionMask(idsT), null).MoveToOuterDisposeScope(); // (B, C)
+                logits = model.Classify(idsT, Batching.AttentionMask(idsT)).MoveToOuterDisposeScope(); // (B, C)
             }
             progress?.Invoke(start + indices.Length, data.Count);
             yield return (indices, logits);
