@@ -18,8 +18,7 @@ public static class NodeComposition
 {
     /// <param name="quietHost">A node embedded in a command (e.g. `disttrain local`, tests): only warnings from the host and
     /// Akka, and the command, not the host, handles Ctrl+C and SIGTERM (the host's console lifetime would swallow them).</param>
-    /// <param name="services">Extra registrations after the node's own (tests and embedding commands).</param>
-    public static IHost Build(NodeSettings settings, bool quietHost = false, Action<IServiceCollection>? services = null)
+    public static IHost Build(NodeSettings settings, bool quietHost = false)
     {
         settings.Validate();
         if (settings.TorchThreads > 0) torch.set_num_threads(settings.TorchThreads);
@@ -36,7 +35,6 @@ public static class NodeComposition
             dataPlanes: () => new CollectiveDataPlane(settings.Host, settings.AdvertisedHost),
             reducer,
             logLevel: quietHost ? "WARNING" : "INFO");
-        services?.Invoke(builder.Services);
         if (builder is not WebApplicationBuilder web) return ((HostApplicationBuilder)builder).Build();
         var app = web.AddJobApi(settings).Build();
         return app.MapJobApi();

@@ -70,6 +70,7 @@ public sealed class JobsService(IJobService jobs) : V1.Jobs.JobsBase
         }
         catch (KeyNotFoundException) { throw NotFound(request.JobId); }
         catch (TimeoutException e) { throw Unavailable(e); }
+        catch (Akka.Actor.AskTimeoutException e) { throw Unavailable(e); }
     }
 
     public override async Task<V1.ListWorkersReply> ListWorkers(V1.ListWorkersRequest request, ServerCallContext context)

@@ -109,3 +109,18 @@ public sealed class JobsServiceTests(SharedNode shared)
         Assert.Contains("grpc.health.v1.Health", names);
     }
 }
+
+/// <summary>Health follows the singletons behind the API, not just the process.</summary>
+public sealed class HealthTests
+{
+    [Fact]
+    public async Task Health_is_not_serving_while_the_node_cannot_reach_its_cluster()
+    {
+        // A seed nobody listens on: the node never joins, so no singleton starts and nothing answers behind the API.
+        await using var node = await ApiNode.StartAsync(seeds: [$"akka.tcp://disttrain@127.0.0.1:{ApiNode.FreePort()}"]);
+        using var channel = node.Channel();
+        var check = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest { Service = "disttrain.v1.Jobs" },
+            deadline: DateTime.UtcNow.AddSeconds(30));
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, check.Status);
+    }
+}

@@ -29,11 +29,12 @@ public sealed class ApiNode : IAsyncDisposable
     public IServiceProvider Services => _host.Services;
 
     /// <param name="token">null: local mode (anonymous calls allowed).</param>
-    public static async Task<ApiNode> StartAsync(string? token = null, string? tlsCertificate = null, string? tlsKey = null)
+    /// <param name="seeds">Seed nodes to join; empty makes this node the first seed.</param>
+    public static async Task<ApiNode> StartAsync(string? token = null, string? tlsCertificate = null, string? tlsKey = null, string[]? seeds = null)
     {
         string runRoot = Directory.CreateTempSubdirectory("disttrain-api-").FullName;
         int grpcPort = FreePort();
-        var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", FreePort(), [], [], runRoot)
+        var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", FreePort(), seeds ?? [], [], runRoot)
         {
             GrpcPort = grpcPort,
             ApiToken = token,
