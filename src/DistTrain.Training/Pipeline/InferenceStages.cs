@@ -18,41 +18,89 @@ public static class InferenceStages
 {
     private const int TopK = 5;
 
+    /// <summary>Labels the whole corpus in this process: one shard of one, then the same merge the cluster does.</summary>
     public static IReadOnlyDictionary<string, double> Label(JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device, Action<int, int>? progress = null)
     {
+        LabelShard(job, stage, artifacts, device, 0, 1, progress);
+        return MergeLabels(job, stage, artifacts, 1);
+    }
+
+    /// <summary>Where shard <paramref name="shard"/> of <paramref name="count"/> of a label stage is stored.</summary>
+    public static string ShardDirectory(StageArtifacts artifacts, int shard, int count) =>
+        Path.Combine(artifacts.Labels, "shards", $"{shard:D3}-of-{count:D3}");
+
+    /// <summary>
+    /// The teacher's top-k (or full) class distribution for every example i with i mod count = shard, written with its
+    /// own checksum. A shard already on storage whose checksum verifies is reused, so a re-dispatched stage redoes
+    /// only what it lacks.
+    /// </summary>
+    public static ShardResult LabelShard(JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device, int shard, int count, Action<int, int>? progress = null)
+    {
+        if (count < 1 || shard < 0 || shard >= count) throw new ArgumentException($"shard {shard} of {count} does not exist");
+        string dir = ShardDirectory(artifacts, shard, count);
+        try
+        {
+            var (header, _) = LabelFile.Read(dir);
+            return new ShardResult(header.Examples, 0, Reused: true);
+        }
+        catch (InvalidDataException) { }   // absent, partial or corrupt: label it (again)
+
         var teacherStage = ObjectiveFactory.Required(job, stage.Inputs.Teacher, stage, "teacher");
         var task = ObjectiveFactory.TaskOfLabels(job, stage);
         var brown = DataCatalog.Shared.Brown((ulong)job.Seed, teacherStage.Model.VocabSize);
         var split = ObjectiveFactory.ToSplit(stage.Data.Split);
         var data = ObjectiveFactory.Capped(ObjectiveFactory.Classification(job, task, split, stage.Data.SeqLen, brown, teacherStage.Model.Family), stage.Data.MaxExamples);
+        var mine = new ShardView<ClassificationExample>(data, shard, count);
         int classes = ObjectiveFactory.ClassCount(task, brown);
         int k = stage.Outputs.SoftLabels ? classes : Math.Min(TopK, classes);
         using var teacherModule = ObjectiveFactory.LoadTrained(job, teacherStage, artifacts, device);
         var teacher = (IClassifier)teacherModule;
         var clock = Stopwatch.StartNew();
-        var labels = new List<SoftLabel>(data.Count);
-        long correct = 0;
-        foreach (var (indices, logits) in Predict(teacher, data, stage.Train.BatchSize, device, progress))
+        var labels = new List<SoftLabel>(mine.Count);
+        foreach (var (indices, logits) in Predict(teacher, mine, stage.Train.BatchSize, device, progress))
         {
             using var scope = NewDisposeScope();
             var (probs, ids) = logits.softmax(-1).topk(k, -1);                          // (B, k), (B, k)
             var p = probs.to(ScalarType.Float32).cpu().data<float>().ToArray();
             var t = ids.to(ScalarType.Int32).cpu().data<int>().ToArray();
             for (int b = 0; b < indices.Count; b++)
-            {
-                int gold = data[indices[b]].Label;
-                if (t[b * k] == gold) correct++;
-                labels.Add(new SoftLabel(indices[b], gold, t[(b * k)..((b + 1) * k)], p[(b * k)..((b + 1) * k)]));
-            }
+                labels.Add(new SoftLabel(mine.Global(indices[b]), mine[indices[b]].Label, t[(b * k)..((b + 1) * k)], p[(b * k)..((b + 1) * k)]));
             logits.Dispose();
         }
         double seconds = clock.Elapsed.TotalSeconds;
-        var header = LabelFile.Write(artifacts.Labels, task.ToString().ToLowerInvariant(), split.ToString().ToLowerInvariant(), classes, teacherStage.Name, labels);
+        LabelFile.Write(dir, task.ToString().ToLowerInvariant(), split.ToString().ToLowerInvariant(), classes, teacherStage.Name, labels);
+        File.WriteAllText(Path.Combine(dir, "timing.json"), JsonSerializer.Serialize(new { seconds }));
+        return new ShardResult(labels.Count, seconds, Reused: false);
+    }
+
+    /// <summary>
+    /// Joins the <paramref name="count"/> shards of a label stage (each verified against its checksum) into the stage's
+    /// one label file, which the student stage reads as a dataset, and writes the stage's metrics.
+    /// </summary>
+    public static IReadOnlyDictionary<string, double> MergeLabels(JobSpec job, StageSpec stage, StageArtifacts artifacts, int count)
+    {
+        var shards = Enumerable.Range(0, count).Select(i => LabelFile.Read(ShardDirectory(artifacts, i, count))).ToList();
+        var first = shards[0].Header;
+        foreach (var (h, _) in shards)
+            if (h.Task != first.Task || h.Split != first.Split || h.K != first.K || h.Classes != first.Classes || h.Teacher != first.Teacher)
+                throw new InvalidDataException($"{artifacts.Labels}: shards disagree on task, split, k or teacher; they come from different runs");
+        var labels = shards.SelectMany(s => s.Labels).ToList();
+        if (labels.Select(l => l.Index).Distinct().Count() != labels.Count)
+            throw new InvalidDataException($"{artifacts.Labels}: shards overlap; they come from different shard counts");
+        double seconds = Enumerable.Range(0, count).Sum(i =>
+        {
+            string timing = Path.Combine(ShardDirectory(artifacts, i, count), "timing.json");
+            return File.Exists(timing) ? JsonDocument.Parse(File.ReadAllText(timing)).RootElement.GetProperty("seconds").GetDouble() : 0;
+        });
+        var header = LabelFile.Write(artifacts.Labels, first.Task, first.Split, first.Classes, first.Teacher, labels);
+        long correct = labels.Count(l => l.Ids.Length > 0 && l.Ids[0] == l.Gold);
         var metrics = new Dictionary<string, double>
         {
             ["examples"] = labels.Count,
-            ["top_k"] = k,
+            ["top_k"] = first.K,
+            ["shards"] = count,
             ["teacher_accuracy"] = labels.Count == 0 ? 0 : (double)correct / labels.Count,
+            // Per device: examples over the summed time of the shards (shards on several workers overlap in wall time).
             ["examples_per_second"] = labels.Count / Math.Max(seconds, 1e-9),
         };
         WriteMetrics(artifacts, stage, metrics, new { labels = header });
@@ -170,5 +218,13 @@ public static class InferenceStages
         Directory.CreateDirectory(artifacts.Directory);
         var document = new { stage = stage.Name, kind = stage.Kind.ToString().ToLowerInvariant(), metrics, details };
         File.WriteAllText(artifacts.Metrics, JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>The examples i with i mod count = shard of a dataset, re-indexed from 0.</summary>
+    private sealed class ShardView<T>(IIndexedDataset<T> inner, int shard, int count) : IIndexedDataset<T>
+    {
+        public int Count { get; } = inner.Count <= shard ? 0 : (inner.Count - shard + count - 1) / count;
+        public T this[int index] => inner[Global(index)];
+        public int Global(int index) => shard + index * count;
     }
 }
