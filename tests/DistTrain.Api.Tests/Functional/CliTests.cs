@@ -83,6 +83,7 @@ public sealed partial class CliTests(SharedNode shared)
     public async Task The_token_comes_from_the_flag_or_the_environment()
     {
         await using var node = await ApiNode.StartAsync(token: "cli-token");
+        await node.WaitUntilServingAsync();
         var none = await Disttrain.RunAsync("jobs", "--server", node.Address);
         Assert.True(none.ExitCode == 4, none.ToString());
         Assert.Contains("not authenticated", none.Error);

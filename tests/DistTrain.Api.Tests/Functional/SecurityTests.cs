@@ -21,6 +21,7 @@ public sealed class SecurityTests
     public async Task Calls_without_the_right_token_are_unauthenticated_while_health_stays_open()
     {
         await using var node = await ApiNode.StartAsync(token: Token);
+        await node.WaitUntilServingAsync();   // health needs no token
         foreach (var token in new string?[] { null, "wrong", Token + "x", "" })
         {
             using var channel = node.Channel(token);

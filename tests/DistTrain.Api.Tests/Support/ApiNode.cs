@@ -48,6 +48,26 @@ public sealed class ApiNode : IAsyncDisposable
         return new ApiNode(host, runRoot, grpcPort, tlsCertificate is not null);
     }
 
+    /// <summary>
+    /// Waits until the API reports SERVING (its singletons are up), polling the health service: the singletons start a
+    /// moment after the host, and nothing else announces them. Fails with the last status after the timeout.
+    /// </summary>
+    public async Task WaitUntilServingAsync(HttpMessageHandler? handler = null)
+    {
+        using var channel = Channel(handler: handler);
+        var health = new Grpc.Health.V1.Health.HealthClient(channel);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var status = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Unknown;
+        while (DateTime.UtcNow < deadline)
+        {
+            status = (await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest { Service = ApiServer.JobsServiceName },
+                deadline: DateTime.UtcNow.AddSeconds(10))).Status;
+            if (status == Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving) return;
+            await Task.Delay(250);
+        }
+        throw new TimeoutException($"the job API at {Address} still reports {status} after 60 s");
+    }
+
     public GrpcChannel Channel(string? token = null, HttpMessageHandler? handler = null) => ApiChannel.Create(Address, token, handler);
 
     public Jobs.JobsClient Client(string? token = null) => new(Channel(token));
@@ -72,7 +92,11 @@ public sealed class ApiNode : IAsyncDisposable
 public sealed class SharedNode : IAsyncLifetime
 {
     public ApiNode Node { get; private set; } = null!;
-    public async Task InitializeAsync() => Node = await ApiNode.StartAsync();
+    public async Task InitializeAsync()
+    {
+        Node = await ApiNode.StartAsync();
+        await Node.WaitUntilServingAsync();
+    }
     public async Task DisposeAsync() => await Node.DisposeAsync();
 }
 
