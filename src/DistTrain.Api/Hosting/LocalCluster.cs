@@ -47,6 +47,11 @@ public sealed class LocalCluster : IAsyncDisposable
     public string GrpcAddress => $"http://127.0.0.1:{GrpcPort}";
     /// <summary>The coordinator node's services (the job service, the actor system).</summary>
     public IServiceProvider Services => _host?.Services ?? throw new InvalidOperationException("the cluster has not started");
+    /// <summary>
+    /// Cancelled when the coordinator node stops, e.g. on Ctrl+C or SIGTERM, which Akka handles itself (it runs its
+    /// coordinated shutdown and keeps the process alive), so a command serving the cluster must watch this too.
+    /// </summary>
+    public CancellationToken Stopping => Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
     public IActorRef Coordinator { get; private set; } = ActorRefs.Nobody;
     /// <summary>The job API of the coordinator node (what the gRPC service serves).</summary>
     public IJobService Jobs { get; private set; } = null!;

@@ -17,7 +17,8 @@ namespace DistTrain.Api.Hosting;
 public static class NodeComposition
 {
     /// <param name="quietHost">A node embedded in a command (e.g. `disttrain local`, tests): only warnings from the host and
-    /// Akka, and the command, not the host, handles Ctrl+C and SIGTERM (the host's console lifetime would swallow them).</param>
+    /// Akka, and no console lifetime of the host's own: the embedding command starts and stops it (Akka still runs its
+    /// coordinated shutdown on Ctrl+C and SIGTERM, which stops the host; see <see cref="LocalCluster.Stopping"/>).</param>
     public static IHost Build(NodeSettings settings, bool quietHost = false)
     {
         settings.Validate();

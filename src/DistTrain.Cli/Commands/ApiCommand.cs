@@ -33,6 +33,8 @@ public static class ApiCommand
         /// <summary>The request does not fit the job's state (e.g. cancelling a job that already ended).</summary>
         public const int FailedPrecondition = 6;
         public const int ServerError = 7;
+        /// <summary>Ctrl+C or SIGTERM, as shells report a SIGINT.</summary>
+        public const int Interrupted = 130;
     }
 
     /// <summary>Deadline of each unary call; streams reconnect instead.</summary>
@@ -71,6 +73,11 @@ public static class ApiCommand
                 using (channel) return await body(parse, new Jobs.JobsClient(channel), ct);
             }
             catch (InputException e) { return Fail(command.Name, e.Message, ExitCodes.InvalidInput); }
+            catch (Exception e) when (ct.IsCancellationRequested && e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+            {
+                // Ctrl+C stops the client only; a submitted job goes on.
+                return Fail(command.Name, "interrupted (the job, if any, goes on: disttrain watch ID follows it again)", ExitCodes.Interrupted);
+            }
             catch (RpcException e) { return Fail(command.Name, Describe(e, address), ExitCode(e)); }
         });
         return command;

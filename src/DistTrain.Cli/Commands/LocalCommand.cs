@@ -31,7 +31,9 @@ public static class LocalCommand
             AnsiConsole.MarkupLine($"job API: [bold]{cluster.GrpcAddress}[/] (disttrain submit SPEC.yaml --watch --server {cluster.GrpcAddress})");
             if (parse.GetValue(run) is not FileInfo spec)
             {
-                await Task.Delay(Timeout.Infinite, ct).ContinueWith(_ => { }, TaskScheduler.Default);
+                // Akka handles Ctrl+C and SIGTERM itself (it shuts the node down); the host stopping ends the command.
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, cluster.Stopping);
+                await Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => { }, TaskScheduler.Default);
                 return 0;
             }
             var result = await new ClusterJobRunner(cluster.Jobs).RunAsync(File.ReadAllText(spec.FullName), parse.GetValue(quick), e =>
