@@ -16,6 +16,9 @@ namespace DistTrain.Cluster.Tests.Functional;
 [Collection("cluster")]
 public sealed class FailureTests(ITestOutputHelper output)
 {
+    /// <summary>The generation of a stage's first group: its first dispatch (attempt 1) numbers groups from 1000.</summary>
+    private const int FirstGeneration = 1001;
+
     /// <summary>Forwards the coordinator's run events from its event stream to a test callback.</summary>
     private sealed class Listener : ReceiveActor
     {
@@ -43,11 +46,12 @@ public sealed class FailureTests(ITestOutputHelper output)
         {
             switch (e)
             {
-                case StepCompleted { Step: 14, Rank: 0, Generation: 1 }:
+                // The first dispatch of a stage numbers its groups from 1001 (see DataParallelRun's firstGeneration).
+                case StepCompleted { Step: 14, Rank: 0, Generation: FirstGeneration }:
                     cluster.Workers.Kill(1);   // kill -9 of one worker process mid-epoch, past the step-10 checkpoint
                     killedAt.TrySetResult(DateTime.UtcNow);
                     break;
-                case GenerationStarted g when killedAt.Task.IsCompleted && g.Generation > 1:
+                case GenerationStarted g when killedAt.Task.IsCompleted && g.Generation > FirstGeneration:
                     generationAfterKill = g.Generation;
                     break;
                 case StepCompleted s when generationAfterKill > 0 && s.Generation == generationAfterKill:
@@ -77,7 +81,7 @@ public sealed class FailureTests(ITestOutputHelper output)
             Assert.Equal(240, trained.Count);                           // no example twice…
             Assert.Equal(Enumerable.Range(0, 240), trained.Order());    // …and none missing
         }
-        Assert.Contains(records, r => r.Step >= 10 && r.Step <= 14 && r.Generation == 1);   // rolled-back work existed
+        Assert.Contains(records, r => r.Step >= 10 && r.Step <= 14 && r.Generation == FirstGeneration);   // rolled-back work existed
     }
 
     [Fact]
@@ -100,7 +104,7 @@ public sealed class FailureTests(ITestOutputHelper output)
             Action<object> onEvent = e =>
             {
                 if (e is GenerationStarted g) lock (worldSizes) worldSizes.Add(g.Workers.Count);
-                if (e is StepCompleted { Step: 3, Rank: 0, Generation: 1 }) cluster.AddWorker();
+                if (e is StepCompleted { Step: 3, Rank: 0, Generation: FirstGeneration }) cluster.AddWorker();
             };
             cluster.System.ActorOf(Props.Create(() => new Listener(onEvent)));
             var job = await new ClusterJobRunner(cluster.Jobs).RunAsync(yaml, quick: false);
