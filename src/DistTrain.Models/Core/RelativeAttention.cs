@@ -50,13 +50,10 @@ public sealed class RelativeAttention : nn.Module<Tensor, Tensor, Tensor, Tensor
         // Column (i − j + T − 1) of row i holds distance i − j; gather picks it for every key j.
         var index = DistanceIndex(t, query.device).expand(b, heads, t, t);          // (B, nh, T, T)
         var scores = (byContent + byDistance.gather(3, index)) / Math.Sqrt(hd);     // (B, nh, T, T)
-        var weights = scores.softmax(-1);                                           // (B, nh, T, T)
-        if (mask is not null)
-        {
-            // Masked keys get exactly zero weight, also in a row with nothing visible (the first token of an order in the
-            // query stream), which would otherwise spread uniformly over every key, its own content included.
-            weights = (scores + mask).softmax(-1) * mask.eq(0).to(weights.dtype);   // (B, nh, T, T)
-        }
+        // Masked keys get exactly zero weight, also in a row with nothing visible (the first token of an order in the
+        // query stream), which would otherwise spread uniformly over every key, its own content included.
+        var weights = mask is null ? scores.softmax(-1)
+            : (scores + mask).softmax(-1) * mask.eq(0).to(scores.dtype);           // (B, nh, T, T)
         weights = nn.functional.dropout(weights, attentionDropout, training);      // (B, nh, T, T)
         var y = weights.matmul(vh).transpose(1, 2).reshape(b, t, h);               // (B, T, H)
         return o.forward(y);                                                        // (B, T, H)
