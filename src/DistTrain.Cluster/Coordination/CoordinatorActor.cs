@@ -80,6 +80,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             _workers.Remove(id);
             _log.Warning("worker {0} lost: {1}", id, reason);
+            Context.System.EventStream.Publish(new WorkerLost(id, reason));
             if (_active is not null) Apply(run => run.OnWorkerLost(id, reason), _active.Request.JobId, _active.Request.Stage);
         }
     }

@@ -4,6 +4,7 @@ using Akka.Configuration;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
 using DistTrain.Cluster.Coordination;
+using DistTrain.Cluster.Observability;
 using DistTrain.Cluster.Worker;
 using DistTrain.Training.Engine;
 using Microsoft.Extensions.DependencyInjection;
@@ -27,6 +28,7 @@ public static class NodeHost
     {
         settings.Validate();
         string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon")) + $"\nakka.loglevel = {logLevel}\n";
+        services.AddDistTrainMetrics(settings);   // Prometheus /metrics when settings.MetricsPort > 0
         return services.AddAkka(NodeSettings.SystemName, builder =>
         {
             builder
@@ -42,6 +44,7 @@ public static class NodeHost
                 builder.WithSingleton<CoordinatorProxyKey>(CoordinatorName, CoordinatorActor.Props(reducer), singletonOptions, createProxyToo: true);
             else
                 builder.WithSingletonProxy<CoordinatorProxyKey>(CoordinatorName, singletonOptions);
+            builder.WithDistTrainMetrics(settings);
 
             if (settings.IsWorker)
                 builder.WithActors((system, registry) =>
