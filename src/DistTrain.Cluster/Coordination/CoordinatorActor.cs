@@ -12,8 +12,9 @@ public sealed record CoordinatorTimeouts(TimeSpan Admission, TimeSpan Prepare, T
 }
 
 /// <summary>
-/// The cluster singleton. Keeps the worker registry, runs data-parallel stages through <see cref="DataParallelRun"/>
-/// (which holds every decision), and turns cluster events, deaths and deadlines into run events.
+/// The cluster singleton. Keeps the worker registry and runs data-parallel stages through <see cref="DataParallelRun"/>
+/// (which holds every decision), several at once on disjoint sets of workers, and turns cluster events, deaths and
+/// deadlines into run events. Stages waiting for workers start in priority order as workers become free.
 /// </summary>
 public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 {
@@ -21,8 +22,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly CoordinatorTimeouts _timeouts;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<string, (WorkerSlot Slot, IActorRef Ref)> _workers = new();
-    private readonly Queue<(RunStage Request, IActorRef ReplyTo)> _pending = new();
-    private ActiveRun? _active;
+    private readonly List<ActiveRun> _runs = new();   // in admission order: priority, then arrival
+    private long _arrivals;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -37,17 +38,28 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<ClusterEvent.UnreachableMember>(u => LoseWhere(w => w.Ref.Path.Address.Equals(u.Member.Address), "node unreachable"));
         Receive<ClusterEvent.MemberRemoved>(r => LoseWhere(w => w.Ref.Path.Address.Equals(r.Member.Address), "node removed"));
         Receive<ClusterEvent.IMemberEvent>(_ => { });
-        Receive<RunStage>(r => { _pending.Enqueue((r, Sender)); StartNext(); });
+        Receive<RunStage>(Start);
+        Receive<StopStage>(m => Apply(m.JobId, m.Stage, run => run.RequestStop(m.Reason)));
         Receive<GetWorkers>(_ => Sender.Tell(Snapshot()));
-        Receive<GroupPrepared>(m => Apply(run => run.OnPrepared(m), m.JobId, m.Stage, progress: true));
+        Receive<GroupPrepared>(m => Apply(m.JobId, m.Stage, run => run.OnPrepared(m), progress: true));
         Receive<StepCompleted>(m =>
         {
-            if (_active?.Run.Generation == m.Generation) Context.System.EventStream.Publish(m);
-            Apply(run => run.OnStepCompleted(m), m.JobId, m.Stage, progress: true);
+            if (Find(m.JobId, m.Stage) is { } active && active.Run.Generation == m.Generation)
+            {
+                Context.System.EventStream.Publish(m);
+                active.ReplyTo.Tell(m);
+            }
+            Apply(m.JobId, m.Stage, run => run.OnStepCompleted(m), progress: true);
         });
-        Receive<CheckpointSaved>(m => Apply(run => run.OnCheckpointSaved(m), m.JobId, m.Stage, progress: true));
-        Receive<SessionFailed>(m => Apply(run => run.OnSessionFailed(m), m.JobId, m.Stage));
-        Receive<DeadlineTick>(_ => CheckDeadline());
+        Receive<CheckpointSaved>(m =>
+        {
+            var active = Find(m.JobId, m.Stage);
+            string? before = active?.Run.LastCheckpoint;
+            Apply(m.JobId, m.Stage, run => run.OnCheckpointSaved(m), progress: true);
+            if (active is not null && active.Run.LastCheckpoint != before) active.ReplyTo.Tell(m);
+        });
+        Receive<SessionFailed>(m => Apply(m.JobId, m.Stage, run => run.OnSessionFailed(m)));
+        Receive<DeadlineTick>(_ => CheckDeadlines());
     }
 
     protected override void PreStart()
@@ -70,8 +82,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _log.Info("worker {0} registered ({1}, {2})", m.WorkerId, m.Node, m.Device);
         }
         // Re-registrations offer the worker again: one blamed for a failure while still alive rejoins at the next
-        // boundary. The run ignores workers it already has.
-        if (_active is not null) Apply(run => run.OnWorkerAvailable(_workers[m.WorkerId].Slot), _active.Request.JobId, _active.Request.Stage);
+        // boundary. Runs ignore workers they already have.
+        OfferFreeWorkers();
     }
 
     private void LoseWhere(Func<(WorkerSlot Slot, IActorRef Ref), bool> match, string reason)
@@ -81,38 +93,76 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _workers.Remove(id);
             _log.Warning("worker {0} lost: {1}", id, reason);
             Context.System.EventStream.Publish(new WorkerLost(id, reason));
-            if (_active is not null) Apply(run => run.OnWorkerLost(id, reason), _active.Request.JobId, _active.Request.Stage);
+            foreach (var active in _runs.ToList()) Apply(active, run => run.OnWorkerLost(id, reason));
         }
     }
 
-    private void StartNext()
+    private void Start(RunStage request)
     {
-        if (_active is not null || _pending.Count == 0) return;
-        var (request, replyTo) = _pending.Dequeue();
+        if (Find(request.JobId, request.Stage) is not null)
+        {
+            Sender.Tell(new StageFinished(request.JobId, request.Stage, false, "this stage is already running", null, 0));
+            return;
+        }
         var transport = new RunTransport(request.Aggregation, request.Wire,
             request.Aggregation == GradientAggregation.Coordinator ? _reducer?.Endpoint : null);
         DataParallelRun run;
-        try { run = new DataParallelRun(request.JobId, request.Stage, request.SpecYaml, request.Limits, transport, request.Quick); }
+        try
+        {
+            run = new DataParallelRun(request.JobId, request.Stage, request.SpecYaml, request.Limits, transport, request.Quick,
+                request.Resume, request.FirstGeneration);
+        }
         catch (ArgumentException e)
         {
-            replyTo.Tell(new StageFinished(request.JobId, request.Stage, false, e.Message, null, 0));
-            StartNext();
+            Sender.Tell(new StageFinished(request.JobId, request.Stage, false, e.Message, null, 0));
             return;
         }
-        _active = new ActiveRun(request, replyTo, run);
+        var active = new ActiveRun(request, Sender, run, _arrivals++);
+        _runs.Add(active);
+        _runs.Sort((a, b) => a.Request.Priority != b.Request.Priority ? b.Request.Priority.CompareTo(a.Request.Priority) : a.Arrival.CompareTo(b.Arrival));
         _log.Info("stage {0}/{1}: waiting for {2}..{3} workers", request.JobId, request.Stage, request.Limits.MinWorkers, request.Limits.MaxWorkers);
-        Apply(r => r.OnWorkersAvailable(_workers.Values.Select(w => w.Slot).ToList()), request.JobId, request.Stage);
+        OfferFreeWorkers();
+    }
+
+    /// <summary>
+    /// Workers in no group go to the runs still waiting for theirs, highest priority first; only when none waits
+    /// are they offered to running runs below their maximum (which admit them at the next boundary).
+    /// </summary>
+    private void OfferFreeWorkers()
+    {
+        foreach (var waiting in new[] { true, false })
+            foreach (var active in _runs.ToList())
+            {
+                if ((active.Run.Phase == RunPhase.WaitingForWorkers) != waiting) continue;
+                var free = FreeWorkers();
+                if (free.Count == 0) return;
+                Apply(active, run => run.OnWorkersAvailable(free));
+            }
+    }
+
+    private List<WorkerSlot> FreeWorkers()
+    {
+        var busy = _runs.SelectMany(r => r.Run.Members).Select(m => m.WorkerId).ToHashSet();
+        return _workers.Values.Select(w => w.Slot).Where(s => !busy.Contains(s.WorkerId)).OrderBy(s => s.WorkerId, StringComparer.Ordinal).ToList();
+    }
+
+    private ActiveRun? Find(string jobId, string stage) => _runs.FirstOrDefault(r => r.Request.JobId == jobId && r.Request.Stage == stage);
+
+    private void Apply(string jobId, string stage, Func<DataParallelRun, IReadOnlyList<RunCommand>> decide, bool progress = false)
+    {
+        if (Find(jobId, stage) is { } active) Apply(active, decide, progress);
     }
 
     /// <param name="progress">A worker reported progress; silence from workers, not from registrations, is what deadlines catch.</param>
-    private void Apply(Func<DataParallelRun, IReadOnlyList<RunCommand>> decide, string jobId, string stage, bool progress = false)
+    private void Apply(ActiveRun active, Func<DataParallelRun, IReadOnlyList<RunCommand>> decide, bool progress = false)
     {
-        var active = _active;
-        if (active is null || active.Request.JobId != jobId || active.Request.Stage != stage) return;
+        if (!_runs.Contains(active)) return;
         int generationBefore = active.Run.Generation;
+        int membersBefore = active.Run.Members.Count;
         var commands = decide(active.Run);
         if (active.Run.Generation != generationBefore) OnNewGeneration(active, generationBefore);
         if (progress || active.Run.Generation != generationBefore) active.LastProgress = DateTime.UtcNow;
+        bool finished = false;
         foreach (var command in commands)
         {
             switch (command)
@@ -122,36 +172,45 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                     break;
                 case Finished f:
                     Finish(active, f);
+                    finished = true;
                     break;
             }
         }
+        // Workers a run let go (it finished, or re-forms smaller) are free for the others.
+        if (finished || active.Run.Members.Count < membersBefore) OfferFreeWorkers();
     }
 
     private void OnNewGeneration(ActiveRun active, int previous)
     {
-        Context.System.EventStream.Publish(new GenerationStarted(active.Request.JobId, active.Request.Stage, active.Run.Generation,
-            active.Run.Members.Select(m => m.WorkerId).ToList(), active.Run.RestartsUsed));
+        var started = new GenerationStarted(active.Request.JobId, active.Request.Stage, active.Run.Generation,
+            active.Run.Members.Select(m => m.WorkerId).ToList(), active.Run.RestartsUsed);
+        Context.System.EventStream.Publish(started);
+        active.ReplyTo.Tell(started);
         if (_reducer is null || active.Request.Aggregation != GradientAggregation.Coordinator) return;
-        if (previous > 0) _reducer.EndGeneration(active.Request.JobId, previous);
-        _reducer.BeginGeneration(active.Request.JobId, active.Run.Generation, active.Run.Members.Count, active.Request.Wire);
+        if (previous > active.Request.FirstGeneration) _reducer.EndGeneration(active.GroupId, previous);
+        _reducer.BeginGeneration(active.GroupId, active.Run.Generation, active.Run.Members.Count, active.Request.Wire);
     }
 
     private void Finish(ActiveRun active, Finished f)
     {
         if (_reducer is not null && active.Request.Aggregation == GradientAggregation.Coordinator)
-            _reducer.EndGeneration(active.Request.JobId, active.Run.Generation);
-        _log.Info("stage {0}/{1} {2}: {3}", active.Request.JobId, active.Request.Stage, f.Succeeded ? "completed" : "failed", f.Summary);
-        var finished = new StageFinished(active.Request.JobId, active.Request.Stage, f.Succeeded, f.Summary, active.Run.LastCheckpoint, active.Run.RestartsUsed);
+            _reducer.EndGeneration(active.GroupId, active.Run.Generation);
+        string outcome = f.Succeeded ? "completed" : f.Stopped ? "stopped" : "failed";
+        _log.Info("stage {0}/{1} {2}: {3}", active.Request.JobId, active.Request.Stage, outcome, f.Summary);
+        var finished = new StageFinished(active.Request.JobId, active.Request.Stage, f.Succeeded, f.Summary, active.Run.LastCheckpoint,
+            active.Run.RestartsUsed, f.Stopped);
         active.ReplyTo.Tell(finished);
         Context.System.EventStream.Publish(finished);
-        _active = null;
-        StartNext();
+        _runs.Remove(active);
     }
 
-    private void CheckDeadline()
+    private void CheckDeadlines()
     {
-        var active = _active;
-        if (active is null) return;
+        foreach (var active in _runs.ToList()) CheckDeadline(active);
+    }
+
+    private void CheckDeadline(ActiveRun active)
+    {
         var limit = active.Run.Phase switch
         {
             RunPhase.WaitingForWorkers => _timeouts.Admission,
@@ -160,35 +219,46 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             RunPhase.Checkpointing => _timeouts.Checkpoint,
             _ => (TimeSpan?)null,
         };
-        if (limit is null || DateTime.UtcNow - active.LastProgress < limit) return;
+        if (limit is null) return;
+        if (active.Run.Phase == RunPhase.WaitingForWorkers && _workers.Count >= active.Request.Limits.MinWorkers)
+        {
+            // Enough workers exist but other stages hold them: that is a queue, not a failure.
+            active.LastProgress = DateTime.UtcNow;
+            return;
+        }
+        if (DateTime.UtcNow - active.LastProgress < limit) return;
         if (active.Run.Phase == RunPhase.WaitingForWorkers)
         {
-            Apply(run => run.Abandon($"fewer than {active.Request.Limits.MinWorkers} workers were free for {limit.Value.TotalSeconds:F0} s"),
-                active.Request.JobId, active.Request.Stage);
+            Apply(active, run => run.Abandon($"fewer than {active.Request.Limits.MinWorkers} workers were registered for {limit.Value.TotalSeconds:F0} s"));
             return;
         }
         var suspect = active.Run.Awaited().FirstOrDefault();
         if (suspect is null) return;
         string reason = $"no progress for {limit.Value.TotalSeconds:F0} s in phase {active.Run.Phase}";
-        Apply(run => run.OnWorkerLost(suspect.WorkerId, reason), active.Request.JobId, active.Request.Stage);
+        Apply(active, run => run.OnWorkerLost(suspect.WorkerId, reason));
     }
 
     private WorkersSnapshot Snapshot()
     {
-        var members = _active?.Run.Members.Select((m, rank) => (m.WorkerId, rank)).ToDictionary(x => x.WorkerId, x => x.rank) ?? new();
+        var placement = new Dictionary<string, (ActiveRun Run, int Rank)>();
+        foreach (var active in _runs)
+            for (int rank = 0; rank < active.Run.Members.Count; rank++) placement[active.Run.Members[rank].WorkerId] = (active, rank);
         return new WorkersSnapshot(_workers.Values.OrderBy(w => w.Slot.WorkerId, StringComparer.Ordinal).Select(w =>
         {
-            bool busy = members.TryGetValue(w.Slot.WorkerId, out int rank);
-            return new WorkerStatus(w.Slot.WorkerId, w.Slot.Node, w.Slot.Device, busy ? _active!.Request.JobId : null,
-                busy ? _active!.Request.Stage : null, busy ? rank : null);
+            bool busy = placement.TryGetValue(w.Slot.WorkerId, out var p);
+            return new WorkerStatus(w.Slot.WorkerId, w.Slot.Node, w.Slot.Device, busy ? p.Run.Request.JobId : null,
+                busy ? p.Run.Request.Stage : null, busy ? p.Rank : null);
         }).ToList());
     }
 
-    private sealed class ActiveRun(RunStage request, IActorRef replyTo, DataParallelRun run)
+    private sealed class ActiveRun(RunStage request, IActorRef replyTo, DataParallelRun run, long arrival)
     {
         public RunStage Request { get; } = request;
         public IActorRef ReplyTo { get; } = replyTo;
         public DataParallelRun Run { get; } = run;
+        public long Arrival { get; } = arrival;
+        /// <summary>The data-plane group name: one job may run several stages at once.</summary>
+        public string GroupId => DataPlaneGroups.Id(Request.JobId, Request.Stage);
         public DateTime LastProgress { get; set; } = DateTime.UtcNow;
     }
 

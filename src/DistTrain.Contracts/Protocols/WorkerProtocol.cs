@@ -58,3 +58,9 @@ public sealed record AbortGroup(string JobId, string Stage, int Generation, stri
 
 /// <summary>A rank's session failed. <paramref name="SuspectRank"/> names the peer the data plane lost, when known.</summary>
 public sealed record SessionFailed(string JobId, string Stage, int Generation, int Rank, int Step, string Reason, int? SuspectRank) : IWorkerProtocol;
+
+/// <summary>The one naming rule for data-plane groups, shared by the coordinator's reducer and the workers: one job may run several stages at once.</summary>
+public static class DataPlaneGroups
+{
+    public static string Id(string jobId, string stage) => $"{jobId}/{stage}";
+}

@@ -1,9 +1,6 @@
 using System.Text.Json;
-using Akka.Actor;
-using Akka.Event;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
-using DistTrain.Contracts.Protocols;
 using DistTrain.Training.Engine;
 using Xunit.Abstractions;
 
@@ -29,8 +26,8 @@ public sealed class MetricsTests(ITestOutputHelper output)
         using var root = new TempDir();
         var clock = System.Diagnostics.Stopwatch.StartNew();
 
-        // Rank 1 stalls 1 s after each of steps 4, 5 and 6: a straggler the gap must name.
-        Environment.SetEnvironmentVariable(FaultInjection.Variable, "straggle:rank=1:step=4:seconds=1;straggle:rank=1:step=5:seconds=1;straggle:rank=1:step=6:seconds=1");
+        // Rank 1 stalls 1 s after each of steps 4 to 7: a straggler the gap must name, long enough for several 1 s scrapes.
+        Environment.SetEnvironmentVariable(FaultInjection.Variable, string.Join(";", Enumerable.Range(4, 4).Select(s => $"straggle:rank=1:step={s}:seconds=1")));
         try
         {
             await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(2, root.Path, ClusterHarness.Disttrain()) { ServeMetrics = true });
@@ -39,20 +36,20 @@ public sealed class MetricsTests(ITestOutputHelper output)
             await prometheus.WaitForTargetsAsync(3, TimeSpan.FromSeconds(60));
             output.WriteLine($"cluster up, 3 targets scraped: {clock.Elapsed.TotalSeconds:F1} s");
 
+            // Submitted through the job API: the job manager publishes the job events the coordinator's metrics export.
             var start = DateTime.UtcNow.AddSeconds(-5);
-            var scheduler = new SchedulerStandIn(cluster.System.EventStream, "metrics", "tiny-dp", "lm", Steps);
-            cluster.System.ActorOf(Props.Create(() => new StepListener(scheduler.Progress)));
-            scheduler.Submitted();
-            scheduler.Started();
-            var result = (await new ClusterJobRunner(cluster.Coordinator, root.Path).RunAsync("metrics", yaml, quick: false)).Single();
-            Assert.True(result.Succeeded, result.Summary);
-            scheduler.Finished(succeeded: true);
-            output.WriteLine($"job done: {clock.Elapsed.TotalSeconds:F1} s");
+            var result = await new ClusterJobRunner(cluster.Jobs).RunAsync(yaml, quick: false);
+            Assert.True(result.State == JobState.Succeeded, result.Stages.Single().Summary);
+            string jobId = result.JobId;
+            output.WriteLine($"job {jobId} done: {clock.Elapsed.TotalSeconds:F1} s");
 
-            // Until the last scrapes saw the end: every rank's steps, and the job's final state.
+            // Until the last scrapes saw the end: every rank's steps, the three checkpoints (steps 8, 16, 24), the job's final state.
             await prometheus.WaitUntilAsync(async () => (await prometheus.InstantAsync("sum(disttrain_steps_total)")) is [{ Value: 2 * Steps }]
+                && (await prometheus.InstantAsync("sum(disttrain_checkpoint_seconds_count)")) is [{ Value: 3 }]
                 && (await prometheus.InstantAsync("disttrain_job_state{state=\"succeeded\"} == 1")).Count == 1, TimeSpan.FromSeconds(30), "final figures scraped");
+            // Grafana evaluates a range at start + k·step; a whole number of steps puts the last point at the end, after the final scrape.
             var end = DateTime.UtcNow;
+            start = end - TimeSpan.FromSeconds(Math.Ceiling((end - start).TotalSeconds));
 
             // Every panel's every query, as Grafana would run it over the job's time range.
             var dashboard = JsonDocument.Parse(File.ReadAllText(Path.Combine(monitoring, "grafana-dashboard.json"))).RootElement;
@@ -82,7 +79,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
             Assert.Equal(2, (await prometheus.InstantAsync("disttrain_cluster_members{role=\"worker\", status=\"up\"}")).Single().Value);
 
             // Independent references: the stage's history file (rank 0 writes one line per step) and the final weights.
-            var history = File.ReadLines(Path.Combine(root.Path, "metrics", "lm", "history.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+            var history = File.ReadLines(Path.Combine(root.Path, jobId, "lm", "history.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
             Assert.Equal(Steps, history.Count);
             long trainedTargets = history.Sum(h => h.GetProperty("Targets").GetInt64());
             Assert.Equal(trainedTargets, (await prometheus.InstantAsync("disttrain_tokens_total")).Single().Value);
@@ -91,11 +88,11 @@ public sealed class MetricsTests(ITestOutputHelper output)
                 Assert.Equal(lastLoss, loss, 9);
             // Per step a rank reduces the target count (1 float) and the gradients with the loss and a flag (P + 2
             // floats), fp32 on the wire; the final evaluation adds a few floats.
-            long parameters = ClusterHarness.FinalParameters(yaml, root.Path, "metrics").Length;
+            long parameters = ClusterHarness.FinalParameters(yaml, root.Path, jobId).Length;
             long perSteps = Steps * 4L * (1 + parameters + 2);
             foreach (var (labels, bytes) in await prometheus.InstantAsync("disttrain_allreduce_bytes_total"))
                 Assert.InRange(bytes, perSteps, perSteps + 256);
-            Assert.True((await prometheus.InstantAsync("disttrain_checkpoint_seconds_count")).Single().Value >= 2);
+            Assert.Equal(3, (await prometheus.InstantAsync("disttrain_checkpoint_seconds_count{rank=\"0\"}")).Single().Value);
 
             // The straggler is named: rank 1's gap reached about half its 1 s stall (two ranks: the median is the mean).
             var gaps = (await prometheus.InstantAsync("max by (rank) (max_over_time(disttrain_straggler_gap_seconds[5m]))"))
@@ -131,52 +128,5 @@ public sealed class MetricsTests(ITestOutputHelper output)
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "DistTrain.sln"))) return dir.FullName;
         throw new DirectoryNotFoundException($"no DistTrain.sln above {AppContext.BaseDirectory}");
-    }
-
-    /// <summary>Forwards the coordinator's step events to a callback.</summary>
-    private sealed class StepListener : ReceiveActor
-    {
-        public StepListener(Action<StepCompleted> onStep) => Receive(onStep);
-        protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(StepCompleted));
-    }
-
-    /// <summary>
-    /// Publishes the job events the job scheduler (src/DistTrain.Cluster/Jobs, built separately) publishes on the
-    /// coordinator node, for a job run here through <see cref="ClusterJobRunner"/>; once the scheduler is merged,
-    /// submitting through its job service replaces this.
-    /// </summary>
-    private sealed class SchedulerStandIn(EventStream events, string jobId, string jobName, string stage, int totalSteps)
-    {
-        private long _sequence;
-
-        public void Submitted()
-        {
-            events.Publish(new JobQueueChanged(1, 0));
-            Publish(new StageChanged(View(JobState.Queued, 0)));
-        }
-
-        public void Started()
-        {
-            events.Publish(new JobQueueChanged(0, 1));
-            Publish(new StageChanged(View(JobState.Running, 0)));
-        }
-
-        public void Progress(StepCompleted s)
-        {
-            if (s.Rank == 0) Publish(new StageProgress(stage, 0, s.Step, totalSteps, s.Loss, s.Targets / Math.Max(1e-9, s.StepSeconds)));
-        }
-
-        public void Finished(bool succeeded)
-        {
-            var state = succeeded ? JobState.Succeeded : JobState.Failed;
-            Publish(new StageChanged(View(state, totalSteps)));
-            Publish(new JobFinished(new JobView(jobId, jobName, 0, state, DateTimeOffset.UtcNow, [View(state, totalSteps)], null)));
-            events.Publish(new JobQueueChanged(0, 0));
-        }
-
-        private StageView View(JobState state, int step) => new(stage, "pretrain", state, step, totalSteps, new Dictionary<string, double>());
-
-        private void Publish(JobEventBody body) =>
-            events.Publish(new JobActivity(jobId, jobName, new JobEvent(Interlocked.Increment(ref _sequence), DateTimeOffset.UtcNow, body)));
     }
 }
