@@ -71,7 +71,7 @@ public sealed class CoordinatorMetrics(MetricFactory f)
         "Median across ranks of busy time (step minus all-reduce) in the last complete step.", DistTrainMetrics.StageLabels);
     public readonly Counter Tokens = f.CreateCounter("disttrain_tokens_total", "Target tokens trained, counted once per global step.", DistTrainMetrics.StageLabels);
     public readonly Gauge WorldSize = f.CreateGauge("disttrain_stage_world_size", "Ranks in the stage's current process group.", DistTrainMetrics.StageLabels);
-    public readonly Gauge Generation = f.CreateGauge("disttrain_stage_generation", "Times the stage's process group was formed (first formation = 1).", DistTrainMetrics.StageLabels);
+    public readonly Gauge Generation = f.CreateGauge("disttrain_stage_generation", "Generation number of the stage's current process group; it increases whenever the group is formed again.", DistTrainMetrics.StageLabels);
     public readonly Counter WorkerRestarts = f.CreateCounter("disttrain_worker_restarts_total",
         "Group restarts of the stage after a lost or failed worker (each rolls back to the last checkpoint).", DistTrainMetrics.StageLabels);
     public readonly Counter WorkersLost = f.CreateCounter("disttrain_workers_lost_total",

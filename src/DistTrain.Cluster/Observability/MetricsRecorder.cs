@@ -15,7 +15,6 @@ namespace DistTrain.Cluster.Observability;
 /// </summary>
 public sealed class MetricsRecorder
 {
-    public static readonly string[] JobStates = Enum.GetNames<JobState>().Select(s => s.ToLowerInvariant()).ToArray();
     private static readonly string[] FinalStates = Enum.GetValues<JobState>().Where(s => s.IsFinal()).Select(Name).ToArray();
 
     private readonly DistTrainMetrics _metrics;
@@ -108,10 +107,20 @@ public sealed class MetricsRecorder
         RemoveWhere(c.StragglerGap, l => l[0] == g.JobId && l[1] == g.Stage);   // ranks were re-assigned
         c.WorldSize.WithLabels(g.JobId, g.Stage).Set(g.Workers.Count);
         c.Generation.WithLabels(g.JobId, g.Stage).Set(g.Generation);
-        var restarts = c.WorkerRestarts.WithLabels(g.JobId, g.Stage);
-        int before = _restarts.GetValueOrDefault((g.JobId, g.Stage));
-        if (g.RestartsUsed > before) restarts.Inc(g.RestartsUsed - before);
-        _restarts[(g.JobId, g.Stage)] = Math.Max(before, g.RestartsUsed);
+        c.WorkerRestarts.WithLabels(g.JobId, g.Stage);   // published at zero
+        CountRestarts(c, g.JobId, g.Stage, g.RestartsUsed);
+    }
+
+    /// <summary>
+    /// Adds the restarts a run used since its last report. A stage dispatched again (after a coordinator restart) is a
+    /// new run whose count starts from zero, so a count below the last one is that new run's own.
+    /// </summary>
+    private void CountRestarts(CoordinatorMetrics c, string jobId, string stage, int restartsUsed)
+    {
+        int last = _restarts.GetValueOrDefault((jobId, stage));
+        int added = restartsUsed >= last ? restartsUsed - last : restartsUsed;
+        if (added > 0) c.WorkerRestarts.WithLabels(jobId, stage).Inc(added);
+        _restarts[(jobId, stage)] = restartsUsed;
     }
 
     public void Record(StageFinished f)
@@ -121,11 +130,8 @@ public sealed class MetricsRecorder
         // A finished stage has no stragglers; a gap left standing would keep the straggler alert firing.
         RemoveWhere(c.StragglerGap, l => l[0] == f.JobId && l[1] == f.Stage);
         RemoveWhere(c.BusyMedian, l => l[0] == f.JobId && l[1] == f.Stage);
-        if (f.Restarts > _restarts.GetValueOrDefault((f.JobId, f.Stage)))
-        {
-            c.WorkerRestarts.WithLabels(f.JobId, f.Stage).Inc(f.Restarts - _restarts.GetValueOrDefault((f.JobId, f.Stage)));
-            _restarts[(f.JobId, f.Stage)] = f.Restarts;
-        }
+        CountRestarts(c, f.JobId, f.Stage, f.Restarts);   // a failure on a spent budget forms no new group
+        _restarts.Remove((f.JobId, f.Stage));
     }
 
     public void Record(WorkerLost _) => _metrics.Cluster?.WorkersLost.Inc();

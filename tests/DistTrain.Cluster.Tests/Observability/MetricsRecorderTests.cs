@@ -112,6 +112,12 @@ public sealed class MetricsRecorderTests
         Assert.Empty(s.Find("disttrain_straggler_gap_seconds"));   // a finished stage has no straggler to alert on
         Assert.Empty(s.Find("disttrain_step_busy_median_seconds"));
         Assert.Equal(1, s.Single("disttrain_worker_restarts_total", ("job_id", "j1")));
+
+        // Dispatched again after a coordinator restart: a new run, whose restart count starts from zero.
+        r.Record(new GenerationStarted("j1", "lm", 1001, ["10.0.0.2:4053/cpu"], 0));
+        r.Record(new GenerationStarted("j1", "lm", 1002, ["10.0.0.2:4053/cpu"], 1));
+        r.Record(new StageFinished("j1", "lm", false, "restart budget spent", null, 2));
+        Assert.Equal(3, (await Exposition.ScrapeAsync(registry)).Single("disttrain_worker_restarts_total", ("job_id", "j1")));
     }
 
     private static JobActivity Activity(string job, long seq, JobEventBody body) => new(job, "tiny-dp", new JobEvent(seq, DateTimeOffset.UtcNow, body));
