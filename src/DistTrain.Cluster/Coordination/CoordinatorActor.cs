@@ -39,12 +39,15 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<ClusterEvent.MemberRemoved>(r => LoseWhere(w => w.Ref.Path.Address.Equals(r.Member.Address), "node removed"));
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<RunStage>(Start);
-        Receive<StopStage>(m => Apply(m.JobId, m.Stage, run => run.RequestStop(m.Reason)));
+        Receive<RunInference>(StartInference);
+        Receive<StopStage>(m => { if (Find(m.JobId, m.Stage) is { } a) Apply(a, _ => a.RequestStop(m.Reason)); });
+        Receive<ShardDone>(m => OnShard(m.JobId, m.Stage, m, (run, worker) => run.OnShardDone(m, worker)));
+        Receive<ShardFailed>(m => OnShard(m.JobId, m.Stage, m, (run, worker) => run.OnShardFailed(m, worker)));
         Receive<GetWorkers>(_ => Sender.Tell(Snapshot()));
         Receive<GroupPrepared>(m => Apply(m.JobId, m.Stage, run => run.OnPrepared(m), progress: true));
         Receive<StepCompleted>(m =>
         {
-            if (Find(m.JobId, m.Stage) is { } active && active.Run.Generation == m.Generation)
+            if (Find(m.JobId, m.Stage) is { Run: { } run } active && run.Generation == m.Generation)
             {
                 Context.System.EventStream.Publish(m);
                 active.ReplyTo.Tell(m);
@@ -54,9 +57,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<CheckpointSaved>(m =>
         {
             var active = Find(m.JobId, m.Stage);
-            string? before = active?.Run.LastCheckpoint;
+            string? before = active?.Run?.LastCheckpoint;
             Apply(m.JobId, m.Stage, run => run.OnCheckpointSaved(m), progress: true);
-            if (active is not null && active.Run.LastCheckpoint != before) active.ReplyTo.Tell(m);
+            if (active?.Run is { } r && r.LastCheckpoint != before) active.ReplyTo.Tell(m);
         });
         Receive<SessionFailed>(m => Apply(m.JobId, m.Stage, run => run.OnSessionFailed(m)));
         Receive<DeadlineTick>(_ => CheckDeadlines());
@@ -93,7 +96,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _workers.Remove(id);
             _log.Warning("worker {0} lost: {1}", id, reason);
             Context.System.EventStream.Publish(new WorkerLost(id, reason));
-            foreach (var active in _runs.ToList()) Apply(active, run => run.OnWorkerLost(id, reason));
+            foreach (var active in _runs.ToList()) Apply(active, _ => active.OnWorkerLost(id, reason));
         }
     }
 
@@ -117,11 +120,42 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             Sender.Tell(new StageFinished(request.JobId, request.Stage, false, e.Message, null, 0));
             return;
         }
-        var active = new ActiveRun(request, Sender, run, _arrivals++);
-        _runs.Add(active);
-        _runs.Sort((a, b) => a.Request.Priority != b.Request.Priority ? b.Request.Priority.CompareTo(a.Request.Priority) : a.Arrival.CompareTo(b.Arrival));
+        Admit(new ActiveRun(request.JobId, request.Stage, request.Priority, request.Limits.MinWorkers, Sender, _arrivals++) { Run = run, Request = request });
         _log.Info("stage {0}/{1}: waiting for {2}..{3} workers", request.JobId, request.Stage, request.Limits.MinWorkers, request.Limits.MaxWorkers);
+    }
+
+    private void StartInference(RunInference request)
+    {
+        if (Find(request.JobId, request.Stage) is not null)
+        {
+            Sender.Tell(new StageFinished(request.JobId, request.Stage, false, "this stage is already running", null, 0));
+            return;
+        }
+        InferenceRun run;
+        try { run = new InferenceRun(request.JobId, request.Stage, request.SpecYaml, request.Quick, request.ShardCount, request.MaxWorkers); }
+        catch (ArgumentException e)
+        {
+            Sender.Tell(new StageFinished(request.JobId, request.Stage, false, e.Message, null, 0));
+            return;
+        }
+        Admit(new ActiveRun(request.JobId, request.Stage, request.Priority, 1, Sender, _arrivals++) { Inference = run });
+        _log.Info("stage {0}/{1}: {2} shard(s) for up to {3} workers", request.JobId, request.Stage, request.ShardCount, request.MaxWorkers);
+    }
+
+    private void Admit(ActiveRun active)
+    {
+        _runs.Add(active);
+        _runs.Sort((a, b) => a.Priority != b.Priority ? b.Priority.CompareTo(a.Priority) : a.Arrival.CompareTo(b.Arrival));
         OfferFreeWorkers();
+    }
+
+    private void OnShard(string jobId, string stage, object message, Func<InferenceRun, string, IReadOnlyList<RunCommand>> decide)
+    {
+        var worker = _workers.FirstOrDefault(kv => kv.Value.Ref.Equals(Sender)).Key;
+        if (worker is null || Find(jobId, stage) is not { Inference: { } run } active) return;
+        active.ReplyTo.Tell(message);
+        active.LastProgress = DateTime.UtcNow;
+        Apply(active, _ => decide(run, worker));
     }
 
     /// <summary>
@@ -133,35 +167,40 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         foreach (var waiting in new[] { true, false })
             foreach (var active in _runs.ToList())
             {
-                if ((active.Run.Phase == RunPhase.WaitingForWorkers) != waiting) continue;
+                if ((active.Phase == RunPhase.WaitingForWorkers) != waiting) continue;
                 var free = FreeWorkers();
                 if (free.Count == 0) return;
-                Apply(active, run => run.OnWorkersAvailable(free));
+                Apply(active, _ => active.OnWorkersAvailable(free));
             }
     }
 
     private List<WorkerSlot> FreeWorkers()
     {
-        var busy = _runs.SelectMany(r => r.Run.Members).Select(m => m.WorkerId).ToHashSet();
+        var busy = _runs.SelectMany(r => r.Members).Select(m => m.WorkerId).ToHashSet();
         return _workers.Values.Select(w => w.Slot).Where(s => !busy.Contains(s.WorkerId)).OrderBy(s => s.WorkerId, StringComparer.Ordinal).ToList();
     }
 
-    private ActiveRun? Find(string jobId, string stage) => _runs.FirstOrDefault(r => r.Request.JobId == jobId && r.Request.Stage == stage);
+    private ActiveRun? Find(string jobId, string stage) => _runs.FirstOrDefault(r => r.JobId == jobId && r.Stage == stage);
 
+    /// <summary>Applies a decision of a training run (messages of data-parallel groups).</summary>
     private void Apply(string jobId, string stage, Func<DataParallelRun, IReadOnlyList<RunCommand>> decide, bool progress = false)
     {
-        if (Find(jobId, stage) is { } active) Apply(active, decide, progress);
+        if (Find(jobId, stage) is { Run: { } run } active) Apply(active, _ => decide(run), progress);
     }
 
     /// <param name="progress">A worker reported progress; silence from workers, not from registrations, is what deadlines catch.</param>
-    private void Apply(ActiveRun active, Func<DataParallelRun, IReadOnlyList<RunCommand>> decide, bool progress = false)
+    private void Apply(ActiveRun active, Func<ActiveRun, IReadOnlyList<RunCommand>> decide, bool progress = false)
     {
         if (!_runs.Contains(active)) return;
-        int generationBefore = active.Run.Generation;
-        int membersBefore = active.Run.Members.Count;
-        var commands = decide(active.Run);
-        if (active.Run.Generation != generationBefore) OnNewGeneration(active, generationBefore);
-        if (progress || active.Run.Generation != generationBefore) active.LastProgress = DateTime.UtcNow;
+        int generationBefore = active.Run?.Generation ?? 0;
+        int membersBefore = active.Members.Count;
+        var phaseBefore = active.Phase;
+        var commands = decide(active);
+        if (active.Inference is not null && phaseBefore == RunPhase.WaitingForWorkers && active.Phase == RunPhase.Running)
+            active.ReplyTo.Tell(new GenerationStarted(active.JobId, active.Stage, 0, active.Members.Select(m => m.WorkerId).ToList(), 0));
+        int generation = active.Run?.Generation ?? 0;
+        if (generation != generationBefore) OnNewGeneration(active, generationBefore);
+        if (progress || generation != generationBefore) active.LastProgress = DateTime.UtcNow;
         bool finished = false;
         foreach (var command in commands)
         {
@@ -177,28 +216,28 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             }
         }
         // Workers a run let go (it finished, or re-forms smaller) are free for the others.
-        if (finished || active.Run.Members.Count < membersBefore) OfferFreeWorkers();
+        if (finished || active.Members.Count < membersBefore) OfferFreeWorkers();
     }
 
     private void OnNewGeneration(ActiveRun active, int previous)
     {
-        var started = new GenerationStarted(active.Request.JobId, active.Request.Stage, active.Run.Generation,
-            active.Run.Members.Select(m => m.WorkerId).ToList(), active.Run.RestartsUsed);
+        var (run, request) = (active.Run!, active.Request!);
+        var started = new GenerationStarted(active.JobId, active.Stage, run.Generation, run.Members.Select(m => m.WorkerId).ToList(), run.RestartsUsed);
         Context.System.EventStream.Publish(started);
         active.ReplyTo.Tell(started);
-        if (_reducer is null || active.Request.Aggregation != GradientAggregation.Coordinator) return;
-        if (previous > active.Request.FirstGeneration) _reducer.EndGeneration(active.GroupId, previous);
-        _reducer.BeginGeneration(active.GroupId, active.Run.Generation, active.Run.Members.Count, active.Request.Wire);
+        if (_reducer is null || request.Aggregation != GradientAggregation.Coordinator) return;
+        if (previous > request.FirstGeneration) _reducer.EndGeneration(active.GroupId, previous);
+        _reducer.BeginGeneration(active.GroupId, run.Generation, run.Members.Count, request.Wire);
     }
 
     private void Finish(ActiveRun active, Finished f)
     {
-        if (_reducer is not null && active.Request.Aggregation == GradientAggregation.Coordinator)
-            _reducer.EndGeneration(active.GroupId, active.Run.Generation);
+        if (_reducer is not null && active.Request?.Aggregation == GradientAggregation.Coordinator)
+            _reducer.EndGeneration(active.GroupId, active.Run!.Generation);
         string outcome = f.Succeeded ? "completed" : f.Stopped ? "stopped" : "failed";
-        _log.Info("stage {0}/{1} {2}: {3}", active.Request.JobId, active.Request.Stage, outcome, f.Summary);
-        var finished = new StageFinished(active.Request.JobId, active.Request.Stage, f.Succeeded, f.Summary, active.Run.LastCheckpoint,
-            active.Run.RestartsUsed, f.Stopped);
+        _log.Info("stage {0}/{1} {2}: {3}", active.JobId, active.Stage, outcome, f.Summary);
+        var finished = new StageFinished(active.JobId, active.Stage, f.Succeeded, f.Summary, active.Run?.LastCheckpoint,
+            active.Run?.RestartsUsed ?? 0, f.Stopped);
         active.ReplyTo.Tell(finished);
         Context.System.EventStream.Publish(finished);
         _runs.Remove(active);
@@ -211,7 +250,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void CheckDeadline(ActiveRun active)
     {
-        var limit = active.Run.Phase switch
+        var limit = active.Phase switch
         {
             RunPhase.WaitingForWorkers => _timeouts.Admission,
             RunPhase.Preparing => _timeouts.Prepare,
@@ -220,46 +259,61 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _ => (TimeSpan?)null,
         };
         if (limit is null) return;
-        if (active.Run.Phase == RunPhase.WaitingForWorkers && _workers.Count >= active.Request.Limits.MinWorkers)
+        if (active.Phase == RunPhase.WaitingForWorkers && _workers.Count >= active.MinWorkers)
         {
             // Enough workers exist but other stages hold them: that is a queue, not a failure.
             active.LastProgress = DateTime.UtcNow;
             return;
         }
         if (DateTime.UtcNow - active.LastProgress < limit) return;
-        if (active.Run.Phase == RunPhase.WaitingForWorkers)
+        if (active.Phase == RunPhase.WaitingForWorkers)
         {
-            Apply(active, run => run.Abandon($"fewer than {active.Request.Limits.MinWorkers} workers were registered for {limit.Value.TotalSeconds:F0} s"));
+            Apply(active, a => a.Abandon($"fewer than {active.MinWorkers} workers were registered for {limit.Value.TotalSeconds:F0} s"));
             return;
         }
-        var suspect = active.Run.Awaited().FirstOrDefault();
-        if (suspect is null) return;
-        string reason = $"no progress for {limit.Value.TotalSeconds:F0} s in phase {active.Run.Phase}";
-        Apply(active, run => run.OnWorkerLost(suspect.WorkerId, reason));
+        // A shard has no step deadline (one shard is one long unit of work); a lost worker returns it to the pool.
+        if (active.Run is not { } run || run.Awaited().FirstOrDefault() is not { } suspect) return;
+        string reason = $"no progress for {limit.Value.TotalSeconds:F0} s in phase {run.Phase}";
+        Apply(active, _ => run.OnWorkerLost(suspect.WorkerId, reason));
     }
 
     private WorkersSnapshot Snapshot()
     {
         var placement = new Dictionary<string, (ActiveRun Run, int Rank)>();
         foreach (var active in _runs)
-            for (int rank = 0; rank < active.Run.Members.Count; rank++) placement[active.Run.Members[rank].WorkerId] = (active, rank);
+            for (int rank = 0; rank < active.Members.Count; rank++) placement[active.Members[rank].WorkerId] = (active, rank);
         return new WorkersSnapshot(_workers.Values.OrderBy(w => w.Slot.WorkerId, StringComparer.Ordinal).Select(w =>
         {
             bool busy = placement.TryGetValue(w.Slot.WorkerId, out var p);
-            return new WorkerStatus(w.Slot.WorkerId, w.Slot.Node, w.Slot.Device, busy ? p.Run.Request.JobId : null,
-                busy ? p.Run.Request.Stage : null, busy ? p.Rank : null);
+            return new WorkerStatus(w.Slot.WorkerId, w.Slot.Node, w.Slot.Device, busy ? p.Run.JobId : null,
+                busy ? p.Run.Stage : null, busy ? p.Rank : null);
         }).ToList());
     }
 
-    private sealed class ActiveRun(RunStage request, IActorRef replyTo, DataParallelRun run, long arrival)
+    /// <summary>One stage the coordinator runs: a data-parallel training run or a sharded inference run.</summary>
+    private sealed class ActiveRun(string jobId, string stage, int priority, int minWorkers, IActorRef replyTo, long arrival)
     {
-        public RunStage Request { get; } = request;
+        public string JobId { get; } = jobId;
+        public string Stage { get; } = stage;
+        public int Priority { get; } = priority;
+        public int MinWorkers { get; } = minWorkers;
         public IActorRef ReplyTo { get; } = replyTo;
-        public DataParallelRun Run { get; } = run;
         public long Arrival { get; } = arrival;
+        public DataParallelRun? Run { get; init; }
+        public RunStage? Request { get; init; }
+        public InferenceRun? Inference { get; init; }
         /// <summary>The data-plane group name: one job may run several stages at once.</summary>
-        public string GroupId => DataPlaneGroups.Id(Request.JobId, Request.Stage);
+        public string GroupId => DataPlaneGroups.Id(JobId, Stage);
         public DateTime LastProgress { get; set; } = DateTime.UtcNow;
+
+        public RunPhase Phase => Run?.Phase ?? Inference!.Phase;
+        public IReadOnlyList<WorkerSlot> Members => Run?.Members ?? Inference!.Members;
+        public IReadOnlyList<RunCommand> OnWorkersAvailable(IReadOnlyCollection<WorkerSlot> free) =>
+            Run?.OnWorkersAvailable(free) ?? Inference!.OnWorkersAvailable(free);
+        public IReadOnlyList<RunCommand> OnWorkerLost(string workerId, string reason) =>
+            Run?.OnWorkerLost(workerId, reason) ?? Inference!.OnWorkerLost(workerId);
+        public IReadOnlyList<RunCommand> RequestStop(string reason) => Run?.RequestStop(reason) ?? Inference!.RequestStop(reason);
+        public IReadOnlyList<RunCommand> Abandon(string reason) => Run?.Abandon(reason) ?? Inference!.Abandon(reason);
     }
 
     private sealed class DeadlineTick { public static readonly DeadlineTick Instance = new(); }

@@ -15,6 +15,12 @@ public interface ICoordinatorRequest;
 public sealed record RunStage(string JobId, string Stage, string SpecYaml, bool Quick, RunLimits Limits, GradientAggregation Aggregation, GradientWire Wire,
     int Priority = 0, RunResume? Resume = null, int FirstGeneration = 0) : ICoordinatorRequest;
 
+/// <summary>
+/// Run one inference stage (label) as <paramref name="ShardCount"/> shards spread over free workers, at most
+/// <paramref name="MaxWorkers"/> at once; the sender receives <see cref="StageFinished"/> and every <see cref="ShardDone"/>.
+/// </summary>
+public sealed record RunInference(string JobId, string Stage, string SpecYaml, bool Quick, int ShardCount, int MaxWorkers, int Priority = 0) : ICoordinatorRequest;
+
 /// <summary>Stop a stage at its next step boundary, keeping its last checkpoint (a cancelled job); answered by its <see cref="StageFinished"/>.</summary>
 public sealed record StopStage(string JobId, string Stage, string Reason) : ICoordinatorRequest;
 

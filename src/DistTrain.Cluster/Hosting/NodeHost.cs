@@ -34,7 +34,9 @@ public static class NodeHost
         settings.Validate();
         var store = settings.IsCoordinator ? JobStore.Parse(settings.JobStore, settings.RunRoot) : null;
         if (store is not null) services.AddSingleton<IJobService>(sp => new ActorJobService(sp.GetRequiredService<ActorRegistry>()));
-        string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon")) + $"\nakka.loglevel = {logLevel}\n";
+        string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon")) + $"\nakka.loglevel = {logLevel}\n"
+            // A node embedded in a command reports problems in its own words; the proxies' start-up chatter is noise there.
+            + (logLevel == "INFO" ? "" : "akka.cluster.singleton-proxy.log-singleton-identification-failure = off\n");
         services.AddDistTrainMetrics(settings);   // Prometheus /metrics when settings.MetricsPort > 0
         return services.AddAkka(NodeSettings.SystemName, builder =>
         {
@@ -71,7 +73,7 @@ public static class NodeHost
                     foreach (var device in settings.Devices)
                     {
                         string id = $"{settings.AdvertisedHost}:{settings.Port}/{device}";
-                        system.ActorOf(WorkerActor.Props(id, settings.Address, device, proxy, dataPlanes(), sessionsForDevice(device), settings.RunRoot),
+                        system.ActorOf(WorkerActor.Props(id, settings.Address, device, proxy, dataPlanes(), sessionsForDevice(device), new ShardRunner(), settings.RunRoot),
                             "worker-" + device.Replace(':', '-'));
                     }
                 });

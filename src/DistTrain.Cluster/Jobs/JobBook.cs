@@ -9,7 +9,8 @@ public sealed class StageEntry(StageSpec spec)
     public string Name => Spec.Name;
     public JobState State { get; internal set; } = JobState.Queued;
     public int Step { get; internal set; }
-    public int TotalSteps => Spec.Kind.Trains() ? Spec.Train.Steps : 0;
+    /// <summary>Optimiser steps of a training stage; shards of a label stage once it reports progress.</summary>
+    public int TotalSteps { get; internal set; } = spec.Kind.Trains() ? spec.Train.Steps : 0;
     public int Attempts { get; internal set; }
     public string? Error { get; internal set; }
     public IReadOnlyDictionary<string, double> Metrics { get; internal set; } = new Dictionary<string, double>();
@@ -109,6 +110,7 @@ public sealed class JobBook
             {
                 var stage = job.Stage(p.Stage);
                 stage.Step = Math.Max(stage.Step, p.Step + 1);
+                stage.TotalSteps = p.TotalSteps;
                 job.Emit(e.At, new StageProgress(p.Stage, p.Rank, p.Step, p.TotalSteps, p.Loss, p.TokensPerSecond));
                 break;
             }

@@ -92,6 +92,8 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         Command<StepCompleted>(OnStep);
         Command<CheckpointSaved>(m => Record(new StageCheckpointed(m.JobId, m.Stage, m.Step, m.Path, Now)));
         Command<StageFinished>(OnStageFinished);
+        Command<ShardDone>(OnShardDone);
+        Command<ShardFailed>(m => Record(new JobNoted(m.JobId, $"stage {m.Stage}: shard {m.Shard} failed on a worker ({m.Reason}); it will be retried", Now)));
         Command<InferenceDone>(OnInferenceDone);
     }
 
@@ -213,6 +215,14 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
             _coordinator.Tell(request, Self);
             return;
         }
+        if (stage.Spec.Kind == StageKind.Label)
+        {
+            // Distributed inference: shards over every free worker; shards already on storage are reused.
+            _inFlight[key] = new InFlight(null);
+            Record(new StageDispatched(job.JobId, stage.Name, attempt, Now));
+            _coordinator.Tell(new RunInference(job.JobId, stage.Name, job.SpecYaml, job.Quick, LabelShards.Count(stage.Spec), SpecLimits.MaxWorkers, job.Priority), Self);
+            return;
+        }
         var cancel = new CancellationTokenSource();
         _inFlight[key] = new InFlight(cancel);
         Record(new StageDispatched(job.JobId, stage.Name, attempt, Now));
@@ -246,10 +256,30 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         Record(new StageProgressed(m.JobId, m.Stage, m.Rank, m.Step, stage.TotalSteps, m.Loss, tokensPerSecond, Now));
     }
 
+    private void OnShardDone(ShardDone m)
+    {
+        var job = _book.Find(m.JobId);
+        if (job is null || job.State.IsFinal()) return;
+        var stage = job.Stage(m.Stage);
+        int done = stage.Step + 1, total = LabelShards.Count(stage.Spec);
+        Record(new StageProgressed(m.JobId, m.Stage, -1, done - 1, total, 0, m.Seconds > 0 ? m.Examples / m.Seconds : 0, Now));
+    }
+
     private void OnStageFinished(StageFinished f)
     {
-        _inFlight.Remove((f.JobId, f.Stage));
         var job = _book.Find(f.JobId);
+        if (job is not null && !job.State.IsFinal() && f.Succeeded && job.Stage(f.Stage).Spec.Kind == StageKind.Label && !job.CancelRequested)
+        {
+            // Every shard is on storage: join them into the stage's one checksummed label file, off the actor.
+            var cancel = new CancellationTokenSource();
+            _inFlight[(f.JobId, f.Stage)] = new InFlight(cancel);
+            var (spec, stageSpec, artifacts) = (job.Spec, job.Stage(f.Stage).Spec, new StageArtifacts(_runRoot, f.JobId, f.Stage));
+            Task.Run(() => _inference.MergeLabels(spec, stageSpec, artifacts, LabelShards.Count(stageSpec)), cancel.Token).PipeTo(Self,
+                success: metrics => new InferenceDone(f.JobId, f.Stage, metrics, null),
+                failure: e => new InferenceDone(f.JobId, f.Stage, null, e is AggregateException { InnerException: { } i } ? i : e));
+            return;
+        }
+        _inFlight.Remove((f.JobId, f.Stage));
         if (job is null || job.State.IsFinal()) return;
         if (f.Succeeded)
             EndSucceeded(job, f.Stage, () => new Dictionary<string, double>(RunReport.ReadStageMetrics(new StageArtifacts(_runRoot, f.JobId, f.Stage)))
