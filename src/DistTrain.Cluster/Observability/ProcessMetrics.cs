@@ -44,10 +44,10 @@ public sealed class ProcessMetrics
         [StructLayout(LayoutKind.Sequential)]
         private struct MemoryInfo { public ulong Total, Free, Used; }
 
-        private delegate int InitFn();
-        private delegate int CountFn(out uint count);
-        private delegate int HandleFn(uint index, out IntPtr device);
-        private delegate int MemoryFn(IntPtr device, out MemoryInfo memory);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)] private delegate int InitFn();
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)] private delegate int CountFn(out uint count);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)] private delegate int HandleFn(uint index, out IntPtr device);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)] private delegate int MemoryFn(IntPtr device, out MemoryInfo memory);
 
         private readonly HandleFn _handle;
         private readonly MemoryFn _memory;
