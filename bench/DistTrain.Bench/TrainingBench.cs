@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Akka.Actor;
+using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Contracts.Protocols;

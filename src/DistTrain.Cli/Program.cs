@@ -12,5 +12,11 @@ var root = new RootCommand("DistTrain: distributed training of language models o
     LocalCommand.Create(),
     DataCommand.Create(),
     BenchCommand.Create(),
+    SubmitCommand.Create(),
+    JobsCommand.Create(),
+    StatusCommand.Create(),
+    WatchCommand.Create(),
+    CancelCommand.Create(),
+    WorkersCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

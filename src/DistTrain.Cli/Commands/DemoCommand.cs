@@ -1,51 +1,70 @@
 using System.CommandLine;
-using System.Text.Json;
-using DistTrain.Contracts.Specs;
-using DistTrain.Training.Pipeline;
+using DistTrain.Api.Client;
+using DistTrain.Api.Hosting;
+using DistTrain.Api.V1;
+using DistTrain.Cli.Reports;
+using DistTrain.Cli.Views;
+using DistTrain.Cluster.Hosting;
+using Grpc.Core;
 using Spectre.Console;
 
 namespace DistTrain.Cli.Commands;
 
 /// <summary>
-/// `disttrain demo [--quick] [--out DIR]`: the main job on the bundled Brown Corpus. Pre-trains a small GPT-style
-/// decoder (examples/demo-pretrain.yaml) and prints the falling loss and the validation perplexity against a
-/// unigram baseline on the same tokens.
+/// `disttrain demo [--quick] [--out DIR]`: the main job. Starts a cluster on loopback (this process is the
+/// coordinator, with the gRPC job API; two worker processes), submits examples/brown-pipeline.yaml over gRPC —
+/// RoBERTa MLM pre-training data-parallel on both workers, a genre teacher, teacher labelling of the whole corpus in
+/// shards, a student at most 40% of the teacher's size, evaluation — and follows it with the `watch` view. It ends
+/// with report.json, report.md (teacher against student) and PNG plots in the run folder.
 /// </summary>
 public static class DemoCommand
 {
-    public const string Spec = "demo-pretrain.yaml";
+    public const string Spec = "brown-pipeline.yaml";
+    public const int Workers = 2;
 
     public static Command Create()
     {
-        var quick = new Option<bool>("--quick") { Description = "A shorter run (about a minute)." };
-        var output = new Option<DirectoryInfo?>("--out") { Description = "Run folder (default: runs/demo-<time>)." };
-        var cmd = new Command("demo", "Run the main job on the bundled Brown Corpus.") { quick, output };
-        cmd.SetAction(parse =>
+        var quick = new Option<bool>("--quick") { Description = "Smoke run of the same pipeline: 20 steps and 64 examples per stage (under 2 minutes)." };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "Run root (default: runs/demo-<time>)." };
+        var cmd = new Command("demo", "Run the main job: the Brown Corpus pipeline on a local two-worker cluster, submitted over gRPC.") { quick, output };
+        cmd.SetAction(async (parse, ct) =>
         {
-            var result = JobSpecs.LoadFile(ExamplePath(Spec));
-            if (!result.Ok) throw new InvalidOperationException(string.Join("; ", result.Errors));
-            var job = result.Spec!;
-            // --quick keeps the model and data but runs a quarter of the steps (the generic quick transform's 20
-            // steps would not get below the baseline).
-            if (parse.GetValue(quick))
-                job = job with { Stages = job.Stages.Select(s => s with { Train = s.Train with { Steps = s.Train.Steps / 4, Warmup = s.Train.Warmup / 4, EvalEvery = s.Train.Steps / 8 } }).ToList() };
-            string dir = parse.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", $"demo-{DateTime.Now:yyyyMMdd-HHmmss}"));
-            AnsiConsole.MarkupLine($"[bold]DistTrain demo[/]: next-word pre-training on the Brown Corpus ({Markup.Escape(dir)})");
-            int code = RunCommand.Run(job, dir, "cpu", threads: 0, resume: false);
-            if (code != 0) return code;
-            return Summarise(Path.Combine(dir, "report.json"));
+            string root = parse.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", $"demo-{DateTime.Now:yyyyMMdd-HHmmss}"));
+            string spec = await File.ReadAllTextAsync(ExamplePath(Spec), ct);
+            AnsiConsole.MarkupLine($"[bold]DistTrain demo[/]: {Markup.Escape(Spec)} on a local cluster, coordinator + {Workers} worker processes (run root {Markup.Escape(root)})");
+            await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(Workers, root, ExecutableCommand.Self()), ct);
+            AnsiConsole.MarkupLine($"cluster up: job API at {cluster.GrpcAddress}, {Workers} workers registered; node logs in {Markup.Escape(cluster.LogDirectory)}");
+            using var channel = ApiChannel.Create(cluster.GrpcAddress, token: null);
+            var client = new Jobs.JobsClient(channel);
+            string jobId;
+            try
+            {
+                jobId = (await client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = spec, Quick = parse.GetValue(quick) }, ApiCommand.Call(ct))).JobId;
+            }
+            catch (RpcException e)
+            {
+                return ApiCommand.Fail("demo", e.Status.Detail, ApiCommand.ExitCodes.InvalidInput);
+            }
+            AnsiConsole.MarkupLine($"submitted job [bold]{Markup.Escape(jobId)}[/] over gRPC");
+            var finished = await JobWatchView.RunAsync(client, jobId, ct);
+
+            // The recorded progress of every rank, replayed from the start of the job's event stream.
+            var progress = new List<ProgressPoint>();
+            using (var replay = client.WatchJob(new WatchJobRequest { JobId = jobId }, deadline: DateTime.UtcNow.AddMinutes(2), cancellationToken: ct))
+                while (await replay.ResponseStream.MoveNext(ct))
+                    if (replay.ResponseStream.Current.Progress is { } p) progress.Add(new ProgressPoint(p.Stage, p.Rank, p.Step, p.Loss, p.TokensPerSecond));
+            string runDir = Path.Combine(root, jobId);
+            if (!File.Exists(Path.Combine(runDir, "report.json")))
+            {
+                AnsiConsole.MarkupLine($"[red]the job {finished.State} before any stage finished[/]: {Markup.Escape(finished.Error)}");
+                return ApiCommand.ExitCodes.JobNotSucceeded;
+            }
+            var files = PipelineReport.Write(runDir, jobId, finished.State.ToString(), progress);
+            AnsiConsole.MarkupLine("[bold]report[/]:");
+            foreach (var f in new[] { Path.Combine(runDir, "report.json") }.Concat(files)) AnsiConsole.MarkupLine($"  {Markup.Escape(f)}");
+            return WatchCommand.ExitCode(finished);
         });
         return cmd;
-    }
-
-    private static int Summarise(string reportPath)
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(reportPath));
-        var m = doc.RootElement.GetProperty("stages").GetProperty("pretrain").GetProperty("metrics");
-        double ppl = m.GetProperty("perplexity").GetDouble(), unigram = m.GetProperty("unigram_perplexity").GetDouble();
-        string verdict = ppl < unigram ? "[green]below[/]" : "[red]NOT below[/]";
-        AnsiConsole.MarkupLine($"validation perplexity [bold]{ppl:0.0}[/] vs unigram baseline {unigram:0.0}: {ppl / unigram:0.00}× ({verdict} the baseline)");
-        return ppl < unigram ? 0 : 3;
     }
 
     /// <summary>A file of <c>examples/</c>: beside the executable (published) or up the tree (development).</summary>

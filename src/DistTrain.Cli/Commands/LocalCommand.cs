@@ -1,4 +1,5 @@
 using System.CommandLine;
+using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
 using Spectre.Console;
@@ -28,10 +29,13 @@ public static class LocalCommand
             string root = parse.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", $"local-{DateTime.Now:yyyyMMdd-HHmmss}"));
             await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(n, root, ExecutableCommand.Self(), parse.GetValue(threads)) { ServeMetrics = parse.GetValue(metrics) }, ct);
             AnsiConsole.MarkupLine($"[bold]cluster up[/]: coordinator 127.0.0.1:{cluster.Port}, {n} worker process(es); logs in {Markup.Escape(cluster.LogDirectory)}");
+            AnsiConsole.MarkupLine($"job API: [bold]{cluster.GrpcAddress}[/] (disttrain submit SPEC.yaml --watch --server {cluster.GrpcAddress})");
             if (cluster.MetricsTargets.Count > 0) AnsiConsole.MarkupLine($"[bold]metrics[/] (coordinator first): {string.Join(", ", cluster.MetricsTargets.Select(t => $"http://{t}/metrics"))}");
             if (parse.GetValue(run) is not FileInfo spec)
             {
-                await Task.Delay(Timeout.Infinite, ct).ContinueWith(_ => { }, TaskScheduler.Default);
+                // Akka handles Ctrl+C and SIGTERM itself (it shuts the node down); the host stopping ends the command.
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, cluster.Stopping);
+                await Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => { }, TaskScheduler.Default);
                 return 0;
             }
             var result = await new ClusterJobRunner(cluster.Jobs).RunAsync(File.ReadAllText(spec.FullName), parse.GetValue(quick), e =>

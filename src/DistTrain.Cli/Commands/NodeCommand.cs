@@ -1,4 +1,5 @@
 using System.CommandLine;
+using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
 using Microsoft.Extensions.Hosting;
 
@@ -29,6 +30,7 @@ public static class NodeCommand
         cmd.SetAction(async (parse, ct) =>
         {
             NodeSettings settings;
+            IHost node;
             try
             {
                 settings = Settings(parse.GetValue(roles), parse.GetValue(host), parse.GetValue(publicHost), parse.GetValue(port),
@@ -45,13 +47,14 @@ public static class NodeCommand
                     Discovery = Env(EnvironmentVariables.Discovery) ?? "seeds",
                 };
                 settings.Validate();
+                node = NodeComposition.Build(settings);   // also loads the TLS certificate, which may fail
             }
             catch (ArgumentException e)
             {
                 Console.Error.WriteLine($"disttrain node: {e.Message}");
                 return 2;
             }
-            using var host_ = NodeComposition.Build(settings);
+            using var host_ = node;
             await host_.RunAsync(ct);
             return 0;
         });

@@ -99,6 +99,8 @@ public sealed record NodeSettings(
             if (value is < 0 or > 65535) throw new ArgumentException($"{name} {value} outside 0..65535");
         if (Discovery is not ("seeds" or "kubernetes")) throw new ArgumentException($"unknown discovery '{Discovery}' (seeds, kubernetes)");
         if ((TlsCertificate is null) != (TlsKey is null)) throw new ArgumentException("TLS needs both a certificate and a key");
+        if (IsCoordinator && GrpcPort > 0 && string.IsNullOrEmpty(ApiToken) && !AllowAnonymousApi)
+            throw new ArgumentException($"the job API needs a bearer token: set {EnvironmentVariables.ApiToken}, or pass --allow-anonymous for local use, or --grpc-port 0 to serve no API");
         if (IsWorker && Devices.Count == 0) throw new ArgumentException("a worker node needs at least one device (cpu or cuda:N)");
         foreach (var d in Devices)
             if (d != "cpu" && !(d.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(d[5..], out int n) && n >= 0))

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;

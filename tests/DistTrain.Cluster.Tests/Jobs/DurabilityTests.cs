@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Tests.Functional;

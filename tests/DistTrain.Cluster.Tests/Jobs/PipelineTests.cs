@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Tests.Functional;

@@ -3,16 +3,22 @@ using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Hosting;
 using DistTrain.Cluster.Coordination;
+using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Jobs;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
-namespace DistTrain.Cluster.Hosting;
+namespace DistTrain.Api.Hosting;
 
 /// <summary>Shape of a cluster on one machine.</summary>
 /// <param name="TorchThreads">Torch threads per worker process (0: libtorch's default).</param>
 public sealed record LocalClusterOptions(int Workers, string RunRoot, ExecutableCommand Executable, int TorchThreads = 1)
 {
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(90);
+    /// <summary>The bearer token the job API requires; null (local mode) accepts anonymous calls.</summary>
+    public string? ApiToken { get; init; }
+    /// <summary>The job API's port; 0 picks a free one (see <see cref="LocalCluster.GrpcAddress"/>).</summary>
+    public int GrpcPort { get; init; }
     /// <summary>Serve Prometheus <c>/metrics</c> on a free port of every node (see <see cref="LocalCluster.MetricsTargets"/>).</summary>
     public bool ServeMetrics { get; init; }
 }
@@ -29,17 +35,29 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly List<string> _metricsTargets = new();
     private IHost? _host;
 
-    private LocalCluster(LocalClusterOptions options, int port)
+    private LocalCluster(LocalClusterOptions options, int port, int grpcPort)
     {
         _options = options;
         Port = port;
+        GrpcPort = grpcPort;
         _seed = $"akka.tcp://{NodeSettings.SystemName}@127.0.0.1:{port}";
     }
 
     public int Port { get; }
+    /// <summary>The port of the coordinator's gRPC job API (cleartext HTTP/2 on loopback).</summary>
+    public int GrpcPort { get; }
+    /// <summary>Where <c>disttrain submit|watch … --server</c> and gRPC clients reach this cluster's job API.</summary>
+    public string GrpcAddress => $"http://127.0.0.1:{GrpcPort}";
+    /// <summary>The coordinator node's services (the job service, the actor system).</summary>
+    public IServiceProvider Services => _host?.Services ?? throw new InvalidOperationException("the cluster has not started");
+    /// <summary>
+    /// Cancelled when the coordinator node stops, e.g. on Ctrl+C or SIGTERM, which Akka handles itself (it runs its
+    /// coordinated shutdown and keeps the process alive), so a command serving the cluster must watch this too.
+    /// </summary>
+    public CancellationToken Stopping => Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
     public IActorRef Coordinator { get; private set; } = ActorRefs.Nobody;
     /// <summary>The job API of the coordinator node (what the gRPC service serves).</summary>
-    public Jobs.IJobService Jobs { get; private set; } = null!;
+    public IJobService Jobs { get; private set; } = null!;
     public ActorSystem System { get; private set; } = null!;
     public ChildProcesses Workers => _workers;
     public string LogDirectory => Path.Combine(_options.RunRoot, "logs");
@@ -48,15 +66,21 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct = default)
     {
-        var cluster = new LocalCluster(options, FreePort());
+        var cluster = new LocalCluster(options, FreePort(), options.GrpcPort > 0 ? options.GrpcPort : FreePort());
         try
         {
-            var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", cluster.Port, [], [], options.RunRoot) { MetricsPort = cluster.MetricsPort() };
+            var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", cluster.Port, [], [], options.RunRoot)
+            {
+                GrpcPort = cluster.GrpcPort,
+                ApiToken = options.ApiToken,
+                AllowAnonymousApi = options.ApiToken is null,
+                MetricsPort = cluster.MetricsPort(),
+            };
             cluster._host = NodeComposition.Build(settings, quietHost: true);
             await cluster._host.StartAsync(ct);
             cluster.System = cluster._host.Services.GetRequiredService<ActorSystem>();
             cluster.Coordinator = await ActorRegistry.For(cluster.System).GetAsync<CoordinatorProxyKey>(ct);
-            cluster.Jobs = cluster._host.Services.GetRequiredService<Jobs.IJobService>();
+            cluster.Jobs = cluster._host.Services.GetRequiredService<IJobService>();
             for (int i = 0; i < options.Workers; i++) cluster.AddWorker();
             await cluster.WaitForWorkersAsync(options.Workers, options.StartTimeout, ct);
             return cluster;

@@ -1,0 +1,37 @@
+namespace DistTrain.Api.Tests.Support;
+
+/// <summary>Job specs the API tests send: a tiny valid one, and the repository's examples to derive bad ones from.</summary>
+public static class Specs
+{
+    /// <summary>A valid single-stage spec small enough to run in seconds.</summary>
+    public static string Tiny(string name = "api-tiny", int steps = 8) => $$"""
+        name: {{name}}
+        seed: 3
+        stages:
+          - name: lm
+            kind: pretrain
+            objective: clm
+            model: {family: gpt, layers: 1, hidden: 32, heads: 2, ffn: 64, max_len: 32, vocab_size: 512, dropout: 0.0}
+            data: {corpus: brown, seq_len: 32, max_examples: 64}
+            train: {steps: {{steps}}, batch_size: 8, lr: 3.0e-3}
+        """;
+
+    /// <summary>An example spec of the repository (examples/), as a user would submit it.</summary>
+    public static string Example(string file)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, "examples", file);
+            if (File.Exists(candidate)) return File.ReadAllText(candidate);
+        }
+        throw new FileNotFoundException($"examples/{file} not found above {AppContext.BaseDirectory}");
+    }
+
+    /// <summary>The text with <paramref name="from"/> replaced once; fails loudly if the example changed under the test.</summary>
+    public static string With(this string text, string from, string to)
+    {
+        int i = text.IndexOf(from, StringComparison.Ordinal);
+        if (i < 0) throw new ArgumentException($"'{from}' not found in the spec; the example changed");
+        return text[..i] + to + text[(i + from.Length)..];
+    }
+}
