@@ -19,6 +19,8 @@ public sealed record LocalClusterOptions(int Workers, string RunRoot, Executable
     public string? ApiToken { get; init; }
     /// <summary>The job API's port; 0 picks a free one (see <see cref="LocalCluster.GrpcAddress"/>).</summary>
     public int GrpcPort { get; init; }
+    /// <summary>Serve Prometheus <c>/metrics</c> on a free port of every node (see <see cref="LocalCluster.MetricsTargets"/>).</summary>
+    public bool ServeMetrics { get; init; }
 }
 
 /// <summary>
@@ -30,6 +32,7 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly LocalClusterOptions _options;
     private readonly ChildProcesses _workers = new();
     private readonly string _seed;
+    private readonly List<string> _metricsTargets = new();
     private IHost? _host;
 
     private LocalCluster(LocalClusterOptions options, int port, int grpcPort)
@@ -58,6 +61,8 @@ public sealed class LocalCluster : IAsyncDisposable
     public ActorSystem System { get; private set; } = null!;
     public ChildProcesses Workers => _workers;
     public string LogDirectory => Path.Combine(_options.RunRoot, "logs");
+    /// <summary><c>host:port</c> of every node's <c>/metrics</c> (coordinator first) when <see cref="LocalClusterOptions.ServeMetrics"/> is set.</summary>
+    public IReadOnlyList<string> MetricsTargets => _metricsTargets;
 
     public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct = default)
     {
@@ -69,6 +74,7 @@ public sealed class LocalCluster : IAsyncDisposable
                 GrpcPort = cluster.GrpcPort,
                 ApiToken = options.ApiToken,
                 AllowAnonymousApi = options.ApiToken is null,
+                MetricsPort = cluster.MetricsPort(),
             };
             cluster._host = NodeComposition.Build(settings, quietHost: true);
             await cluster._host.StartAsync(ct);
@@ -91,7 +97,7 @@ public sealed class LocalCluster : IAsyncDisposable
     {
         int i = _workers.Count;
         var psi = _options.Executable.StartInfo(["node", "--roles", Roles.Worker, "--host", "127.0.0.1", "--port", FreePort().ToString(),
-            "--seeds", _seed, "--devices", "cpu", "--run-root", _options.RunRoot]);
+            "--seeds", _seed, "--devices", "cpu", "--run-root", _options.RunRoot, "--metrics-port", MetricsPort().ToString()]);
         psi.Environment[EnvironmentVariables.TorchThreads] = _options.TorchThreads.ToString();
         _workers.Start(psi, $"worker-{i}", Path.Combine(LogDirectory, $"worker-{i}.log"));
     }
@@ -110,6 +116,15 @@ public sealed class LocalCluster : IAsyncDisposable
             await Task.Delay(250, ct);   // polling an external process's registration: there is no event to wait on
         }
         throw new TimeoutException($"{snapshot.Workers.Count} of {count} workers registered within {timeout.TotalSeconds:F0} s (logs: {LogDirectory})");
+    }
+
+    /// <summary>A free port for the next node's metrics, or 0 (off): two nodes on one host cannot share the default port.</summary>
+    private int MetricsPort()
+    {
+        if (!_options.ServeMetrics) return 0;
+        int port = FreePort();
+        _metricsTargets.Add($"127.0.0.1:{port}");
+        return port;
     }
 
     private static int FreePort()

@@ -7,7 +7,7 @@ using Spectre.Console;
 namespace DistTrain.Cli.Commands;
 
 /// <summary>
-/// `disttrain local --workers N [--run SPEC.yaml] [--quick] [--out DIR]`: a real cluster on loopback, the coordinator
+/// `disttrain local --workers N [--run SPEC.yaml] [--quick] [--out DIR] [--metrics]`: a real cluster on loopback, the coordinator
 /// in this process and one worker process per device, all joined with Akka.Cluster. With --run it runs the job
 /// (training stages data-parallel on the workers) and exits; without, it serves until Ctrl+C.
 /// </summary>
@@ -20,15 +20,17 @@ public static class LocalCommand
         var quick = new Option<bool>("--quick") { Description = "Apply the spec's quick (smoke) transform." };
         var output = new Option<DirectoryInfo?>("--out") { Description = "Run root (default: runs/local-<time>)." };
         var threads = new Option<int>("--threads") { Description = "Torch threads per worker.", DefaultValueFactory = _ => 1 };
-        var cmd = new Command("local", "Start a cluster on this machine (coordinator + worker processes).") { workers, run, quick, output, threads };
+        var metrics = new Option<bool>("--metrics") { Description = "Serve Prometheus /metrics on a free port of every node (printed at start)." };
+        var cmd = new Command("local", "Start a cluster on this machine (coordinator + worker processes).") { workers, run, quick, output, threads, metrics };
         cmd.SetAction(async (parse, ct) =>
         {
             int n = parse.GetValue(workers);
             if (n < 1) { Console.Error.WriteLine("disttrain local: --workers must be at least 1"); return 2; }
             string root = parse.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", $"local-{DateTime.Now:yyyyMMdd-HHmmss}"));
-            await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(n, root, ExecutableCommand.Self(), parse.GetValue(threads)), ct);
+            await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(n, root, ExecutableCommand.Self(), parse.GetValue(threads)) { ServeMetrics = parse.GetValue(metrics) }, ct);
             AnsiConsole.MarkupLine($"[bold]cluster up[/]: coordinator 127.0.0.1:{cluster.Port}, {n} worker process(es); logs in {Markup.Escape(cluster.LogDirectory)}");
             AnsiConsole.MarkupLine($"job API: [bold]{cluster.GrpcAddress}[/] (disttrain submit SPEC.yaml --watch --server {cluster.GrpcAddress})");
+            if (cluster.MetricsTargets.Count > 0) AnsiConsole.MarkupLine($"[bold]metrics[/] (coordinator first): {string.Join(", ", cluster.MetricsTargets.Select(t => $"http://{t}/metrics"))}");
             if (parse.GetValue(run) is not FileInfo spec)
             {
                 // Akka handles Ctrl+C and SIGTERM itself (it shuts the node down); the host stopping ends the command.

@@ -95,6 +95,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             _workers.Remove(id);
             _log.Warning("worker {0} lost: {1}", id, reason);
+            Context.System.EventStream.Publish(new WorkerLost(id, reason));
             foreach (var active in _runs.ToList()) Apply(active, _ => active.OnWorkerLost(id, reason));
         }
     }

@@ -41,3 +41,6 @@ public sealed record WorkerStatus(string WorkerId, string Node, string Device, s
 
 /// <summary>Published on the coordinator node's event stream when a run forms a new group (metrics, watchers, tests).</summary>
 public sealed record GenerationStarted(string JobId, string Stage, int Generation, IReadOnlyList<string> Workers, int RestartsUsed);
+
+/// <summary>Published on the coordinator node's event stream when a registered worker is lost (metrics, watchers).</summary>
+public sealed record WorkerLost(string WorkerId, string Reason);

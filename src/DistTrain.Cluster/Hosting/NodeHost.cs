@@ -6,6 +6,7 @@ using Akka.Remote.Hosting;
 using Akka.Persistence.Sql.Hosting;
 using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Observability;
 using DistTrain.Cluster.Worker;
 using DistTrain.Training.Engine;
 using DistTrain.Training.Pipeline;
@@ -36,6 +37,7 @@ public static class NodeHost
         string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon")) + $"\nakka.loglevel = {logLevel}\n"
             // A node embedded in a command reports problems in its own words; the proxies' start-up chatter is noise there.
             + (logLevel == "INFO" ? "" : "akka.cluster.singleton-proxy.log-singleton-identification-failure = off\n");
+        services.AddDistTrainMetrics(settings);   // Prometheus /metrics when settings.MetricsPort > 0
         return services.AddAkka(NodeSettings.SystemName, builder =>
         {
             builder
@@ -62,6 +64,7 @@ public static class NodeHost
             }
             else
                 builder.WithSingletonProxy<CoordinatorProxyKey>(CoordinatorName, singletonOptions);
+            builder.WithDistTrainMetrics(settings);
 
             if (settings.IsWorker)
                 builder.WithActors((system, registry) =>

@@ -53,6 +53,7 @@ public sealed class CollectiveDataPlane : IDataPlane
 
         public int Rank => spec.Rank;
         public int WorldSize => spec.WorldSize;
+        public long BytesReduced { get; private set; }
 
         public void Connect()
         {
@@ -66,12 +67,17 @@ public sealed class CollectiveDataPlane : IDataPlane
         {
             if (spec.WorldSize == 1 && spec.Algorithm == AllReduceAlgorithm.Ring) return;
             var group = _group ?? throw new InvalidOperationException("the data-plane group is not connected");
-            if (options.Wire == WireFormat.Float32 || exactTail == 0) group.AllReduce(buffer.AsSpan(0, length));
+            if (options.Wire == WireFormat.Float32 || exactTail == 0)
+            {
+                group.AllReduce(buffer.AsSpan(0, length));
+                BytesReduced += (long)length * options.Wire.BytesPerElement();
+            }
             else
             {
                 // Counts, flags and loss sums must stay exact: they travel as fp32 whatever the gradient wire format.
                 group.AllReduce(buffer.AsSpan(0, length - exactTail));
                 group.AllReduce(buffer.AsSpan(length - exactTail, exactTail), WireFormat.Float32);
+                BytesReduced += (long)(length - exactTail) * options.Wire.BytesPerElement() + (long)exactTail * WireFormat.Float32.BytesPerElement();
             }
         }
 

@@ -22,4 +22,7 @@ public interface IDataPlaneReducer : IGradientReducer, IDisposable
 
     /// <summary>Closes the group's sockets so a collective blocked on the device thread fails at once.</summary>
     void Abort();
+
+    /// <summary>Bytes of all buffers all-reduced so far, in their wire format (read on the device thread).</summary>
+    long BytesReduced { get; }
 }

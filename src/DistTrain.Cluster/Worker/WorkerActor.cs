@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using DistTrain.Contracts.Protocols;
@@ -83,15 +84,21 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var group = _group;
         if (group is null || group.Generation != m.Generation || group.Session is null) return;
         var session = group.Session;
+        var events = Context.System.EventStream;
         // Steps run back to back on the device thread; the all-reduce inside each step keeps ranks in lock step.
         _device.Run(() =>
         {
             for (int step = m.FromStep; step < m.ToStep; step++)
             {
+                long bytesBefore = group.Reducer.BytesReduced;
+                var clock = Stopwatch.StartNew();
                 var r = session.RunStep(step);
+                double seconds = clock.Elapsed.TotalSeconds;
                 string? checksum = m.ChecksumAtEnd && step == m.ToStep - 1 ? session.ParameterChecksum() : null;
-                group.Coordinator.Tell(new StepCompleted(m.JobId, m.Stage, m.Generation, group.Spec.Rank, step,
-                    r.Loss, r.GradNorm, r.LearningRate, r.Targets, r.Seconds, r.ReduceSeconds, r.DataSeconds, checksum));
+                var report = new StepCompleted(m.JobId, m.Stage, m.Generation, group.Spec.Rank, step, r.Loss, r.GradNorm, r.LearningRate,
+                    r.Targets, seconds, r.ReduceSeconds, r.DataSeconds, checksum, group.Reducer.BytesReduced - bytesBefore);
+                group.Coordinator.Tell(report);
+                events.Publish(new WorkerReport(_workerId, report));
             }
             return 0;
         }).PipeTo(Self, success: _ => Idle.Instance, failure: e => new DeviceFailed(m.Generation, m.FromStep, e));
@@ -102,10 +109,14 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var group = _group;
         if (group is null || group.Generation != m.Generation || group.Session is null) return;
         var session = group.Session;
+        var events = Context.System.EventStream;
         _device.Run(() =>
         {
+            var clock = Stopwatch.StartNew();
             string path = session.SaveCheckpoint();
-            group.Coordinator.Tell(new CheckpointSaved(m.JobId, m.Stage, m.Generation, group.Spec.Rank, m.Step, path));
+            var report = new CheckpointSaved(m.JobId, m.Stage, m.Generation, group.Spec.Rank, m.Step, path, clock.Elapsed.TotalSeconds);
+            group.Coordinator.Tell(report);
+            events.Publish(new WorkerReport(_workerId, report));
             return 0;
         }).PipeTo(Self, success: _ => Idle.Instance, failure: e => new DeviceFailed(m.Generation, m.Step, e));
     }
@@ -141,8 +152,10 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         if (group is null || group.Generation != f.Generation) return;   // failures of an aborted group are expected
         var error = f.Error is AggregateException { InnerException: { } inner } ? inner : f.Error;
         _log.Warning("rank {0} failed in generation {1}: {2}", group.Spec.Rank, f.Generation, error.Message);
-        group.Coordinator.Tell(new SessionFailed(group.Spec.JobId, group.Spec.Stage, f.Generation, group.Spec.Rank, f.Step,
-            error.Message, _dataPlane.SuspectRank(error)));
+        var report = new SessionFailed(group.Spec.JobId, group.Spec.Stage, f.Generation, group.Spec.Rank, f.Step,
+            error.Message, _dataPlane.SuspectRank(error));
+        group.Coordinator.Tell(report);
+        Context.System.EventStream.Publish(new WorkerReport(_workerId, report, error));
     }
 
     private sealed class ActiveGroup(PrepareGroup spec, IActorRef coordinator, IDataPlaneReducer reducer)

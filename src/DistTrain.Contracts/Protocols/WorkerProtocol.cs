@@ -39,16 +39,19 @@ public sealed record GroupPrepared(string JobId, string Stage, int Generation, i
 public sealed record RunSteps(string JobId, string Stage, int Generation, int FromStep, int ToStep, bool ChecksumAtEnd) : IWorkerProtocol;
 
 /// <summary>Per-step figures of one rank (a few numbers; they feed metrics and the straggler gap).</summary>
+/// <param name="StepSeconds">Wall time the rank spent in the step: data, forward/backward, all-reduce, periodic evaluation.</param>
+/// <param name="ReduceSeconds">Of that, the time inside gradient and count all-reduces (including waiting for slower ranks).</param>
+/// <param name="ReduceBytes">Bytes of the buffers this rank all-reduced in the step, in their wire format.</param>
 public sealed record StepCompleted(
     string JobId, string Stage, int Generation, int Rank, int Step,
     double Loss, double GradNorm, double LearningRate, long Targets,
-    double StepSeconds, double ReduceSeconds, double DataSeconds, string? ParameterChecksum) : IWorkerProtocol;
+    double StepSeconds, double ReduceSeconds, double DataSeconds, string? ParameterChecksum, long ReduceBytes = 0) : IWorkerProtocol;
 
 /// <summary>Save a checkpoint after step <paramref name="Step"/> (rank 0 writes; the others acknowledge).</summary>
 public sealed record SaveCheckpoint(string JobId, string Stage, int Generation, int Step) : IWorkerProtocol;
 
-/// <summary>A checkpoint is on shared storage.</summary>
-public sealed record CheckpointSaved(string JobId, string Stage, int Generation, int Rank, int Step, string Path) : IWorkerProtocol;
+/// <summary>A checkpoint is on shared storage; <paramref name="Seconds"/> is how long writing it took.</summary>
+public sealed record CheckpointSaved(string JobId, string Stage, int Generation, int Rank, int Step, string Path, double Seconds = 0) : IWorkerProtocol;
 
 /// <summary>Leave the group now: close data-plane sockets (which unblocks any collective in flight) and drop the session.</summary>
 public sealed record AbortGroup(string JobId, string Stage, int Generation, string Reason) : IWorkerProtocol;
