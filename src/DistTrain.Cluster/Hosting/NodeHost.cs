@@ -2,6 +2,8 @@ using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Configuration;
 using Akka.Hosting;
+using Akka.Discovery.KubernetesApi;
+using Akka.Management.Cluster.Bootstrap;
 using Akka.Remote.Hosting;
 using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Worker;
@@ -26,8 +28,12 @@ public static class NodeHost
         Func<string, ITrainingSessionFactory> sessionsForDevice, Func<IDataPlane> dataPlanes, IReducerHost? reducer, string logLevel = "INFO")
     {
         settings.Validate();
-        string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon")) + $"\nakka.loglevel = {logLevel}\n";
-        return services.AddAkka(NodeSettings.SystemName, builder =>
+        bool kubernetes = settings.Discovery == NodeSettings.KubernetesDiscovery;
+        // On Kubernetes, cluster bootstrap finds the other pods through the API server; k8s.hocon says how.
+        string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon"))
+            + (kubernetes ? "\n" + File.ReadAllText(ClusterConfigPath("k8s.hocon")) : "")
+            + $"\nakka.loglevel = {logLevel}\n";
+        services.AddAkka(NodeSettings.SystemName, builder =>
         {
             builder
                 .AddHocon(ConfigurationFactory.ParseString(hocon), HoconAddMode.Prepend)
@@ -35,8 +41,11 @@ public static class NodeHost
                 .WithClustering(new ClusterOptions
                 {
                     Roles = settings.Roles.ToArray(),
-                    SeedNodes = settings.Seeds.Count > 0 ? settings.Seeds.ToArray() : [settings.Address],
+                    SeedNodes = kubernetes ? [] : settings.Seeds.Count > 0 ? settings.Seeds.ToArray() : [settings.Address],
                 });
+            // Started by ManagementEndpoint once the management port serves the contact-point route.
+            if (kubernetes)
+                builder.WithClusterBootstrap(autoStart: false).WithKubernetesDiscovery();
             var singletonOptions = new ClusterSingletonOptions { Role = Roles.Coordinator, BufferSize = 1000 };
             if (settings.IsCoordinator)
                 builder.WithSingleton<CoordinatorProxyKey>(CoordinatorName, CoordinatorActor.Props(reducer), singletonOptions, createProxyToo: true);
@@ -55,6 +64,12 @@ public static class NodeHost
                     }
                 });
         });
+        // The management port: /ready and /alive for Kubernetes probes, and the cluster-bootstrap contact point.
+        // Registered after Akka's hosted service, so it starts once the actor system runs.
+        if (settings.ManagementPort > 0)
+            services.AddHostedService(sp => new ManagementEndpoint(settings, sp.GetRequiredService<ActorSystem>(),
+                sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ManagementEndpoint>>()));
+        return services;
     }
 
     /// <summary>Finds a file of <c>cluster-config/</c>: beside the executable (published) or up the tree (development).</summary>
