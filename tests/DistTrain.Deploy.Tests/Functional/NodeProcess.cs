@@ -1,0 +1,55 @@
+using System.Net;
+using System.Net.Sockets;
+using DistTrain.Cluster.Hosting;
+
+namespace DistTrain.Deploy.Tests.Functional;
+
+/// <summary>Real `disttrain node` processes on 127.0.0.1; every one is killed when the test disposes this.</summary>
+public sealed class NodeProcesses : IDisposable
+{
+    private readonly ChildProcesses _children = new();
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "disttrain-deploy-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public string LogDirectory => Path.Combine(_root, "logs");
+
+    /// <summary>Starts a coordinator-role node with the management port on; returns its management base address.</summary>
+    public Uri StartCoordinator(string name, IReadOnlyList<string> seeds, IDictionary<string, string>? environment = null)
+    {
+        int management = FreePort();
+        var psi = ExecutableCommand.Dll(Path.Combine(AppContext.BaseDirectory, "disttrain.dll")).StartInfo(
+        [
+            "node", "--roles", Roles.Coordinator, "--host", "127.0.0.1", "--port", FreePort().ToString(),
+            "--grpc-port", "0", "--metrics-port", "0", "--management-port", management.ToString(),
+            "--run-root", Path.Combine(_root, name), "--allow-anonymous",
+            .. seeds.Count > 0 ? new[] { "--seeds", string.Join(',', seeds) } : [],
+        ]);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
+        _children.Start(psi, name, Path.Combine(LogDirectory, name + ".log"));
+        return new Uri($"http://127.0.0.1:{management}");
+    }
+
+    /// <summary>What the children said so far (for failure messages).</summary>
+    public string Logs() => string.Join("\n", Directory.Exists(LogDirectory)
+        ? Directory.GetFiles(LogDirectory).Select(f => $"--- {Path.GetFileName(f)}\n{ReadShared(f)}") : []) + "\n" + string.Join("\n", _children.Exited());
+
+    private static string ReadShared(string path)
+    {
+        using var s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        return new StreamReader(s).ReadToEnd();
+    }
+
+    public static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    public void Dispose()
+    {
+        _children.Dispose();
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
