@@ -86,11 +86,16 @@ public sealed class ManagementEndpoint(NodeSettings settings, ActorSystem system
     private static IResult Answer((bool Ok, string Status) check) =>
         Results.Json(new { status = check.Status }, statusCode: check.Ok ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
 
-    /// <summary>The members a joining node may use as seeds, exactly as Akka.Management's own route reports them.</summary>
+    /// <summary>
+    /// The members a joining node may use as seeds, in Akka.Management's JSON protocol. A node that has not joined yet
+    /// answers too, with no members: that answer is how the contact points learn that no cluster exists and which of
+    /// them should form it. (Its self member reads Removed until it joins, so Removed alone is no reason to refuse;
+    /// a node on its way out, or whose cluster has shut down, is.)
+    /// </summary>
     private static IResult SeedNodes(ActorSystem system)
     {
         var cluster = AkkaCluster.Get(system);
-        if (cluster.SelfMember.Status is MemberStatus.Down or MemberStatus.Exiting or MemberStatus.Leaving or MemberStatus.Removed)
+        if (cluster.IsTerminated || cluster.SelfMember.Status is MemberStatus.Down or MemberStatus.Exiting or MemberStatus.Leaving)
             return Results.StatusCode(StatusCodes.Status503ServiceUnavailable);
         var state = cluster.State;
         var members = state.Members

@@ -2,7 +2,6 @@ using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Configuration;
 using Akka.Hosting;
-using Akka.Discovery.KubernetesApi;
 using Akka.Management.Cluster.Bootstrap;
 using Akka.Remote.Hosting;
 using DistTrain.Cluster.Coordination;
@@ -45,7 +44,7 @@ public static class NodeHost
                 });
             // Started by ManagementEndpoint once the management port serves the contact-point route.
             if (kubernetes)
-                builder.WithClusterBootstrap(autoStart: false).WithKubernetesDiscovery();
+                builder.WithClusterBootstrap(autoStart: false);
             var singletonOptions = new ClusterSingletonOptions { Role = Roles.Coordinator, BufferSize = 1000 };
             if (settings.IsCoordinator)
                 builder.WithSingleton<CoordinatorProxyKey>(CoordinatorName, CoordinatorActor.Props(reducer), singletonOptions, createProxyToo: true);

@@ -15,11 +15,11 @@ public sealed class DiscoveryTests
     private static Config K8sHocon(Rendered r) =>
         ConfigurationFactory.ParseString(r.Generated<V1ConfigMap>("disttrain-cluster-config").Data["k8s.hocon"]);
 
-    /// <summary>The label selector Akka.Discovery.KubernetesApi sends: pod-label-selector with {0} = the service name.</summary>
+    /// <summary>The label selector KubernetesPodDiscovery sends: pod-label-selector with {0} = the service name.</summary>
     private static Dictionary<string, string> Selector(Config hocon)
     {
         string serviceName = hocon.GetString("akka.management.cluster.bootstrap.contact-point-discovery.service-name");
-        string selector = string.Format(hocon.GetString("akka.discovery.kubernetes-api.pod-label-selector"), serviceName);
+        string selector = string.Format(hocon.GetString($"{KubernetesPodDiscovery.ConfigPath}.pod-label-selector"), serviceName);
         return selector.Split(',').Select(p => p.Split('=', 2)).ToDictionary(p => p[0].Trim(), p => p[1].Trim());
     }
 
@@ -28,7 +28,8 @@ public sealed class DiscoveryTests
     {
         var r = Rendered.Of(kustomization);
         var hocon = K8sHocon(r);
-        Assert.Equal("kubernetes-api", hocon.GetString("akka.discovery.method"));
+        Assert.Equal("kubernetes-pods", hocon.GetString("akka.discovery.method"));
+        Assert.Equal(typeof(KubernetesPodDiscovery), Type.GetType(hocon.GetString($"{KubernetesPodDiscovery.ConfigPath}.class")));
         var selector = Selector(hocon);
         var found = r.PodTemplates().Where(t => Rendered.Matches(selector, t.Template.Metadata.Labels)).Select(t => t.Workload).Order();
         // PostgreSQL, Prometheus and Grafana must never be taken for contact points.
@@ -42,10 +43,8 @@ public sealed class DiscoveryTests
         string portName = K8sHocon(r).GetString("akka.management.cluster.bootstrap.contact-point-discovery.port-name");
         foreach (var (workload, template, _) in r.PodTemplates().Where(t => Rendered.Matches(Selector(K8sHocon(r)), t.Template.Metadata.Labels)))
         {
-            // The discovery takes the first container port whose name contains port-name.
-            var port = template.Spec.Containers.SelectMany(c => c.Ports ?? []).First(p => p.Name.Contains(portName));
-            Assert.True(port.Name == "management", $"{workload}: port-name '{portName}' resolves to port {port.Name}");
-            Assert.Equal(DefaultPorts.Management, port.ContainerPort);
+            var pod = new V1Pod { Spec = template.Spec, Status = new V1PodStatus { Phase = "Running", PodIP = "10.0.0.1" } };
+            Assert.Equal(DefaultPorts.Management, KubernetesPodDiscovery.Targets([pod], portName).Single().Port);
         }
     }
 
