@@ -115,7 +115,7 @@ public static class TrainingBench
         var clock = Stopwatch.StartNew();
         Action<object> record = e => { if (e is StepCompleted { Rank: 0 } s) lock (stamps) stamps.Add((s.Step, clock.Elapsed.TotalSeconds)); };
         cluster.System.ActorOf(Props.Create(() => new EventRecorder(record)));
-        var result = (await new ClusterJobRunner(cluster.Coordinator, runRoot).RunAsync($"bench-{workers}", Spec(steps, workers, batch), quick: false)).Single();
+        var result = (await new ClusterJobRunner(cluster.Jobs).RunAsync(Spec(steps, workers, batch), quick: false)).Stages.Single();
         if (!result.Succeeded) throw new InvalidOperationException(result.Summary);
         List<double> intervals;
         lock (stamps)

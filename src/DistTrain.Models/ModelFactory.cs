@@ -14,7 +14,8 @@ public static class ModelFactory
 {
     /// <summary>
     /// The pre-training module for a config: <see cref="EncoderForPreTraining"/> for BERT/RoBERTa/ALBERT,
-    /// <see cref="ElectraForPreTraining"/>, <see cref="GptLanguageModel"/>. Validates first.
+    /// <see cref="ElectraForPreTraining"/>, <see cref="GptLanguageModel"/>, <see cref="XLNetLanguageModel"/>,
+    /// <see cref="T5Model"/>. Validates first.
     /// </summary>
     public static nn.Module Create(ModelConfig config)
     {
@@ -27,6 +28,8 @@ public static class ModelFactory
             AlbertConfig c => new EncoderForPreTraining(c, c.Pair),
             ElectraConfig c => new ElectraForPreTraining(c),
             GptConfig c => new GptLanguageModel(c),
+            XLNetConfig c => new XLNetLanguageModel(c),
+            T5Config c => new T5Model(c),
             _ => throw new ArgumentException($"no model for config type {config.GetType().Name}.", nameof(config)),
         };
     }
@@ -35,14 +38,19 @@ public static class ModelFactory
     /// A fresh backbone of the shape the pre-training model for this config fine-tunes (ELECTRA: the discriminator),
     /// ready for <c>load_state_dict</c> of <see cref="IHasBackbone.Backbone"/>'s weights.
     /// </summary>
-    public static Transformer CreateBackbone(ModelConfig config)
+    public static Backbone CreateBackbone(ModelConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        return new Transformer(config);
+        return config switch
+        {
+            XLNetConfig c => new XLNetEncoder(c),
+            T5Config => throw new ArgumentException("T5 fine-tunes as a whole encoder-decoder (T5TextClassifier), not as a backbone under a head.", nameof(config)),
+            _ => new Transformer(config),
+        };
     }
 
     /// <summary>Copies a pre-trained backbone's weights into another backbone of the same config (strict: every key must match).</summary>
-    public static void LoadBackbone(Transformer target, Transformer pretrained)
+    public static void LoadBackbone(Backbone target, Backbone pretrained)
     {
         using var _ = no_grad();
         target.load_state_dict(pretrained.state_dict(), strict: true);

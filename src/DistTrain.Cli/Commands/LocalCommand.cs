@@ -32,11 +32,13 @@ public static class LocalCommand
                 await Task.Delay(Timeout.Infinite, ct).ContinueWith(_ => { }, TaskScheduler.Default);
                 return 0;
             }
-            string jobId = Path.GetFileNameWithoutExtension(spec.Name);
-            var results = await new ClusterJobRunner(cluster.Coordinator, root).RunAsync(jobId, File.ReadAllText(spec.FullName), parse.GetValue(quick),
-                r => AnsiConsole.MarkupLine($"{(r.Succeeded ? "[green]✓[/]" : "[red]✗[/]")} {Markup.Escape(r.Stage)}: {Markup.Escape(r.Summary)}"), ct);
-            AnsiConsole.MarkupLine($"[bold]report:[/] {Markup.Escape(Path.Combine(root, jobId, "report.json"))}");
-            return results.All(r => r.Succeeded) ? 0 : 1;
+            var result = await new ClusterJobRunner(cluster.Jobs).RunAsync(File.ReadAllText(spec.FullName), parse.GetValue(quick), e =>
+            {
+                if (e.Body is StageChanged { Stage: { State: not JobState.Queued } s })
+                    AnsiConsole.MarkupLine($"{(s.State == JobState.Succeeded ? "[green]✓[/]" : s.State == JobState.Running ? "[blue]▶[/]" : "[red]✗[/]")} {Markup.Escape(s.Name)}: {s.State.ToString().ToLowerInvariant()}{Markup.Escape(s.Error is null ? "" : " — " + s.Error)}");
+            }, ct);
+            AnsiConsole.MarkupLine($"[bold]{result.State.ToString().ToLowerInvariant()}[/]; report: {Markup.Escape(Path.Combine(root, result.JobId, "report.json"))}");
+            return result.State == JobState.Succeeded ? 0 : 1;
         });
         return cmd;
     }

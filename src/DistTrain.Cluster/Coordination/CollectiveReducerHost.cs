@@ -5,13 +5,16 @@ using DistTrain.Contracts.Protocols;
 
 namespace DistTrain.Cluster.Coordination;
 
-/// <summary>The coordinator-mode reducer: one listener for the process's life, one <see cref="CoordinatorReducer"/> per generation.</summary>
+/// <summary>
+/// The coordinator-mode reducer: one listener for the process's life, one <see cref="CoordinatorReducer"/> per live
+/// generation of each group (stages running at the same time each have their own).
+/// </summary>
 public sealed class CollectiveReducerHost : IReducerHost
 {
     private readonly DataPlaneListener _listener;
     private readonly DataPlaneOptions _options;
     private readonly object _gate = new();
-    private (string JobId, int Generation, CancellationTokenSource Cancel, Task<CoordinatorReducer> Reducer)? _current;
+    private readonly Dictionary<string, (int Generation, CancellationTokenSource Cancel, Task<CoordinatorReducer> Reducer)> _current = new();
 
     public CollectiveReducerHost(string bindHost, string advertisedHost, DataPlaneOptions? options = null)
     {
@@ -22,36 +25,35 @@ public sealed class CollectiveReducerHost : IReducerHost
 
     public DataPlaneEndpoint Endpoint { get; }
 
-    public void BeginGeneration(string jobId, int generation, int worldSize, GradientWire wire)
+    public void BeginGeneration(string groupId, int generation, int worldSize, GradientWire wire)
     {
         lock (_gate)
         {
-            StopCurrent();
+            Stop(groupId);
             var cancel = new CancellationTokenSource();
             var options = _options with { Wire = CollectiveDataPlane.ToWire(wire) };
             // Starts accepting now and completes when every rank connected; it never blocks the actor.
-            var reducer = CoordinatorReducer.StartAsync(new ReducerSpec(jobId, generation, worldSize), _listener, options, cancel.Token);
-            _current = (jobId, generation, cancel, reducer);
+            var reducer = CoordinatorReducer.StartAsync(new ReducerSpec(groupId, generation, worldSize), _listener, options, cancel.Token);
+            _current[groupId] = (generation, cancel, reducer);
         }
     }
 
-    public void EndGeneration(string jobId, int generation)
+    public void EndGeneration(string groupId, int generation)
     {
         lock (_gate)
-            if (_current is { } c && c.JobId == jobId && c.Generation == generation) StopCurrent();
+            if (_current.TryGetValue(groupId, out var c) && c.Generation == generation) Stop(groupId);
     }
 
-    private void StopCurrent()
+    private void Stop(string groupId)
     {
-        if (_current is not { } c) return;
-        _current = null;
+        if (!_current.Remove(groupId, out var c)) return;
         c.Cancel.Cancel();
         c.Reducer.ContinueWith(t => { if (t.IsCompletedSuccessfully) t.Result.Dispose(); c.Cancel.Dispose(); }, TaskScheduler.Default);
     }
 
     public void Dispose()
     {
-        lock (_gate) StopCurrent();
+        lock (_gate) foreach (var id in _current.Keys.ToList()) Stop(id);
         _listener.Dispose();
     }
 }

@@ -12,8 +12,9 @@ public sealed record CoordinatorTimeouts(TimeSpan Admission, TimeSpan Prepare, T
 }
 
 /// <summary>
-/// The cluster singleton. Keeps the worker registry, runs data-parallel stages through <see cref="DataParallelRun"/>
-/// (which holds every decision), and turns cluster events, deaths and deadlines into run events.
+/// The cluster singleton. Keeps the worker registry and runs data-parallel stages through <see cref="DataParallelRun"/>
+/// (which holds every decision), several at once on disjoint sets of workers, and turns cluster events, deaths and
+/// deadlines into run events. Stages waiting for workers start in priority order as workers become free.
 /// </summary>
 public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 {
@@ -21,8 +22,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly CoordinatorTimeouts _timeouts;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<string, (WorkerSlot Slot, IActorRef Ref)> _workers = new();
-    private readonly Queue<(RunStage Request, IActorRef ReplyTo)> _pending = new();
-    private ActiveRun? _active;
+    private readonly List<ActiveRun> _runs = new();   // in admission order: priority, then arrival
+    private long _arrivals;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -37,17 +38,31 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<ClusterEvent.UnreachableMember>(u => LoseWhere(w => w.Ref.Path.Address.Equals(u.Member.Address), "node unreachable"));
         Receive<ClusterEvent.MemberRemoved>(r => LoseWhere(w => w.Ref.Path.Address.Equals(r.Member.Address), "node removed"));
         Receive<ClusterEvent.IMemberEvent>(_ => { });
-        Receive<RunStage>(r => { _pending.Enqueue((r, Sender)); StartNext(); });
+        Receive<RunStage>(Start);
+        Receive<RunInference>(StartInference);
+        Receive<StopStage>(m => { if (Find(m.JobId, m.Stage) is { } a) Apply(a, _ => a.RequestStop(m.Reason)); });
+        Receive<ShardDone>(m => OnShard(m.JobId, m.Stage, m, (run, worker) => run.OnShardDone(m, worker)));
+        Receive<ShardFailed>(m => OnShard(m.JobId, m.Stage, m, (run, worker) => run.OnShardFailed(m, worker)));
         Receive<GetWorkers>(_ => Sender.Tell(Snapshot()));
-        Receive<GroupPrepared>(m => Apply(run => run.OnPrepared(m), m.JobId, m.Stage, progress: true));
+        Receive<GroupPrepared>(m => Apply(m.JobId, m.Stage, run => run.OnPrepared(m), progress: true));
         Receive<StepCompleted>(m =>
         {
-            if (_active?.Run.Generation == m.Generation) Context.System.EventStream.Publish(m);
-            Apply(run => run.OnStepCompleted(m), m.JobId, m.Stage, progress: true);
+            if (Find(m.JobId, m.Stage) is { Run: { } run } active && run.Generation == m.Generation)
+            {
+                Context.System.EventStream.Publish(m);
+                active.ReplyTo.Tell(m);
+            }
+            Apply(m.JobId, m.Stage, run => run.OnStepCompleted(m), progress: true);
         });
-        Receive<CheckpointSaved>(m => Apply(run => run.OnCheckpointSaved(m), m.JobId, m.Stage, progress: true));
-        Receive<SessionFailed>(m => Apply(run => run.OnSessionFailed(m), m.JobId, m.Stage));
-        Receive<DeadlineTick>(_ => CheckDeadline());
+        Receive<CheckpointSaved>(m =>
+        {
+            var active = Find(m.JobId, m.Stage);
+            string? before = active?.Run?.LastCheckpoint;
+            Apply(m.JobId, m.Stage, run => run.OnCheckpointSaved(m), progress: true);
+            if (active?.Run is { } r && r.LastCheckpoint != before) active.ReplyTo.Tell(m);
+        });
+        Receive<SessionFailed>(m => Apply(m.JobId, m.Stage, run => run.OnSessionFailed(m)));
+        Receive<DeadlineTick>(_ => CheckDeadlines());
     }
 
     protected override void PreStart()
@@ -70,8 +85,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _log.Info("worker {0} registered ({1}, {2})", m.WorkerId, m.Node, m.Device);
         }
         // Re-registrations offer the worker again: one blamed for a failure while still alive rejoins at the next
-        // boundary. The run ignores workers it already has.
-        if (_active is not null) Apply(run => run.OnWorkerAvailable(_workers[m.WorkerId].Slot), _active.Request.JobId, _active.Request.Stage);
+        // boundary. Runs ignore workers they already have.
+        OfferFreeWorkers();
     }
 
     private void LoseWhere(Func<(WorkerSlot Slot, IActorRef Ref), bool> match, string reason)
@@ -80,38 +95,112 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             _workers.Remove(id);
             _log.Warning("worker {0} lost: {1}", id, reason);
-            if (_active is not null) Apply(run => run.OnWorkerLost(id, reason), _active.Request.JobId, _active.Request.Stage);
+            foreach (var active in _runs.ToList()) Apply(active, _ => active.OnWorkerLost(id, reason));
         }
     }
 
-    private void StartNext()
+    private void Start(RunStage request)
     {
-        if (_active is not null || _pending.Count == 0) return;
-        var (request, replyTo) = _pending.Dequeue();
+        if (Find(request.JobId, request.Stage) is not null)
+        {
+            Sender.Tell(new StageFinished(request.JobId, request.Stage, false, "this stage is already running", null, 0));
+            return;
+        }
         var transport = new RunTransport(request.Aggregation, request.Wire,
             request.Aggregation == GradientAggregation.Coordinator ? _reducer?.Endpoint : null);
         DataParallelRun run;
-        try { run = new DataParallelRun(request.JobId, request.Stage, request.SpecYaml, request.Limits, transport, request.Quick); }
+        try
+        {
+            run = new DataParallelRun(request.JobId, request.Stage, request.SpecYaml, request.Limits, transport, request.Quick,
+                request.Resume, request.FirstGeneration);
+        }
         catch (ArgumentException e)
         {
-            replyTo.Tell(new StageFinished(request.JobId, request.Stage, false, e.Message, null, 0));
-            StartNext();
+            Sender.Tell(new StageFinished(request.JobId, request.Stage, false, e.Message, null, 0));
             return;
         }
-        _active = new ActiveRun(request, replyTo, run);
+        Admit(new ActiveRun(request.JobId, request.Stage, request.Priority, request.Limits.MinWorkers, Sender, _arrivals++) { Run = run, Request = request });
         _log.Info("stage {0}/{1}: waiting for {2}..{3} workers", request.JobId, request.Stage, request.Limits.MinWorkers, request.Limits.MaxWorkers);
-        Apply(r => r.OnWorkersAvailable(_workers.Values.Select(w => w.Slot).ToList()), request.JobId, request.Stage);
+    }
+
+    private void StartInference(RunInference request)
+    {
+        if (Find(request.JobId, request.Stage) is not null)
+        {
+            Sender.Tell(new StageFinished(request.JobId, request.Stage, false, "this stage is already running", null, 0));
+            return;
+        }
+        InferenceRun run;
+        try { run = new InferenceRun(request.JobId, request.Stage, request.SpecYaml, request.Quick, request.ShardCount, request.MaxWorkers); }
+        catch (ArgumentException e)
+        {
+            Sender.Tell(new StageFinished(request.JobId, request.Stage, false, e.Message, null, 0));
+            return;
+        }
+        Admit(new ActiveRun(request.JobId, request.Stage, request.Priority, 1, Sender, _arrivals++) { Inference = run });
+        _log.Info("stage {0}/{1}: {2} shard(s) for up to {3} workers", request.JobId, request.Stage, request.ShardCount, request.MaxWorkers);
+    }
+
+    private void Admit(ActiveRun active)
+    {
+        _runs.Add(active);
+        _runs.Sort((a, b) => a.Priority != b.Priority ? b.Priority.CompareTo(a.Priority) : a.Arrival.CompareTo(b.Arrival));
+        OfferFreeWorkers();
+    }
+
+    private void OnShard(string jobId, string stage, object message, Func<InferenceRun, string, IReadOnlyList<RunCommand>> decide)
+    {
+        var worker = _workers.FirstOrDefault(kv => kv.Value.Ref.Equals(Sender)).Key;
+        if (worker is null || Find(jobId, stage) is not { Inference: { } run } active) return;
+        active.ReplyTo.Tell(message);
+        active.LastProgress = DateTime.UtcNow;
+        Apply(active, _ => decide(run, worker));
+    }
+
+    /// <summary>
+    /// Workers in no group go to the runs still waiting for theirs, highest priority first; only when none waits
+    /// are they offered to running runs below their maximum (which admit them at the next boundary).
+    /// </summary>
+    private void OfferFreeWorkers()
+    {
+        foreach (var waiting in new[] { true, false })
+            foreach (var active in _runs.ToList())
+            {
+                if ((active.Phase == RunPhase.WaitingForWorkers) != waiting) continue;
+                var free = FreeWorkers();
+                if (free.Count == 0) return;
+                Apply(active, _ => active.OnWorkersAvailable(free));
+            }
+    }
+
+    private List<WorkerSlot> FreeWorkers()
+    {
+        var busy = _runs.SelectMany(r => r.Members).Select(m => m.WorkerId).ToHashSet();
+        return _workers.Values.Select(w => w.Slot).Where(s => !busy.Contains(s.WorkerId)).OrderBy(s => s.WorkerId, StringComparer.Ordinal).ToList();
+    }
+
+    private ActiveRun? Find(string jobId, string stage) => _runs.FirstOrDefault(r => r.JobId == jobId && r.Stage == stage);
+
+    /// <summary>Applies a decision of a training run (messages of data-parallel groups).</summary>
+    private void Apply(string jobId, string stage, Func<DataParallelRun, IReadOnlyList<RunCommand>> decide, bool progress = false)
+    {
+        if (Find(jobId, stage) is { Run: { } run } active) Apply(active, _ => decide(run), progress);
     }
 
     /// <param name="progress">A worker reported progress; silence from workers, not from registrations, is what deadlines catch.</param>
-    private void Apply(Func<DataParallelRun, IReadOnlyList<RunCommand>> decide, string jobId, string stage, bool progress = false)
+    private void Apply(ActiveRun active, Func<ActiveRun, IReadOnlyList<RunCommand>> decide, bool progress = false)
     {
-        var active = _active;
-        if (active is null || active.Request.JobId != jobId || active.Request.Stage != stage) return;
-        int generationBefore = active.Run.Generation;
-        var commands = decide(active.Run);
-        if (active.Run.Generation != generationBefore) OnNewGeneration(active, generationBefore);
-        if (progress || active.Run.Generation != generationBefore) active.LastProgress = DateTime.UtcNow;
+        if (!_runs.Contains(active)) return;
+        int generationBefore = active.Run?.Generation ?? 0;
+        int membersBefore = active.Members.Count;
+        var phaseBefore = active.Phase;
+        var commands = decide(active);
+        if (active.Inference is not null && phaseBefore == RunPhase.WaitingForWorkers && active.Phase == RunPhase.Running)
+            active.ReplyTo.Tell(new GenerationStarted(active.JobId, active.Stage, 0, active.Members.Select(m => m.WorkerId).ToList(), 0));
+        int generation = active.Run?.Generation ?? 0;
+        if (generation != generationBefore) OnNewGeneration(active, generationBefore);
+        if (progress || generation != generationBefore) active.LastProgress = DateTime.UtcNow;
+        bool finished = false;
         foreach (var command in commands)
         {
             switch (command)
@@ -121,37 +210,46 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                     break;
                 case Finished f:
                     Finish(active, f);
+                    finished = true;
                     break;
             }
         }
+        // Workers a run let go (it finished, or re-forms smaller) are free for the others.
+        if (finished || active.Members.Count < membersBefore) OfferFreeWorkers();
     }
 
     private void OnNewGeneration(ActiveRun active, int previous)
     {
-        Context.System.EventStream.Publish(new GenerationStarted(active.Request.JobId, active.Request.Stage, active.Run.Generation,
-            active.Run.Members.Select(m => m.WorkerId).ToList(), active.Run.RestartsUsed));
-        if (_reducer is null || active.Request.Aggregation != GradientAggregation.Coordinator) return;
-        if (previous > 0) _reducer.EndGeneration(active.Request.JobId, previous);
-        _reducer.BeginGeneration(active.Request.JobId, active.Run.Generation, active.Run.Members.Count, active.Request.Wire);
+        var (run, request) = (active.Run!, active.Request!);
+        var started = new GenerationStarted(active.JobId, active.Stage, run.Generation, run.Members.Select(m => m.WorkerId).ToList(), run.RestartsUsed);
+        Context.System.EventStream.Publish(started);
+        active.ReplyTo.Tell(started);
+        if (_reducer is null || request.Aggregation != GradientAggregation.Coordinator) return;
+        if (previous > request.FirstGeneration) _reducer.EndGeneration(active.GroupId, previous);
+        _reducer.BeginGeneration(active.GroupId, run.Generation, run.Members.Count, request.Wire);
     }
 
     private void Finish(ActiveRun active, Finished f)
     {
-        if (_reducer is not null && active.Request.Aggregation == GradientAggregation.Coordinator)
-            _reducer.EndGeneration(active.Request.JobId, active.Run.Generation);
-        _log.Info("stage {0}/{1} {2}: {3}", active.Request.JobId, active.Request.Stage, f.Succeeded ? "completed" : "failed", f.Summary);
-        var finished = new StageFinished(active.Request.JobId, active.Request.Stage, f.Succeeded, f.Summary, active.Run.LastCheckpoint, active.Run.RestartsUsed);
+        if (_reducer is not null && active.Request?.Aggregation == GradientAggregation.Coordinator)
+            _reducer.EndGeneration(active.GroupId, active.Run!.Generation);
+        string outcome = f.Succeeded ? "completed" : f.Stopped ? "stopped" : "failed";
+        _log.Info("stage {0}/{1} {2}: {3}", active.JobId, active.Stage, outcome, f.Summary);
+        var finished = new StageFinished(active.JobId, active.Stage, f.Succeeded, f.Summary, active.Run?.LastCheckpoint,
+            active.Run?.RestartsUsed ?? 0, f.Stopped);
         active.ReplyTo.Tell(finished);
         Context.System.EventStream.Publish(finished);
-        _active = null;
-        StartNext();
+        _runs.Remove(active);
     }
 
-    private void CheckDeadline()
+    private void CheckDeadlines()
     {
-        var active = _active;
-        if (active is null) return;
-        var limit = active.Run.Phase switch
+        foreach (var active in _runs.ToList()) CheckDeadline(active);
+    }
+
+    private void CheckDeadline(ActiveRun active)
+    {
+        var limit = active.Phase switch
         {
             RunPhase.WaitingForWorkers => _timeouts.Admission,
             RunPhase.Preparing => _timeouts.Prepare,
@@ -159,36 +257,62 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             RunPhase.Checkpointing => _timeouts.Checkpoint,
             _ => (TimeSpan?)null,
         };
-        if (limit is null || DateTime.UtcNow - active.LastProgress < limit) return;
-        if (active.Run.Phase == RunPhase.WaitingForWorkers)
+        if (limit is null) return;
+        if (active.Phase == RunPhase.WaitingForWorkers && _workers.Count >= active.MinWorkers)
         {
-            Apply(run => run.Abandon($"fewer than {active.Request.Limits.MinWorkers} workers were free for {limit.Value.TotalSeconds:F0} s"),
-                active.Request.JobId, active.Request.Stage);
+            // Enough workers exist but other stages hold them: that is a queue, not a failure.
+            active.LastProgress = DateTime.UtcNow;
             return;
         }
-        var suspect = active.Run.Awaited().FirstOrDefault();
-        if (suspect is null) return;
-        string reason = $"no progress for {limit.Value.TotalSeconds:F0} s in phase {active.Run.Phase}";
-        Apply(run => run.OnWorkerLost(suspect.WorkerId, reason), active.Request.JobId, active.Request.Stage);
+        if (DateTime.UtcNow - active.LastProgress < limit) return;
+        if (active.Phase == RunPhase.WaitingForWorkers)
+        {
+            Apply(active, a => a.Abandon($"fewer than {active.MinWorkers} workers were registered for {limit.Value.TotalSeconds:F0} s"));
+            return;
+        }
+        // A shard has no step deadline (one shard is one long unit of work); a lost worker returns it to the pool.
+        if (active.Run is not { } run || run.Awaited().FirstOrDefault() is not { } suspect) return;
+        string reason = $"no progress for {limit.Value.TotalSeconds:F0} s in phase {run.Phase}";
+        Apply(active, _ => run.OnWorkerLost(suspect.WorkerId, reason));
     }
 
     private WorkersSnapshot Snapshot()
     {
-        var members = _active?.Run.Members.Select((m, rank) => (m.WorkerId, rank)).ToDictionary(x => x.WorkerId, x => x.rank) ?? new();
+        var placement = new Dictionary<string, (ActiveRun Run, int Rank)>();
+        foreach (var active in _runs)
+            for (int rank = 0; rank < active.Members.Count; rank++) placement[active.Members[rank].WorkerId] = (active, rank);
         return new WorkersSnapshot(_workers.Values.OrderBy(w => w.Slot.WorkerId, StringComparer.Ordinal).Select(w =>
         {
-            bool busy = members.TryGetValue(w.Slot.WorkerId, out int rank);
-            return new WorkerStatus(w.Slot.WorkerId, w.Slot.Node, w.Slot.Device, busy ? _active!.Request.JobId : null,
-                busy ? _active!.Request.Stage : null, busy ? rank : null);
+            bool busy = placement.TryGetValue(w.Slot.WorkerId, out var p);
+            return new WorkerStatus(w.Slot.WorkerId, w.Slot.Node, w.Slot.Device, busy ? p.Run.JobId : null,
+                busy ? p.Run.Stage : null, busy ? p.Rank : null);
         }).ToList());
     }
 
-    private sealed class ActiveRun(RunStage request, IActorRef replyTo, DataParallelRun run)
+    /// <summary>One stage the coordinator runs: a data-parallel training run or a sharded inference run.</summary>
+    private sealed class ActiveRun(string jobId, string stage, int priority, int minWorkers, IActorRef replyTo, long arrival)
     {
-        public RunStage Request { get; } = request;
+        public string JobId { get; } = jobId;
+        public string Stage { get; } = stage;
+        public int Priority { get; } = priority;
+        public int MinWorkers { get; } = minWorkers;
         public IActorRef ReplyTo { get; } = replyTo;
-        public DataParallelRun Run { get; } = run;
+        public long Arrival { get; } = arrival;
+        public DataParallelRun? Run { get; init; }
+        public RunStage? Request { get; init; }
+        public InferenceRun? Inference { get; init; }
+        /// <summary>The data-plane group name: one job may run several stages at once.</summary>
+        public string GroupId => DataPlaneGroups.Id(JobId, Stage);
         public DateTime LastProgress { get; set; } = DateTime.UtcNow;
+
+        public RunPhase Phase => Run?.Phase ?? Inference!.Phase;
+        public IReadOnlyList<WorkerSlot> Members => Run?.Members ?? Inference!.Members;
+        public IReadOnlyList<RunCommand> OnWorkersAvailable(IReadOnlyCollection<WorkerSlot> free) =>
+            Run?.OnWorkersAvailable(free) ?? Inference!.OnWorkersAvailable(free);
+        public IReadOnlyList<RunCommand> OnWorkerLost(string workerId, string reason) =>
+            Run?.OnWorkerLost(workerId, reason) ?? Inference!.OnWorkerLost(workerId);
+        public IReadOnlyList<RunCommand> RequestStop(string reason) => Run?.RequestStop(reason) ?? Inference!.RequestStop(reason);
+        public IReadOnlyList<RunCommand> Abandon(string reason) => Run?.Abandon(reason) ?? Inference!.Abandon(reason);
     }
 
     private sealed class DeadlineTick { public static readonly DeadlineTick Instance = new(); }

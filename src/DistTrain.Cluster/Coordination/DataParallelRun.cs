@@ -16,14 +16,17 @@ public sealed record RunTransport(GradientAggregation Aggregation, GradientWire 
 }
 
 /// <summary>The phases of a data-parallel run. Transitions are written out once, in <see cref="DataParallelRun"/>.</summary>
-public enum RunPhase { WaitingForWorkers, Preparing, Running, Checkpointing, Completed, Failed }
+public enum RunPhase { WaitingForWorkers, Preparing, Running, Checkpointing, Completed, Failed, Stopped }
+
+/// <summary>Where a run picks up: a checkpoint another coordinator incarnation recorded for this stage.</summary>
+public sealed record RunResume(string Checkpoint, int Step);
 
 /// <summary>What the coordinator actor must send as a result of a decision.</summary>
 public abstract record RunCommand;
 /// <summary>Send <see cref="Message"/> to the worker <see cref="WorkerId"/>.</summary>
 public sealed record SendTo(string WorkerId, IWorkerProtocol Message) : RunCommand;
-/// <summary>The run reached a terminal phase.</summary>
-public sealed record Finished(bool Succeeded, string Summary) : RunCommand;
+/// <summary>The run reached a terminal phase; <paramref name="Stopped"/>: it was stopped on request at a step boundary.</summary>
+public sealed record Finished(bool Succeeded, string Summary, bool Stopped = false) : RunCommand;
 
 /// <summary>
 /// The coordinator's state for one data-parallel stage: membership, generations, steps, checkpoints and
@@ -40,6 +43,9 @@ public sealed record Finished(bool Succeeded, string Summary) : RunCommand;
 ///   any live phase --member lost/failed, budget left--> Preparing(g+1) from the last checkpoint (or WaitingForWorkers)
 ///   any live phase --member lost/failed, budget spent--> Failed
 ///   Running(g) --checksums differ--> Failed (names the diverged rank)
+///   WaitingForWorkers | Preparing --stop requested--> Stopped     (nothing new to keep)
+///   Running(g) --stop requested, window done--> Checkpointing(g) --saved--> Stopped
+///   Checkpointing(g) --stop requested, saved--> Stopped
 /// </summary>
 public sealed class DataParallelRun
 {
@@ -53,9 +59,15 @@ public sealed class DataParallelRun
     private readonly Dictionary<int, Dictionary<int, string?>> _stepReports = new();   // step -> rank -> checksum
     private int _windowEnd;
     private bool _joinPending;
+    private string? _stopReason;
 
-    public DataParallelRun(string jobId, string stage, string specYaml, RunLimits limits, RunTransport? transport = null, bool quick = false)
+    /// <param name="resume">Start from this checkpoint instead of step 0 (a stage re-dispatched after a coordinator restart).</param>
+    /// <param name="firstGeneration">Generations start after this number, so messages of an earlier incarnation's groups never match.</param>
+    public DataParallelRun(string jobId, string stage, string specYaml, RunLimits limits, RunTransport? transport = null, bool quick = false,
+        RunResume? resume = null, int firstGeneration = 0)
     {
+        if (resume is not null) (LastCheckpoint, LastCheckpointStep, NextStep) = (resume.Checkpoint, resume.Step, resume.Step);
+        Generation = firstGeneration;
         _quick = quick;
         _transport = transport ?? RunTransport.Ring;
         if (_transport.Aggregation == GradientAggregation.Coordinator && _transport.Reducer is null)
@@ -73,7 +85,7 @@ public sealed class DataParallelRun
     public int LastCheckpointStep { get; private set; }
     public IReadOnlyList<WorkerSlot> Members => _members;
     public string? FailureReason { get; private set; }
-    private bool Live => Phase is not (RunPhase.Completed or RunPhase.Failed);
+    private bool Live => Phase is not (RunPhase.Completed or RunPhase.Failed or RunPhase.Stopped);
 
     /// <summary>A worker became free (registered, or released by another run).</summary>
     public IReadOnlyList<RunCommand> OnWorkerAvailable(WorkerSlot worker) => OnWorkersAvailable([worker]);
@@ -150,7 +162,7 @@ public sealed class DataParallelRun
 
         bool last = NextStep >= _limits.TotalSteps;
         bool checkpointDue = _limits.CheckpointEvery > 0 && NextStep - LastCheckpointStep >= _limits.CheckpointEvery;
-        if (last || checkpointDue || _joinPending)
+        if (last || checkpointDue || _joinPending || _stopReason is not null)
         {
             Phase = RunPhase.Checkpointing;
             return [new SendTo(_members[0].WorkerId, new SaveCheckpoint(_jobId, _stage, Generation, NextStep))];
@@ -163,6 +175,7 @@ public sealed class DataParallelRun
         if (m.Generation != Generation || Phase != RunPhase.Checkpointing) return [];
         LastCheckpoint = m.Path;
         LastCheckpointStep = m.Step;
+        if (_stopReason is not null && NextStep < _limits.TotalSteps) return Stop();
         if (NextStep >= _limits.TotalSteps)
         {
             Phase = RunPhase.Completed;
@@ -194,8 +207,28 @@ public sealed class DataParallelRun
         return blamed is null ? [] : OnWorkerLost(blamed.WorkerId, $"rank {m.Rank} at step {m.Step}: {m.Reason}");
     }
 
-    /// <summary>Gives the run up (no workers came, the job was cancelled): members are told to leave.</summary>
+    /// <summary>Gives the run up (no workers came): members are told to leave.</summary>
     public IReadOnlyList<RunCommand> Abandon(string reason) => Live ? Fail(reason) : [];
+
+    /// <summary>
+    /// Stops the run at the next step boundary (a cancelled job): a running group finishes its window and saves a
+    /// checkpoint first, so the work done is kept; a group not yet running stops now.
+    /// </summary>
+    public IReadOnlyList<RunCommand> RequestStop(string reason)
+    {
+        if (!Live || _stopReason is not null) return [];
+        _stopReason = reason;
+        return Phase is RunPhase.WaitingForWorkers or RunPhase.Preparing ? Stop() : [];
+    }
+
+    private IReadOnlyList<RunCommand> Stop()
+    {
+        Phase = RunPhase.Stopped;
+        var commands = _members.Select(w => (RunCommand)new SendTo(w.WorkerId, new AbortGroup(_jobId, _stage, Generation, _stopReason!))).ToList();
+        string kept = LastCheckpoint is null ? "no checkpoint yet" : $"checkpoint of step {LastCheckpointStep} kept";
+        commands.Add(new Finished(false, $"stopped at step {NextStep}: {_stopReason} ({kept})", Stopped: true));
+        return commands;
+    }
 
     /// <summary>Members the run is waiting on right now: the suspects when progress stalls past a deadline.</summary>
     public IReadOnlyList<WorkerSlot> Awaited()

@@ -7,9 +7,9 @@ public interface IReducerHost : IDisposable
 {
     DataPlaneEndpoint Endpoint { get; }
 
-    /// <summary>Serves one generation of one job: accepts exactly <paramref name="worldSize"/> ranks and reduces until ended.</summary>
-    void BeginGeneration(string jobId, int generation, int worldSize, GradientWire wire);
+    /// <summary>Serves one generation of one group (<see cref="DataPlaneGroups.Id"/>): accepts exactly <paramref name="worldSize"/> ranks and reduces until ended.</summary>
+    void BeginGeneration(string groupId, int generation, int worldSize, GradientWire wire);
 
     /// <summary>Stops serving the generation; ranks blocked on it fail at once.</summary>
-    void EndGeneration(string jobId, int generation);
+    void EndGeneration(string groupId, int generation);
 }

@@ -35,6 +35,8 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public int Port { get; }
     public IActorRef Coordinator { get; private set; } = ActorRefs.Nobody;
+    /// <summary>The job API of the coordinator node (what the gRPC service serves).</summary>
+    public Jobs.IJobService Jobs { get; private set; } = null!;
     public ActorSystem System { get; private set; } = null!;
     public ChildProcesses Workers => _workers;
     public string LogDirectory => Path.Combine(_options.RunRoot, "logs");
@@ -49,6 +51,7 @@ public sealed class LocalCluster : IAsyncDisposable
             await cluster._host.StartAsync(ct);
             cluster.System = cluster._host.Services.GetRequiredService<ActorSystem>();
             cluster.Coordinator = await ActorRegistry.For(cluster.System).GetAsync<CoordinatorProxyKey>(ct);
+            cluster.Jobs = cluster._host.Services.GetRequiredService<Jobs.IJobService>();
             for (int i = 0; i < options.Workers; i++) cluster.AddWorker();
             await cluster.WaitForWorkersAsync(options.Workers, options.StartTimeout, ct);
             return cluster;

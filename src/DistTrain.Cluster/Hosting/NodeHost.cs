@@ -4,9 +4,12 @@ using Akka.Configuration;
 using Akka.Hosting;
 using Akka.Management.Cluster.Bootstrap;
 using Akka.Remote.Hosting;
+using Akka.Persistence.Sql.Hosting;
 using DistTrain.Cluster.Coordination;
+using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Worker;
 using DistTrain.Training.Engine;
+using DistTrain.Training.Pipeline;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace DistTrain.Cluster.Hosting;
@@ -16,17 +19,21 @@ public sealed class CoordinatorProxyKey;
 
 /// <summary>
 /// Composes one DistTrain node with Akka.Hosting: remoting, clustering with the node's roles, the coordinator
-/// singleton (on coordinator-role nodes) and its proxy (everywhere), and one worker actor per device.
+/// singleton and the job manager singleton with its journal (on coordinator-role nodes; the coordinator's proxy
+/// everywhere), <see cref="IJobService"/> for the job API, and one worker actor per device.
 /// </summary>
 public static class NodeHost
 {
     public const string CoordinatorName = "coordinator";
+    public const string JobManagerName = "jobs";
 
     /// <param name="logLevel">Akka's log level (INFO for a node of its own; WARNING for one embedded in a CLI command).</param>
     public static IServiceCollection AddDistTrainNode(this IServiceCollection services, NodeSettings settings,
         Func<string, ITrainingSessionFactory> sessionsForDevice, Func<IDataPlane> dataPlanes, IReducerHost? reducer, string logLevel = "INFO")
     {
         settings.Validate();
+        var store = settings.IsCoordinator ? JobStore.Parse(settings.JobStore, settings.RunRoot) : null;
+        if (store is not null) services.AddSingleton<IJobService>(sp => new ActorJobService(sp.GetRequiredService<ActorRegistry>()));
         bool kubernetes = settings.Discovery == NodeSettings.KubernetesDiscovery;
         // On Kubernetes, cluster bootstrap finds the other pods through the API server; k8s.hocon says how.
         string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon"))
@@ -46,8 +53,19 @@ public static class NodeHost
             if (kubernetes)
                 builder.WithClusterBootstrap(autoStart: false);
             var singletonOptions = new ClusterSingletonOptions { Role = Roles.Coordinator, BufferSize = 1000 };
-            if (settings.IsCoordinator)
+            if (store is not null)
+            {
                 builder.WithSingleton<CoordinatorProxyKey>(CoordinatorName, CoordinatorActor.Props(reducer), singletonOptions, createProxyToo: true);
+                // Label and evaluate stages run on the coordinator node, on its first device if it has one.
+                var inference = new InferenceRunner(settings.Devices.FirstOrDefault() ?? "cpu");
+                string? dataRoot = Environment.GetEnvironmentVariable(EnvironmentVariables.DataRoot) is { Length: > 0 } d ? d : null;
+                builder
+                    .WithSqlPersistence(store.ConnectionString, store.Provider, autoInitialize: true)
+                    .WithCustomSerializer(JobJournalSerializer.Id, [typeof(IJobJournalEvent)], system => new JobJournalSerializer(system))
+                    .WithSingleton<JobManagerProxyKey>(JobManagerName,
+                        (_, registry, _) => JobManagerActor.Props(registry.Get<CoordinatorProxyKey>(), inference, settings.RunRoot, dataRoot),
+                        singletonOptions, createProxyToo: true);
+            }
             else
                 builder.WithSingletonProxy<CoordinatorProxyKey>(CoordinatorName, singletonOptions);
 
@@ -58,7 +76,7 @@ public static class NodeHost
                     foreach (var device in settings.Devices)
                     {
                         string id = $"{settings.AdvertisedHost}:{settings.Port}/{device}";
-                        system.ActorOf(WorkerActor.Props(id, settings.Address, device, proxy, dataPlanes(), sessionsForDevice(device), settings.RunRoot),
+                        system.ActorOf(WorkerActor.Props(id, settings.Address, device, proxy, dataPlanes(), sessionsForDevice(device), new ShardRunner(), settings.RunRoot),
                             "worker-" + device.Replace(':', '-'));
                     }
                 });

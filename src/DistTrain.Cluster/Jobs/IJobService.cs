@@ -13,8 +13,9 @@ public static class JobStates
 }
 
 /// <summary>One stage of a job as a client sees it.</summary>
-/// <param name="Metrics">The stage's final metrics once it succeeded (what its metrics.json holds); empty before.</param>
-public sealed record StageView(string Name, string Kind, JobState State, int Step, int TotalSteps, IReadOnlyDictionary<string, double> Metrics);
+/// <param name="Metrics">The stage's final metrics once it succeeded (what its metrics.json holds, plus <c>restarts</c> for training stages); empty before.</param>
+/// <param name="Error">Why the stage failed or was cancelled.</param>
+public sealed record StageView(string Name, string Kind, JobState State, int Step, int TotalSteps, IReadOnlyDictionary<string, double> Metrics, string? Error = null);
 
 /// <summary>One job as a client sees it.</summary>
 public sealed record JobView(string JobId, string Name, int Priority, JobState State, DateTimeOffset Submitted,

@@ -22,7 +22,7 @@ public sealed class CollectiveDataPlane : IDataPlane
 
     public IDataPlaneReducer CreateReducer(PrepareGroup group)
     {
-        var spec = new GroupSpec(group.JobId, group.Generation, group.Rank, group.WorldSize,
+        var spec = new GroupSpec(DataPlaneGroups.Id(group.JobId, group.Stage), group.Generation, group.Rank, group.WorldSize,
             group.Peers.Select(p => GroupSpec.ParseEndPoint($"{p.Host}:{p.Port}")).ToList(),
             group.Aggregation == GradientAggregation.Ring ? AllReduceAlgorithm.Ring : AllReduceAlgorithm.Coordinator,
             group.Reducer is null ? null : GroupSpec.ParseEndPoint($"{group.Reducer.Host}:{group.Reducer.Port}"));

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using DistTrain.Contracts.Protocols;
 using DistTrain.Training.Engine;
+using DistTrain.Training.Pipeline;
 
 namespace DistTrain.Cluster.Worker;
 
@@ -17,6 +18,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private readonly IActorRef _coordinator;
     private readonly IDataPlane _dataPlane;
     private readonly ITrainingSessionFactory _sessions;
+    private readonly IShardRunner _shards;
     private readonly string _runRoot;
     private readonly DeviceThread _device;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -24,12 +26,14 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(string workerId, string node, string device, IActorRef coordinatorProxy, IDataPlane dataPlane, ITrainingSessionFactory sessions, string runRoot) =>
-        Akka.Actor.Props.Create(() => new WorkerActor(workerId, node, device, coordinatorProxy, dataPlane, sessions, runRoot));
+    public static Props Props(string workerId, string node, string device, IActorRef coordinatorProxy, IDataPlane dataPlane,
+        ITrainingSessionFactory sessions, IShardRunner shards, string runRoot) =>
+        Akka.Actor.Props.Create(() => new WorkerActor(workerId, node, device, coordinatorProxy, dataPlane, sessions, shards, runRoot));
 
-    public WorkerActor(string workerId, string node, string device, IActorRef coordinatorProxy, IDataPlane dataPlane, ITrainingSessionFactory sessions, string runRoot)
+    public WorkerActor(string workerId, string node, string device, IActorRef coordinatorProxy, IDataPlane dataPlane,
+        ITrainingSessionFactory sessions, IShardRunner shards, string runRoot)
     {
-        (_workerId, _node, _coordinator, _dataPlane, _sessions, _runRoot) = (workerId, node, coordinatorProxy, dataPlane, sessions, runRoot);
+        (_workerId, _node, _coordinator, _dataPlane, _sessions, _shards, _runRoot) = (workerId, node, coordinatorProxy, dataPlane, sessions, shards, runRoot);
         _device = new DeviceThread(device);
 
         // Registration repeats: a coordinator that failed over starts with no memory of workers.
@@ -41,6 +45,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         Receive<RunSteps>(Run);
         Receive<SaveCheckpoint>(Save);
         Receive<AbortGroup>(m => Abort(m.Generation, m.Reason));
+        Receive<RunShard>(Label);
         Receive<DeviceFailed>(OnDeviceFailed);
     }
 
@@ -103,6 +108,21 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             group.Coordinator.Tell(new CheckpointSaved(m.JobId, m.Stage, m.Generation, group.Spec.Rank, m.Step, path));
             return 0;
         }).PipeTo(Self, success: _ => Idle.Instance, failure: e => new DeviceFailed(m.Generation, m.Step, e));
+    }
+
+    /// <summary>One shard of a distributed label stage; the coordinator hands shards only to workers in no group.</summary>
+    private void Label(RunShard m)
+    {
+        var coordinator = Sender;
+        if (_group is not null)
+        {
+            coordinator.Tell(new ShardFailed(m.JobId, m.Stage, m.Shard, $"worker {_workerId} is in a training group"));
+            return;
+        }
+        var request = new ShardRequest(m.JobId, m.Stage, m.SpecYaml, m.Quick, m.Shard, m.ShardCount, _runRoot);
+        _device.Run(() => _shards.Run(request, _device.Device)).PipeTo(coordinator, Self,
+            success: r => new ShardDone(m.JobId, m.Stage, m.Shard, r.Examples, r.Seconds, r.Reused),
+            failure: e => new ShardFailed(m.JobId, m.Stage, m.Shard, (e is AggregateException { InnerException: { } i } ? i : e).Message));
     }
 
     private void Abort(int generation, string reason)

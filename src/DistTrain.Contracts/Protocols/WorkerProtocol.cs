@@ -55,3 +55,22 @@ public sealed record AbortGroup(string JobId, string Stage, int Generation, stri
 
 /// <summary>A rank's session failed. <paramref name="SuspectRank"/> names the peer the data plane lost, when known.</summary>
 public sealed record SessionFailed(string JobId, string Stage, int Generation, int Rank, int Step, string Reason, int? SuspectRank) : IWorkerProtocol;
+
+/// <summary>The one naming rule for data-plane groups, shared by the coordinator's reducer and the workers: one job may run several stages at once.</summary>
+public static class DataPlaneGroups
+{
+    public static string Id(string jobId, string stage) => $"{jobId}/{stage}";
+}
+
+/// <summary>
+/// Label shard <paramref name="Shard"/> of <paramref name="ShardCount"/> of an inference stage on this worker's device
+/// (distributed inference: shards are spread over free workers). A shard already on shared storage with a valid
+/// checksum is reused, so a re-dispatched stage only does the shards it lacks.
+/// </summary>
+public sealed record RunShard(string JobId, string Stage, string SpecYaml, bool Quick, int Shard, int ShardCount) : IWorkerProtocol;
+
+/// <summary>A shard is on shared storage; <paramref name="Reused"/>: it was already there from an earlier attempt.</summary>
+public sealed record ShardDone(string JobId, string Stage, int Shard, int Examples, double Seconds, bool Reused) : IWorkerProtocol;
+
+/// <summary>A shard failed on this worker.</summary>
+public sealed record ShardFailed(string JobId, string Stage, int Shard, string Reason) : IWorkerProtocol;

@@ -2,13 +2,24 @@ namespace DistTrain.Contracts.Specs;
 
 /// <summary>Transformer family; decides tokenizer, attention mask and which objectives fit.</summary>
 /// <remarks>Append new families (xlnet, t5) at the end and extend the switches in <see cref="ModelFamilies"/>.</remarks>
-public enum ModelFamily { Bert, Roberta, Albert, Electra, Gpt }
+public enum ModelFamily { Bert, Roberta, Albert, Electra, Gpt, Xlnet, T5 }
 
 /// <summary>Facts about each family that validation needs without loading a model.</summary>
 public static class ModelFamilies
 {
     /// <summary>True for bidirectional encoders (masked-LM family), false for causal decoders.</summary>
     public static bool IsEncoder(this ModelFamily family) => family != ModelFamily.Gpt;
+
+    /// <summary>True for families that encode positions relatively (XLNet, T5): no position table, so max_len is no limit.</summary>
+    public static bool HasRelativePositions(this ModelFamily family) => family is ModelFamily.Xlnet or ModelFamily.T5;
+
+    /// <summary>The family's only pre-training objective, when it has one of its own (XLNet: plm, T5: span_corruption).</summary>
+    public static ObjectiveKind? OwnObjective(this ModelFamily family) => family switch
+    {
+        ModelFamily.Xlnet => ObjectiveKind.Plm,
+        ModelFamily.T5 => ObjectiveKind.SpanCorruption,
+        _ => null,
+    };
 
     /// <summary>
     /// Ids every family's sub-vocabulary reserves before any merged GPT-2 token: 38 specials (pad, bos, eos, cls,
@@ -55,10 +66,17 @@ public sealed record ModelSpec(
     public long ApproxParameters()
     {
         long h = Hidden, e = EmbeddingWidth, f = Ffn;
-        long segments = Family == ModelFamily.Gpt ? 0 : 2;
-        long embeddings = (VocabSize + MaxLen + segments) * e + 2 * e + (e != h ? e * h + h : 0);
+        long segments = Family is ModelFamily.Gpt || Family.HasRelativePositions() ? 0 : 2;
+        long positions = Family.HasRelativePositions() ? 0 : MaxLen;
+        long embeddings = (VocabSize + positions + segments) * e + 2 * e + (e != h ? e * h + h : 0);
         long layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 4 * h;
-        long layers = Family == ModelFamily.Albert ? layer : layer * Layers;
+        long layers = Family switch
+        {
+            ModelFamily.Albert => layer,
+            ModelFamily.Xlnet => (layer + h * h + 2 * h) * Layers,                 // + the relative projection W_r and the biases u, v
+            ModelFamily.T5 => (2 * layer + 4 * h * h) * Layers,                     // encoder and decoder stacks, + cross-attention
+            _ => layer * Layers,
+        };
         return embeddings + layers;
     }
 }

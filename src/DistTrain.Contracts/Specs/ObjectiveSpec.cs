@@ -1,7 +1,7 @@
 namespace DistTrain.Contracts.Specs;
 
 /// <summary>Name of a training objective as written in YAML (<c>objective: mlm</c> or <c>objective: {kind: mlm}</c>).</summary>
-public enum ObjectiveKind { Mlm, Clm, Rtd, Classification, Sft, Reward, Dpo, Distill }
+public enum ObjectiveKind { Mlm, Clm, Rtd, Classification, Sft, Reward, Dpo, Distill, Plm, SpanCorruption }
 
 /// <summary>Labelled tasks a classifier can be fine-tuned on; each comes with its corpus and label set.</summary>
 public enum ClassificationTask
@@ -77,4 +77,22 @@ public sealed record DpoObjective(double Beta = 0.1) : ObjectiveSpec
 public sealed record DistillObjective(double Temperature = 2.0, double Alpha = 0.5, bool Mse = false, double? MaxParamRatio = null) : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.Distill;
+}
+
+/// <summary>
+/// XLNet's permutation language modelling: a random factorisation order per sequence, predicting the last 1/<paramref name="K"/>
+/// of each order from the tokens before it (K = 6 or 7 in the paper).
+/// </summary>
+public sealed record PlmObjective(int K = 6) : ObjectiveSpec
+{
+    public override ObjectiveKind Kind => ObjectiveKind.Plm;
+}
+
+/// <summary>
+/// T5's span corruption: random spans covering <paramref name="NoiseDensity"/> of the tokens, of mean length
+/// <paramref name="MeanSpan"/>, are replaced by sentinels in the input; the decoder writes each sentinel and its span.
+/// </summary>
+public sealed record SpanCorruptionObjective(double NoiseDensity = 0.15, double MeanSpan = 3) : ObjectiveSpec
+{
+    public override ObjectiveKind Kind => ObjectiveKind.SpanCorruption;
 }

@@ -34,6 +34,8 @@ public static class SpecParser
         ObjectiveKind.Classification => ["kind", "task"],
         ObjectiveKind.Dpo => ["kind", "beta"],
         ObjectiveKind.Distill => ["kind", "temperature", "alpha", "mse", "max_param_ratio"],
+        ObjectiveKind.Plm => ["kind", "k"],
+        ObjectiveKind.SpanCorruption => ["kind", "noise_density", "mean_span"],
         _ => ["kind"],
     };
 
@@ -347,6 +349,9 @@ public static class SpecParser
                 case ObjectiveKind.Distill:
                     return new DistillObjective(r.Num(o, "temperature") ?? 2.0, r.Num(o, "alpha") ?? 0.5,
                         r.Bool(o, "mse") ?? false, r.Num(o, "max_param_ratio"));
+                case ObjectiveKind.Plm: return new PlmObjective(r.Int(o, "k") ?? 6);
+                case ObjectiveKind.SpanCorruption:
+                    return new SpanCorruptionObjective(r.Num(o, "noise_density") ?? 0.15, r.Num(o, "mean_span") ?? 3);
                 default: return null;
             }
         }
@@ -361,6 +366,8 @@ public static class SpecParser
             ModelFamily.Electra => new RtdObjective(),
             ModelFamily.Bert => new MlmObjective(SentenceTask: SentenceTask.Nsp),
             ModelFamily.Albert => new MlmObjective(SentenceTask: SentenceTask.Sop),
+            ModelFamily.Xlnet => new PlmObjective(),
+            ModelFamily.T5 => new SpanCorruptionObjective(),
             _ => new MlmObjective(),
         },
         StageKind.Sft => new SftObjective(),

@@ -170,6 +170,23 @@ public static partial class SpecValidator
             var family = s.Model.Family;
             switch (o)
             {
+                case MlmObjective or ClmObjective or RtdObjective when family.OwnObjective() is { } own:
+                    Error(path, $"{SpecNames.Of(o.Kind)} does not fit {SpecNames.Of(family)}; it pre-trains with {SpecNames.Of(own)}");
+                    break;
+                case PlmObjective plm:
+                    if (plm.K < 2) Error($"{path}.k", "must be >= 2 (the last 1/k of each order is predicted)");
+                    if (family != ModelFamily.Xlnet) Error(path, $"plm needs the xlnet family, not {SpecNames.Of(family)}");
+                    break;
+                case SpanCorruptionObjective sc:
+                    Open01($"{path}.noise_density", sc.NoiseDensity);
+                    if (sc.MeanSpan < 1) Error($"{path}.mean_span", "must be >= 1");
+                    if (family != ModelFamily.T5) Error(path, $"span_corruption needs the t5 family, not {SpecNames.Of(family)}");
+                    else if (sc.NoiseDensity is > 0 and < 1 && sc.MeanSpan >= 1 && SpanCount(s.Data.SeqLen, sc) > SentinelCount)
+                        Error($"{p}.data.seq_len", $"{s.Data.SeqLen} tokens give {SpanCount(s.Data.SeqLen, sc)} corrupted spans; there are {SentinelCount} sentinels (lower seq_len or noise_density, or raise mean_span)");
+                    break;
+                case ClassificationObjective { Task: ClassificationTask.Pos } when family == ModelFamily.T5:
+                    Error($"{path}.task", "t5 classifies text-to-text, one label word per sequence; pos (a label per token) needs an encoder with a token head");
+                    break;
                 case MlmObjective m:
                     Open01($"{path}.mask_prob", m.MaskProb);
                     if (!family.IsEncoder()) Error(path, $"mlm needs an encoder family, not {SpecNames.Of(family)}; use clm");
@@ -194,6 +211,13 @@ public static partial class SpecValidator
             }
             if (o is DpoObjective { Beta: <= 0 }) Error($"{path}.beta", "must be > 0");
         }
+
+        /// <summary>The sentinels T5's span corruption can use: one per span (the tokenizer's &lt;extra_id_0..31&gt;).</summary>
+        private const int SentinelCount = 32;
+
+        /// <summary>Spans span corruption cuts from a sequence of seqLen tokens (as the training data computes it).</summary>
+        private static int SpanCount(int seqLen, SpanCorruptionObjective sc) =>
+            Math.Max(1, (int)Math.Round(Math.Round(seqLen * sc.NoiseDensity) / sc.MeanSpan));
 
         private void Open01(string path, double x)
         {
@@ -330,7 +354,7 @@ public static partial class SpecValidator
             }
             if (!Enum.IsDefined(d.Split)) Error($"{path}.split", "unknown split");
             if (d.SeqLen < 1) Error($"{path}.seq_len", "must be > 0");
-            else if (d.SeqLen > s.Model.MaxLen && s.Model.MaxLen > 0)
+            else if (d.SeqLen > s.Model.MaxLen && s.Model.MaxLen > 0 && !s.Model.Family.HasRelativePositions())
                 Error($"{path}.seq_len", $"{d.SeqLen} exceeds model.max_len ({s.Model.MaxLen})");
             if (d.MaxExamples is < 1) Error($"{path}.max_examples", "must be > 0 (omit it to read everything)");
         }
@@ -420,7 +444,7 @@ public static partial class SpecValidator
             }
         }
 
-        private static bool IsLanguageModel(StageSpec s) => s.Objective is MlmObjective or ClmObjective or SftObjective;
+        private static bool IsLanguageModel(StageSpec s) => s.Objective is MlmObjective or ClmObjective or SftObjective or PlmObjective or SpanCorruptionObjective;
 
         private void Range(string path, int value, int min, int max)
         {

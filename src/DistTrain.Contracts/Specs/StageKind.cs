@@ -3,7 +3,7 @@ namespace DistTrain.Contracts.Specs;
 /// <summary>What a stage does. A closed set: the scheduler and the runners switch on it exhaustively.</summary>
 public enum StageKind
 {
-    /// <summary>Self-supervised training from scratch (mlm, clm or rtd).</summary>
+    /// <summary>Self-supervised training from scratch (mlm, clm, rtd, plm or span_corruption).</summary>
     Pretrain,
     /// <summary>Supervised classification from an initial checkpoint.</summary>
     Finetune,
@@ -33,7 +33,7 @@ public static class StageKinds
     /// <summary>The objectives a stage kind accepts; the first is the default when the spec names none (empty: none allowed or none needed).</summary>
     public static IReadOnlyList<ObjectiveKind> AllowedObjectives(this StageKind kind) => kind switch
     {
-        StageKind.Pretrain => [ObjectiveKind.Mlm, ObjectiveKind.Clm, ObjectiveKind.Rtd],
+        StageKind.Pretrain => [ObjectiveKind.Mlm, ObjectiveKind.Clm, ObjectiveKind.Rtd, ObjectiveKind.Plm, ObjectiveKind.SpanCorruption],
         StageKind.Finetune => [ObjectiveKind.Classification],
         StageKind.Sft => [ObjectiveKind.Sft],
         StageKind.Reward => [ObjectiveKind.Reward],

@@ -33,6 +33,9 @@ public abstract record ModelConfig
     /// <summary>True for decoders: every position attends only to itself and earlier positions.</summary>
     public virtual bool IsCausal => false;
 
+    /// <summary>True when a sequence is summarised by its last real token (decoders, XLNet) rather than by [CLS] at position 0.</summary>
+    public virtual bool PoolsLastToken => IsCausal;
+
     /// <summary>The embedding width actually used (EmbeddingSize, or HiddenSize when unset).</summary>
     public int EmbeddingWidth => EmbeddingSize == 0 ? HiddenSize : EmbeddingSize;
 

@@ -5,7 +5,7 @@ namespace DistTrain.Models;
 
 /// <summary>The one transformer core every family uses: embeddings (optionally factorized), L blocks (optionally one shared block), final LN for pre-LN.</summary>
 /// <remarks>It is the backbone that heads and pre-training objectives sit on; fine-tuning loads its state dict.</remarks>
-public sealed class Transformer : nn.Module<Tensor, Tensor?, Tensor?, Tensor>
+public sealed class Transformer : Backbone
 {
     private readonly Embeddings embeddings;
     private readonly Linear? projection;
@@ -33,8 +33,8 @@ public sealed class Transformer : nn.Module<Tensor, Tensor?, Tensor?, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>The configuration this backbone was built from.</summary>
-    public ModelConfig Config { get; }
+    /// <inheritdoc />
+    public override ModelConfig Config { get; }
 
     /// <summary>The embedding tables (token, position, segment).</summary>
     public Embeddings Embeddings => embeddings;

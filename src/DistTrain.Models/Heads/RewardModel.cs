@@ -24,18 +24,18 @@ public sealed class RewardHead : nn.Module<Tensor, Tensor?, Tensor>
 /// <summary>A backbone plus <see cref="RewardHead"/>, trained with <see cref="PreferenceLosses.BradleyTerry"/>.</summary>
 public sealed class RewardModel : nn.Module<Tensor, Tensor?, Tensor?, Tensor>
 {
-    private readonly Transformer backbone;
+    private readonly Backbone backbone;
     private readonly RewardHead head;
 
-    public RewardModel(Transformer backbone) : base(nameof(RewardModel))
+    public RewardModel(Backbone backbone) : base(nameof(RewardModel))
     {
         this.backbone = backbone;
-        head = new RewardHead(backbone.Config.HiddenSize, backbone.Config.IsCausal, backbone.Config.InitStd);
+        head = new RewardHead(backbone.Config.HiddenSize, backbone.Config.PoolsLastToken, backbone.Config.InitStd);
         RegisterComponents();
     }
 
     /// <summary>The encoder or decoder under the head.</summary>
-    public Transformer Backbone => backbone;
+    public Backbone Backbone => backbone;
 
     /// <summary>ids (B, T), attentionMask (B, T)?, segments (B, T)? → rewards (B).</summary>
     public override Tensor forward(Tensor ids, Tensor? attentionMask, Tensor? segments)

@@ -32,23 +32,44 @@ public sealed class SequenceClassificationHead : nn.Module<Tensor, Tensor?, Tens
 }
 
 /// <summary>A backbone plus <see cref="SequenceClassificationHead"/>; load pre-trained weights into <see cref="Backbone"/> before fine-tuning.</summary>
-public sealed class SequenceClassifier : nn.Module<Tensor, Tensor?, Tensor?, Tensor>
+public sealed class SequenceClassifier : nn.Module<Tensor, Tensor?, Tensor?, Tensor>, IClassifier
 {
-    private readonly Transformer backbone;
+    private readonly Backbone backbone;
     private readonly SequenceClassificationHead head;
 
-    public SequenceClassifier(Transformer backbone, int numLabels) : base(nameof(SequenceClassifier))
+    public SequenceClassifier(Backbone backbone, int numLabels) : base(nameof(SequenceClassifier))
     {
         var c = backbone.Config;
         this.backbone = backbone;
-        head = new SequenceClassificationHead(c.HiddenSize, numLabels, c.IsCausal, c.Dropout, c.InitStd);
+        head = new SequenceClassificationHead(c.HiddenSize, numLabels, c.PoolsLastToken, c.Dropout, c.InitStd);
+        Classes = numLabels;
         RegisterComponents();
     }
 
     /// <summary>The encoder or decoder under the head.</summary>
-    public Transformer Backbone => backbone;
+    public Backbone Backbone => backbone;
 
     /// <summary>ids (B, T), attentionMask (B, T)?, segments (B, T)? → logits (B, C).</summary>
     public override Tensor forward(Tensor ids, Tensor? attentionMask, Tensor? segments)
         => head.forward(backbone.forward(ids, attentionMask, segments), attentionMask);
+
+    /// <inheritdoc />
+    public int Classes { get; }
+
+    /// <inheritdoc />
+    public Tensor Classify(Tensor ids, Tensor? attentionMask) => forward(ids, attentionMask, null);
+}
+
+/// <summary>
+/// A model that scores C classes for a sequence: logits (B, C) whose softmax is its class distribution. A classifier head
+/// (<see cref="SequenceClassifier"/>) or a text-to-text model scoring each label word (<see cref="T5TextClassifier"/>); the
+/// label, evaluate and distill stages use either through this.
+/// </summary>
+public interface IClassifier
+{
+    /// <summary>Number of classes C.</summary>
+    int Classes { get; }
+
+    /// <summary>ids (B, T), attentionMask (B, T)? → class scores (B, C) (logits, or per-class log-likelihoods).</summary>
+    Tensor Classify(Tensor ids, Tensor? attentionMask);
 }

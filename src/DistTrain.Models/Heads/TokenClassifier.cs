@@ -24,10 +24,10 @@ public sealed class TokenClassificationHead : nn.Module<Tensor, Tensor>
 /// <summary>A backbone plus <see cref="TokenClassificationHead"/>.</summary>
 public sealed class TokenClassifier : nn.Module<Tensor, Tensor?, Tensor?, Tensor>
 {
-    private readonly Transformer backbone;
+    private readonly Backbone backbone;
     private readonly TokenClassificationHead head;
 
-    public TokenClassifier(Transformer backbone, int numLabels) : base(nameof(TokenClassifier))
+    public TokenClassifier(Backbone backbone, int numLabels) : base(nameof(TokenClassifier))
     {
         this.backbone = backbone;
         head = new TokenClassificationHead(backbone.Config.HiddenSize, numLabels, backbone.Config.Dropout, backbone.Config.InitStd);
@@ -35,7 +35,7 @@ public sealed class TokenClassifier : nn.Module<Tensor, Tensor?, Tensor?, Tensor
     }
 
     /// <summary>The encoder or decoder under the head.</summary>
-    public Transformer Backbone => backbone;
+    public Backbone Backbone => backbone;
 
     /// <summary>ids (B, T), attentionMask (B, T)?, segments (B, T)? → logits (B, T, C).</summary>
     public override Tensor forward(Tensor ids, Tensor? attentionMask, Tensor? segments)

@@ -13,15 +13,16 @@ namespace DistTrain.Training.Objectives;
 /// </summary>
 public sealed class DistillObjective : Objective
 {
-    private readonly SequenceClassifier _student;
+    private readonly IClassifier _student;
     private readonly IIndexedDataset<ClassificationExample> _train, _validation;
     private readonly IReadOnlyList<SoftLabel> _labels;
     private readonly DistillationOptions _options;
     private readonly int _classes;
 
-    public DistillObjective(SequenceClassifier student, Device device, int classes, DistillationOptions options,
+    public DistillObjective(IClassifier student, Device device, int classes, DistillationOptions options,
         IIndexedDataset<ClassificationExample> labelled, IReadOnlyList<SoftLabel> labels, IIndexedDataset<ClassificationExample> validation) : base(device)
     {
+        if (student is not nn.Module) throw new ArgumentException("the student must be a module", nameof(student));
         if (labels.Count != labelled.Count)
             throw new InvalidDataException($"the label file has {labels.Count} examples but the dataset it labelled has {labelled.Count}; was the corpus or vocabulary changed?");
         for (int i = 0; i < labels.Count; i++)
@@ -29,7 +30,7 @@ public sealed class DistillObjective : Objective
         (_student, _classes, _options, _train, _labels, _validation) = (student, classes, options, labelled, labels, validation);
     }
 
-    public override nn.Module Model => _student;
+    public override nn.Module Model => (nn.Module)_student;
     public override int TrainCount => _train.Count;
     public override int ValidationCount => _validation.Count;
 
@@ -43,7 +44,7 @@ public sealed class DistillObjective : Objective
         var topIds = bag.Add(torch.tensor(indices.SelectMany(i => _labels[i].Ids.Select(x => (long)x)).ToArray(), [indices.Count, k], ScalarType.Int64, Device)); // (B, k)
         var topProbs = bag.Add(torch.tensor(indices.SelectMany(i => _labels[i].Probs).ToArray(), [indices.Count, k], ScalarType.Float32, Device));              // (B, k)
         return new MicroBatch([indices.Count], () =>
-            DistillationLoss.Compute(_student.forward(idsT, maskT, null), new TeacherSignal.TopK(topIds, topProbs), _options.Alpha > 0 ? labelsT : null, _options), bag);
+            DistillationLoss.Compute(_student.Classify(idsT, maskT), new TeacherSignal.TopK(topIds, topProbs), _options.Alpha > 0 ? labelsT : null, _options), bag);
     }
 
     public override IMicroBatch ValidationBatch(IReadOnlyList<int> indices)
@@ -54,7 +55,7 @@ public sealed class DistillObjective : Objective
         var labelsT = bag.Add(Batching.Labels(rows.Select(r => r.Label), Device));
         return new MicroBatch([rows.Count], () =>
         {
-            var logits = _student.forward(idsT, maskT, null);
+            var logits = _student.Classify(idsT, maskT);
             return ClassificationMetrics.WithConfusion(ClassificationLosses.Sequence(logits, labelsT), logits, labelsT, _classes);
         }, bag);
     }

@@ -33,6 +33,8 @@ public static class ModelBuilder
                 RtdWeight = objective is RtdObjective rtd ? rtd.DiscriminatorWeight : 50,
             },
             ModelFamily.Gpt => new GptConfig(),
+            ModelFamily.Xlnet => new XLNetConfig(),
+            ModelFamily.T5 => new T5Config { DecoderStartTokenId = SpecialTokens.Pad },
             _ => throw new ArgumentException($"no model for family {m.Family}"),
         };
         return config with
@@ -47,14 +49,15 @@ public static class ModelBuilder
             Dropout = m.Dropout,
             AttentionDropout = m.Dropout,
             PadTokenId = SpecialTokens.Pad,
-            TypeVocabSize = m.Family == ModelFamily.Gpt ? 0 : 2,
+            TypeVocabSize = m.Family is ModelFamily.Gpt or ModelFamily.Xlnet or ModelFamily.T5 ? 0 : 2,
         };
     }
 
     /// <summary>The transformer under a head or inside a pre-training model.</summary>
-    public static Transformer BackboneOf(nn.Module module) => module switch
+    public static Backbone BackboneOf(nn.Module module) => module switch
     {
         IHasBackbone b => b.Backbone,
+        XLNetLanguageModel x => x.Backbone,
         SequenceClassifier c => c.Backbone,
         TokenClassifier t => t.Backbone,
         RewardModel r => r.Backbone,
@@ -80,6 +83,12 @@ public static class ModelBuilder
         if (source.GetType() == target.GetType())
         {
             target.load_state_dict(source.state_dict(), strict: true);
+            return;
+        }
+        // T5 fine-tunes as a whole: the text-to-text classifier is the pre-trained encoder-decoder plus label words.
+        if (source is T5Model pretrained && target is T5TextClassifier classifier)
+        {
+            classifier.Model.load_state_dict(pretrained.state_dict(), strict: true);
             return;
         }
         // For ELECTRA the backbone is the discriminator, the part fine-tuning keeps.

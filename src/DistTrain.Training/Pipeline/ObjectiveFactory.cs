@@ -65,13 +65,20 @@ public static class ObjectiveFactory
                     Cap(new SentencePairDataset(train, pairTask, seqLen, seed)), Cap(new SentencePairDataset(valid, pairTask, seqLen, seed)));
             case (ClmObjective, GptLanguageModel gpt):
                 return new CausalLmObjective(gpt, device, Cap(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
+            case (PlmObjective plm, XLNetLanguageModel xlnet):
+                return new XLNetPermutationObjective(xlnet, device, plm.K, seed, Cap(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
+            case (Contracts.Specs.SpanCorruptionObjective sc, T5Model t5):
+                return new T5SpanCorruptionObjective(t5, device, sc.NoiseDensity, sc.MeanSpan, seed, Cap(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
+            case (ClassificationObjective c, T5TextClassifier t5):
+                return new T5TextToTextObjective(t5, device, LabelWords(c.Task, brown),
+                    Cap(Classification(job, c.Task, split, seqLen, brown, stage.Model.Family)), Cap(Classification(job, c.Task, SplitName.Validation, seqLen, brown, stage.Model.Family)));
             case (RtdObjective rtd, ElectraForPreTraining electra):
                 return new ElectraObjective(electra, device, vocab, rtd.MaskProb, seed, Cap(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
             case (ClassificationObjective, TokenClassifier tagger):
                 return new TokenClassificationObjective(tagger, device, Cap(new PosTaggingDataset(train, brown.Tags, seqLen)), Cap(new PosTaggingDataset(valid, brown.Tags, seqLen)));
             case (ClassificationObjective c, SequenceClassifier classifier):
                 return new SequenceClassificationObjective(classifier, device, ClassCount(c.Task, brown),
-                    Cap(Classification(job, c.Task, split, seqLen, brown)), Cap(Classification(job, c.Task, SplitName.Validation, seqLen, brown)));
+                    Cap(Classification(job, c.Task, split, seqLen, brown, stage.Model.Family)), Cap(Classification(job, c.Task, SplitName.Validation, seqLen, brown, stage.Model.Family)));
             case (Contracts.Specs.SftObjective, GptLanguageModel gpt):
                 return new Objectives.SftObjective(gpt, device, Cap(new InstructionDataset(train, seqLen, seed)), Cap(new InstructionDataset(valid, seqLen, seed)));
             case (Contracts.Specs.RewardObjective, RewardModel reward):
@@ -84,15 +91,16 @@ public static class ObjectiveFactory
                 foreach (var p in referenceLm.parameters()) p.requires_grad = false;
                 return new Objectives.DpoObjective(policy, referenceLm, device, dpo.Beta, Cap(Comparisons(train, seed, seqLen)), Cap(Comparisons(valid, seed, seqLen)));
             }
-            case (Contracts.Specs.DistillObjective d, SequenceClassifier student):
+            case (Contracts.Specs.DistillObjective d, IClassifier student):
             {
                 var labelStage = LabelStageOf(job, stage);
                 var (header, labels) = LabelFile.Read(artifacts.Of(labelStage.Name).Labels);
                 var task = TaskOfLabels(job, labelStage);
-                // The label stage labelled its (possibly capped) split; the student reads the same examples.
-                var labelled = Capped(Classification(job, task, Enum.Parse<SplitName>(header.Split, ignoreCase: true), labelStage.Data.SeqLen, brown), labelStage.Data.MaxExamples);
+                // The label stage labelled its (possibly capped) split; the student reads the same examples, in its own format.
+                var family = stage.Model.Family;
+                var labelled = Capped(Classification(job, task, Enum.Parse<SplitName>(header.Split, ignoreCase: true), labelStage.Data.SeqLen, brown, family), labelStage.Data.MaxExamples);
                 return new Objectives.DistillObjective(student, device, ClassCount(task, brown),
-                    Distillation(d), labelled, labels, Cap(Classification(job, task, SplitName.Validation, seqLen, brown)));
+                    Distillation(d), labelled, labels, Cap(Classification(job, task, SplitName.Validation, seqLen, brown, family)));
             }
             default:
                 model.Dispose();
@@ -108,7 +116,9 @@ public static class ObjectiveFactory
     {
         int vocab = brown.Vocabulary.Size;
         var config = ModelBuilder.Config(stage.Model, stage.Objective, vocab);
-        Transformer Backbone() => ModelFactory.CreateBackbone(config);
+        Backbone Backbone() => ModelFactory.CreateBackbone(config);
+        // T5 classifies text-to-text: the whole encoder-decoder, scoring one label word per class.
+        T5TextClassifier TextToText(ClassificationTask task) => new((T5Model)ModelFactory.Create(config), LabelWords(task, brown));
         // Initial weights are a function of the stage seed: every rank of a group starts from identical replicas,
         // and a single-process run is comparable with any data-parallel one. Initialisation draws from torch's one
         // global generator, so two device threads of a process must not build models at the same time.
@@ -122,6 +132,8 @@ public static class ObjectiveFactory
         {
             (StageKind.Pretrain, _) => ModelFactory.Create(config),
             (StageKind.Sft or StageKind.Dpo, _) => ModelFactory.Create(config),
+            (StageKind.Finetune, ClassificationObjective c) when config is T5Config => TextToText(c.Task),
+            (StageKind.Distill, _) when config is T5Config => TextToText(TaskOfLabels(job, LabelStageOf(job, stage))),
             (StageKind.Finetune, ClassificationObjective { Task: ClassificationTask.Pos }) => new TokenClassifier(Backbone(), brown.Tags.Tags.Count),
             (StageKind.Finetune, ClassificationObjective c) => new SequenceClassifier(Backbone(), ClassCount(c.Task, brown)),
             (StageKind.Reward, _) => new RewardModel(Backbone()),
@@ -146,13 +158,32 @@ public static class ObjectiveFactory
         ? new DistillationOptions(d.Temperature, Alpha: 1 - d.Alpha, Gamma: d.Alpha, SoftWeight: 0)
         : new DistillationOptions(d.Temperature, Alpha: 1 - d.Alpha, Gamma: 0, SoftWeight: d.Alpha);
 
-    /// <summary>One split of a sequence-classification task.</summary>
-    public static IIndexedDataset<ClassificationExample> Classification(JobSpec job, ClassificationTask task, SplitName split, int seqLen, BrownData brown) => task switch
+    /// <summary>One split of a sequence-classification task, as <paramref name="family"/> reads it: T5 as text-to-text ("genre: …").</summary>
+    public static IIndexedDataset<ClassificationExample> Classification(JobSpec job, ClassificationTask task, SplitName split, int seqLen, BrownData brown, ModelFamily family)
     {
-        ClassificationTask.Genre => new GenreClassificationDataset(brown[split], seqLen),
-        ClassificationTask.Spam => new SpamClassificationDataset(DataCatalog.Shared.Spam((ulong)job.Seed)[split], brown.Vocabulary, seqLen),
-        _ => throw new NotSupportedException($"{task} is not a sequence classification task"),
-    };
+        IIndexedDataset<ClassificationExample> data = task switch
+        {
+            ClassificationTask.Genre => new GenreClassificationDataset(brown[split], seqLen),
+            ClassificationTask.Spam => new SpamClassificationDataset(DataCatalog.Shared.Spam((ulong)job.Seed)[split], brown.Vocabulary, seqLen),
+            _ => throw new NotSupportedException($"{task} is not a sequence classification task"),
+        };
+        return family == ModelFamily.T5 ? new TextToTextDataset(data, brown.Vocabulary.Encode(SpecNames.Of(task) + ":"), seqLen) : data;
+    }
+
+    /// <summary>
+    /// The word a text-to-text model writes for each class, in label order, as token ids ending in EOS: the genre names
+    /// ("news", "belles lettres", …) or "ham"/"spam". Leading spaces make them the corpus's common word tokens.
+    /// </summary>
+    public static IReadOnlyList<int[]> LabelWords(ClassificationTask task, BrownData brown)
+    {
+        IEnumerable<string> words = task switch
+        {
+            ClassificationTask.Genre => brown.Train.Genres.Select(g => g.Replace('_', ' ')),
+            ClassificationTask.Spam => ["ham", "spam"],
+            _ => throw new NotSupportedException($"{task} has no label words: text-to-text classifies whole sequences"),
+        };
+        return words.Select(w => (int[])[.. brown.Vocabulary.Encode(" " + w), Data.Tokenization.SpecialTokens.Eos]).ToList();
+    }
 
     /// <summary>Preference pairs of one split, each side cut to <paramref name="seqLen"/> tokens.</summary>
     public static IIndexedDataset<ComparisonExample> Comparisons(EncodedCorpus corpus, ulong seed, int seqLen) =>

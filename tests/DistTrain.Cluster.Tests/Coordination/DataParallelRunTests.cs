@@ -173,4 +173,45 @@ public sealed class DataParallelRunTests
         Assert.Contains("fewer than 2", cmds.OfType<Finished>().Single().Summary);
         Assert.Empty(run.Abandon("again"));
     }
+    [Fact]
+    public void A_stop_request_finishes_the_window_saves_a_checkpoint_and_stops()
+    {
+        var run = NewRun(steps: 20, ckpt: 0, window: 5);
+        run.OnWorkerAvailable(W("a"));
+        run.OnWorkerAvailable(W("b"));
+        var window = Sent<RunSteps>(PrepareAll(run, 0))[0];
+        Assert.Empty(run.RequestStop("cancelled by the user"));      // mid-window: the ranks finish it first
+        var save = Sent<SaveCheckpoint>(CompleteWindow(run, window)).Single();
+        Assert.Equal(5, save.Step);
+        var end = run.OnCheckpointSaved(new CheckpointSaved("job", "pretrain", run.Generation, 0, 5, "/ck/5"));
+        Assert.Equal(RunPhase.Stopped, run.Phase);
+        var finished = end.OfType<Finished>().Single();
+        Assert.True(finished.Stopped);
+        Assert.False(finished.Succeeded);
+        Assert.Contains("checkpoint of step 5 kept", finished.Summary);
+        Assert.Equal(2, Sent<AbortGroup>(end).Count);
+        Assert.Equal("/ck/5", run.LastCheckpoint);
+    }
+
+    [Fact]
+    public void A_stop_request_before_the_group_runs_stops_at_once()
+    {
+        var run = NewRun();
+        var end = run.RequestStop("cancelled");
+        Assert.Equal(RunPhase.Stopped, run.Phase);
+        Assert.True(end.OfType<Finished>().Single().Stopped);
+        Assert.Empty(run.OnWorkerAvailable(W("a")));                  // a stopped run takes no workers
+    }
+
+    [Fact]
+    public void A_resumed_run_starts_from_the_recorded_checkpoint_with_generations_apart()
+    {
+        var run = new DataParallelRun("job", "pretrain", "spec", new RunLimits(20, 2, 2, 1, 10, 0, 5), resume: new RunResume("/ck/10", 10), firstGeneration: 2000);
+        run.OnWorkerAvailable(W("a"));
+        var prep = Sent<PrepareGroup>(run.OnWorkerAvailable(W("b")));
+        Assert.All(prep, p => Assert.Equal("/ck/10", p.ResumeFrom));
+        Assert.All(prep, p => Assert.Equal(2001, p.Generation));
+        var window = Sent<RunSteps>(PrepareAll(run, 10))[0];
+        Assert.Equal((10, 15), (window.FromStep, window.ToStep));
+    }
 }

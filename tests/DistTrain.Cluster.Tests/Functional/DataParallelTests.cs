@@ -30,15 +30,17 @@ public sealed class DataParallelTests(ITestOutputHelper output)
         ClusterHarness.RunInProcess(yaml, reference.Path);
         output.WriteLine($"reference run: {clock.Elapsed.TotalSeconds:F1} s");
 
+        string jobId;
         await using (var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(workers, root.Path, ClusterHarness.Disttrain())))
         {
             output.WriteLine($"cluster up: {clock.Elapsed.TotalSeconds:F1} s");
-            var results = await new ClusterJobRunner(cluster.Coordinator, root.Path).RunAsync("dp", yaml, quick: false);
-            Assert.True(results.Single().Succeeded, results.Single().Summary);
+            var result = await new ClusterJobRunner(cluster.Jobs).RunAsync(yaml, quick: false);
+            Assert.True(result.State == JobState.Succeeded, result.Stages.Single().Summary);
+            jobId = result.JobId;
             output.WriteLine($"job done: {clock.Elapsed.TotalSeconds:F1} s");
         }
         output.WriteLine($"cluster down: {clock.Elapsed.TotalSeconds:F1} s");
-        double diff = ClusterHarness.MaxAbsDiff(ClusterHarness.FinalParameters(yaml, reference.Path, "ref"), ClusterHarness.FinalParameters(yaml, root.Path, "dp"));
+        double diff = ClusterHarness.MaxAbsDiff(ClusterHarness.FinalParameters(yaml, reference.Path, "ref"), ClusterHarness.FinalParameters(yaml, root.Path, jobId));
         output.WriteLine($"{workers} worker(s), {aggregation}: max |Δparam| after 20 steps = {diff:E2}");
         Assert.True(diff <= 1e-5, $"max |Δ| = {diff}");
     }

@@ -56,15 +56,15 @@ public sealed class FailureTests(ITestOutputHelper output)
         };
         cluster.System.ActorOf(Props.Create(() => new Listener(onEvent)));
 
-        var results = await new ClusterJobRunner(cluster.Coordinator, root.Path).RunAsync("kill", yaml, quick: false);
-        var result = results.Single();
+        var job = await new ClusterJobRunner(cluster.Jobs).RunAsync(yaml, quick: false);
+        var result = job.Stages.Single();
         Assert.True(result.Succeeded, result.Summary);
-        Assert.True(result.Restarts >= 1, "the kill should have cost a restart");
+        Assert.True(result.Metrics["restarts"] >= 1, "the kill should have cost a restart");
         double recovery = (await recovered.Task - await killedAt.Task).TotalSeconds;
         output.WriteLine($"killed worker 1 after step 14; first step of the re-formed group (generation {generationAfterKill}) {recovery:F1} s later; {result.Summary}");
 
         // From the per-rank sampler records: for each step, the records of the last generation that ran it count.
-        var records = Directory.GetFiles(Path.Combine(root.Path, "kill", "lm"), "samples-rank*.jsonl")
+        var records = Directory.GetFiles(Path.Combine(root.Path, job.JobId, "lm"), "samples-rank*.jsonl")
             .SelectMany(File.ReadLines)
             .Select(l => JsonSerializer.Deserialize<SampleRecord>(l, new JsonSerializerOptions { PropertyNameCaseInsensitive = true })!)
             .ToList();
@@ -90,6 +90,7 @@ public sealed class FailureTests(ITestOutputHelper output)
         // Rank 0 straggles 20 s after step 5, so the job is still running when the new process (a few seconds to
         // start and register) arrives; it is admitted at the next window boundary, step 10.
         Environment.SetEnvironmentVariable(FaultInjection.Variable, "straggle:rank=0:step=5:seconds=20");
+        string jobId;
         try
         {
         await using (var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(2, root.Path, ClusterHarness.Disttrain())))
@@ -101,7 +102,9 @@ public sealed class FailureTests(ITestOutputHelper output)
                 if (e is StepCompleted { Step: 3, Rank: 0, Generation: 1 }) cluster.AddWorker();
             };
             cluster.System.ActorOf(Props.Create(() => new Listener(onEvent)));
-            var result = (await new ClusterJobRunner(cluster.Coordinator, root.Path).RunAsync("join", yaml, quick: false)).Single();
+            var job = await new ClusterJobRunner(cluster.Jobs).RunAsync(yaml, quick: false);
+            var result = job.Stages.Single();
+            jobId = job.JobId;
             Assert.True(result.Succeeded, result.Summary);
             output.WriteLine(result.Summary);
             lock (worldSizes) Assert.Equal([2, 3], worldSizes);
@@ -111,7 +114,7 @@ public sealed class FailureTests(ITestOutputHelper output)
         {
             Environment.SetEnvironmentVariable(FaultInjection.Variable, null);
         }
-        double diff = ClusterHarness.MaxAbsDiff(ClusterHarness.FinalParameters(yaml, reference.Path, "ref"), ClusterHarness.FinalParameters(yaml, root.Path, "join"));
+        double diff = ClusterHarness.MaxAbsDiff(ClusterHarness.FinalParameters(yaml, reference.Path, "ref"), ClusterHarness.FinalParameters(yaml, root.Path, jobId));
         output.WriteLine($"2 → 3 workers mid-job: max |Δparam| vs one process after 20 steps = {diff:E2}");
         Assert.True(diff <= 1e-5, $"max |Δ| = {diff}");
     }
@@ -125,7 +128,7 @@ public sealed class FailureTests(ITestOutputHelper output)
         try
         {
             await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(3, root.Path, ClusterHarness.Disttrain()));
-            var result = (await new ClusterJobRunner(cluster.Coordinator, root.Path).RunAsync("diverge", yaml, quick: false)).Single();
+            var result = (await new ClusterJobRunner(cluster.Jobs).RunAsync(yaml, quick: false)).Stages.Single();
             output.WriteLine(result.Summary);
             Assert.False(result.Succeeded);
             Assert.Contains("checksum mismatch after step 9", result.Summary);

@@ -1,0 +1,65 @@
+using DistTrain.Contracts.Specs;
+using static TorchSharp.torch;
+
+namespace DistTrain.Training.Pipeline;
+
+/// <summary>Runs a stage that does not train (label, evaluate) to completion; orchestration calls it without touching a tensor.</summary>
+public interface IInferenceRunner
+{
+    /// <returns>The stage's final metrics (also written to its metrics.json).</returns>
+    IReadOnlyDictionary<string, double> Run(JobSpec job, StageSpec stage, StageArtifacts artifacts, CancellationToken ct);
+
+    /// <summary>Joins the verified shards of a distributed label stage into its one checksummed label file.</summary>
+    /// <returns>The stage's final metrics (also written to its metrics.json).</returns>
+    IReadOnlyDictionary<string, double> MergeLabels(JobSpec job, StageSpec stage, StageArtifacts artifacts, int shardCount);
+}
+
+/// <summary>How many shards a label stage is cut into: fixed by its spec, so every attempt cuts the same shards and reuses finished ones.</summary>
+public static class LabelShards
+{
+    public static int Count(StageSpec stage) => Math.Clamp(2 * stage.Distributed.MaxWorkers, 4, 64);
+}
+
+/// <summary>One shard of a distributed label stage, as a worker receives it.</summary>
+public sealed record ShardRequest(string JobId, string Stage, string SpecYaml, bool Quick, int Shard, int ShardCount, string RunRoot);
+
+/// <summary>What a shard produced; <paramref name="Reused"/>: a valid copy was already on storage.</summary>
+public sealed record ShardResult(int Examples, double Seconds, bool Reused);
+
+/// <summary>Labels one shard on one device; a worker calls it without touching a tensor.</summary>
+public interface IShardRunner
+{
+    ShardResult Run(ShardRequest request, string device);
+}
+
+/// <summary>Runs inference stages on one device of this process.</summary>
+public sealed class InferenceRunner(string device = "cpu") : IInferenceRunner
+{
+    public IReadOnlyDictionary<string, double> Run(JobSpec job, StageSpec stage, StageArtifacts artifacts, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        var d = new Device(device);
+        return stage.Kind switch
+        {
+            StageKind.Label => InferenceStages.Label(job, stage, artifacts, d),
+            StageKind.Evaluate => InferenceStages.Evaluate(job, stage, artifacts, d),
+            _ => throw new ArgumentException($"stage '{stage.Name}' ({stage.Kind}) trains; it is not an inference stage"),
+        };
+    }
+
+    public IReadOnlyDictionary<string, double> MergeLabels(JobSpec job, StageSpec stage, StageArtifacts artifacts, int shardCount) =>
+        InferenceStages.MergeLabels(job, stage, artifacts, shardCount);
+}
+
+/// <summary>Labels shards on a worker's device.</summary>
+public sealed class ShardRunner : IShardRunner
+{
+    public ShardResult Run(ShardRequest r, string device)
+    {
+        var parsed = JobSpecs.Load(r.SpecYaml, quick: r.Quick);
+        if (!parsed.Ok) throw new ArgumentException("invalid spec: " + string.Join("; ", parsed.Errors));
+        var job = parsed.Spec!;
+        var stage = job.Stage(r.Stage) ?? throw new ArgumentException($"the spec has no stage '{r.Stage}'");
+        return InferenceStages.LabelShard(job, stage, new StageArtifacts(r.RunRoot, r.JobId, r.Stage), new Device(device), r.Shard, r.ShardCount);
+    }
+}
