@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Configuration;
 using Akka.Hosting;
+using Akka.Management.Cluster.Bootstrap;
 using Akka.Remote.Hosting;
 using Akka.Persistence.Sql.Hosting;
 using DistTrain.Cluster.Coordination;
@@ -34,11 +35,15 @@ public static class NodeHost
         settings.Validate();
         var store = settings.IsCoordinator ? JobStore.Parse(settings.JobStore, settings.RunRoot) : null;
         if (store is not null) services.AddSingleton<IJobService>(sp => new ActorJobService(sp.GetRequiredService<ActorRegistry>()));
-        string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon")) + $"\nakka.loglevel = {logLevel}\n"
+        bool kubernetes = settings.Discovery == NodeSettings.KubernetesDiscovery;
+        // On Kubernetes, cluster bootstrap finds the other pods through the API server; k8s.hocon says how.
+        string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon"))
+            + (kubernetes ? "\n" + File.ReadAllText(ClusterConfigPath("k8s.hocon")) : "")
+            + $"\nakka.loglevel = {logLevel}\n"
             // A node embedded in a command reports problems in its own words; the proxies' start-up chatter is noise there.
             + (logLevel == "INFO" ? "" : "akka.cluster.singleton-proxy.log-singleton-identification-failure = off\n");
         services.AddDistTrainMetrics(settings);   // Prometheus /metrics when settings.MetricsPort > 0
-        return services.AddAkka(NodeSettings.SystemName, builder =>
+        services.AddAkka(NodeSettings.SystemName, builder =>
         {
             builder
                 .AddHocon(ConfigurationFactory.ParseString(hocon), HoconAddMode.Prepend)
@@ -46,8 +51,11 @@ public static class NodeHost
                 .WithClustering(new ClusterOptions
                 {
                     Roles = settings.Roles.ToArray(),
-                    SeedNodes = settings.Seeds.Count > 0 ? settings.Seeds.ToArray() : [settings.Address],
+                    SeedNodes = kubernetes ? [] : settings.Seeds.Count > 0 ? settings.Seeds.ToArray() : [settings.Address],
                 });
+            // Started by ManagementEndpoint once the management port serves the contact-point route.
+            if (kubernetes)
+                builder.WithClusterBootstrap(autoStart: false);
             var singletonOptions = new ClusterSingletonOptions { Role = Roles.Coordinator, BufferSize = 1000 };
             if (store is not null)
             {
@@ -78,6 +86,12 @@ public static class NodeHost
                     }
                 });
         });
+        // The management port: /ready and /alive for Kubernetes probes, and the cluster-bootstrap contact point.
+        // Registered after Akka's hosted service, so it starts once the actor system runs.
+        if (settings.ManagementPort > 0)
+            services.AddHostedService(sp => new ManagementEndpoint(settings, sp.GetRequiredService<ActorSystem>(),
+                sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ManagementEndpoint>>()));
+        return services;
     }
 
     /// <summary>Finds a file of <c>cluster-config/</c>: beside the executable (published) or up the tree (development).</summary>

@@ -83,6 +83,9 @@ public sealed record NodeSettings(
     public string Discovery { get; init; } = "seeds";
 
     public const string SystemName = "disttrain";
+    public const string SeedsDiscovery = "seeds";
+    /// <summary>Akka.Management cluster bootstrap through the Kubernetes API (<c>cluster-config/k8s.hocon</c>); needs a management port.</summary>
+    public const string KubernetesDiscovery = "kubernetes";
 
     public bool IsCoordinator => Roles.Contains(Hosting.Roles.Coordinator);
     public bool IsWorker => Roles.Contains(Hosting.Roles.Worker);
@@ -98,6 +101,8 @@ public sealed record NodeSettings(
         foreach (var (name, value) in new[] { ("port", Port), ("gRPC port", GrpcPort), ("metrics port", MetricsPort), ("management port", ManagementPort) })
             if (value is < 0 or > 65535) throw new ArgumentException($"{name} {value} outside 0..65535");
         if (Discovery is not ("seeds" or "kubernetes")) throw new ArgumentException($"unknown discovery '{Discovery}' (seeds, kubernetes)");
+        if (Discovery == KubernetesDiscovery && ManagementPort == 0)
+            throw new ArgumentException("kubernetes discovery needs a management port: cluster bootstrap talks to the other pods through Akka.Management");
         if ((TlsCertificate is null) != (TlsKey is null)) throw new ArgumentException("TLS needs both a certificate and a key");
         if (IsCoordinator && GrpcPort > 0 && string.IsNullOrEmpty(ApiToken) && !AllowAnonymousApi)
             throw new ArgumentException($"the job API needs a bearer token: set {EnvironmentVariables.ApiToken}, or pass --allow-anonymous for local use, or --grpc-port 0 to serve no API");
