@@ -48,12 +48,12 @@ public sealed class SpecLoadTests
         Assert.IsType<MlmObjective>(pre.Objective);
         Assert.Equal(pre.Model, teacher.Model);
         Assert.Equal(teacher.Model, label.Model);
-        Assert.Equal(new DataSpec(new BuiltinCorpus(CorpusName.Brown), DataSplit.All, 128), label.Data);
+        Assert.Equal(new DataSpec(new BuiltinCorpus(CorpusName.Brown), DataSplit.All, 64), label.Data);
         Assert.Equal(new StageOutput("label"), student.Data.Source);
         Assert.True(student.Model.ApproxParameters() <= 0.4 * teacher.Model.ApproxParameters());
         Assert.Equal(student.Model, eval.Model);
         Assert.Equal(new[] { Metric.Accuracy, Metric.MacroF1, Metric.Agreement }, eval.Outputs.Metrics!);
-        Assert.Equal(new TrainSpec(600, 32, 1, 5e-5, 60, LrSchedule.Cosine, 0.01, 1.0, 200, 500), teacher.Train);
+        Assert.Equal(new TrainSpec(200, 32, 1, 3e-4, 20, LrSchedule.Cosine, 0.01, 1.0, 100, 100), teacher.Train);
     }
 
     [Fact]
