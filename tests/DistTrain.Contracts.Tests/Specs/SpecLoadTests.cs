@@ -53,7 +53,7 @@ public sealed class SpecLoadTests
         Assert.True(student.Model.ApproxParameters() <= 0.4 * teacher.Model.ApproxParameters());
         Assert.Equal(student.Model, eval.Model);
         Assert.Equal(new[] { Metric.Accuracy, Metric.MacroF1, Metric.Agreement }, eval.Outputs.Metrics!);
-        Assert.Equal(new TrainSpec(200, 32, 1, 3e-4, 20, LrSchedule.Cosine, 0.01, 1.0, 100, 100), teacher.Train);
+        Assert.Equal(new TrainSpec(400, 32, 1, 1e-3, 40, LrSchedule.Cosine, 0.01, 1.0, 100, 100), teacher.Train);
     }
 
     [Fact]
