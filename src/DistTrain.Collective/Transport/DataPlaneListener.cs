@@ -6,8 +6,10 @@ namespace DistTrain.Collective;
 
 /// <summary>
 /// A rank's (or the reducer's) TCP listener. Start it before the group exists, report <see cref="Port"/>
-/// to the control plane, then hand it to <see cref="ProcessGroup.ConnectAsync"/>. It outlives groups:
-/// each new generation registers on the same listener, and connections from any other generation are refused.
+/// to the control plane, then hand it to <see cref="ProcessGroup.ConnectAsync"/>. It outlives groups: each new
+/// generation registers on the same listener, and connections from an older generation are refused. Groups with
+/// different ids (several stages, each with its own group) are served side by side, and a connection for a group
+/// not registered yet waits (up to the handshake timeout) for its registration.
 /// </summary>
 public sealed class DataPlaneListener : IDisposable
 {
@@ -15,7 +17,7 @@ public sealed class DataPlaneListener : IDisposable
     private readonly TimeSpan _handshakeTimeout;
     private readonly object _gate = new();
     private readonly List<(Socket Socket, Hello Hello, Timer Expiry)> _parked = new();
-    private Registration? _current;
+    private readonly Dictionary<string, Registration> _current = new(StringComparer.Ordinal);
     private volatile bool _disposed;
 
     private DataPlaneListener(Socket socket, TimeSpan handshakeTimeout)
@@ -77,13 +79,13 @@ public sealed class DataPlaneListener : IDisposable
 
         lock (_gate)
         {
-            if (_current is null)
+            if (!_current.TryGetValue(hello.JobId, out var reg))
             {
-                // The peer was faster than our own group formation: park it until a group registers.
+                // The peer was faster than our own group formation: park it until its group registers.
                 _parked.Add((socket, hello, new Timer(_ => ExpireParked(socket), null, _handshakeTimeout, Timeout.InfiniteTimeSpan)));
                 return;
             }
-            Offer(_current, socket, hello);
+            Offer(reg, socket, hello);
         }
     }
 
@@ -114,9 +116,9 @@ public sealed class DataPlaneListener : IDisposable
     }
 
     /// <summary>
-    /// Makes this listener serve one group; every other job/generation is refused until it is unregistered.
-    /// A newer generation supersedes an older one still registered (its group may not be disposed yet):
-    /// from then on the old generation's late connections are refused as stale.
+    /// Makes this listener serve one generation of group <paramref name="jobId"/>. A newer generation supersedes an
+    /// older one still registered (its group may not be disposed yet): from then on the old generation's late
+    /// connections are refused as stale. Other groups are unaffected.
     /// </summary>
     internal Registration Register(string jobId, long generation, int localRank, int worldSize, IEnumerable<int> expectedRanks)
     {
@@ -124,26 +126,26 @@ public sealed class DataPlaneListener : IDisposable
         var reg = new Registration(this, jobId, generation, localRank, worldSize, expectedRanks);
         lock (_gate)
         {
-            if (_current is { } old)
+            if (_current.TryGetValue(jobId, out var old))
             {
                 if (generation <= old.Generation)
-                    throw new InvalidOperationException($"The listener already serves generation {old.Generation}; a group needs a newer one.");
+                    throw new InvalidOperationException($"The listener already serves generation {old.Generation} of {jobId}; a group needs a newer one.");
                 old.CancelPending();
             }
-            _current = reg;
-            foreach (var (socket, hello, expiry) in _parked)
+            _current[jobId] = reg;
+            foreach (var parked in _parked.Where(p => p.Hello.JobId == jobId).ToList())
             {
-                expiry.Dispose();
-                Offer(reg, socket, hello);
+                parked.Expiry.Dispose();
+                _parked.Remove(parked);
+                Offer(reg, parked.Socket, parked.Hello);
             }
-            _parked.Clear();
         }
         return reg;
     }
 
     internal void Unregister(Registration reg)
     {
-        lock (_gate) if (_current == reg) _current = null;
+        lock (_gate) if (_current.TryGetValue(reg.JobId, out var current) && current == reg) _current.Remove(reg.JobId);
         reg.CancelPending();
     }
 
@@ -160,7 +162,9 @@ public sealed class DataPlaneListener : IDisposable
             }
             _parked.Clear();
         }
-        _current?.CancelPending();
+        List<Registration> registered;
+        lock (_gate) registered = _current.Values.ToList();
+        foreach (var reg in registered) reg.CancelPending();
     }
 
     /// <summary>The connections one group member is waiting for, keyed by (remote rank, channel).</summary>
@@ -184,6 +188,7 @@ public sealed class DataPlaneListener : IDisposable
         }
 
         public long Generation { get; }
+        public string JobId => _jobId;
 
         public HandshakeStatus Check(Hello h)
         {

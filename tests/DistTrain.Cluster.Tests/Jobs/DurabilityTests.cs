@@ -163,7 +163,8 @@ public sealed class DurabilityTests(ITestOutputHelper output)
         output.WriteLine($"the standby node recovered the job {(requeuedAt - killedAt).TotalSeconds:F1} s after the kill");
         Assert.True(killed, "the job ended before the coordinator could be killed");
         var resumed = events.Select(e => e.Body).OfType<JobError>().Select(e => e.Message).FirstOrDefault(m => m.Contains("coordinator restarted"));
-        Assert.NotNull(resumed);
+        Assert.True(resumed is not null, "no requeue after the kill; events: " + string.Join(" | ", events.Select(e => $"{e.Sequence} {e.Body}"))
+            + $"; coordinator log: {string.Join(" / ", File.ReadLines(Path.Combine(logs, "coordinator.log")).TakeLast(15))}");
         output.WriteLine(resumed);
         Assert.Contains("resuming from its checkpoint of step", resumed);
 

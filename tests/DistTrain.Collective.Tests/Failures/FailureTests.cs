@@ -108,9 +108,11 @@ public sealed class FailureTests(Xunit.Abstractions.ITestOutputHelper output)
             () => ProcessGroup.ConnectAsync(new GroupSpec("job", 6, 1, 2, peers), l1, opts).WaitAsync(LocalCluster.Bound));
         Assert.Equal(HandshakeStatus.StaleGeneration, stale.Status);
         Assert.Equal(7, stale.TheirGeneration);
-        var wrongJob = await Assert.ThrowsAsync<HandshakeRejectedException>(
-            () => ProcessGroup.ConnectAsync(new GroupSpec("other-job", 7, 1, 2, peers), l1, opts).WaitAsync(LocalCluster.Bound));
-        Assert.Equal(HandshakeStatus.WrongJob, wrongJob.Status);
+        // A group this listener does not serve is not refused (it may register a moment later, as when one stage
+        // follows another on the same workers): it waits, and is named unreachable if its group never comes.
+        var unserved = await Assert.ThrowsAsync<PeerFailedException>(() => ProcessGroup.ConnectAsync(
+            new GroupSpec("other-job", 7, 1, 2, peers), l1, opts with { ConnectTimeout = TimeSpan.FromSeconds(1) }).WaitAsync(LocalCluster.Bound));
+        Assert.Equal(PeerFailureReason.Unreachable, unserved.Reason);
 
         using var g1 = await ProcessGroup.ConnectAsync(new GroupSpec("job", 7, 1, 2, peers), l1, opts).WaitAsync(LocalCluster.Bound);
         using var g0 = await rank0.WaitAsync(LocalCluster.Bound);
@@ -118,6 +120,28 @@ public sealed class FailureTests(Xunit.Abstractions.ITestOutputHelper output)
         await Task.WhenAll(Task.Run(() => g0.AllReduce(a)), Task.Run(() => g1.AllReduce(b))).WaitAsync(LocalCluster.Bound);
         Assert.Equal([11f, 22f], a);
         Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public async Task Two_groups_form_and_reduce_side_by_side_on_the_same_listeners()
+    {
+        using var l0 = DataPlaneListener.Start(IPAddress.Loopback);
+        using var l1 = DataPlaneListener.Start(IPAddress.Loopback);
+        EndPoint[] peers = [l0.EndPoint, l1.EndPoint];
+        // Group b's rank 1 dials in before group b registers on l0: it waits instead of being refused.
+        var b1 = ProcessGroup.ConnectAsync(new GroupSpec("job/b", 1, 1, 2, peers), l1, Opts);
+        var a = await Task.WhenAll(ProcessGroup.ConnectAsync(new GroupSpec("job/a", 1, 0, 2, peers), l0, Opts),
+            ProcessGroup.ConnectAsync(new GroupSpec("job/a", 1, 1, 2, peers), l1, Opts)).WaitAsync(LocalCluster.Bound);
+        var b0 = await ProcessGroup.ConnectAsync(new GroupSpec("job/b", 1, 0, 2, peers), l0, Opts).WaitAsync(LocalCluster.Bound);
+        var b = new[] { b0, await b1.WaitAsync(LocalCluster.Bound) };
+        float[][] xa = [[1, 2], [10, 20]], xb = [[3], [4]];
+        await Task.WhenAll(Task.Run(() => a[0].AllReduce(xa[0])), Task.Run(() => a[1].AllReduce(xa[1])),
+            Task.Run(() => b[0].AllReduce(xb[0])), Task.Run(() => b[1].AllReduce(xb[1]))).WaitAsync(LocalCluster.Bound);
+        Assert.Equal([11f, 22f], xa[0]);
+        Assert.Equal(xa[0], xa[1]);
+        Assert.Equal([7f], xb[0]);
+        Assert.Equal(xb[0], xb[1]);
+        foreach (var g in a.Concat(b)) g.Dispose();
     }
 
     [Fact]
