@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Hosting;
 using DistTrain.Cluster.Coordination;
@@ -66,7 +64,7 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct = default)
     {
-        var cluster = new LocalCluster(options, FreePort(), options.GrpcPort > 0 ? options.GrpcPort : FreePort());
+        var cluster = new LocalCluster(options, LoopbackPorts.Free(), options.GrpcPort > 0 ? options.GrpcPort : LoopbackPorts.Free());
         try
         {
             var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", cluster.Port, [], [], options.RunRoot)
@@ -96,7 +94,7 @@ public sealed class LocalCluster : IAsyncDisposable
     public void AddWorker()
     {
         int i = _workers.Count;
-        var psi = _options.Executable.StartInfo(["node", "--roles", Roles.Worker, "--host", "127.0.0.1", "--port", FreePort().ToString(),
+        var psi = _options.Executable.StartInfo(["node", "--roles", Roles.Worker, "--host", "127.0.0.1", "--port", LoopbackPorts.Free().ToString(),
             "--seeds", _seed, "--devices", "cpu", "--run-root", _options.RunRoot, "--metrics-port", MetricsPort().ToString()]);
         psi.Environment[EnvironmentVariables.TorchThreads] = _options.TorchThreads.ToString();
         _workers.Start(psi, $"worker-{i}", Path.Combine(LogDirectory, $"worker-{i}.log"));
@@ -122,17 +120,11 @@ public sealed class LocalCluster : IAsyncDisposable
     private int MetricsPort()
     {
         if (!_options.ServeMetrics) return 0;
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         _metricsTargets.Add($"127.0.0.1:{port}");
         return port;
     }
 
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     public async ValueTask DisposeAsync()
     {

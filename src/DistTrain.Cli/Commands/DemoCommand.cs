@@ -4,6 +4,7 @@ using DistTrain.Api.Hosting;
 using DistTrain.Api.V1;
 using DistTrain.Cli.Reports;
 using DistTrain.Cli.Views;
+using DistTrain.Data;
 using DistTrain.Cluster.Hosting;
 using Grpc.Core;
 using Spectre.Console;
@@ -68,13 +69,5 @@ public static class DemoCommand
     }
 
     /// <summary>A file of <c>examples/</c>: beside the executable (published) or up the tree (development).</summary>
-    public static string ExamplePath(string file)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "examples", file);
-            if (File.Exists(candidate)) return candidate;
-        }
-        throw new FileNotFoundException($"examples/{file} not found beside {AppContext.BaseDirectory} or above it");
-    }
+    public static string ExamplePath(string file) => ShippedFiles.Find(Path.Combine("examples", file));
 }

@@ -9,6 +9,7 @@ using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Observability;
 using DistTrain.Cluster.Worker;
+using DistTrain.Data;
 using DistTrain.Training.Engine;
 using DistTrain.Training.Pipeline;
 using Microsoft.Extensions.DependencyInjection;
@@ -95,13 +96,5 @@ public static class NodeHost
     }
 
     /// <summary>Finds a file of <c>cluster-config/</c>: beside the executable (published) or up the tree (development).</summary>
-    public static string ClusterConfigPath(string file)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "cluster-config", file);
-            if (File.Exists(candidate)) return candidate;
-        }
-        throw new FileNotFoundException($"cluster-config/{file} not found beside {AppContext.BaseDirectory} or above it");
-    }
+    public static string ClusterConfigPath(string file) => ShippedFiles.Find(Path.Combine("cluster-config", file));
 }

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using DistTrain.Api.Tests.Support;
+using DistTrain.Cluster.Hosting;
 
 namespace DistTrain.Api.Tests.Functional;
 
@@ -70,7 +71,7 @@ public sealed partial class CliTests(SharedNode shared)
         Assert.True(unknown.ExitCode == 3, unknown.ToString());
         Assert.Contains("no job with id 'no-such-job'", unknown.Error);
 
-        var unreachable = await Disttrain.RunAsync("jobs", "--server", $"http://127.0.0.1:{ApiNode.FreePort()}");
+        var unreachable = await Disttrain.RunAsync("jobs", "--server", $"http://127.0.0.1:{LoopbackPorts.Free()}");
         Assert.True(unreachable.ExitCode == 5, unreachable.ToString());
         Assert.Contains("cannot reach the job API", unreachable.Error);
 
@@ -103,7 +104,7 @@ public sealed partial class CliTests(SharedNode shared)
     [Fact]
     public async Task A_node_will_not_serve_the_api_without_a_token()
     {
-        var r = await Disttrain.RunAsync("node", "--roles", "coordinator", "--port", ApiNode.FreePort().ToString(), "--grpc-port", ApiNode.FreePort().ToString());
+        var r = await Disttrain.RunAsync("node", "--roles", "coordinator", "--port", LoopbackPorts.Free().ToString(), "--grpc-port", LoopbackPorts.Free().ToString());
         Assert.True(r.ExitCode == 2, r.ToString());
         Assert.Contains("DISTTRAIN_API_TOKEN", r.Error);
     }

@@ -1,5 +1,6 @@
 using DistTrain.Api.Tests.Support;
 using DistTrain.Api.V1;
+using DistTrain.Cluster.Hosting;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Reflection.V1Alpha;
@@ -119,7 +120,7 @@ public sealed class HealthTests
     public async Task Health_is_not_serving_while_the_node_cannot_reach_its_cluster()
     {
         // A seed nobody listens on: the node never joins, so no singleton starts and nothing answers behind the API.
-        await using var node = await ApiNode.StartAsync(seeds: [$"akka.tcp://disttrain@127.0.0.1:{ApiNode.FreePort()}"]);
+        await using var node = await ApiNode.StartAsync(seeds: [$"akka.tcp://disttrain@127.0.0.1:{LoopbackPorts.Free()}"]);
         using var channel = node.Channel();
         var health = new Health.HealthClient(channel);
         // A node that joins becomes SERVING within a few seconds (the shared node's start shows it); this one stays

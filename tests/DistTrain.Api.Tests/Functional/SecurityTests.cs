@@ -46,7 +46,7 @@ public sealed class SecurityTests
     [Fact]
     public void A_coordinator_refuses_to_serve_the_api_without_a_token_outside_local_mode()
     {
-        var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", ApiNode.FreePort(), [], [], Path.GetTempPath()) { GrpcPort = ApiNode.FreePort() };
+        var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", LoopbackPorts.Free(), [], [], Path.GetTempPath()) { GrpcPort = LoopbackPorts.Free() };
         var e = Assert.Throws<ArgumentException>(() => NodeComposition.Build(settings));
         Assert.Contains(EnvironmentVariables.ApiToken, e.Message);
         // No API, no token needed; local mode may go without.

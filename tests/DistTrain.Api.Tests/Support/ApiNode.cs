@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using DistTrain.Api.Client;
 using DistTrain.Api.Hosting;
 using DistTrain.Api.V1;
@@ -33,8 +31,8 @@ public sealed class ApiNode : IAsyncDisposable
     public static async Task<ApiNode> StartAsync(string? token = null, string? tlsCertificate = null, string? tlsKey = null, string[]? seeds = null)
     {
         string runRoot = Directory.CreateTempSubdirectory("disttrain-api-").FullName;
-        int grpcPort = FreePort();
-        var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", FreePort(), seeds ?? [], [], runRoot)
+        int grpcPort = LoopbackPorts.Free();
+        var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", LoopbackPorts.Free(), seeds ?? [], [], runRoot)
         {
             GrpcPort = grpcPort,
             ApiToken = token,
@@ -72,12 +70,6 @@ public sealed class ApiNode : IAsyncDisposable
 
     public Jobs.JobsClient Client(string? token = null) => new(Channel(token));
 
-    public static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     public async ValueTask DisposeAsync()
     {

@@ -1,3 +1,5 @@
+using DistTrain.Data;
+
 namespace DistTrain.Api.Tests.Support;
 
 /// <summary>Job specs the API tests send: a tiny valid one, and the repository's examples to derive bad ones from.</summary>
@@ -17,15 +19,7 @@ public static class Specs
         """;
 
     /// <summary>An example spec of the repository (examples/), as a user would submit it.</summary>
-    public static string Example(string file)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "examples", file);
-            if (File.Exists(candidate)) return File.ReadAllText(candidate);
-        }
-        throw new FileNotFoundException($"examples/{file} not found above {AppContext.BaseDirectory}");
-    }
+    public static string Example(string file) => File.ReadAllText(ShippedFiles.Find($"examples/{file}"));
 
     /// <summary>The text with <paramref name="from"/> replaced once; fails loudly if the example changed under the test.</summary>
     public static string With(this string text, string from, string to)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
+using DistTrain.Data;
 using DistTrain.Training.Engine;
 using Xunit.Abstractions;
 
@@ -21,7 +22,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
     public async Task Prometheus_scrapes_every_node_and_every_dashboard_query_returns_data()
     {
         PrometheusServer.RequireInstalled();
-        string monitoring = Path.Combine(RepoRoot(), "k8s", "base", "monitoring");
+        string monitoring = ShippedFiles.Find("k8s/base/monitoring");
         string rules = Path.Combine(monitoring, "alert-rules.yaml");
         string yaml = ClusterHarness.Spec(workers: 2, "ring", steps: Steps, checkpointEvery: 8, checksumEvery: 8);
         using var root = new TempDir();
@@ -124,11 +125,4 @@ public sealed class MetricsTests(ITestOutputHelper output)
 
     /// <summary>Grafana's substitutions: every job (the dashboard's "All"), and $__rate_interval for a 1 s scrape and 1 s step (max(step + scrape, 4 × scrape)).</summary>
     private static string GrafanaVariables(string expr) => expr.Replace("$job_id", ".*").Replace("$__rate_interval", "4s");
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "DistTrain.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException($"no DistTrain.sln above {AppContext.BaseDirectory}");
-    }
 }

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using DistTrain.Cluster.Hosting;
 
@@ -53,7 +51,7 @@ public sealed class PrometheusServer : IDisposable
                 static_configs:
                   - targets: [{string.Join(", ", targets.Select(t => $"'{t}'"))}]
             """);
-        var server = new PrometheusServer(FreePort(), Path.Combine(workDir, "prometheus.log"));
+        var server = new PrometheusServer(LoopbackPorts.Free(), Path.Combine(workDir, "prometheus.log"));
         var psi = new ProcessStartInfo(Binary) { UseShellExecute = false };
         foreach (var a in new[] { $"--config.file={config}", $"--storage.tsdb.path={Path.Combine(workDir, "tsdb")}",
                      $"--web.listen-address=127.0.0.1:{server.Port}", "--log.level=warn" })
@@ -156,12 +154,6 @@ public sealed class PrometheusServer : IDisposable
         catch (IOException) { return "(no log)"; }
     }
 
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     public void Dispose()
     {

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
@@ -18,15 +16,9 @@ namespace DistTrain.Cluster.Tests.Jobs;
 [Collection("cluster")]
 public sealed class DurabilityTests(ITestOutputHelper output)
 {
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     private static IHost CoordinatorNode(string runRoot, string store, IReadOnlyList<string>? seeds = null) =>
-        NodeComposition.Build(new NodeSettings([Roles.Coordinator], "127.0.0.1", FreePort(), seeds ?? [], [], runRoot) { JobStore = store }, quietHost: true);
+        NodeComposition.Build(new NodeSettings([Roles.Coordinator], "127.0.0.1", LoopbackPorts.Free(), seeds ?? [], [], runRoot) { JobStore = store }, quietHost: true);
 
     /// <summary>A job with nowhere to run stays queued; restarting the node must bring it back as it was, then cancel it durably.</summary>
     private async Task A_queued_job_survives_restarts(string store, string runRoot)
@@ -117,7 +109,7 @@ public sealed class DurabilityTests(ITestOutputHelper output)
         var ct = timeout.Token;
 
         string store = $"sqlite:{Path.Combine(root.Path, "jobs.db")}";
-        int seedPort = FreePort();
+        int seedPort = LoopbackPorts.Free();
         string seed = $"akka.tcp://{NodeSettings.SystemName}@127.0.0.1:{seedPort}";
         var exe = ClusterHarness.Disttrain();
         using var processes = new ChildProcesses();
@@ -127,7 +119,7 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             "--run-root", root.Path, "--job-store", store, "--grpc-port", "0", "--metrics-port", "0"]), "coordinator", Path.Combine(logs, "coordinator.log"));
         for (int i = 0; i < 2; i++)
         {
-            var psi = exe.StartInfo(["node", "--roles", Roles.Worker, "--host", "127.0.0.1", "--port", FreePort().ToString(), "--seeds", seed,
+            var psi = exe.StartInfo(["node", "--roles", Roles.Worker, "--host", "127.0.0.1", "--port", LoopbackPorts.Free().ToString(), "--seeds", seed,
                 "--devices", "cpu", "--run-root", root.Path, "--grpc-port", "0", "--metrics-port", "0"]);
             psi.Environment[EnvironmentVariables.TorchThreads] = "1";
             // Tiny steps take milliseconds: a 6 s stall after step 14 holds the stage open long enough to kill mid-stage.

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Akka.Configuration;
 using DistTrain.Cluster.Coordination;
+using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Observability;
 using DistTrain.Cluster.Worker;
@@ -26,7 +27,7 @@ public sealed class MetricsActorTests() : Akka.TestKit.Xunit2.TestKit(Configurat
     {
         var registry = Metrics.NewCustomRegistry();
         var metrics = new DistTrainMetrics(registry, "127.0.0.1:1", ["coordinator", "worker"]);
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         var endpoint = new MetricsEndpoint(registry, "127.0.0.1", port);
         await endpoint.StartAsync(CancellationToken.None);
         try
@@ -82,10 +83,4 @@ public sealed class MetricsActorTests() : Akka.TestKit.Xunit2.TestKit(Configurat
         Assert.Contains($"127.0.0.1:{port}", e.Message);
     }
 
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
 }

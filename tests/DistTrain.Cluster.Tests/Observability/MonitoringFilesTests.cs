@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using DistTrain.Cluster.Observability;
+using DistTrain.Data;
 using Prometheus;
 
 namespace DistTrain.Cluster.Tests.Observability;
@@ -11,14 +12,7 @@ namespace DistTrain.Cluster.Tests.Observability;
 /// </summary>
 public sealed partial class MonitoringFilesTests
 {
-    private static string Root()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "DistTrain.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("no DistTrain.sln above the test binaries");
-    }
-
-    private static string Monitoring(string file) => File.ReadAllText(Path.Combine(Root(), "k8s", "base", "monitoring", file));
+    private static string Monitoring(string file) => File.ReadAllText(ShippedFiles.Find($"k8s/base/monitoring/{file}"));
 
     /// <summary>Every disttrain_* metric the code defines, by reflection over the metric classes.</summary>
     private static HashSet<string> Defined()
@@ -47,7 +41,7 @@ public sealed partial class MonitoringFilesTests
     [Fact]
     public void The_docs_describe_every_defined_metric()
     {
-        string docs = File.ReadAllText(Path.Combine(Root(), "docs", "observability.md"));
+        string docs = File.ReadAllText(ShippedFiles.Find("docs/observability.md"));
         var undocumented = Defined().Where(n => !docs.Contains($"`{n}`")).ToList();
         Assert.True(undocumented.Count == 0, "not in docs/observability.md: " + string.Join(", ", undocumented));
     }

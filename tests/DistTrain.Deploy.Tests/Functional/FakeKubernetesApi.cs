@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using DistTrain.Cluster.Hosting;
 using k8s;
 using k8s.Models;
 using Microsoft.AspNetCore.Builder;
@@ -44,7 +45,7 @@ public sealed class FakeKubernetesApi : IAsyncDisposable
 
     public static async Task<FakeKubernetesApi> StartAsync(IReadOnlyList<V1Pod> pods)
     {
-        var api = new FakeKubernetesApi(pods, SelfSigned(), NodeProcesses.FreePort());
+        var api = new FakeKubernetesApi(pods, SelfSigned(), LoopbackPorts.Free());
         await api._app.StartAsync();
         return api;
     }

@@ -39,7 +39,7 @@ public sealed class KubernetesBootstrapTests
         Assert.True(Environment.IsPrivilegedProcess, "this test gives each node a private /run (unshare --mount), which needs root, as the project's machines and CI have");
         var rendered = Rendered.Of(Rendered.Gpu);
         var coordinators = rendered.One<V1StatefulSet>("disttrain-coordinator");
-        int[] managementPorts = [NodeProcesses.FreePort(), NodeProcesses.FreePort()];
+        int[] managementPorts = [LoopbackPorts.Free(), LoopbackPorts.Free()];
         var pods = new List<V1Pod> { Pod(rendered.One<V1StatefulSet>("disttrain-postgres"), 0, null) };
         pods.AddRange(managementPorts.Select((port, i) => Pod(coordinators, i, port)));
         Assert.Equal(coordinators.Spec.Replicas, managementPorts.Length);

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using DistTrain.Cluster.Hosting;
 
 namespace DistTrain.Deploy.Tests.Functional;
@@ -21,10 +19,10 @@ public sealed class NodeProcesses : IDisposable
     public Uri StartCoordinator(string name, IReadOnlyList<string> seeds, IDictionary<string, string>? environment = null,
         string? serviceAccount = null, int? managementPort = null)
     {
-        int management = managementPort ?? FreePort();
+        int management = managementPort ?? LoopbackPorts.Free();
         var psi = ExecutableCommand.Dll(Path.Combine(AppContext.BaseDirectory, "disttrain.dll")).StartInfo(
         [
-            "node", "--roles", Roles.Coordinator, "--host", "127.0.0.1", "--port", FreePort().ToString(),
+            "node", "--roles", Roles.Coordinator, "--host", "127.0.0.1", "--port", LoopbackPorts.Free().ToString(),
             "--grpc-port", "0", "--metrics-port", "0", "--management-port", management.ToString(),
             "--run-root", Path.Combine(Root, name), "--allow-anonymous",
             .. seeds.Count > 0 ? new[] { "--seeds", string.Join(',', seeds) } : [],
@@ -62,14 +60,6 @@ public sealed class NodeProcesses : IDisposable
         return new StreamReader(s).ReadToEnd();
     }
 
-    public static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 
     public void Dispose()
     {

@@ -1,4 +1,5 @@
 using DistTrain.Contracts.Specs;
+using DistTrain.Data;
 using DistTrain.Data.Corpora;
 using DistTrain.Data.Fetching;
 using DistTrain.Training.Pipeline;
@@ -15,7 +16,7 @@ namespace DistTrain.Training.Tests.Quality;
 /// </summary>
 public sealed class QualitySpecTests(ITestOutputHelper output)
 {
-    public static readonly string Folder = FindFolder();
+    public static readonly string Folder = ShippedFiles.Find("examples/quality");
 
     /// <summary>Quality specs that read only the bundled Brown Corpus.</summary>
     public static TheoryData<string> BrownSpecs() => new(Files(spam: false));
@@ -69,15 +70,6 @@ public sealed class QualitySpecTests(ITestOutputHelper output)
                                             || s.Objective is ClassificationObjective { Task: ClassificationTask.Spam });
     }
 
-    private static string FindFolder()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "examples", "quality");
-            if (Directory.Exists(candidate)) return candidate;
-        }
-        throw new DirectoryNotFoundException($"no examples/quality above {AppContext.BaseDirectory}");
-    }
 }
 
 /// <summary>Writes each stage's wall time to the test output, so a slow spec shows which stage to shrink.</summary>
