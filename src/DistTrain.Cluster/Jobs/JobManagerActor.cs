@@ -179,20 +179,16 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
     private void Settle(JobEntry job)
     {
         if (job.State.IsFinal()) return;
+        string why = job.CancelRequested ? "the job was cancelled" : "an upstream stage failed";
         if (job.Stopping)
-        {
-            string why = job.CancelRequested ? "the job was cancelled" : "an upstream stage failed";
             foreach (var (key, run) in _inFlight.Where(kv => kv.Key.Job == job.JobId && !kv.Value.StopSent).ToList())
             {
                 run.StopSent = true;
                 if (run.Inference is { } cancel) cancel.Cancel();
                 else _coordinator.Tell(new StopStage(job.JobId, key.Stage, why));
             }
-        }
         if (JobBook.Settlement(job, _inFlight.Keys.Any(k => k.Job == job.JobId)) is not { } end) return;
-        foreach (var stage in end.CancelQueued)
-            Record(new StageEnded(job.JobId, stage.Name, JobState.Cancelled,
-                job.CancelRequested ? "the job was cancelled" : "an upstream stage failed", new Dictionary<string, double>(), Now));
+        foreach (var stage in end.CancelQueued) EndStage(job.JobId, stage.Name, JobState.Cancelled, why);
         Record(new JobEnded(job.JobId, end.State, end.Error, Now));
         _log.Info("job {0} {1}", job.JobId, end.State.ToString().ToLowerInvariant());
     }
@@ -200,17 +196,15 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
     private void Dispatch(JobEntry job, StageEntry stage)
     {
         int attempt = stage.Attempts + 1;
-        var key = (job.JobId, stage.Name);
+        Record(new StageDispatched(job.JobId, stage.Name, attempt, Now));
         if (stage.Spec.Kind.Trains())
         {
-            _inFlight[key] = new InFlight(null);
-            Record(new StageDispatched(job.JobId, stage.Name, attempt, Now));
+            _inFlight[(job.JobId, stage.Name)] = new InFlight(null);
             var request = StageRequests.For(job.JobId, job.SpecYaml, job.Quick, stage.Spec) with
             {
                 Priority = job.Priority,
                 Resume = stage.Checkpoint is { } c ? new RunResume(c.Path, c.Step) : null,
-                // Each dispatch numbers its groups apart, so workers' messages from an earlier attempt never match.
-                FirstGeneration = attempt * 1000,
+                FirstGeneration = FirstGenerationOf(attempt),
             };
             _coordinator.Tell(request, Self);
             return;
@@ -218,20 +212,28 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         if (stage.Spec.Kind == StageKind.Label)
         {
             // Distributed inference: shards over every free worker; shards already on storage are reused.
-            _inFlight[key] = new InFlight(null);
-            Record(new StageDispatched(job.JobId, stage.Name, attempt, Now));
+            _inFlight[(job.JobId, stage.Name)] = new InFlight(null);
             _coordinator.Tell(new RunInference(job.JobId, stage.Name, job.SpecYaml, job.Quick, LabelShards.Count(stage.Spec), SpecLimits.MaxWorkers, job.Priority), Self);
             return;
         }
-        var cancel = new CancellationTokenSource();
-        _inFlight[key] = new InFlight(cancel);
-        Record(new StageDispatched(job.JobId, stage.Name, attempt, Now));
         Record(new StageStarted(job.JobId, stage.Name, [Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString()], Now));
-        var artifacts = new StageArtifacts(_runRoot, job.JobId, stage.Name);
-        var (spec, stageSpec) = (job.Spec, stage.Spec);
-        Task.Run(() => _inference.Run(spec, stageSpec, artifacts, cancel.Token), cancel.Token).PipeTo(Self,
-            success: metrics => new InferenceDone(job.JobId, stage.Name, metrics, null),
-            failure: e => new InferenceDone(job.JobId, stage.Name, null, e is AggregateException { InnerException: { } i } ? i : e));
+        var (spec, stageSpec, artifacts) = (job.Spec, stage.Spec, new StageArtifacts(_runRoot, job.JobId, stage.Name));
+        RunOffActor(job.JobId, stage.Name, ct => _inference.Evaluate(spec, stageSpec, artifacts, ct));
+    }
+
+    /// <summary>Each dispatch numbers its groups apart, so workers' messages from an earlier attempt never match.</summary>
+    public const int GenerationsPerAttempt = 1000;
+
+    public static int FirstGenerationOf(int attempt) => attempt * GenerationsPerAttempt;
+
+    /// <summary>Runs a stage's work (evaluate, the label merge) on the thread pool; its end comes back as <see cref="InferenceDone"/>.</summary>
+    private void RunOffActor(string jobId, string stage, Func<CancellationToken, IReadOnlyDictionary<string, double>> work)
+    {
+        var cancel = new CancellationTokenSource();
+        _inFlight[(jobId, stage)] = new InFlight(cancel);
+        Task.Run(() => work(cancel.Token), cancel.Token).PipeTo(Self,
+            success: metrics => new InferenceDone(jobId, stage, metrics, null),
+            failure: e => new InferenceDone(jobId, stage, null, e is AggregateException { InnerException: { } i } ? i : e));
     }
 
     private void OnGenerationStarted(GenerationStarted g)
@@ -261,8 +263,8 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         var job = _book.Find(m.JobId);
         if (job is null || job.State.IsFinal()) return;
         var stage = job.Stage(m.Stage);
-        int done = stage.Step + 1, total = LabelShards.Count(stage.Spec);
-        Record(new StageProgressed(m.JobId, m.Stage, -1, done - 1, total, 0, m.Seconds > 0 ? m.Examples / m.Seconds : 0, Now));
+        // Progress of a label stage counts shards: this is shard number Step (0-based) to finish, of the stage's fixed count.
+        Record(new StageProgressed(m.JobId, m.Stage, -1, stage.Step, LabelShards.Count(stage.Spec), 0, m.Seconds > 0 ? m.Examples / m.Seconds : 0, Now));
     }
 
     private void OnStageFinished(StageFinished f)
@@ -271,12 +273,8 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         if (job is not null && !job.State.IsFinal() && f.Succeeded && job.Stage(f.Stage).Spec.Kind == StageKind.Label && !job.CancelRequested)
         {
             // Every shard is on storage: join them into the stage's one checksummed label file, off the actor.
-            var cancel = new CancellationTokenSource();
-            _inFlight[(f.JobId, f.Stage)] = new InFlight(cancel);
             var (spec, stageSpec, artifacts) = (job.Spec, job.Stage(f.Stage).Spec, new StageArtifacts(_runRoot, f.JobId, f.Stage));
-            Task.Run(() => _inference.MergeLabels(spec, stageSpec, artifacts, LabelShards.Count(stageSpec)), cancel.Token).PipeTo(Self,
-                success: metrics => new InferenceDone(f.JobId, f.Stage, metrics, null),
-                failure: e => new InferenceDone(f.JobId, f.Stage, null, e is AggregateException { InnerException: { } i } ? i : e));
+            RunOffActor(f.JobId, f.Stage, _ => _inference.MergeLabels(spec, stageSpec, artifacts, LabelShards.Count(stageSpec)));
             return;
         }
         _inFlight.Remove((f.JobId, f.Stage));
@@ -286,8 +284,8 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
             {
                 ["restarts"] = f.Restarts,
             });
-        else if (f.Stopped) Record(new StageEnded(f.JobId, f.Stage, JobState.Cancelled, f.Summary, new Dictionary<string, double>(), Now));
-        else Record(new StageEnded(f.JobId, f.Stage, JobState.Failed, f.Summary, new Dictionary<string, double>(), Now));
+        else if (f.Stopped) EndStage(f.JobId, f.Stage, JobState.Cancelled, f.Summary);
+        else EndStage(f.JobId, f.Stage, JobState.Failed, f.Summary);
         RequestSchedule();
     }
 
@@ -298,8 +296,8 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         if (job is null || job.State.IsFinal()) return;
         if (d.Metrics is { } metrics) EndSucceeded(job, d.Stage, () => metrics);
         else if (d.Error is OperationCanceledException && job.CancelRequested)
-            Record(new StageEnded(d.JobId, d.Stage, JobState.Cancelled, "the job was cancelled", new Dictionary<string, double>(), Now));
-        else Record(new StageEnded(d.JobId, d.Stage, JobState.Failed, d.Error?.Message ?? "unknown error", new Dictionary<string, double>(), Now));
+            EndStage(d.JobId, d.Stage, JobState.Cancelled, "the job was cancelled");
+        else EndStage(d.JobId, d.Stage, JobState.Failed, d.Error?.Message ?? "unknown error");
         RequestSchedule();
     }
 
@@ -309,7 +307,7 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         try { m = metrics(); }
         catch (Exception e) when (e is IOException or System.Text.Json.JsonException or UnauthorizedAccessException)
         {
-            Record(new StageEnded(job.JobId, stage, JobState.Failed, $"its metrics could not be read: {e.Message}", new Dictionary<string, double>(), Now));
+            EndStage(job.JobId, stage, JobState.Failed, $"its metrics could not be read: {e.Message}");
             return;
         }
         Record(new StageEnded(job.JobId, stage, JobState.Succeeded, null, m, Now));
@@ -320,6 +318,10 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
             catch (IOException e) { _log.Warning("job {0}: report.json not written: {1}", job.JobId, e.Message); }
         });
     }
+
+    /// <summary>A stage ended without metrics (failed or cancelled), for <paramref name="why"/>.</summary>
+    private void EndStage(string jobId, string stage, JobState state, string? why) =>
+        Record(new StageEnded(jobId, stage, state, why, new Dictionary<string, double>(), Now));
 
     /// <summary>Persists one record, then applies it, publishes it, and answers watchers waiting on the job.</summary>
     private void Record(IJobJournalEvent e) => Persist(e, Applied);

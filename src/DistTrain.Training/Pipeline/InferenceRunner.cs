@@ -3,11 +3,12 @@ using static TorchSharp.torch;
 
 namespace DistTrain.Training.Pipeline;
 
-/// <summary>Runs a stage that does not train (label, evaluate) to completion; orchestration calls it without touching a tensor.</summary>
+/// <summary>The inference work of the coordinator node; orchestration calls it without touching a tensor.</summary>
 public interface IInferenceRunner
 {
+    /// <summary>Runs an evaluate stage to completion.</summary>
     /// <returns>The stage's final metrics (also written to its metrics.json).</returns>
-    IReadOnlyDictionary<string, double> Run(JobSpec job, StageSpec stage, StageArtifacts artifacts, CancellationToken ct);
+    IReadOnlyDictionary<string, double> Evaluate(JobSpec job, StageSpec stage, StageArtifacts artifacts, CancellationToken ct);
 
     /// <summary>Joins the verified shards of a distributed label stage into its one checksummed label file.</summary>
     /// <returns>The stage's final metrics (also written to its metrics.json).</returns>
@@ -32,19 +33,14 @@ public interface IShardRunner
     ShardResult Run(ShardRequest request, string device);
 }
 
-/// <summary>Runs inference stages on one device of this process.</summary>
+/// <summary>The coordinator node's inference work, on one device of this process.</summary>
 public sealed class InferenceRunner(string device = "cpu") : IInferenceRunner
 {
-    public IReadOnlyDictionary<string, double> Run(JobSpec job, StageSpec stage, StageArtifacts artifacts, CancellationToken ct)
+    public IReadOnlyDictionary<string, double> Evaluate(JobSpec job, StageSpec stage, StageArtifacts artifacts, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
-        var d = new Device(device);
-        return stage.Kind switch
-        {
-            StageKind.Label => InferenceStages.Label(job, stage, artifacts, d),
-            StageKind.Evaluate => InferenceStages.Evaluate(job, stage, artifacts, d),
-            _ => throw new ArgumentException($"stage '{stage.Name}' ({stage.Kind}) trains; it is not an inference stage"),
-        };
+        if (stage.Kind != StageKind.Evaluate) throw new ArgumentException($"stage '{stage.Name}' ({stage.Kind}) is not an evaluate stage");
+        return InferenceStages.Evaluate(job, stage, artifacts, new Device(device));
     }
 
     public IReadOnlyDictionary<string, double> MergeLabels(JobSpec job, StageSpec stage, StageArtifacts artifacts, int shardCount) =>

@@ -16,8 +16,8 @@ namespace DistTrain.Cluster.Tests.Functional;
 [Collection("cluster")]
 public sealed class FailureTests(ITestOutputHelper output)
 {
-    /// <summary>The generation of a stage's first group: its first dispatch (attempt 1) numbers groups from 1000.</summary>
-    private const int FirstGeneration = 1001;
+    /// <summary>The generation of a stage's first group: the first group of its first dispatch.</summary>
+    private const int FirstGeneration = JobManagerActor.GenerationsPerAttempt * 1 + 1;
 
     /// <summary>Forwards the coordinator's run events from its event stream to a test callback.</summary>
     private sealed class Listener : ReceiveActor
