@@ -60,6 +60,7 @@ public static class JobMessages
                 wire.Evaluation = new V1.Evaluation { Stage = v.Stage, Step = v.Step };
                 foreach (var (k, m) in v.Metrics) wire.Evaluation.Metrics[k] = m;
                 break;
+            case StageCheckpointSaved c: wire.Checkpoint = new V1.Checkpoint { Stage = c.Stage, Step = c.Step, Path = c.Path }; break;
             case JobError err: wire.Error = err.Message; break;
             case JobFinished f: wire.Finished = f.Job.ToWire(); break;
             default: throw new ArgumentOutOfRangeException(nameof(e), $"unknown job event {e.Body.GetType().Name}");

@@ -179,6 +179,9 @@ public static class JobWatchView
                 case JobEvent.EventOneofCase.Evaluation:
                     console.MarkupLine($"  [blue]evaluation[/] {Markup.Escape(e.Evaluation.Stage)} @ step {e.Evaluation.Step}: {Markup.Escape(Metrics(e.Evaluation.Metrics))}");
                     break;
+                case JobEvent.EventOneofCase.Checkpoint:
+                    console.MarkupLine($"  [grey]checkpoint[/] {Markup.Escape(e.Checkpoint.Stage)} @ step {e.Checkpoint.Step}: {Markup.Escape(e.Checkpoint.Path)}");
+                    break;
                 case JobEvent.EventOneofCase.Error:
                     console.MarkupLine($"  [red]error:[/] {Markup.Escape(e.Error)}");
                     break;

@@ -33,6 +33,9 @@ public sealed record StageProgress(string Stage, int Rank, int Step, int TotalSt
 /// <summary>Metrics of an evaluation (a stage's final metrics, or an evaluate stage).</summary>
 public sealed record StageEvaluated(string Stage, int Step, IReadOnlyDictionary<string, double> Metrics) : JobEventBody;
 
+/// <summary>A checkpoint of a stage is saved and recorded: from now on a restart of the stage resumes from it.</summary>
+public sealed record StageCheckpointSaved(string Stage, int Step, string Path) : JobEventBody;
+
 /// <summary>Something went wrong (a stage failed, a worker was lost and the group re-formed, …).</summary>
 public sealed record JobError(string Message) : JobEventBody;
 

@@ -117,6 +117,7 @@ public sealed class JobBook
             case StageCheckpointed c:
                 job.Stage(c.Stage).Checkpoint = (c.Path, c.Step);
                 job.Stage(c.Stage).Step = Math.Max(job.Stage(c.Stage).Step, c.Step);
+                job.Emit(e.At, new StageCheckpointSaved(c.Stage, c.Step, c.Path));
                 break;
             case StageEnded end:
             {

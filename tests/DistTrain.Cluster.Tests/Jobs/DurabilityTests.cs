@@ -122,8 +122,9 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             var psi = exe.StartInfo(["node", "--roles", Roles.Worker, "--host", "127.0.0.1", "--port", LoopbackPorts.Free().ToString(), "--seeds", seed,
                 "--devices", "cpu", "--run-root", root.Path, "--grpc-port", "0", "--metrics-port", "0"]);
             psi.Environment[EnvironmentVariables.TorchThreads] = "1";
-            // Tiny steps take milliseconds: a 6 s stall after step 14 holds the stage open long enough to kill mid-stage.
-            psi.Environment[Training.Engine.FaultInjection.Variable] = "straggle:rank=0:step=14:seconds=6";
+            // Tiny steps take milliseconds: a stall after step 12 holds the stage open, past its checkpoint of step 10, long
+            // enough to kill mid-stage. (It stalls again after the resume; that costs time, not correctness.)
+            psi.Environment[Training.Engine.FaultInjection.Variable] = "straggle:rank=0:step=12:seconds=10";
             processes.Start(psi, $"worker-{i}", Path.Combine(logs, $"worker-{i}.log"));
         }
         // This process is the second coordinator-role node: the singletons move here when the first dies.
@@ -136,6 +137,8 @@ public sealed class DurabilityTests(ITestOutputHelper output)
         var queued = await jobs.SubmitAsync(second, false, ct);   // waits: the first holds both workers
         Assert.True(first.Accepted && queued.Accepted);
 
+        // Kill as soon as the checkpoint of step 10 is recorded: the stall after step 12 holds the stage mid-way, with a
+        // checkpoint to resume from. (Progress events are thinned to one a second and may come only after the stall.)
         bool killed = false;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         TimeSpan killedAt = default, requeuedAt = default;
@@ -143,12 +146,12 @@ public sealed class DurabilityTests(ITestOutputHelper output)
         await foreach (var e in jobs.WatchAsync(first.JobId!, 0, ct))
         {
             events.Add(e);
-            if (!killed && e.Body is StageProgress { Step: >= 12 } p)
+            if (!killed && e.Body is StageCheckpointSaved c)
             {
                 processes.Kill(0);   // SIGKILL: no goodbye, no journal flush beyond what was already committed
                 killed = true;
                 killedAt = clock.Elapsed;
-                output.WriteLine($"killed the coordinator at step {p.Step} of {p.TotalSteps}");
+                output.WriteLine($"killed the coordinator once its checkpoint of step {c.Step} was recorded");
             }
             if (killed && requeuedAt == default && e.Body is JobError { Message: var m } && m.Contains("coordinator restarted")) requeuedAt = clock.Elapsed;
         }
@@ -175,18 +178,25 @@ public sealed class DurabilityTests(ITestOutputHelper output)
         await standby.StopAsync(CancellationToken.None);
     }
 
-    private static async Task WaitForWorkers(IJobService jobs, int count, ChildProcesses processes, CancellationToken ct)
+    private static Task WaitForWorkers(IJobService jobs, int count, ChildProcesses processes, CancellationToken ct) =>
+        WaitFor(async () =>
+        {
+            try { return (await jobs.WorkersAsync(ct)).Count >= count; }
+            catch (Akka.Actor.AskTimeoutException) { return false; }
+        }, $"{count} workers to register", processes, ct);
+
+    /// <summary>Polls what other processes do (there is no event to wait on), failing fast when one of them exits.</summary>
+    private static async Task WaitFor(Func<Task<bool>> condition, string what, ChildProcesses processes, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
         while (DateTime.UtcNow < deadline)
         {
-            try { if ((await jobs.WorkersAsync(ct)).Count >= count) return; }
-            catch (Akka.Actor.AskTimeoutException) { }
+            if (await condition()) return;
             var exited = processes.Exited().ToList();
-            if (exited.Count > 0) throw new InvalidOperationException("a node process exited: " + string.Join("; ", exited));
-            await Task.Delay(250, ct);   // polling external processes' registration: there is no event to wait on
+            if (exited.Count > 0) throw new InvalidOperationException($"a node process exited while waiting for {what}: " + string.Join("; ", exited));
+            await Task.Delay(100, ct);
         }
-        throw new TimeoutException($"{count} workers did not register within 120 s");
+        throw new TimeoutException($"no {what} within 120 s");
     }
 }
 

@@ -116,6 +116,7 @@ public sealed class JobBookTests
         var stage = job.Stage("pretrain");
         Assert.Equal(JobState.Queued, stage.State);
         Assert.Equal(("/runs/j1/pretrain/checkpoints/step-2", 2), stage.Checkpoint);
+        Assert.Contains(job.Events, e => e.Body is StageCheckpointSaved { Stage: "pretrain", Step: 2 });
         Assert.Equal(1, stage.Attempts);
         Assert.Equal(["pretrain"], JobBook.Ready(job).Select(s => s.Name));
         Assert.Contains(job.Events, e => e.Body is StageChanged { Stage.State: JobState.Queued } && e.Sequence > 5);
