@@ -24,4 +24,6 @@ public sealed record StageOutput(string Stage) : DataSource;
 
 /// <summary>A stage's input data.</summary>
 /// <param name="MaxExamples">Cap on examples read; null reads them all.</param>
-public sealed record DataSpec(DataSource Source, DataSplit Split, int SeqLen, int? MaxExamples = null);
+/// <param name="TrainExamples">A seeded random sample of this many training examples (after <paramref name="MaxExamples"/>);
+/// held-out data is not sampled. Null trains on every example. For learning curves and low-resource fine-tuning.</param>
+public sealed record DataSpec(DataSource Source, DataSplit Split, int SeqLen, int? MaxExamples = null, int? TrainExamples = null);

@@ -29,12 +29,16 @@ public static class ModelFamilies
     public const int ReservedTokenIds = 294;
 }
 
+/// <summary>Where each transformer block applies LayerNorm: after the residual add (BERT) or before each sublayer (GPT-2).</summary>
+public enum LayerNormPosition { Post, Pre }
+
 /// <summary>The (smaller) ELECTRA generator that proposes replacements for the discriminator.</summary>
 public sealed record GeneratorSpec(int Layers, int Hidden, int Heads, int Ffn);
 
 /// <summary>Shape of one transformer. Everything here must match for a checkpoint to load into it, except dropout.</summary>
 /// <param name="EmbeddingSize">Factorised embedding width (ALBERT, ELECTRA) as written; null means the family default, see <see cref="EmbeddingWidth"/>.</param>
 /// <param name="Generator">ELECTRA generator; required for rtd, not allowed for other families.</param>
+/// <param name="Norm">LayerNorm placement as written; null means the family's own, see <see cref="NormPosition"/>.</param>
 public sealed record ModelSpec(
     ModelFamily Family,
     int Layers,
@@ -45,8 +49,12 @@ public sealed record ModelSpec(
     int VocabSize,
     double Dropout = 0.1,
     int? EmbeddingSize = null,
-    GeneratorSpec? Generator = null)
+    GeneratorSpec? Generator = null,
+    LayerNormPosition? Norm = null)
 {
+    /// <summary>The placement actually built: the spec's, else the family's (pre-LN for GPT and T5, post-LN for the BERT line and XLNet).</summary>
+    public LayerNormPosition NormPosition => Norm ?? (Family is ModelFamily.Gpt or ModelFamily.T5 ? LayerNormPosition.Pre : LayerNormPosition.Post);
+
     /// <summary>The embedding width actually built: the spec's, else ALBERT's factorised H/4 (at least 16, at most H), else H.</summary>
     /// <remarks>The one place this default lives, so model building, size estimates and shape checks agree.</remarks>
     public int EmbeddingWidth => EmbeddingSize ?? (Family == ModelFamily.Albert ? Math.Min(Hidden, Math.Max(16, Hidden / 4)) : Hidden);
@@ -54,7 +62,7 @@ public sealed record ModelSpec(
     /// <summary>True when <paramref name="other"/> has the same weights layout, i.e. a checkpoint of one loads into the other.</summary>
     public bool SameShapeAs(ModelSpec other) => Normal(this) == Normal(other);
 
-    private static ModelSpec Normal(ModelSpec m) => m with { Dropout = 0, EmbeddingSize = m.EmbeddingWidth };
+    private static ModelSpec Normal(ModelSpec m) => m with { Dropout = 0, EmbeddingSize = m.EmbeddingWidth, Norm = m.NormPosition };
 
     /// <summary>Approximate trainable parameters, used to check distillation ratios without building the model.</summary>
     /// <remarks>

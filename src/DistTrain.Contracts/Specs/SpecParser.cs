@@ -16,9 +16,9 @@ public static class SpecParser
     private static readonly string[] TopKeys = ["name", "seed", "priority", "defaults", "stages"];
     private static readonly string[] DefaultsKeys = ["model", "data", "train", "distributed"];
     private static readonly string[] StageKeys = ["name", "kind", "needs", "model", "objective", "data", "train", "inputs", "outputs", "distributed"];
-    private static readonly string[] ModelKeys = ["family", "layers", "hidden", "heads", "ffn", "max_len", "vocab_size", "dropout", "embedding_size", "generator"];
+    private static readonly string[] ModelKeys = ["family", "layers", "hidden", "heads", "ffn", "max_len", "vocab_size", "dropout", "embedding_size", "generator", "norm"];
     private static readonly string[] GeneratorKeys = ["layers", "hidden", "heads", "ffn"];
-    private static readonly string[] DataKeys = ["corpus", "path", "from", "split", "seq_len", "max_examples"];
+    private static readonly string[] DataKeys = ["corpus", "path", "from", "split", "seq_len", "max_examples", "train_examples"];
     private static readonly string[] SourceKeys = ["corpus", "path", "from"];
     private static readonly string[] TrainKeys = ["steps", "batch_size", "micro_batches", "lr", "warmup", "schedule", "weight_decay", "clip", "eval_every", "checkpoint_every", "seed"];
     private static readonly string[] InputKeys = ["init", "teacher", "reference", "labels"];
@@ -274,6 +274,7 @@ public static class SpecParser
         int ffn = r.Int(m, "ffn") ?? 4 * hidden;
         double dropout = r.Num(m, "dropout") ?? 0.1;
         int? embedding = r.Int(m, "embedding_size");
+        var norm = r.Enum<LayerNormPosition>(m, "norm");
 
         GeneratorSpec? generator = null;
         if (m.TryGetValue("generator", out var g) && r.Map(g, GeneratorKeys) is { } gm)
@@ -285,7 +286,7 @@ public static class SpecParser
             // Same depth as the discriminator by default, as in the ELECTRA paper; width is what shrinks.
             generator = new GeneratorSpec(r.Int(gm, "layers") ?? layers, gHidden, gHeads, r.Int(gm, "ffn") ?? 4 * gHidden);
         }
-        return new ModelSpec(family ?? ModelFamily.Bert, layers, hidden, heads, ffn, maxLen, vocab, dropout, embedding, generator);
+        return new ModelSpec(family ?? ModelFamily.Bert, layers, hidden, heads, ffn, maxLen, vocab, dropout, embedding, generator, norm);
     }
 
     private static ObjectiveSpec? ReadObjective(YamlSections r, RawStage raw, ModelSpec model)
@@ -409,7 +410,7 @@ public static class SpecParser
             _ => DataSplit.Train,
         };
         int seqLen = r.Int(d, "seq_len") ?? model.MaxLen;
-        return new DataSpec(source, split, seqLen, r.Int(d, "max_examples"));
+        return new DataSpec(source, split, seqLen, r.Int(d, "max_examples"), r.Int(d, "train_examples"));
     }
 
     private static TrainSpec ReadTrain(YamlSections r, Dictionary<string, Entry> t)

@@ -298,6 +298,10 @@ public static partial class SpecValidator
                 else if (e > m.Hidden) Error($"{path}.embedding_size", $"{e} exceeds hidden ({m.Hidden}); factorised embeddings are narrower than the model");
             }
 
+            // XLNet's two-stream blocks and T5's stacks follow their papers; the shared transformer core takes either.
+            if (m.Norm is not null && m.Family.HasRelativePositions())
+                Error($"{path}.norm", $"{SpecNames.Of(m.Family)} keeps its paper's placement; norm applies to bert, roberta, albert, electra and gpt");
+
             if (m.Generator is { } g)
             {
                 string gp = $"{path}.generator";
@@ -326,6 +330,7 @@ public static partial class SpecValidator
                 ("hidden", m.Hidden, o.Hidden), ("heads", m.Heads, o.Heads), ("ffn", m.Ffn, o.Ffn),
                 ("max_len", m.MaxLen, o.MaxLen), ("vocab_size", m.VocabSize, o.VocabSize),
                 ("embedding_size", m.EmbeddingWidth, o.EmbeddingWidth), ("generator", m.Generator, o.Generator),
+                ("norm", SpecNames.Of(m.NormPosition), SpecNames.Of(o.NormPosition)),
             ];
             var (key, mine, theirs) = fields.First(f => !Equals(f.Mine, f.Theirs));
             Error($"{path}.{key}", $"{mine ?? "none"} differs from {role} stage '{other.Name}' ({theirs ?? "none"}); a checkpoint loads only into the same shape");
@@ -357,6 +362,12 @@ public static partial class SpecValidator
             else if (d.SeqLen > s.Model.MaxLen && s.Model.MaxLen > 0 && !s.Model.Family.HasRelativePositions())
                 Error($"{path}.seq_len", $"{d.SeqLen} exceeds model.max_len ({s.Model.MaxLen})");
             if (d.MaxExamples is < 1) Error($"{path}.max_examples", "must be > 0 (omit it to read everything)");
+            if (d.TrainExamples is { } n)
+            {
+                if (n < 1) Error($"{path}.train_examples", "must be > 0 (omit it to train on every example)");
+                else if (!s.Kind.Trains()) Error($"{path}.train_examples", $"a {SpecNames.Of(s.Kind)} stage does not train; use max_examples to cap what it reads");
+                else if (s.Kind == StageKind.Distill) Error($"{path}.train_examples", "a distill stage trains on what its label stage labelled; sample there with max_examples");
+            }
         }
 
         private void Train(string p, StageSpec s)

@@ -46,6 +46,7 @@ public static class ModelBuilder
             IntermediateSize = m.Ffn,
             MaxPositions = m.MaxLen,
             EmbeddingSize = m.EmbeddingWidth == m.Hidden ? 0 : m.EmbeddingWidth,
+            Norm = m.NormPosition == LayerNormPosition.Pre ? NormPlacement.Pre : NormPlacement.Post,
             Dropout = m.Dropout,
             AttentionDropout = m.Dropout,
             PadTokenId = SpecialTokens.Pad,

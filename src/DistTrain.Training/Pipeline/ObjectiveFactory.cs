@@ -1,4 +1,5 @@
 using DistTrain.Contracts.Specs;
+using DistTrain.Data;
 using DistTrain.Data.Datasets;
 using DistTrain.Data.Splits;
 using DistTrain.Models;
@@ -13,6 +14,30 @@ public sealed class Limited<T>(IIndexedDataset<T> inner, int count) : IIndexedDa
 {
     public int Count { get; } = Math.Min(count, inner.Count);
     public T this[int index] => (uint)index < (uint)Count ? inner[index] : throw new ArgumentOutOfRangeException(nameof(index));
+}
+
+/// <summary>
+/// A seeded random sample of <paramref name="count"/> examples of <paramref name="inner"/>, in their original order
+/// (<c>data.train_examples</c>). The sample depends only on the seed and the dataset size, so every rank of a group
+/// and every resume draws the same one.
+/// </summary>
+public sealed class Sampled<T> : IIndexedDataset<T>
+{
+    private readonly IIndexedDataset<T> _inner;
+    private readonly int[] _indices;
+
+    public Sampled(IIndexedDataset<T> inner, int count, ulong seed)
+    {
+        _inner = inner;
+        var all = Enumerable.Range(0, inner.Count).ToArray();
+        SeededRandom.For(seed, (ulong)inner.Count, stream: SampleStream).Shuffle(all);
+        _indices = all.Take(Math.Min(count, inner.Count)).Order().ToArray();
+    }
+
+    public int Count => _indices.Length;
+    public T this[int index] => _inner[_indices[index]];
+
+    private const ulong SampleStream = 0x54524E53;   // "TRNS": apart from the sampler's and the data layer's streams
 }
 
 /// <summary>
@@ -54,42 +79,44 @@ public static class ObjectiveFactory
         // data.max_examples caps every example set the stage reads, held-out ones included: a quick run
         // (max_examples 64) must not spend minutes scoring a full validation split.
         IIndexedDataset<T> Cap<T>(IIndexedDataset<T> d) => Capped(d, stage.Data.MaxExamples);
+        // data.train_examples samples the training set only; held-out sets are read whole (up to max_examples).
+        IIndexedDataset<T> Train<T>(IIndexedDataset<T> d) => stage.Data.TrainExamples is int n ? new Sampled<T>(Cap(d), n, seed) : Cap(d);
         switch (stage.Objective, model)
         {
             case (MlmObjective mlm, EncoderForPreTraining encoder) when mlm.SentenceTask == SentenceTask.None:
                 return new MaskedLmObjective(encoder, device, vocab, mlm.MaskProb, seed,
-                    Cap(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)), null, null);
+                    Train(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)), null, null);
             case (MlmObjective mlm, EncoderForPreTraining encoder):
                 var pairTask = mlm.SentenceTask == SentenceTask.Nsp ? SentencePairTask.NextSentence : SentencePairTask.SentenceOrder;
                 return new MaskedLmObjective(encoder, device, vocab, mlm.MaskProb, seed, null, null,
-                    Cap(new SentencePairDataset(train, pairTask, seqLen, seed)), Cap(new SentencePairDataset(valid, pairTask, seqLen, seed)));
+                    Train(new SentencePairDataset(train, pairTask, seqLen, seed)), Cap(new SentencePairDataset(valid, pairTask, seqLen, seed)));
             case (ClmObjective, GptLanguageModel gpt):
-                return new CausalLmObjective(gpt, device, Cap(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
+                return new CausalLmObjective(gpt, device, Train(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
             case (PlmObjective plm, XLNetLanguageModel xlnet):
-                return new XLNetPermutationObjective(xlnet, device, plm.K, seed, Cap(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
+                return new XLNetPermutationObjective(xlnet, device, plm.K, seed, Train(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
             case (Contracts.Specs.SpanCorruptionObjective sc, T5Model t5):
-                return new T5SpanCorruptionObjective(t5, device, sc.NoiseDensity, sc.MeanSpan, seed, Cap(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
+                return new T5SpanCorruptionObjective(t5, device, sc.NoiseDensity, sc.MeanSpan, seed, Train(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
             case (ClassificationObjective c, T5TextClassifier t5):
                 return new T5TextToTextObjective(t5, device, LabelWords(c.Task, brown),
-                    Cap(Classification(job, c.Task, split, seqLen, brown, stage.Model.Family)), Cap(Classification(job, c.Task, SplitName.Validation, seqLen, brown, stage.Model.Family)));
+                    Train(Classification(job, c.Task, split, seqLen, brown, stage.Model.Family)), Cap(Classification(job, c.Task, SplitName.Validation, seqLen, brown, stage.Model.Family)));
             case (RtdObjective rtd, ElectraForPreTraining electra):
-                return new ElectraObjective(electra, device, vocab, rtd.MaskProb, seed, Cap(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
+                return new ElectraObjective(electra, device, vocab, rtd.MaskProb, seed, Train(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
             case (ClassificationObjective, TokenClassifier tagger):
-                return new TokenClassificationObjective(tagger, device, Cap(new PosTaggingDataset(train, brown.Tags, seqLen)), Cap(new PosTaggingDataset(valid, brown.Tags, seqLen)));
+                return new TokenClassificationObjective(tagger, device, Train(new PosTaggingDataset(train, brown.Tags, seqLen)), Cap(new PosTaggingDataset(valid, brown.Tags, seqLen)));
             case (ClassificationObjective c, SequenceClassifier classifier):
                 return new SequenceClassificationObjective(classifier, device, ClassCount(c.Task, brown),
-                    Cap(Classification(job, c.Task, split, seqLen, brown, stage.Model.Family)), Cap(Classification(job, c.Task, SplitName.Validation, seqLen, brown, stage.Model.Family)));
+                    Train(Classification(job, c.Task, split, seqLen, brown, stage.Model.Family)), Cap(Classification(job, c.Task, SplitName.Validation, seqLen, brown, stage.Model.Family)));
             case (Contracts.Specs.SftObjective, GptLanguageModel gpt):
-                return new Objectives.SftObjective(gpt, device, Cap(new InstructionDataset(train, seqLen, seed)), Cap(new InstructionDataset(valid, seqLen, seed)));
+                return new Objectives.SftObjective(gpt, device, Train(new InstructionDataset(train, seqLen, seed)), Cap(new InstructionDataset(valid, seqLen, seed)));
             case (Contracts.Specs.RewardObjective, RewardModel reward):
-                return new Objectives.RewardObjective(reward, device, Cap(Comparisons(train, seed, seqLen)), Cap(Comparisons(valid, seed, seqLen)));
+                return new Objectives.RewardObjective(reward, device, Train(Comparisons(train, seed, seqLen)), Cap(Comparisons(valid, seed, seqLen)));
             case (Contracts.Specs.DpoObjective dpo, GptLanguageModel policy):
             {
                 var reference = LoadTrained(job, Required(job, stage.Inputs.Reference, stage, "reference"), artifacts, device);
                 if (reference is not GptLanguageModel referenceLm) throw new InvalidOperationException($"stage '{stage.Inputs.Reference}' is not a GPT language model");
                 referenceLm.eval();
                 foreach (var p in referenceLm.parameters()) p.requires_grad = false;
-                return new Objectives.DpoObjective(policy, referenceLm, device, dpo.Beta, Cap(Comparisons(train, seed, seqLen)), Cap(Comparisons(valid, seed, seqLen)));
+                return new Objectives.DpoObjective(policy, referenceLm, device, dpo.Beta, Train(Comparisons(train, seed, seqLen)), Cap(Comparisons(valid, seed, seqLen)));
             }
             case (Contracts.Specs.DistillObjective d, IClassifier student):
             {

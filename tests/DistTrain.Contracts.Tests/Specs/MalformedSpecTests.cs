@@ -79,6 +79,9 @@ public sealed class MalformedSpecTests
         { "dropout out of range", Stage("model: {dropout: 1.5}"), "stages[0].model.dropout", "must be >= 0 and < 1" },
         { "seq_len above max_len", Stage("data: {seq_len: 100}"), "stages[0].data.seq_len", "100 exceeds model.max_len (64)" },
         { "albert embedding wider than hidden", Stage("model: {family: albert, embedding_size: 128}"), "stages[0].model.embedding_size", "128 exceeds hidden (64)" },
+        { "unknown norm", Stage("model: {norm: middle}"), "stages[0].model.norm", "must be one of post, pre" },
+        { "norm on xlnet", Stage("model: {family: xlnet, norm: pre}, objective: plm"), "stages[0].model.norm", "xlnet keeps its paper's placement" },
+        { "finetune changes the init norm", J(Pre + "  - {name: ft, kind: finetune, inputs: {init: pre}, model: {norm: pre}, objective: {kind: classification, task: genre}}\n"), "stages[1].model.norm", "pre differs from init stage 'pre' (post)" },
         { "embedding_size on bert", Stage("model: {embedding_size: 32}"), "stages[0].model.embedding_size", "only albert and electra factorise embeddings" },
         { "generator on bert", Stage("model: {generator: {hidden: 32, heads: 1}}"), "stages[0].model.generator", "only electra has a generator" },
         { "electra rtd without generator", Stage("model: {family: electra}"), "stages[0].model.generator", "required for rtd" },
@@ -127,6 +130,9 @@ public sealed class MalformedSpecTests
         { "zero workers", Stage("distributed: {workers: 0}"), "stages[0].distributed.workers", "min must be >= 1" },
         { "negative restarts", Stage("distributed: {max_restarts: -1}"), "stages[0].distributed.max_restarts", "must be >= 0" },
         { "max_examples zero", Stage("data: {max_examples: 0}"), "stages[0].data.max_examples", "must be > 0" },
+        { "train_examples zero", Stage("data: {train_examples: 0}"), "stages[0].data.train_examples", "must be > 0" },
+        { "train_examples on a label stage", J(Pre + Ft + "  - {name: l, kind: label, inputs: {teacher: ft}, data: {train_examples: 10}}\n"), "stages[2].data.train_examples", "a label stage does not train" },
+        { "train_examples on a distill stage", J(Pre + Ft + "  - {name: l, kind: label, inputs: {teacher: ft}}\n  - {name: st, kind: distill, inputs: {labels: l}, data: {train_examples: 10}}\n"), "stages[3].data.train_examples", "trains on what its label stage labelled" },
         { "priority too high", J(Pre).Replace("name: t\n", "name: t\npriority: 500\n"), "priority", "must be between 0 and 100" },
     };
 

@@ -111,6 +111,28 @@ public sealed class SpecLoadTests
     }
 
     [Fact]
+    public void Norm_and_train_examples_parse_and_default_by_family()
+    {
+        var spec = LoadOk("""
+            name: t
+            stages:
+              - name: p
+                kind: pretrain
+                model: {family: roberta, layers: 2, hidden: 64, heads: 2, max_len: 32, vocab_size: 1000, norm: pre}
+                data: {corpus: brown, train_examples: 500}
+                train: {steps: 5}
+            """);
+        var s = spec.Stages[0];
+        Assert.Equal(LayerNormPosition.Pre, s.Model.NormPosition);
+        Assert.Equal(LayerNormPosition.Post, (s.Model with { Norm = null }).NormPosition);                              // the BERT line is post-LN
+        Assert.Equal(LayerNormPosition.Pre, (s.Model with { Norm = null, Family = ModelFamily.Gpt }).NormPosition);    // GPT-2 is pre-LN
+        Assert.False(s.Model.SameShapeAs(s.Model with { Norm = null }));
+        Assert.True(s.Model.SameShapeAs(s.Model with { Norm = LayerNormPosition.Pre, Dropout = 0.3 }));
+        Assert.Equal(500, s.Data.TrainExamples);
+        Assert.Null(s.Data.MaxExamples);
+    }
+
+    [Fact]
     public void Inputs_labels_is_shorthand_for_data_from()
     {
         var spec = LoadOk(SpecText.Job(SpecText.TwoStages + """
