@@ -45,8 +45,12 @@ public sealed record RtdObjective(double MaskProb = 0.15, double DiscriminatorWe
     public override ObjectiveKind Kind => ObjectiveKind.Rtd;
 }
 
+/// <summary>How a sequence classifier summarises a sequence: [CLS] through a pooler, the last real token, or the mean of real tokens.</summary>
+public enum SequencePooling { Cls, Last, Mean }
+
 /// <summary>Supervised classification on a named task; the head is sized from the task's label set.</summary>
-public sealed record ClassificationObjective(ClassificationTask Task) : ObjectiveSpec
+/// <param name="Pooling">Sequence tasks only; null is the family's own (last for gpt and xlnet, cls otherwise).</param>
+public sealed record ClassificationObjective(ClassificationTask Task, SequencePooling? Pooling = null) : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.Classification;
 }

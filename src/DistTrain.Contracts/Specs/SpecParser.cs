@@ -31,7 +31,7 @@ public static class SpecParser
     {
         ObjectiveKind.Mlm => ["kind", "mask_prob", "sentence_task"],
         ObjectiveKind.Rtd => ["kind", "mask_prob", "discriminator_weight"],
-        ObjectiveKind.Classification => ["kind", "task"],
+        ObjectiveKind.Classification => ["kind", "task", "pooling"],
         ObjectiveKind.Dpo => ["kind", "beta"],
         ObjectiveKind.Distill => ["kind", "temperature", "alpha", "mse", "max_param_ratio"],
         ObjectiveKind.Plm => ["kind", "k"],
@@ -343,7 +343,7 @@ public static class SpecParser
                         r.Error(YamlSections.Join(path, "task"), "required: one of genre, spam, pos");
                         return null;
                     }
-                    return r.Enum<ClassificationTask>(o, "task") is { } task ? new ClassificationObjective(task) : null;
+                    return r.Enum<ClassificationTask>(o, "task") is { } task ? new ClassificationObjective(task, r.Enum<SequencePooling>(o, "pooling")) : null;
                 case ObjectiveKind.Sft: return new SftObjective();
                 case ObjectiveKind.Reward: return new RewardObjective();
                 case ObjectiveKind.Dpo: return new DpoObjective(r.Num(o, "beta") ?? 0.1);

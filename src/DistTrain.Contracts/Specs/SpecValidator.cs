@@ -187,6 +187,12 @@ public static partial class SpecValidator
                 case ClassificationObjective { Task: ClassificationTask.Pos } when family == ModelFamily.T5:
                     Error($"{path}.task", "t5 classifies text-to-text, one label word per sequence; pos (a label per token) needs an encoder with a token head");
                     break;
+                case ClassificationObjective { Pooling: { } pooling } c:
+                    if (c.Task == ClassificationTask.Pos) Error($"{path}.pooling", "pos labels every token; pooling is for sequence tasks");
+                    else if (family == ModelFamily.T5) Error($"{path}.pooling", "t5 classifies text-to-text (a label word from the decoder); it does not pool");
+                    else if (pooling == SequencePooling.Cls && family is ModelFamily.Gpt or ModelFamily.Xlnet)
+                        Error($"{path}.pooling", $"{SpecNames.Of(family)} has no [CLS] that sees the whole sequence; use last or mean");
+                    break;
                 case MlmObjective m:
                     Open01($"{path}.mask_prob", m.MaskProb);
                     if (!family.IsEncoder()) Error(path, $"mlm needs an encoder family, not {SpecNames.Of(family)}; use clm");

@@ -2,9 +2,38 @@ using static TorchSharp.torch;
 
 namespace DistTrain.Models;
 
+/// <summary>How a sequence-level head summarises hidden states (B, T, H) into (B, H).</summary>
+public enum PoolingMode
+{
+    /// <summary>Position 0 ([CLS]) through BERT's dense+tanh pooler.</summary>
+    First,
+    /// <summary>The last real token: the only position of a causal model that has seen the whole sequence.</summary>
+    Last,
+    /// <summary>The mean over real tokens (as sentence encoders do); padding is left out.</summary>
+    Mean,
+}
+
 /// <summary>Chooses the one hidden state a sequence-level head reads: [CLS] for encoders, the last real token for decoders.</summary>
 public static class Pooling
 {
+    /// <summary>hidden (B, T, H), attentionMask (B, T) or null → (B, H) by <paramref name="mode"/>.</summary>
+    public static Tensor Pool(Tensor hidden, Tensor? attentionMask, PoolingMode mode) => mode switch
+    {
+        PoolingMode.First => hidden.select(1, 0),                                           // (B, H)
+        PoolingMode.Last => Select(hidden, attentionMask, causal: true),                     // (B, H)
+        PoolingMode.Mean => Mean(hidden, attentionMask),                                     // (B, H)
+        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, null),
+    };
+
+    /// <summary>hidden (B, T, H), attentionMask (B, T) or null → the mean over real positions (B, H).</summary>
+    public static Tensor Mean(Tensor hidden, Tensor? attentionMask)
+    {
+        if (attentionMask is null) return hidden.mean([1]);                                  // (B, H)
+        var weights = attentionMask.to(hidden.dtype).unsqueeze(-1);                          // (B, T, 1)
+        var counts = weights.sum(1).clamp_min(1.0);                                          // (B, 1)
+        return (hidden * weights).sum(1) / counts;                                           // (B, H)
+    }
+
     /// <summary>hidden (B, T, H), attentionMask (B, T) or null → (B, H).</summary>
     /// <remarks>
     /// A causal model has seen the whole sequence only at its last position, so that is the summary; an encoder's

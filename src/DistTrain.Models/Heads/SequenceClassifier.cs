@@ -3,20 +3,20 @@ using static TorchSharp.torch;
 
 namespace DistTrain.Models;
 
-/// <summary>Sequence classification head on hidden states: pooled [CLS] (dense+tanh pooler) for encoders, last real token for decoders.</summary>
+/// <summary>Sequence classification head on hidden states: pooled [CLS] (dense+tanh pooler) for encoders, last real token for decoders, or the mean over real tokens.</summary>
 public sealed class SequenceClassificationHead : nn.Module<Tensor, Tensor?, Tensor>
 {
     private readonly Linear? pooler;
     private readonly Dropout dropout;
     private readonly Linear classifier;
-    private readonly bool causal;
+    private readonly PoolingMode pooling;
 
-    public SequenceClassificationHead(int hidden, int numLabels, bool causal, double dropout, double initStd) : base(nameof(SequenceClassificationHead))
+    public SequenceClassificationHead(int hidden, int numLabels, PoolingMode pooling, double dropout, double initStd) : base(nameof(SequenceClassificationHead))
     {
         if (numLabels <= 0) throw new ArgumentException($"numLabels must be > 0, got {numLabels}.", nameof(numLabels));
-        this.causal = causal;
+        this.pooling = pooling;
         // BERT fine-tunes through a dense+tanh pooler on [CLS]; GPT classifiers read the last token's state directly.
-        if (!causal) pooler = Init.Linear(nn.Linear(hidden, hidden), initStd);
+        if (pooling == PoolingMode.First) pooler = Init.Linear(nn.Linear(hidden, hidden), initStd);
         this.dropout = nn.Dropout(dropout);
         classifier = Init.Linear(nn.Linear(hidden, numLabels), initStd);
         RegisterComponents();
@@ -25,7 +25,7 @@ public sealed class SequenceClassificationHead : nn.Module<Tensor, Tensor?, Tens
     /// <summary>hidden (B, T, H), attentionMask (B, T) or null → logits (B, C).</summary>
     public override Tensor forward(Tensor hidden, Tensor? attentionMask)
     {
-        var pooled = Pooling.Select(hidden, attentionMask, causal);             // (B, H)
+        var pooled = Pooling.Pool(hidden, attentionMask, pooling);              // (B, H)
         if (pooler is not null) pooled = pooler.forward(pooled).tanh();          // (B, H)
         return classifier.forward(dropout.forward(pooled));                      // (B, C)
     }
@@ -37,11 +37,12 @@ public sealed class SequenceClassifier : nn.Module<Tensor, Tensor?, Tensor?, Ten
     private readonly Backbone backbone;
     private readonly SequenceClassificationHead head;
 
-    public SequenceClassifier(Backbone backbone, int numLabels) : base(nameof(SequenceClassifier))
+    /// <param name="pooling">Null: the family's own (<see cref="PoolingMode.Last"/> for decoders and XLNet, else [CLS]).</param>
+    public SequenceClassifier(Backbone backbone, int numLabels, PoolingMode? pooling = null) : base(nameof(SequenceClassifier))
     {
         var c = backbone.Config;
         this.backbone = backbone;
-        head = new SequenceClassificationHead(c.HiddenSize, numLabels, c.PoolsLastToken, c.Dropout, c.InitStd);
+        head = new SequenceClassificationHead(c.HiddenSize, numLabels, pooling ?? (c.PoolsLastToken ? PoolingMode.Last : PoolingMode.First), c.Dropout, c.InitStd);
         Classes = numLabels;
         RegisterComponents();
     }

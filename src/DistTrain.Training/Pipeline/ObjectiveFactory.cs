@@ -162,7 +162,7 @@ public static class ObjectiveFactory
             (StageKind.Finetune, ClassificationObjective c) when config is T5Config => TextToText(c.Task),
             (StageKind.Distill, _) when config is T5Config => TextToText(TaskOfLabels(job, LabelStageOf(job, stage))),
             (StageKind.Finetune, ClassificationObjective { Task: ClassificationTask.Pos }) => new TokenClassifier(Backbone(), brown.Tags.Tags.Count),
-            (StageKind.Finetune, ClassificationObjective c) => new SequenceClassifier(Backbone(), ClassCount(c.Task, brown)),
+            (StageKind.Finetune, ClassificationObjective c) => new SequenceClassifier(Backbone(), ClassCount(c.Task, brown), Pooling(c.Pooling)),
             (StageKind.Reward, _) => new RewardModel(Backbone()),
             (StageKind.Distill, _) => new SequenceClassifier(Backbone(), ClassCount(TaskOfLabels(job, LabelStageOf(job, stage)), brown)),
             _ => throw new NotSupportedException($"stage '{stage.Name}' ({stage.Kind}) has no model of its own"),
@@ -184,6 +184,16 @@ public static class ObjectiveFactory
     public static DistillationOptions Distillation(Contracts.Specs.DistillObjective d) => d.Mse
         ? new DistillationOptions(d.Temperature, Alpha: 1 - d.Alpha, Gamma: d.Alpha, SoftWeight: 0)
         : new DistillationOptions(d.Temperature, Alpha: 1 - d.Alpha, Gamma: 0, SoftWeight: d.Alpha);
+
+    /// <summary>The model's pooling for a spec's (null: the family's own).</summary>
+    private static PoolingMode? Pooling(SequencePooling? pooling) => pooling switch
+    {
+        null => null,
+        SequencePooling.Cls => PoolingMode.First,
+        SequencePooling.Last => PoolingMode.Last,
+        SequencePooling.Mean => PoolingMode.Mean,
+        _ => throw new ArgumentOutOfRangeException(nameof(pooling), pooling, null),
+    };
 
     /// <summary>One split of a sequence-classification task, as <paramref name="family"/> reads it: T5 as text-to-text ("genre: …").</summary>
     public static IIndexedDataset<ClassificationExample> Classification(JobSpec job, ClassificationTask task, SplitName split, int seqLen, BrownData brown, ModelFamily family)

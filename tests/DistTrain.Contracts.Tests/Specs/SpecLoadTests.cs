@@ -133,6 +133,14 @@ public sealed class SpecLoadTests
     }
 
     [Fact]
+    public void Classification_pooling_parses_and_defaults_to_the_family()
+    {
+        var spec = LoadOk(SpecText.Job(SpecText.TwoStages.Replace("task: genre}", "task: genre, pooling: mean}")));
+        Assert.Equal(new ClassificationObjective(ClassificationTask.Genre, SequencePooling.Mean), spec.Stages[1].Objective);
+        Assert.Equal(new ClassificationObjective(ClassificationTask.Genre), LoadOk(SpecText.Job(SpecText.TwoStages)).Stages[1].Objective);
+    }
+
+    [Fact]
     public void Inputs_labels_is_shorthand_for_data_from()
     {
         var spec = LoadOk(SpecText.Job(SpecText.TwoStages + """

@@ -43,12 +43,13 @@ public sealed class HeadGradientTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Sequence_classification_head_gradients_match(bool causal)
+    [InlineData(PoolingMode.First)]
+    [InlineData(PoolingMode.Last)]
+    [InlineData(PoolingMode.Mean)]
+    public void Sequence_classification_head_gradients_match(PoolingMode pooling)
     {
         Tiny.Seed();
-        var head = new SequenceClassificationHead(8, 3, causal, dropout: 0.5, initStd: 0.3).to(ScalarType.Float64);
+        var head = new SequenceClassificationHead(8, 3, pooling, dropout: 0.5, initStd: 0.3).to(ScalarType.Float64);
         head.eval();
         var h = Hidden();
         var project = GradCheck.Projection([2, 3]);
@@ -86,5 +87,7 @@ public sealed class HeadGradientTests
         Assert.Equal(new[] { 1.0, 7.0 }, last.data<double>().ToArray());       // row 0 has 2 real tokens, row 1 has 4
         var cls = Pooling.Select(h, PadMask, causal: false).view(-1);
         Assert.Equal(new[] { 0.0, 4.0 }, cls.data<double>().ToArray());
+        var mean = Pooling.Pool(h, PadMask, PoolingMode.Mean).view(-1);
+        Assert.Equal(new[] { 0.5, 5.5 }, mean.data<double>().ToArray());      // (0+1)/2 by hand; (4+5+6+7)/4
     }
 }
