@@ -30,6 +30,17 @@ public sealed class ApiNode : IAsyncDisposable
     /// <param name="seeds">Seed nodes to join; empty makes this node the first seed.</param>
     public static async Task<ApiNode> StartAsync(string? token = null, string? tlsCertificate = null, string? tlsKey = null, string[]? seeds = null)
     {
+        // A probed port is free only until someone else binds it (LoopbackPorts.Free): another process on the machine
+        // can take it in between. That is the one failure worth another pair of ports, and only a few times.
+        for (int attempt = 1; ; attempt++)
+        {
+            try { return await StartOnceAsync(token, tlsCertificate, tlsKey, seeds); }
+            catch (IOException e) when (attempt < 3 && e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException) { }
+        }
+    }
+
+    private static async Task<ApiNode> StartOnceAsync(string? token, string? tlsCertificate, string? tlsKey, string[]? seeds)
+    {
         string runRoot = Directory.CreateTempSubdirectory("disttrain-api-").FullName;
         int grpcPort = LoopbackPorts.Free();
         var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", LoopbackPorts.Free(), seeds ?? [], [], runRoot)
@@ -42,7 +53,17 @@ public sealed class ApiNode : IAsyncDisposable
         };
         var host = NodeComposition.Build(settings, quietHost: true);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await host.StartAsync(timeout.Token);
+        try
+        {
+            await host.StartAsync(timeout.Token);
+        }
+        catch
+        {
+            try { await host.StopAsync(CancellationToken.None); } catch (Exception) { }
+            host.Dispose();
+            Directory.Delete(runRoot, recursive: true);
+            throw;
+        }
         return new ApiNode(host, runRoot, grpcPort, tlsCertificate is not null);
     }
 
