@@ -64,6 +64,17 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct = default)
     {
+        // Probed ports are free only until another process binds them (LoopbackPorts.Free). When the API's port was
+        // taken in between, start again on fresh ports, a bounded number of times; a port the user chose is not retried.
+        for (int attempt = 1; ; attempt++)
+        {
+            try { return await StartOnceAsync(options, ct); }
+            catch (IOException e) when (attempt < 3 && options.GrpcPort == 0 && e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException) { }
+        }
+    }
+
+    private static async Task<LocalCluster> StartOnceAsync(LocalClusterOptions options, CancellationToken ct)
+    {
         var cluster = new LocalCluster(options, LoopbackPorts.Free(), options.GrpcPort > 0 ? options.GrpcPort : LoopbackPorts.Free());
         try
         {
