@@ -60,6 +60,20 @@ public static class ApiServer
         return app;
     }
 
+    /// <summary>
+    /// Runs <paramref name="start"/> again, at most <paramref name="attempts"/> times in all, when Kestrel finds its port
+    /// taken. For nodes whose ports were probed with <see cref="LoopbackPorts.Free"/>: such a port is free only until
+    /// another process binds it, so each attempt must probe fresh ports. Never for a port the user chose.
+    /// </summary>
+    public static async Task<T> StartOnFreshPorts<T>(Func<Task<T>> start, int attempts = 3)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try { return await start(); }
+            catch (IOException e) when (attempt < attempts && e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException) { }
+        }
+    }
+
     /// <summary>PEM certificate and key, as Kubernetes TLS Secrets and cert-manager write them.</summary>
     public static X509Certificate2 LoadCertificate(string certificatePath, string keyPath)
     {

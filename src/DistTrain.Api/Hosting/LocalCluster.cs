@@ -62,16 +62,9 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary><c>host:port</c> of every node's <c>/metrics</c> (coordinator first) when <see cref="LocalClusterOptions.ServeMetrics"/> is set.</summary>
     public IReadOnlyList<string> MetricsTargets => _metricsTargets;
 
-    public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct = default)
-    {
-        // Probed ports are free only until another process binds them (LoopbackPorts.Free). When the API's port was
-        // taken in between, start again on fresh ports, a bounded number of times; a port the user chose is not retried.
-        for (int attempt = 1; ; attempt++)
-        {
-            try { return await StartOnceAsync(options, ct); }
-            catch (IOException e) when (attempt < 3 && options.GrpcPort == 0 && e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException) { }
-        }
-    }
+    /// <remarks>When the API port is probed (not chosen), a port taken in between by another process costs a fresh start.</remarks>
+    public static Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct = default) =>
+        options.GrpcPort > 0 ? StartOnceAsync(options, ct) : ApiServer.StartOnFreshPorts(() => StartOnceAsync(options, ct));
 
     private static async Task<LocalCluster> StartOnceAsync(LocalClusterOptions options, CancellationToken ct)
     {

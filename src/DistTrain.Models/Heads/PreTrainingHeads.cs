@@ -50,7 +50,7 @@ public sealed class SentencePairHead : nn.Module<Tensor, Tensor>
     /// <summary>hidden (B, T, H) → logits (B, 2); class 1 = "B follows A" (NSP) / "in order" (SOP).</summary>
     public override Tensor forward(Tensor hidden)
     {
-        var pooled = pooler.forward(Pooling.Select(hidden, null, causal: false)).tanh(); // (B, H)
+        var pooled = pooler.forward(Pooling.Pool(hidden, null, PoolingMode.First)).tanh(); // (B, H)
         return classifier.forward(pooled);                                                // (B, 2)
     }
 }

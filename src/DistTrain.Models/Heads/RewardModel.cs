@@ -7,18 +7,18 @@ namespace DistTrain.Models;
 public sealed class RewardHead : nn.Module<Tensor, Tensor?, Tensor>
 {
     private readonly Linear score;
-    private readonly bool causal;
+    private readonly PoolingMode pooling;
 
     public RewardHead(int hidden, bool causal, double initStd) : base(nameof(RewardHead))
     {
-        this.causal = causal;
+        pooling = Pooling.Default(causal);
         score = Init.Linear(nn.Linear(hidden, 1), initStd);
         RegisterComponents();
     }
 
     /// <summary>hidden (B, T, H), attentionMask (B, T)? → rewards (B).</summary>
     public override Tensor forward(Tensor hidden, Tensor? attentionMask)
-        => score.forward(Pooling.Select(hidden, attentionMask, causal)).squeeze(-1); // (B)
+        => score.forward(Pooling.Pool(hidden, attentionMask, pooling)).squeeze(-1); // (B)
 }
 
 /// <summary>A backbone plus <see cref="RewardHead"/>, trained with <see cref="PreferenceLosses.BradleyTerry"/>.</summary>

@@ -42,7 +42,7 @@ public sealed class SequenceClassifier : nn.Module<Tensor, Tensor?, Tensor?, Ten
     {
         var c = backbone.Config;
         this.backbone = backbone;
-        head = new SequenceClassificationHead(c.HiddenSize, numLabels, pooling ?? (c.PoolsLastToken ? PoolingMode.Last : PoolingMode.First), c.Dropout, c.InitStd);
+        head = new SequenceClassificationHead(c.HiddenSize, numLabels, pooling ?? Pooling.Default(c.PoolsLastToken), c.Dropout, c.InitStd);
         Classes = numLabels;
         RegisterComponents();
     }

@@ -10,6 +10,13 @@ public sealed class UnigramBaseline
 
     private UnigramBaseline(double[] logProb) => _logProb = logProb;
 
+    /// <summary>The metric an objective's baselines report it under.</summary>
+    public const string MetricName = "unigram_perplexity";
+
+    /// <summary>An objective's baselines: fitted on <paramref name="train"/>, scored on <paramref name="validation"/>, the targets the model is scored on.</summary>
+    public static IReadOnlyDictionary<string, double> Metrics(IEnumerable<IReadOnlyList<int>> train, IEnumerable<IReadOnlyList<int>> validation, int vocabSize) =>
+        new Dictionary<string, double> { [MetricName] = Fit(train, vocabSize).Perplexity(validation) };
+
     /// <summary>Counts every token of <paramref name="targets"/> except those in <paramref name="ignore"/> (padding, specials).</summary>
     public static UnigramBaseline Fit(IEnumerable<IReadOnlyList<int>> targets, int vocabSize, IReadOnlySet<int>? ignore = null)
     {

@@ -96,8 +96,7 @@ public sealed class MaskedLmObjective : Objective
         var trainTokens = Enumerable.Range(0, TrainCount).Select(i => (IReadOnlyList<int>)Ids(i, true).Where(t => !SpecialTokens.IsSpecial(t)).ToArray());
         var validTargets = Enumerable.Range(0, ValidationCount).Select(i =>
             (IReadOnlyList<int>)MlmMasking.Apply(Ids(i, false), _maskProb, _vocab, _seed, -1, i).Labels.Where(t => t != MlmMasking.Ignore).ToArray());
-        var unigram = UnigramBaseline.Fit(trainTokens, _vocab);
-        return new Dictionary<string, double> { ["unigram_perplexity"] = unigram.Perplexity(validTargets) };
+        return UnigramBaseline.Metrics(trainTokens, validTargets, _vocab);
     }
 }
 
@@ -125,8 +124,7 @@ public sealed class CausalLmObjective(GptLanguageModel model, Device device, IIn
     {
         static IEnumerable<IReadOnlyList<int>> Targets(IIndexedDataset<LmExample> d) =>
             Enumerable.Range(0, d.Count).Select(i => (IReadOnlyList<int>)d[i].InputIds[1..d[i].Length]);
-        var unigram = UnigramBaseline.Fit(Targets(Train), Net.Backbone.Config.VocabSize);
-        return new Dictionary<string, double> { ["unigram_perplexity"] = unigram.Perplexity(Targets(Validation)) };
+        return UnigramBaseline.Metrics(Targets(Train), Targets(Validation), Net.Backbone.Config.VocabSize);
     }
 }
 

@@ -40,8 +40,7 @@ public sealed class XLNetPermutationObjective(XLNetLanguageModel model, Device d
     {
         IEnumerable<IReadOnlyList<int>> Targets(IIndexedDataset<LmExample> d) => Enumerable.Range(0, d.Count).Select(i =>
             (IReadOnlyList<int>)Permutations.Sample(d[i].InputIds, d[i].Length, k, seed, -1, i).Labels.Where(t => t != Permutations.Ignore).ToArray());
-        var unigram = UnigramBaseline.Fit(Targets(Train), Net.Backbone.Config.VocabSize);
-        return new Dictionary<string, double> { ["unigram_perplexity"] = unigram.Perplexity(Targets(Validation)) };
+        return UnigramBaseline.Metrics(Targets(Train), Targets(Validation), Net.Backbone.Config.VocabSize);
     }
 }
 
@@ -77,8 +76,7 @@ public sealed class T5SpanCorruptionObjective(T5Model model, Device device, doub
     public override IReadOnlyDictionary<string, double> Baselines()
     {
         IEnumerable<IReadOnlyList<int>> Targets(IIndexedDataset<LmExample> d) => Enumerable.Range(0, d.Count).Select(i => (IReadOnlyList<int>)Corrupt(d, i, -1).Target);
-        var unigram = UnigramBaseline.Fit(Targets(Train), Net.Config.VocabSize);
-        return new Dictionary<string, double> { ["unigram_perplexity"] = unigram.Perplexity(Targets(Validation)) };
+        return UnigramBaseline.Metrics(Targets(Train), Targets(Validation), Net.Config.VocabSize);
     }
 }
 

@@ -28,16 +28,8 @@ public sealed class ApiNode : IAsyncDisposable
 
     /// <param name="token">null: local mode (anonymous calls allowed).</param>
     /// <param name="seeds">Seed nodes to join; empty makes this node the first seed.</param>
-    public static async Task<ApiNode> StartAsync(string? token = null, string? tlsCertificate = null, string? tlsKey = null, string[]? seeds = null)
-    {
-        // A probed port is free only until someone else binds it (LoopbackPorts.Free): another process on the machine
-        // can take it in between. That is the one failure worth another pair of ports, and only a few times.
-        for (int attempt = 1; ; attempt++)
-        {
-            try { return await StartOnceAsync(token, tlsCertificate, tlsKey, seeds); }
-            catch (IOException e) when (attempt < 3 && e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException) { }
-        }
-    }
+    public static Task<ApiNode> StartAsync(string? token = null, string? tlsCertificate = null, string? tlsKey = null, string[]? seeds = null) =>
+        ApiServer.StartOnFreshPorts(() => StartOnceAsync(token, tlsCertificate, tlsKey, seeds));
 
     private static async Task<ApiNode> StartOnceAsync(string? token, string? tlsCertificate, string? tlsKey, string[]? seeds)
     {

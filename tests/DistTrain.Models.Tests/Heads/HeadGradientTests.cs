@@ -83,9 +83,9 @@ public sealed class HeadGradientTests
     public void Causal_pooling_reads_the_last_real_token_and_encoder_pooling_reads_cls()
     {
         var h = arange(2 * 4 * 1, ScalarType.Float64).view(2, 4, 1);           // value = 4·b + t
-        var last = Pooling.Select(h, PadMask, causal: true).view(-1);
+        var last = Pooling.Pool(h, PadMask, PoolingMode.Last).view(-1);
         Assert.Equal(new[] { 1.0, 7.0 }, last.data<double>().ToArray());       // row 0 has 2 real tokens, row 1 has 4
-        var cls = Pooling.Select(h, PadMask, causal: false).view(-1);
+        var cls = Pooling.Pool(h, PadMask, PoolingMode.First).view(-1);
         Assert.Equal(new[] { 0.0, 4.0 }, cls.data<double>().ToArray());
         var mean = Pooling.Pool(h, PadMask, PoolingMode.Mean).view(-1);
         Assert.Equal(new[] { 0.5, 5.5 }, mean.data<double>().ToArray());      // (0+1)/2 by hand; (4+5+6+7)/4
