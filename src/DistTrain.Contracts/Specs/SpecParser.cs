@@ -20,7 +20,7 @@ public static class SpecParser
     private static readonly string[] GeneratorKeys = ["layers", "hidden", "heads", "ffn"];
     private static readonly string[] DataKeys = ["corpus", "path", "from", "split", "seq_len", "max_examples", "train_examples"];
     private static readonly string[] SourceKeys = ["corpus", "path", "from"];
-    private static readonly string[] TrainKeys = ["steps", "batch_size", "micro_batches", "lr", "warmup", "schedule", "weight_decay", "clip", "eval_every", "checkpoint_every", "seed"];
+    private static readonly string[] TrainKeys = ["steps", "batch_size", "micro_batches", "lr", "warmup", "schedule", "weight_decay", "clip", "eval_every", "checkpoint_every", "seed", "freeze_backbone"];
     private static readonly string[] InputKeys = ["init", "teacher", "reference", "labels"];
     private static readonly string[] OutputKeys = ["keep_checkpoints", "soft_labels", "metrics"];
     private static readonly string[] DistributedKeys = ["workers", "aggregation", "wire", "checksum_every", "max_restarts"];
@@ -427,7 +427,8 @@ public static class SpecParser
             r.Num(t, "clip") ?? x.Clip,
             r.Int(t, "eval_every") ?? x.EvalEvery,
             r.Int(t, "checkpoint_every") ?? x.CheckpointEvery,
-            r.Int(t, "seed"));
+            r.Int(t, "seed"),
+            r.Bool(t, "freeze_backbone") ?? x.FreezeBackbone);
     }
 
     private static OutputsSpec ReadOutputs(YamlSections r, Dictionary<string, Entry>? o)

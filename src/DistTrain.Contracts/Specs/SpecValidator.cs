@@ -412,6 +412,14 @@ public static partial class SpecValidator
             if (t.EvalEvery < 0) Error($"{path}.eval_every", "must be >= 0 (0 evaluates only at the end)");
             if (t.CheckpointEvery < 0) Error($"{path}.checkpoint_every", "must be >= 0 (0 checkpoints only at the end)");
             if (t.Seed is < 0) Error($"{path}.seed", "must be >= 0");
+            if (t.FreezeBackbone)
+            {
+                // Only these kinds put a new head on a backbone; T5 classifies text-to-text with its whole LM.
+                if (s.Kind is not (StageKind.Finetune or StageKind.Reward))
+                    Error($"{path}.freeze_backbone", $"a {SpecNames.Of(s.Kind)} stage has no new head to train alone; freeze_backbone applies to finetune and reward stages");
+                else if (s.Model.Family == ModelFamily.T5)
+                    Error($"{path}.freeze_backbone", "t5 classifies text-to-text with its whole encoder-decoder, so there is no separate head to train alone");
+            }
         }
 
         private void Distributed(string p, StageSpec s)

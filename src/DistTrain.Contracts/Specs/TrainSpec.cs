@@ -12,6 +12,7 @@ public enum LrSchedule { Cosine, Linear, Constant }
 /// <param name="EvalEvery">Steps between evaluations; 0 evaluates only at the end.</param>
 /// <param name="CheckpointEvery">Steps between checkpoints; 0 checkpoints only at the end.</param>
 /// <param name="Seed">Stage seed; null derives one from the job seed and stage name (<see cref="JobSpec.StageSeed"/>).</param>
+/// <param name="FreezeBackbone">Train only the new head and keep the backbone's weights fixed (a linear probe); finetune and reward stages.</param>
 public sealed record TrainSpec(
     int Steps = 0,
     int BatchSize = 32,
@@ -23,4 +24,5 @@ public sealed record TrainSpec(
     double Clip = 1.0,
     int EvalEvery = 0,
     int CheckpointEvery = 0,
-    int? Seed = null);
+    int? Seed = null,
+    bool FreezeBackbone = false);

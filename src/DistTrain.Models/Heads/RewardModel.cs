@@ -22,7 +22,7 @@ public sealed class RewardHead : nn.Module<Tensor, Tensor?, Tensor>
 }
 
 /// <summary>A backbone plus <see cref="RewardHead"/>, trained with <see cref="PreferenceLosses.BradleyTerry"/>.</summary>
-public sealed class RewardModel : nn.Module<Tensor, Tensor?, Tensor?, Tensor>
+public sealed class RewardModel : nn.Module<Tensor, Tensor?, Tensor?, Tensor>, IHeadOnBackbone
 {
     private readonly Backbone backbone;
     private readonly RewardHead head;

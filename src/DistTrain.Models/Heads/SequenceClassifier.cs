@@ -32,7 +32,7 @@ public sealed class SequenceClassificationHead : nn.Module<Tensor, Tensor?, Tens
 }
 
 /// <summary>A backbone plus <see cref="SequenceClassificationHead"/>; load pre-trained weights into <see cref="Backbone"/> before fine-tuning.</summary>
-public sealed class SequenceClassifier : nn.Module<Tensor, Tensor?, Tensor?, Tensor>, IClassifier
+public sealed class SequenceClassifier : nn.Module<Tensor, Tensor?, Tensor?, Tensor>, IClassifier, IHeadOnBackbone
 {
     private readonly Backbone backbone;
     private readonly SequenceClassificationHead head;

@@ -22,7 +22,7 @@ public sealed class TokenClassificationHead : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>A backbone plus <see cref="TokenClassificationHead"/>.</summary>
-public sealed class TokenClassifier : nn.Module<Tensor, Tensor?, Tensor?, Tensor>
+public sealed class TokenClassifier : nn.Module<Tensor, Tensor?, Tensor?, Tensor>, IHeadOnBackbone
 {
     private readonly Backbone backbone;
     private readonly TokenClassificationHead head;

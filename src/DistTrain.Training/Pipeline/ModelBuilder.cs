@@ -59,9 +59,7 @@ public static class ModelBuilder
     {
         IHasBackbone b => b.Backbone,
         XLNetLanguageModel x => x.Backbone,
-        SequenceClassifier c => c.Backbone,
-        TokenClassifier t => t.Backbone,
-        RewardModel r => r.Backbone,
+        IHeadOnBackbone h => h.Backbone,
         _ => throw new ArgumentException($"{module.GetType().Name} has no transformer backbone"),
     };
 

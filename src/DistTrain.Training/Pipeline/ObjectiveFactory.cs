@@ -264,6 +264,13 @@ public static class ObjectiveFactory
             using var source = LoadTrained(job, Required(job, init, stage, "init"), artifacts, CPU);
             ModelBuilder.Transfer(source, model);
         }
+        if (stage.Train.FreezeBackbone)
+        {
+            // Before the trainer collects its parameters: frozen weights get no gradient, no all-reduce and no optimizer state.
+            if (model is not IHeadOnBackbone probe)
+                throw new InvalidOperationException($"stage '{stage.Name}': train.freeze_backbone needs a head on a backbone; {model.GetType().Name} has none");
+            probe.FreezeBackbone();
+        }
         model.to(device);
     }
 }

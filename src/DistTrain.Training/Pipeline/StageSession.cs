@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using DistTrain.Contracts.Specs;
+using DistTrain.Models;
 using DistTrain.Training.Checkpointing;
 using DistTrain.Training.Engine;
 using DistTrain.Training.Objectives;
@@ -148,6 +149,8 @@ public sealed class StageSession : ITrainingSession
         {
             ["parameters"] = _trainer.ParameterCount,
         };
+        // A linear probe trains only its head; say how much of the model stayed fixed.
+        if (_stage.Train.FreezeBackbone) metrics["frozen_parameters"] = ModelFactory.ParameterCount(_trainer.Model) - _trainer.ParameterCount;
         var document = new { stage = _stage.Name, kind = _stage.Kind.ToString().ToLowerInvariant(), steps = TotalSteps, world_size = _reducer.WorldSize, metrics, history };
         File.WriteAllText(_artifacts.Metrics, JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
     }

@@ -136,6 +136,8 @@ public sealed class MalformedSpecTests
         { "train_examples zero", Stage("data: {train_examples: 0}"), "stages[0].data.train_examples", "must be > 0" },
         { "train_examples on a label stage", J(Pre + Ft + "  - {name: l, kind: label, inputs: {teacher: ft}, data: {train_examples: 10}}\n"), "stages[2].data.train_examples", "a label stage does not train" },
         { "train_examples on a distill stage", J(Pre + Ft + "  - {name: l, kind: label, inputs: {teacher: ft}}\n  - {name: st, kind: distill, inputs: {labels: l}, data: {train_examples: 10}}\n"), "stages[3].data.train_examples", "trains on what its label stage labelled" },
+        { "freeze_backbone on a pretrain stage", Stage("train: {steps: 5, freeze_backbone: true}"), "stages[0].train.freeze_backbone", "a pretrain stage has no new head to train alone" },
+        { "freeze_backbone on t5", J("  - {name: ft, kind: finetune, model: {family: t5, layers: 1, hidden: 32, heads: 2, max_len: 32, vocab_size: 1000}, objective: {kind: classification, task: genre}, train: {steps: 5, freeze_backbone: true}}\n"), "stages[0].train.freeze_backbone", "no separate head" },
         { "priority too high", J(Pre).Replace("name: t\n", "name: t\npriority: 500\n"), "priority", "must be between 0 and 100" },
     };
 

@@ -133,6 +133,17 @@ public sealed class SpecLoadTests
     }
 
     [Fact]
+    public void Freeze_backbone_parses_on_finetune_and_reward_stages_and_defaults_to_off()
+    {
+        var probe = LoadOk(SpecText.Job(SpecText.TwoStages.Replace("task: genre}", "task: genre}, train: {steps: 5, freeze_backbone: true}") +
+                                        "  - {name: rm, kind: reward, model: {family: gpt, layers: 1, hidden: 32, heads: 2, max_len: 32, vocab_size: 1000}, train: {steps: 5, freeze_backbone: true}}\n"));
+        Assert.False(probe.Stages[0].Train.FreezeBackbone);
+        Assert.True(probe.Stages[1].Train.FreezeBackbone);
+        Assert.True(probe.Stages[2].Train.FreezeBackbone);
+        Assert.False(LoadOk(SpecText.Job(SpecText.TwoStages)).Stages[1].Train.FreezeBackbone);
+    }
+
+    [Fact]
     public void Classification_pooling_parses_and_defaults_to_the_family()
     {
         var spec = LoadOk(SpecText.Job(SpecText.TwoStages.Replace("task: genre}", "task: genre, pooling: mean}")));
