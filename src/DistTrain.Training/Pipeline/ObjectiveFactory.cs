@@ -264,13 +264,14 @@ public static class ObjectiveFactory
             using var source = LoadTrained(job, Required(job, init, stage, "init"), artifacts, CPU);
             ModelBuilder.Transfer(source, model);
         }
+        model.to(device);
         if (stage.Train.FreezeBackbone)
         {
-            // Before the trainer collects its parameters: frozen weights get no gradient, no all-reduce and no optimizer state.
+            // On the parameters as they live on the device, before the trainer collects them: frozen weights get no
+            // gradient, no all-reduce and no optimizer state.
             if (model is not IHeadOnBackbone probe)
                 throw new InvalidOperationException($"stage '{stage.Name}': train.freeze_backbone needs a head on a backbone; {model.GetType().Name} has none");
             probe.FreezeBackbone();
         }
-        model.to(device);
     }
 }

@@ -9,23 +9,15 @@ namespace DistTrain.Training.Tests.Pipeline;
 /// <summary><c>train.freeze_backbone</c>: a linear probe trains the head alone and leaves the pre-trained backbone bit-for-bit as it was.</summary>
 public sealed class FreezeBackboneTests
 {
-    private const string Spec = """
-        name: tiny-probe
-        seed: 7
-        defaults:
-          data: {corpus: brown, seq_len: 32, max_examples: 128}
-          train: {batch_size: 8, lr: 3.0e-3, warmup: 1}
-        stages:
-          - name: lm
-            kind: pretrain
-            objective: clm
-            model: {family: gpt, layers: 1, hidden: 32, heads: 2, ffn: 64, max_len: 32, vocab_size: 512, dropout: 0.0}
-            train: {steps: 4}
+    /// <summary>The tiny GPT of <see cref="TinySpecs.Gpt"/>, then a probe of it on genre.</summary>
+    private const string Spec = TinySpecs.Gpt + """
+
           - name: probe
             kind: finetune
             inputs: {init: lm}
             objective: {kind: classification, task: genre, pooling: mean}
-            train: {steps: 5, freeze_backbone: true}
+            data: {corpus: brown, seq_len: 32, max_examples: 128}
+            train: {steps: 5, batch_size: 8, lr: 3.0e-3, warmup: 1, freeze_backbone: true}
         """;
 
     [Fact]
