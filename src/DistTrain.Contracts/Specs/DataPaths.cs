@@ -58,6 +58,23 @@ public static class DataPaths
         }
     }
 
+    /// <summary>True when <paramref name="relative"/> is a glob (<c>*</c>, <c>?</c> or <c>[</c> in a segment).</summary>
+    public static bool IsGlob(string relative) => relative.IndexOfAny(['*', '?', '[']) >= 0;
+
+    /// <summary>Why <paramref name="relative"/> names nothing under <paramref name="root"/>, or null when a file or folder is there.</summary>
+    /// <remarks>For a glob, the folder before its first wildcard must exist; which files match is the data layer's to say.</remarks>
+    public static string? Missing(string root, string relative)
+    {
+        if (IsGlob(relative))
+        {
+            var fixedPart = string.Join('/', relative.Split('/').TakeWhile(seg => !IsGlob(seg)));
+            var folder = fixedPart.Length == 0 ? root : System.IO.Path.Combine(root, fixedPart);
+            return Directory.Exists(folder) ? null : $"'{relative}': the folder '{(fixedPart.Length == 0 ? "." : fixedPart)}' does not exist under the data root";
+        }
+        var full = System.IO.Path.Combine(root, relative);
+        return File.Exists(full) || Directory.Exists(full) ? null : $"'{relative}' does not exist under the data root";
+    }
+
     private static string RealPath(string path)
     {
         FileSystemInfo info = Directory.Exists(path) ? new DirectoryInfo(path) : new FileInfo(path);

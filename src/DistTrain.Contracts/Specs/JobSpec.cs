@@ -68,8 +68,12 @@ public sealed record StageSpec(
 /// is complete and no consumer ever merges defaults again.
 /// </remarks>
 /// <param name="Priority">Scheduling priority, 0 (default) to <see cref="SpecLimits.MaxPriority"/>; higher runs first.</param>
-public sealed record JobSpec(string Name, int Seed, int Priority, IReadOnlyList<StageSpec> Stages)
+/// <param name="Tokenizer">The job's tokenizer as written; null when the spec has no <c>tokenizer:</c> section (see <see cref="TokenizerOrDefault"/>).</param>
+public sealed record JobSpec(string Name, int Seed, int Priority, IReadOnlyList<StageSpec> Stages, TokenizerSpec? Tokenizer = null)
 {
+    /// <summary>The tokenizer every stage reads text with: the declared one, else <see cref="TokenizerSpec.Default"/>.</summary>
+    public TokenizerSpec TokenizerOrDefault => Tokenizer ?? TokenizerSpec.Default;
+
     /// <summary>The stage named <paramref name="name"/>, or null.</summary>
     public StageSpec? Stage(string name) => Stages.FirstOrDefault(s => s.Name == name);
 

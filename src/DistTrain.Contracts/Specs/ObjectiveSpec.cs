@@ -3,7 +3,7 @@ namespace DistTrain.Contracts.Specs;
 /// <summary>Name of a training objective as written in YAML (<c>objective: mlm</c> or <c>objective: {kind: mlm}</c>).</summary>
 public enum ObjectiveKind { Mlm, Clm, Rtd, Classification, Sft, Reward, Dpo, Distill, Plm, SpanCorruption }
 
-/// <summary>Labelled tasks a classifier can be fine-tuned on; each comes with its corpus and label set.</summary>
+/// <summary>Labelled tasks a classifier can be fine-tuned on: the built-in corpora's three, and the two a user's files can hold.</summary>
 public enum ClassificationTask
 {
     /// <summary>Brown corpus genre (15 categories), one label per document chunk.</summary>
@@ -12,6 +12,28 @@ public enum ClassificationTask
     Spam,
     /// <summary>Part of speech per token (Brown tags); a token-level task.</summary>
     Pos,
+    /// <summary>A user's labelled texts (<c>text</c> + <c>label</c>); the label set comes from the training split.</summary>
+    Sequence,
+    /// <summary>A user's tagged words (<c>tokens</c> + <c>tags</c>); the tag set comes from the training split.</summary>
+    Token,
+}
+
+/// <summary>Facts about each classification task.</summary>
+public static class ClassificationTasks
+{
+    /// <summary>True for tasks with one label per token rather than per sequence.</summary>
+    public static bool PerToken(this ClassificationTask task) => task is ClassificationTask.Pos or ClassificationTask.Token;
+
+    /// <summary>The built-in corpus a task is labelled in, or null for tasks read from the user's files.</summary>
+    public static CorpusName? Corpus(this ClassificationTask task) => task switch
+    {
+        ClassificationTask.Genre or ClassificationTask.Pos => CorpusName.Brown,
+        ClassificationTask.Spam => CorpusName.Spam,
+        _ => null,
+    };
+
+    /// <summary>The record schema a user's file must have for the task.</summary>
+    public static RecordSchema Schema(this ClassificationTask task) => task.PerToken() ? RecordSchema.TokenTags : RecordSchema.Classification;
 }
 
 /// <summary>The sentence-pair task trained beside masked LM: BERT's next-sentence or ALBERT's sentence-order prediction.</summary>

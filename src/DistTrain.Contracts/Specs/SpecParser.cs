@@ -13,12 +13,13 @@ namespace DistTrain.Contracts.Specs;
 /// </remarks>
 public static class SpecParser
 {
-    private static readonly string[] TopKeys = ["name", "seed", "priority", "defaults", "stages"];
+    private static readonly string[] TopKeys = ["name", "seed", "priority", "tokenizer", "defaults", "stages"];
+    private static readonly string[] TokenizerKeys = ["kind", "size", "path"];
     private static readonly string[] DefaultsKeys = ["model", "data", "train", "distributed"];
     private static readonly string[] StageKeys = ["name", "kind", "needs", "model", "objective", "data", "train", "inputs", "outputs", "distributed"];
     private static readonly string[] ModelKeys = ["family", "layers", "hidden", "heads", "ffn", "max_len", "vocab_size", "dropout", "embedding_size", "generator", "norm"];
     private static readonly string[] GeneratorKeys = ["layers", "hidden", "heads", "ffn"];
-    private static readonly string[] DataKeys = ["corpus", "path", "from", "split", "seq_len", "max_examples", "train_examples"];
+    private static readonly string[] DataKeys = ["corpus", "path", "from", "split", "seq_len", "max_examples", "train_examples", "fields", "validation_fraction", "test_fraction"];
     private static readonly string[] SourceKeys = ["corpus", "path", "from"];
     private static readonly string[] TrainKeys = ["steps", "batch_size", "micro_batches", "lr", "warmup", "schedule", "weight_decay", "clip", "eval_every", "checkpoint_every", "seed", "freeze_backbone"];
     private static readonly string[] InputKeys = ["init", "teacher", "reference", "labels"];
@@ -26,18 +27,8 @@ public static class SpecParser
     private static readonly string[] DistributedKeys = ["workers", "aggregation", "wire", "checksum_every", "max_restarts"];
     private static readonly string[] WorkerKeys = ["min", "max"];
 
-    /// <summary>Keys each objective accepts besides <c>kind</c>.</summary>
-    private static string[] ObjectiveKeys(ObjectiveKind kind) => kind switch
-    {
-        ObjectiveKind.Mlm => ["kind", "mask_prob", "sentence_task"],
-        ObjectiveKind.Rtd => ["kind", "mask_prob", "discriminator_weight"],
-        ObjectiveKind.Classification => ["kind", "task", "pooling"],
-        ObjectiveKind.Dpo => ["kind", "beta"],
-        ObjectiveKind.Distill => ["kind", "temperature", "alpha", "mse", "max_param_ratio"],
-        ObjectiveKind.Plm => ["kind", "k"],
-        ObjectiveKind.SpanCorruption => ["kind", "noise_density", "mean_span"],
-        _ => ["kind"],
-    };
+    /// <summary>Keys each objective accepts, <c>kind</c> included.</summary>
+    private static IReadOnlyList<string> ObjectiveKeys(ObjectiveKind kind) => ObjectiveDescriptors.Of(kind).Keys;
 
     /// <summary>Reads and parses a spec file, refusing files over <see cref="SpecLimits.MaxSpecBytes"/> before reading them.</summary>
     public static SpecResult ParseFile(string path)
@@ -144,6 +135,7 @@ public static class SpecParser
         if (!top.ContainsKey("name")) r.Error("name", "required");
         int seed = r.Int(top, "seed") ?? 0;
         int priority = r.Int(top, "priority") ?? 0;
+        var tokenizer = top.TryGetValue("tokenizer", out var tk) ? ReadTokenizer(r, tk) : null;
 
         var defaults = top.TryGetValue("defaults", out var d) ? r.Map(d, DefaultsKeys) : null;
         var defaultSections = DefaultsKeys.ToDictionary(
@@ -188,9 +180,9 @@ public static class SpecParser
                 r.Error(baseKey, $"cannot inherit the model of '{baseName}': it is part of a dependency cycle");
             var inherited = baseIndex >= 0 ? models[baseIndex] : defaultSections["model"];
             models[i] = YamlSections.Merge(inherited, raw.Own.GetValueOrDefault("model"));
-            stages[i] = BuildStage(r, raw, models[i]!, defaultSections, inheritsModel: baseName is not null);
+            stages[i] = BuildStage(r, raw, models[i]!, defaultSections, inheritsModel: baseName is not null, tokenizer);
         }
-        return new JobSpec(name, seed, priority, stages.Select(s => s!).ToList());
+        return new JobSpec(name, seed, priority, stages.Select(s => s!).ToList(), tokenizer);
     }
 
     /// <summary>A section mapping read with its allowed keys, or null when absent or malformed.</summary>
@@ -232,12 +224,36 @@ public static class SpecParser
         return new RawStage(path, name, kind ?? StageKind.Pretrain, kind is not null, needs, inputs, stage, own, deps);
     }
 
+    /// <summary>
+    /// The job's <c>tokenizer:</c> section: <c>gpt2</c>, <c>subvocab</c> (optionally <c>{kind: subvocab, size: N}</c>) or
+    /// <c>{kind: files, path: DIR}</c>.
+    /// </summary>
+    private static TokenizerSpec? ReadTokenizer(YamlSections r, Entry e)
+    {
+        if (e.Node is YamlScalarNode)
+        {
+            if (r.Enum<TokenizerKind>(e) is not { } k) return null;
+            if (k == TokenizerKind.Files) r.Error(e.Path, "files needs a path: write {kind: files, path: DIR}");
+            return new TokenizerSpec(k);
+        }
+        var t = r.Map(e, TokenizerKeys);
+        if (t is null) return null;
+        if (!t.ContainsKey("kind")) { r.Error(YamlSections.Join(e.Path, "kind"), "required: one of " + string.Join(", ", SpecNames.All<TokenizerKind>())); return null; }
+        if (r.Enum<TokenizerKind>(t, "kind") is not { } kind) return null;
+        int? size = r.Int(t, "size");
+        string? path = r.Str(t, "path");
+        if (size is not null && kind != TokenizerKind.Subvocab) r.Error(YamlSections.Join(e.Path, "size"), $"only a subvocab is sized; {SpecNames.Of(kind)} has the size of its vocabulary");
+        if (path is not null && kind != TokenizerKind.Files) r.Error(YamlSections.Join(e.Path, "path"), $"only files tokenizers are read from a path");
+        if (path is null && kind == TokenizerKind.Files) r.Error(YamlSections.Join(e.Path, "path"), "required for files: a folder with vocab.json and merges.txt, or a tokenizer.json, under the data root");
+        return new TokenizerSpec(kind, size, path);
+    }
+
     private static StageSpec BuildStage(
         YamlSections r, RawStage raw, Dictionary<string, Entry> modelSection,
-        Dictionary<string, Dictionary<string, Entry>?> defaults, bool inheritsModel)
+        Dictionary<string, Dictionary<string, Entry>?> defaults, bool inheritsModel, TokenizerSpec? tokenizer)
     {
         string path = raw.Path;
-        var model = ReadModel(r, modelSection, YamlSections.Join(path, "model"), inheritsModel);
+        var model = ReadModel(r, modelSection, YamlSections.Join(path, "model"), inheritsModel, tokenizer);
         var objective = ReadObjective(r, raw, model);
 
         // A stage that names any data source replaces the default source whole; `inputs.labels` counts as naming one.
@@ -247,6 +263,10 @@ public static class SpecParser
             ? dd.Where(kv => !SourceKeys.Contains(kv.Key)).ToDictionary()
             : defaults["data"];
         var data = ReadData(r, YamlSections.Merge(inheritedData, ownData), YamlSections.Join(path, "data"), raw, model);
+        // BERT's and ALBERT's sentence-pair tasks need documents cut into sentences, which only the built-in corpora
+        // have: on the user's own text their default is plain MLM (RoBERTa's recipe, and Hugging Face's run_mlm).
+        if (data.Source is CorpusFile && !raw.Stage.ContainsKey("objective") && objective is MlmObjective { SentenceTask: not SentenceTask.None })
+            objective = new MlmObjective();
 
         var train = ReadTrain(r, YamlSections.Merge(defaults["train"], raw.Own["train"]));
         var outputs = ReadOutputs(r, raw.Own["outputs"]);
@@ -254,7 +274,7 @@ public static class SpecParser
         return new StageSpec(raw.Name, raw.Kind, raw.Needs, model, objective, data, train, raw.Inputs, outputs, distributed);
     }
 
-    private static ModelSpec ReadModel(YamlSections r, Dictionary<string, Entry> m, string path, bool inheritsModel)
+    private static ModelSpec ReadModel(YamlSections r, Dictionary<string, Entry> m, string path, bool inheritsModel, TokenizerSpec? tokenizer)
     {
         if (m.Count == 0)
         {
@@ -270,7 +290,10 @@ public static class SpecParser
         var family = r.Enum<ModelFamily>(m, "family");
         if (!m.ContainsKey("family")) r.Error(YamlSections.Join(path, "family"), "required");
         int layers = Required("layers"), hidden = Required("hidden"), heads = Required("heads");
-        int maxLen = Required("max_len"), vocab = Required("vocab_size");
+        int maxLen = Required("max_len");
+        // A declared tokenizer fixes the vocabulary, so vocab_size may be left out: the tokenizer's size (known here for
+        // gpt2 and a sized subvocab; 0 until its files are read for a files tokenizer).
+        int vocab = tokenizer is null ? Required("vocab_size") : r.Int(m, "vocab_size") ?? tokenizer.KnownSize ?? 0;
         int ffn = r.Int(m, "ffn") ?? 4 * hidden;
         double dropout = r.Num(m, "dropout") ?? 0.1;
         int? embedding = r.Int(m, "embedding_size");
@@ -297,7 +320,7 @@ public static class SpecParser
             if (!raw.KindOk) return null;
             if (raw.Kind == StageKind.Finetune)
             {
-                r.Error(path, "required: finetune needs {kind: classification, task: genre|spam|pos}");
+                r.Error(path, $"required: finetune needs {{kind: classification, task: {Tasks}}}");
                 return null;
             }
             return DefaultObjective(raw.Kind, model.Family);
@@ -307,7 +330,7 @@ public static class SpecParser
             if (r.Enum<ObjectiveKind>(e) is not { } k) return null;
             if (k == ObjectiveKind.Classification)
             {
-                r.Error(path, "classification needs a task: write {kind: classification, task: genre|spam|pos}");
+                r.Error(path, $"classification needs a task: write {{kind: classification, task: {Tasks}}}");
                 return null;
             }
             return Build(k, null);
@@ -340,7 +363,7 @@ public static class SpecParser
                 case ObjectiveKind.Classification:
                     if (o is null || !o.ContainsKey("task"))
                     {
-                        r.Error(YamlSections.Join(path, "task"), "required: one of genre, spam, pos");
+                        r.Error(YamlSections.Join(path, "task"), "required: one of " + string.Join(", ", SpecNames.All<ClassificationTask>()));
                         return null;
                     }
                     return r.Enum<ClassificationTask>(o, "task") is { } task ? new ClassificationObjective(task, r.Enum<SequencePooling>(o, "pooling")) : null;
@@ -357,6 +380,8 @@ public static class SpecParser
             }
         }
     }
+
+    private static string Tasks => string.Join("|", SpecNames.All<ClassificationTask>());
 
     /// <summary>The objective a stage gets when it names none; pretraining follows the family's original recipe.</summary>
     public static ObjectiveSpec? DefaultObjective(StageKind kind, ModelFamily family) => kind switch
@@ -410,8 +435,19 @@ public static class SpecParser
             _ => DataSplit.Train,
         };
         int seqLen = r.Int(d, "seq_len") ?? model.MaxLen;
-        return new DataSpec(source, split, seqLen, r.Int(d, "max_examples"), r.Int(d, "train_examples"));
+        Dictionary<string, string>? fields = null;
+        if (d.TryGetValue("fields", out var f) && r.Map(f, FieldKeys, "data.fields") is { } fm)
+        {
+            fields = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var key in fm.Keys)
+                if (r.Str(fm, key) is { } column) fields[key] = column;
+        }
+        return new DataSpec(source, split, seqLen, r.Int(d, "max_examples"), r.Int(d, "train_examples"),
+            fields, r.Num(d, "validation_fraction"), r.Num(d, "test_fraction"));
     }
+
+    /// <summary>Keys of <c>data.fields</c>: every schema's field names; the validator checks them against the stage's own schema.</summary>
+    private static readonly string[] FieldKeys = Enum.GetValues<RecordSchema>().SelectMany(RecordSchemas.Fields).Distinct().ToArray();
 
     private static TrainSpec ReadTrain(YamlSections r, Dictionary<string, Entry> t)
     {

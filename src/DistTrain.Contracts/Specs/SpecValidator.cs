@@ -49,12 +49,43 @@ public static partial class SpecValidator
                 if (!firstIndex.TryAdd(s.Name, i))
                     Error($"stages[{i}].name", $"duplicate of stages[{firstIndex[s.Name]}].name ('{s.Name}')");
             }
+            Tokenizer();
             for (int i = 0; i < spec.Stages.Count; i++) Stage(i, spec.Stages[i]);
 
             var nodes = spec.Stages.Select(s => (s.Name, s.Dependencies())).ToList();
             // A stage naming itself is already reported where it does so; only longer cycles need a report here.
             foreach (var cycle in StageGraph.FindCycles(nodes).Where(c => c.Count > 2))
                 Error($"stages[{firstIndex[cycle[0]]}]", $"dependency cycle: {string.Join(" -> ", cycle)}");
+        }
+
+        /// <summary>The job's tokenizer section, and every stage's vocabulary against it.</summary>
+        private void Tokenizer()
+        {
+            if (spec.Tokenizer is not { } t) return;
+            if (!Enum.IsDefined(t.Kind)) Error("tokenizer.kind", "unknown tokenizer kind");
+            if (t.Size is { } size)
+            {
+                if (size <= ModelFamilies.ReservedTokenIds)
+                    Error("tokenizer.size", $"must be > {ModelFamilies.ReservedTokenIds}: a subvocab reserves {ModelFamilies.ReservedTokenIds} ids (38 special tokens and 256 byte tokens)");
+                else if (size > SpecLimits.MaxVocab) Error("tokenizer.size", $"must be <= {SpecLimits.MaxVocab}");
+            }
+            if (t.Path is { } path) DataPath("tokenizer.path", path);
+            if (t.KnownSize is not { } known) return;
+            for (int i = 0; i < spec.Stages.Count; i++)
+                if (spec.Stages[i].Model.VocabSize != known)
+                    Error($"stages[{i}].model.vocab_size", $"{spec.Stages[i].Model.VocabSize} differs from the {SpecNames.Of(t.Kind)} tokenizer's {known} ids; omit vocab_size to take the tokenizer's");
+        }
+
+        /// <summary>A path under the data root: lexically safe always; with a root, resolved through symlinks and present.</summary>
+        private void DataPath(string path, string relative)
+        {
+            if (dataRoot is null)
+            {
+                if (DataPaths.LexicalProblem(relative) is { } problem) Error(path, problem);
+                return;
+            }
+            if (DataPaths.Resolve(dataRoot, relative, out var unsafePath) is null) Error(path, unsafePath!);
+            else if (DataPaths.Missing(dataRoot, relative) is { } missing) Error(path, missing);
         }
 
         private void CheckName(string path, string name)
@@ -230,18 +261,8 @@ public static partial class SpecValidator
             if (x is <= 0 or >= 1) Error(path, "must be > 0 and < 1");
         }
 
-        /// <summary>The classification task a stage's model predicts, following teachers through label and distill stages.</summary>
-        private ClassificationTask? TaskOf(StageSpec s, HashSet<string> seen)
-        {
-            if (!seen.Add(s.Name)) return null; // cycles are reported elsewhere
-            if (s.Objective is ClassificationObjective c) return c.Task;
-            if (s.Kind is StageKind.Distill or StageKind.Label)
-            {
-                if (s.Inputs.Teacher is { } t && Find(t) is { } teacher && TaskOf(teacher, seen) is { } task) return task;
-                if (s.Inputs.Labels is { } l && Find(l) is { } labels) return TaskOf(labels, seen);
-            }
-            return null;
-        }
+        /// <summary>The classification task a stage's model predicts (<see cref="Lineage.TaskOf"/>).</summary>
+        private ClassificationTask? TaskOf(StageSpec s, HashSet<string> _) => Lineage.TaskOf(spec, s);
 
         /// <summary>The model a distill stage is measured against: its teacher, else the teacher behind its labels.</summary>
         private StageSpec? TeacherOf(StageSpec s)
@@ -290,7 +311,10 @@ public static partial class SpecValidator
             Range($"{path}.ffn", m.Ffn, 1, 16 * SpecLimits.MaxHidden);
             Range($"{path}.max_len", m.MaxLen, 1, SpecLimits.MaxLen);
             int reserved = ModelFamilies.ReservedTokenIds;
-            if (m.VocabSize <= reserved)
+            // A files tokenizer's size is known once its files are read; the runner checks vocab_size then.
+            if (m.VocabSize == 0 && spec.Tokenizer is { Kind: TokenizerKind.Files }) { }
+            else if (spec.Tokenizer is { Kind: not TokenizerKind.Subvocab }) { if (m.VocabSize > SpecLimits.MaxVocab) Error($"{path}.vocab_size", $"must be <= {SpecLimits.MaxVocab}"); }
+            else if (m.VocabSize <= reserved)
                 Error($"{path}.vocab_size", $"must be > {reserved}: the tokenizer reserves {reserved} ids (38 special tokens and 256 byte tokens)");
             else if (m.VocabSize > SpecLimits.MaxVocab)
                 Error($"{path}.vocab_size", $"must be <= {SpecLimits.MaxVocab}");
@@ -346,22 +370,37 @@ public static partial class SpecValidator
         {
             var d = s.Data;
             string path = $"{p}.data";
+            var schema = Lineage.SchemaOf(spec, s);
+            var task = TaskOf(s, []);
             if (d.Source is CorpusFile file)
             {
-                if (dataRoot is null)
-                {
-                    if (DataPaths.LexicalProblem(file.Path) is { } problem) Error($"{path}.path", problem);
-                }
-                else if (DataPaths.Resolve(dataRoot, file.Path, out var problem) is null)
-                {
-                    Error($"{path}.path", problem!);
-                }
+                DataPath($"{path}.path", file.Path);
+                if (task is { } t && t.Corpus() is { } builtin && s.Kind != StageKind.Label)
+                    Error($"{p}.objective.task", $"'{SpecNames.Of(t)}' is labelled only in the built-in {SpecNames.Of(builtin)} corpus; for your own labelled files use task: {(t.PerToken() ? "token" : "sequence")}");
+                if (s.Objective is MlmObjective { SentenceTask: not SentenceTask.None } mlm)
+                    Error($"{p}.objective.sentence_task", $"{SpecNames.Of(mlm.SentenceTask)} needs documents cut into sentences, which only the built-in corpora have; on your own text use {{kind: mlm, sentence_task: none}} (RoBERTa's recipe)");
+                if (d.Fields is { } fields && schema is { } sc)
+                    foreach (var key in fields.Keys.Where(k => !sc.Fields().Contains(k)))
+                        Error($"{path}.fields.{key}", $"not a field of the {SpecNames.Of(sc)} schema this stage reads ({string.Join(", ", sc.Fields())})");
+                if (d.Fields is { Count: > 0 } && schema is null)
+                    Error($"{path}.fields", "this stage reads its label stage's records; rename fields there");
             }
-            if (d.Source is BuiltinCorpus { Name: var corpus } && TaskOf(s, []) is { } task && s.Kind != StageKind.Label)
+            else
             {
-                var needed = task == ClassificationTask.Spam ? CorpusName.Spam : CorpusName.Brown;
-                if (corpus != needed)
-                    Error($"{path}.corpus", $"task '{SpecNames.Of(task)}' is labelled only in the {SpecNames.Of(needed)} corpus");
+                if (d.Fields is not null) Error($"{path}.fields", "applies to files of your own (data.path)");
+                if (d.ValidationFraction is not null) Error($"{path}.validation_fraction", "applies to files of your own (data.path)");
+                if (d.TestFraction is not null) Error($"{path}.test_fraction", "applies to files of your own (data.path)");
+            }
+            if (d.ValidationFraction is < 0 or >= 1) Error($"{path}.validation_fraction", "must be >= 0 and < 1");
+            if (d.TestFraction is < 0 or >= 1) Error($"{path}.test_fraction", "must be >= 0 and < 1");
+            if ((d.ValidationFraction ?? DataSpec.DefaultHeldOut) + (d.TestFraction ?? DataSpec.DefaultHeldOut) >= 1)
+                Error($"{path}.validation_fraction", "validation_fraction + test_fraction must leave records to train on (sum < 1)");
+            if (d.Source is BuiltinCorpus { Name: var corpus } && task is { } named && s.Kind != StageKind.Label)
+            {
+                if (named.Corpus() is not { } needed)
+                    Error($"{p}.objective.task", $"'{SpecNames.Of(named)}' reads your own files (data.path); the {SpecNames.Of(corpus)} corpus is labelled for {string.Join(", ", Enum.GetValues<ClassificationTask>().Where(t => t.Corpus() == corpus).Select(SpecNames.Of))}");
+                else if (corpus != needed)
+                    Error($"{path}.corpus", $"task '{SpecNames.Of(named)}' is labelled only in the {SpecNames.Of(needed)} corpus");
             }
             if (!Enum.IsDefined(d.Split)) Error($"{path}.split", "unknown split");
             if (d.SeqLen < 1) Error($"{path}.seq_len", "must be > 0");

@@ -30,17 +30,6 @@ public static class StageKinds
     /// <summary>True for kinds whose output is a labelled data set usable as <c>data.from</c> or <c>inputs.labels</c>.</summary>
     public static bool ProducesLabels(this StageKind kind) => kind == StageKind.Label;
 
-    /// <summary>The objectives a stage kind accepts; the first is the default when the spec names none (empty: none allowed or none needed).</summary>
-    public static IReadOnlyList<ObjectiveKind> AllowedObjectives(this StageKind kind) => kind switch
-    {
-        StageKind.Pretrain => [ObjectiveKind.Mlm, ObjectiveKind.Clm, ObjectiveKind.Rtd, ObjectiveKind.Plm, ObjectiveKind.SpanCorruption],
-        StageKind.Finetune => [ObjectiveKind.Classification],
-        StageKind.Sft => [ObjectiveKind.Sft],
-        StageKind.Reward => [ObjectiveKind.Reward],
-        StageKind.Dpo => [ObjectiveKind.Dpo],
-        StageKind.Distill => [ObjectiveKind.Distill],
-        StageKind.Label => [],
-        StageKind.Evaluate => [],
-        _ => [],
-    };
+    /// <summary>The objectives a stage kind accepts (empty: none allowed or none needed); from <see cref="ObjectiveDescriptors"/>.</summary>
+    public static IReadOnlyList<ObjectiveKind> AllowedObjectives(this StageKind kind) => ObjectiveDescriptors.For(kind);
 }

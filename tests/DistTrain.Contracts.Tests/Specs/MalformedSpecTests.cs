@@ -34,7 +34,7 @@ public sealed class MalformedSpecTests
         { "too many stages", J(string.Concat(Enumerable.Range(0, 65).Select(i => $"  - {{name: s{i}, kind: pretrain}}\n"))), "stages", "65 stages; the limit is 64" },
 
         // Keys and types
-        { "unknown top key", J(Pre) + "bogus: 1\n", "bogus", "unknown key; expected one of name, seed, priority, defaults, stages" },
+        { "unknown top key", J(Pre) + "bogus: 1\n", "bogus", "unknown key; expected one of name, seed, priority, tokenizer, defaults, stages" },
         { "missing name", "stages:\n" + Pre.Replace("pre,", "pre,") + SpecText.Defaults.Replace("defaults:", "defaults:"), "name", "required" },
         { "missing stages", "name: t\n", "stages", "required: a job has at least one stage" },
         { "stages not a list", "name: t\nstages: 5\n", "stages", "must be a list, not '5'" },
