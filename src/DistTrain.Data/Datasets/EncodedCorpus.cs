@@ -13,7 +13,7 @@ public sealed record EncodedDocument(CorpusDocument Source, IReadOnlyList<Encode
 /// <summary>Documents tokenized once, as running text (sentences after the first start with a space), for all datasets.</summary>
 public sealed class EncodedCorpus
 {
-    private EncodedCorpus(IReadOnlyList<EncodedDocument> documents, SubVocabulary vocabulary, IReadOnlyList<string> genres)
+    private EncodedCorpus(IReadOnlyList<EncodedDocument> documents, ITextTokenizer vocabulary, IReadOnlyList<string> genres)
     {
         Documents = documents;
         Vocabulary = vocabulary;
@@ -23,14 +23,14 @@ public sealed class EncodedCorpus
     /// <summary>The documents, in the order given.</summary>
     public IReadOnlyList<EncodedDocument> Documents { get; }
 
-    /// <summary>The vocabulary the ids belong to.</summary>
-    public SubVocabulary Vocabulary { get; }
+    /// <summary>The tokenizer the ids belong to (a <see cref="SubVocabulary"/> for Brown).</summary>
+    public ITextTokenizer Vocabulary { get; }
 
     /// <summary>Genre names; a genre's index is its class label (pass the full corpus's list so splits agree).</summary>
     public IReadOnlyList<string> Genres { get; }
 
     /// <summary>Tokenizes <paramref name="documents"/> word piece by word piece, so word boundaries stay known.</summary>
-    public static EncodedCorpus Encode(IEnumerable<CorpusDocument> documents, SubVocabulary vocabulary, IReadOnlyList<string> genres)
+    public static EncodedCorpus Encode(IEnumerable<CorpusDocument> documents, ITextTokenizer vocabulary, IReadOnlyList<string> genres)
     {
         var cache = new Dictionary<string, int[]>(StringComparer.Ordinal);
         var encoded = new List<EncodedDocument>();

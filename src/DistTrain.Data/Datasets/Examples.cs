@@ -17,14 +17,15 @@ public sealed record TokenClassificationExample(int[] InputIds, int[] Labels)
     public const int Ignore = -100;
 }
 
-/// <summary>The kinds of instruction in <see cref="InstructionDataset"/>.</summary>
-public enum InstructionKind { Genre, PartOfSpeech, MissingWord }
+/// <summary>The kinds of instruction: the three of <see cref="InstructionDataset"/>, and <see cref="User"/> for a user's prompt/response pairs.</summary>
+public enum InstructionKind { Genre, PartOfSpeech, MissingWord, User }
 
 /// <summary>"[bos] Question: … Answer: … [eos]" with LossMask true exactly on the answer tokens and the final eos.</summary>
 public sealed record InstructionExample(int[] InputIds, bool[] LossMask, InstructionKind Kind, string Prompt, string Answer);
 
-/// <summary>How a rejected text was made from the chosen one.</summary>
-public enum CorruptionKind { ShuffledWords, SwappedSentences, DroppedWords }
+/// <summary>How a rejected text was made from the chosen one; <see cref="Given"/> for a user's own pairs (not a corruption).</summary>
+public enum CorruptionKind { ShuffledWords, SwappedSentences, DroppedWords, Given }
 
-/// <summary>A preference pair for reward models or DPO: Chosen is real corpus text, Rejected a corrupted copy; both "[bos] text [eos]".</summary>
-public sealed record ComparisonExample(int[] Chosen, int[] Rejected, CorruptionKind Kind, string ChosenText, string RejectedText);
+/// <summary>A preference pair for reward models or DPO: both "[bos] text [eos]"; for Brown, Chosen is real corpus text and Rejected a corrupted copy.</summary>
+/// <param name="PromptLength">Ids after [bos] shared by both sequences as the prompt (0 for Brown pairs, which have none).</param>
+public sealed record ComparisonExample(int[] Chosen, int[] Rejected, CorruptionKind Kind, string ChosenText, string RejectedText, int PromptLength = 0);

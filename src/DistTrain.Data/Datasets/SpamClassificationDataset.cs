@@ -8,7 +8,7 @@ namespace DistTrain.Data.Datasets;
 /// The input is the Subject plus the body, not the raw headers: Received/Return-Path lines name the servers each
 /// collection came through, which would let a model tell the folders apart without reading the mail.
 /// </remarks>
-public sealed class SpamClassificationDataset(IReadOnlyList<SpamMessage> messages, SubVocabulary vocabulary, int maxLength)
+public sealed class SpamClassificationDataset(IReadOnlyList<SpamMessage> messages, ITextTokenizer vocabulary, int maxLength)
     : IIndexedDataset<ClassificationExample>
 {
     /// <summary>The text a mail is classified by.</summary>

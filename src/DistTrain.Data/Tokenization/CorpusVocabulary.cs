@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using DistTrain.Data.Corpora;
 
 namespace DistTrain.Data.Tokenization;
@@ -30,4 +31,32 @@ public static class CorpusVocabulary
                     counts[piece] = counts.GetValueOrDefault(piece) + 1;
         return counts;
     }
+
+    /// <summary>The sub-vocabulary of a user's training texts (pass the train split only, never held-out text).</summary>
+    /// <remarks>
+    /// Texts are cut the way GPT-2 pre-tokenizes (<see cref="BpeTextTokenizer.Gpt2Pattern"/>) and only distinct pieces
+    /// go through the BPE, each weighted by its count: on 10 MB of English that is about 100k encoder calls, not 2M.
+    /// Memory grows with the number of distinct pieces, not with the text.
+    /// </remarks>
+    public static SubVocabulary FromTexts(IEnumerable<string> texts, int targetSize = DefaultSize,
+                                          FallbackMode fallback = FallbackMode.Bytes, string? description = null)
+    {
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        var lookup = counts.GetAlternateLookup<ReadOnlySpan<char>>();
+        long documents = 0;
+        foreach (var text in texts)
+        {
+            documents++;
+            foreach (var match in Gpt2Pieces.EnumerateMatches(text))
+            {
+                var piece = text.AsSpan(match.Index, match.Length);
+                if (lookup.TryGetValue(piece, out var n)) lookup[piece] = n + 1;
+                else lookup[piece] = 1;
+            }
+        }
+        return SubVocabulary.FromCounts(SubVocabulary.CountGpt2Tokens(counts), targetSize,
+            description ?? $"GPT-2 subset, {targetSize} ids, from {documents} training texts", fallback);
+    }
+
+    private static readonly Regex Gpt2Pieces = new(BpeTextTokenizer.Gpt2Pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
 }

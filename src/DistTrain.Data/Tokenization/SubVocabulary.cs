@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -26,8 +27,11 @@ public enum FallbackMode
 /// With <see cref="FallbackMode.Pieces"/> an outside token is spelled with merged tokens where they fit, which
 /// on Brown at 8192 ids cuts the sequence-length growth from about 1.54× to 1.14× (docs/data.md).
 /// </remarks>
-public sealed class SubVocabulary
+public sealed class SubVocabulary : ITextTokenizer
 {
+    /// <summary>The file <see cref="ITextTokenizer.Save"/> writes beside the tokenizer descriptor.</summary>
+    public const string FileName = "subvocab.json";
+
     /// <summary>Id of byte 0; byte b is ByteOffset + b.</summary>
     public const int ByteOffset = SpecialTokens.Count;
 
@@ -43,6 +47,7 @@ public sealed class SubVocabulary
     private readonly Dictionary<string, int> _mergedByBytes = new(StringComparer.Ordinal); // Latin-1 key: one char per byte
     private readonly int _longestMerged;
     private readonly ConcurrentDictionary<int, int[]> _spellings = new(); // Pieces fallback, computed once per GPT-2 id
+    private readonly Lazy<string> _identity;
 
     private SubVocabulary(IReadOnlyList<int> mergedGpt2Ids, string description, FallbackMode fallback, Gpt2Tokenizer gpt2)
     {
@@ -63,7 +68,14 @@ public sealed class SubVocabulary
             _mergedByBytes[Encoding.Latin1.GetString(gpt2.TokenBytes(g))] = FirstMergedId + i;
             _longestMerged = Math.Max(_longestMerged, gpt2.TokenBytes(g).Length);
         }
+        _identity = new(() => "subvocab:sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ToJson()))));
     }
+
+    /// <summary>"subvocab".</summary>
+    public string Kind => "subvocab";
+
+    /// <summary>"subvocab:sha256:" + the SHA-256 of the file <see cref="Save(string)"/> writes (its canonical JSON).</summary>
+    public string Identity => _identity.Value;
 
     /// <summary>Number of ids (specials + 256 bytes + merged tokens): the model's vocabulary size.</summary>
     public int Size => FirstMergedId + _merged.Length;
@@ -174,7 +186,17 @@ public sealed class SubVocabulary
     private static readonly byte[] ByteValues = Enumerable.Range(0, 256).Select(b => (byte)b).ToArray();
 
     /// <summary>Writes the vocabulary as a small JSON file (a training run stores it beside its checkpoint).</summary>
-    public void Save(string path)
+    public void Save(string path) => File.WriteAllText(path, ToJson());
+
+    /// <summary>Writes <see cref="FileName"/> and the tokenizer descriptor into <paramref name="directory"/>.</summary>
+    void ITextTokenizer.Save(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        Save(Path.Combine(directory, FileName));
+        Tokenizers.WriteDescriptor(directory, this, [FileName]);
+    }
+
+    private string ToJson()
     {
         var json = new JsonObject
         {
@@ -189,7 +211,7 @@ public sealed class SubVocabulary
             ["mergedGpt2Ids"] = new JsonArray(_merged.Select(i => (JsonNode)i).ToArray()),
         };
         // Relaxed escaping keeps "<pad>" readable instead of "\u003Cpad\u003E".
-        File.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
+        return json.ToJsonString(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
     }
 
     /// <summary>Reads a file written by <see cref="Save"/>; refuses files whose special ids or layout differ from this code's.</summary>
