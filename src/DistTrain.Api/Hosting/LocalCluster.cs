@@ -19,6 +19,8 @@ public sealed record LocalClusterOptions(int Workers, string RunRoot, Executable
     public int GrpcPort { get; init; }
     /// <summary>Serve Prometheus <c>/metrics</c> on a free port of every node (see <see cref="LocalCluster.MetricsTargets"/>).</summary>
     public bool ServeMetrics { get; init; }
+    /// <summary>Every node's data root (DISTTRAIN_DATA_ROOT), where specs' data paths are read; null: none (built-in corpora only).</summary>
+    public string? DataRoot { get; init; }
 }
 
 /// <summary>
@@ -77,6 +79,7 @@ public sealed class LocalCluster : IAsyncDisposable
                 ApiToken = options.ApiToken,
                 AllowAnonymousApi = options.ApiToken is null,
                 MetricsPort = cluster.MetricsPort(),
+                DataRoot = options.DataRoot,
             };
             cluster._host = NodeComposition.Build(settings, quietHost: true);
             await cluster._host.StartAsync(ct);
@@ -101,6 +104,8 @@ public sealed class LocalCluster : IAsyncDisposable
         var psi = _options.Executable.StartInfo(["node", "--roles", Roles.Worker, "--host", "127.0.0.1", "--port", LoopbackPorts.Free().ToString(),
             "--seeds", _seed, "--devices", "cpu", "--run-root", _options.RunRoot, "--metrics-port", MetricsPort().ToString()]);
         psi.Environment[EnvironmentVariables.TorchThreads] = _options.TorchThreads.ToString();
+        if (_options.DataRoot is { } data) psi.Environment[EnvironmentVariables.DataRoot] = data;
+        else psi.Environment.Remove(EnvironmentVariables.DataRoot);
         _workers.Start(psi, $"worker-{i}", Path.Combine(LogDirectory, $"worker-{i}.log"));
     }
 

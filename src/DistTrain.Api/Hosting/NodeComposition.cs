@@ -32,7 +32,7 @@ public static class NodeComposition
         }
         IReducerHost? reducer = settings.IsCoordinator ? new CollectiveReducerHost(settings.Host, settings.AdvertisedHost) : null;
         builder.Services.AddDistTrainNode(settings,
-            sessionsForDevice: _ => new StageSessionFactory(),
+            sessionsForDevice: _ => new StageSessionFactory(settings.DataRoot),
             dataPlanes: () => new CollectiveDataPlane(settings.Host, settings.AdvertisedHost),
             reducer,
             logLevel: quietHost ? "WARNING" : "INFO");

@@ -7,7 +7,7 @@ using Spectre.Console;
 namespace DistTrain.Cli.Commands;
 
 /// <summary>
-/// `disttrain local --workers N [--run SPEC.yaml] [--quick] [--out DIR] [--metrics]`: a real cluster on loopback, the coordinator
+/// `disttrain local --workers N [--run SPEC.yaml] [--quick] [--out DIR] [--metrics] [--data-root DIR]`: a real cluster on loopback, the coordinator
 /// in this process and one worker process per device, all joined with Akka.Cluster. With --run it runs the job
 /// (training stages data-parallel on the workers) and exits; without, it serves until Ctrl+C.
 /// </summary>
@@ -21,15 +21,26 @@ public static class LocalCommand
         var output = new Option<DirectoryInfo?>("--out") { Description = "Run root (default: runs/local-<time>)." };
         var threads = new Option<int>("--threads") { Description = "Torch threads per worker.", DefaultValueFactory = _ => 1 };
         var metrics = new Option<bool>("--metrics") { Description = "Serve Prometheus /metrics on a free port of every node (printed at start)." };
-        var cmd = new Command("local", "Start a cluster on this machine (coordinator + worker processes).") { workers, run, quick, output, threads, metrics };
+        var dataRoot = new Option<DirectoryInfo?>("--data-root")
+        {
+            Description = "Every node's data root, which specs' data.path is relative to (default: the --run spec's folder, else $DISTTRAIN_DATA_ROOT).",
+        };
+        var cmd = new Command("local", "Start a cluster on this machine (coordinator + worker processes).") { workers, run, quick, output, threads, metrics, dataRoot };
         cmd.SetAction(async (parse, ct) =>
         {
             int n = parse.GetValue(workers);
             if (n < 1) { Console.Error.WriteLine("disttrain local: --workers must be at least 1"); return 2; }
             string root = parse.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", $"local-{DateTime.Now:yyyyMMdd-HHmmss}"));
-            await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(n, root, ExecutableCommand.Self(), parse.GetValue(threads)) { ServeMetrics = parse.GetValue(metrics) }, ct);
+            string? data = parse.GetValue(dataRoot)?.FullName ?? parse.GetValue(run)?.Directory?.FullName
+                ?? (Environment.GetEnvironmentVariable(EnvironmentVariables.DataRoot) is { Length: > 0 } env ? Path.GetFullPath(env) : null);
+            await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(n, root, ExecutableCommand.Self(), parse.GetValue(threads))
+            {
+                ServeMetrics = parse.GetValue(metrics),
+                DataRoot = data,
+            }, ct);
             AnsiConsole.MarkupLine($"[bold]cluster up[/]: coordinator 127.0.0.1:{cluster.Port}, {n} worker process(es); logs in {Markup.Escape(cluster.LogDirectory)}");
             AnsiConsole.MarkupLine($"job API: [bold]{cluster.GrpcAddress}[/] (disttrain submit SPEC.yaml --watch --server {cluster.GrpcAddress})");
+            if (data is not null) AnsiConsole.MarkupLine($"data root: {Markup.Escape(data)}");
             if (cluster.MetricsTargets.Count > 0) AnsiConsole.MarkupLine($"[bold]metrics[/] (coordinator first): {string.Join(", ", cluster.MetricsTargets.Select(t => $"http://{t}/metrics"))}");
             if (parse.GetValue(run) is not FileInfo spec)
             {

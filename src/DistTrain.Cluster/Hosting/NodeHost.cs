@@ -62,8 +62,8 @@ public static class NodeHost
             {
                 builder.WithSingleton<CoordinatorProxyKey>(CoordinatorName, CoordinatorActor.Props(reducer), singletonOptions, createProxyToo: true);
                 // Label and evaluate stages run on the coordinator node, on its first device if it has one.
-                var inference = new InferenceRunner(settings.Devices.FirstOrDefault() ?? "cpu");
-                string? dataRoot = Environment.GetEnvironmentVariable(EnvironmentVariables.DataRoot) is { Length: > 0 } d ? d : null;
+                var inference = new InferenceRunner(settings.Devices.FirstOrDefault() ?? "cpu", settings.DataRoot);
+                string? dataRoot = settings.DataRoot;
                 builder
                     .WithSqlPersistence(store.ConnectionString, store.Provider, autoInitialize: true)
                     .WithCustomSerializer(JobJournalSerializer.Id, [typeof(IJobJournalEvent)], system => new JobJournalSerializer(system))
@@ -82,7 +82,7 @@ public static class NodeHost
                     foreach (var device in settings.Devices)
                     {
                         string id = $"{settings.AdvertisedHost}:{settings.Port}/{device}";
-                        system.ActorOf(WorkerActor.Props(id, settings.Address, device, proxy, dataPlanes(), sessionsForDevice(device), new ShardRunner(), settings.RunRoot),
+                        system.ActorOf(WorkerActor.Props(id, settings.Address, device, proxy, dataPlanes(), sessionsForDevice(device), new ShardRunner(settings.DataRoot), settings.RunRoot),
                             "worker-" + device.Replace(':', '-'));
                     }
                 });

@@ -82,6 +82,9 @@ public sealed record NodeSettings(
     /// <summary><c>seeds</c> or <c>kubernetes</c>.</summary>
     public string Discovery { get; init; } = "seeds";
 
+    /// <summary>This node's data root (<c>DISTTRAIN_DATA_ROOT</c>): specs' data paths are read under it, and the coordinator checks them at submit.</summary>
+    public string? DataRoot { get; init; } = Environment.GetEnvironmentVariable(EnvironmentVariables.DataRoot) is { Length: > 0 } d ? d : null;
+
     public const string SystemName = "disttrain";
     public const string SeedsDiscovery = "seeds";
     /// <summary>Akka.Management cluster bootstrap through the Kubernetes API (<c>cluster-config/k8s.hocon</c>); needs a management port.</summary>

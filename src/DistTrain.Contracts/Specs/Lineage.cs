@@ -10,7 +10,7 @@ public static class Lineage
     private static ClassificationTask? TaskOf(JobSpec job, StageSpec s, HashSet<string> seen)
     {
         if (!seen.Add(s.Name)) return null; // cycles are reported by the validator
-        if (s.Objective is ClassificationObjective c) return c.Task;
+        if (s.Objective is ClassificationSpec c) return c.Task;
         if (s.Kind is StageKind.Distill or StageKind.Label)
         {
             if (s.Inputs.Teacher is { } t && job.Stage(t) is { } teacher && TaskOf(job, teacher, seen) is { } task) return task;

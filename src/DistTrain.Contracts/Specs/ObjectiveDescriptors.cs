@@ -32,7 +32,7 @@ public static class ObjectiveDescriptors
         new(ObjectiveKind.SpanCorruption, [StageKind.Pretrain], ["kind", "noise_density", "mean_span"], Text,
             "T5's span corruption"),
         new(ObjectiveKind.Classification, [StageKind.Finetune], ["kind", "task", "pooling"],
-            o => ((ClassificationObjective)o).Task.Schema(), "a classifier head: one label per sequence, or one per token"),
+            o => ((ClassificationSpec)o).Task.Schema(), "a classifier head: one label per sequence, or one per token"),
         new(ObjectiveKind.Sft, [StageKind.Sft], ["kind"], _ => RecordSchema.Sft, "next-token loss on the response only"),
         new(ObjectiveKind.Reward, [StageKind.Reward], ["kind"], _ => RecordSchema.Preference, "Bradley-Terry loss on chosen/rejected pairs"),
         new(ObjectiveKind.Dpo, [StageKind.Dpo], ["kind", "beta"], _ => RecordSchema.Preference, "direct preference optimisation against a frozen reference"),

@@ -49,20 +49,20 @@ public abstract record ObjectiveSpec
 }
 
 /// <summary>Masked language modelling, optionally with a sentence-pair task (nsp for BERT, sop for ALBERT).</summary>
-public sealed record MlmObjective(double MaskProb = 0.15, SentenceTask SentenceTask = SentenceTask.None) : ObjectiveSpec
+public sealed record MlmSpec(double MaskProb = 0.15, SentenceTask SentenceTask = SentenceTask.None) : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.Mlm;
 }
 
 /// <summary>Causal (next-token) language modelling for decoders.</summary>
-public sealed record ClmObjective : ObjectiveSpec
+public sealed record ClmSpec : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.Clm;
 }
 
 /// <summary>ELECTRA replaced-token detection; the generator is trained with MLM at <paramref name="MaskProb"/>.</summary>
 /// <param name="DiscriminatorWeight">Weight of the discriminator loss against the generator's (50 in the paper).</param>
-public sealed record RtdObjective(double MaskProb = 0.15, double DiscriminatorWeight = 50) : ObjectiveSpec
+public sealed record RtdSpec(double MaskProb = 0.15, double DiscriminatorWeight = 50) : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.Rtd;
 }
@@ -72,25 +72,25 @@ public enum SequencePooling { Cls, Last, Mean }
 
 /// <summary>Supervised classification on a named task; the head is sized from the task's label set.</summary>
 /// <param name="Pooling">Sequence tasks only; null is the family's own (last for gpt and xlnet, cls otherwise).</param>
-public sealed record ClassificationObjective(ClassificationTask Task, SequencePooling? Pooling = null) : ObjectiveSpec
+public sealed record ClassificationSpec(ClassificationTask Task, SequencePooling? Pooling = null) : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.Classification;
 }
 
 /// <summary>Supervised fine-tuning: next-token loss on response tokens only.</summary>
-public sealed record SftObjective : ObjectiveSpec
+public sealed record SftSpec : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.Sft;
 }
 
 /// <summary>Pairwise (Bradley-Terry) reward-model loss on chosen/rejected pairs.</summary>
-public sealed record RewardObjective : ObjectiveSpec
+public sealed record RewardSpec : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.Reward;
 }
 
 /// <summary>Direct preference optimisation; <paramref name="Beta"/> sets how far the policy may drift from the reference.</summary>
-public sealed record DpoObjective(double Beta = 0.1) : ObjectiveSpec
+public sealed record DpoSpec(double Beta = 0.1) : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.Dpo;
 }
@@ -100,7 +100,7 @@ public sealed record DpoObjective(double Beta = 0.1) : ObjectiveSpec
 /// <param name="Alpha">Weight of the teacher's soft targets, in [0, 1].</param>
 /// <param name="Mse">Match logits by mean squared error instead of KL divergence.</param>
 /// <param name="MaxParamRatio">If set, validation rejects a student larger than this fraction of the teacher.</param>
-public sealed record DistillObjective(double Temperature = 2.0, double Alpha = 0.5, bool Mse = false, double? MaxParamRatio = null) : ObjectiveSpec
+public sealed record DistillSpec(double Temperature = 2.0, double Alpha = 0.5, bool Mse = false, double? MaxParamRatio = null) : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.Distill;
 }
@@ -109,7 +109,7 @@ public sealed record DistillObjective(double Temperature = 2.0, double Alpha = 0
 /// XLNet's permutation language modelling: a random factorisation order per sequence, predicting the last 1/<paramref name="K"/>
 /// of each order from the tokens before it (K = 6 or 7 in the paper).
 /// </summary>
-public sealed record PlmObjective(int K = 6) : ObjectiveSpec
+public sealed record PlmSpec(int K = 6) : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.Plm;
 }
@@ -118,7 +118,7 @@ public sealed record PlmObjective(int K = 6) : ObjectiveSpec
 /// T5's span corruption: random spans covering <paramref name="NoiseDensity"/> of the tokens, of mean length
 /// <paramref name="MeanSpan"/>, are replaced by sentinels in the input; the decoder writes each sentinel and its span.
 /// </summary>
-public sealed record SpanCorruptionObjective(double NoiseDensity = 0.15, double MeanSpan = 3) : ObjectiveSpec
+public sealed record SpanCorruptionSpec(double NoiseDensity = 0.15, double MeanSpan = 3) : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.SpanCorruption;
 }

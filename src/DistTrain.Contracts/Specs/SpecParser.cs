@@ -265,8 +265,8 @@ public static class SpecParser
         var data = ReadData(r, YamlSections.Merge(inheritedData, ownData), YamlSections.Join(path, "data"), raw, model);
         // BERT's and ALBERT's sentence-pair tasks need documents cut into sentences, which only the built-in corpora
         // have: on the user's own text their default is plain MLM (RoBERTa's recipe, and Hugging Face's run_mlm).
-        if (data.Source is CorpusFile && !raw.Stage.ContainsKey("objective") && objective is MlmObjective { SentenceTask: not SentenceTask.None })
-            objective = new MlmObjective();
+        if (data.Source is CorpusFile && !raw.Stage.ContainsKey("objective") && objective is MlmSpec { SentenceTask: not SentenceTask.None })
+            objective = new MlmSpec();
 
         var train = ReadTrain(r, YamlSections.Merge(defaults["train"], raw.Own["train"]));
         var outputs = ReadOutputs(r, raw.Own["outputs"]);
@@ -356,26 +356,26 @@ public static class SpecParser
             switch (kind)
             {
                 case ObjectiveKind.Mlm:
-                    return new MlmObjective(r.Num(o, "mask_prob") ?? 0.15, r.Enum<SentenceTask>(o, "sentence_task") ?? SentenceTask.None);
-                case ObjectiveKind.Clm: return new ClmObjective();
+                    return new MlmSpec(r.Num(o, "mask_prob") ?? 0.15, r.Enum<SentenceTask>(o, "sentence_task") ?? SentenceTask.None);
+                case ObjectiveKind.Clm: return new ClmSpec();
                 case ObjectiveKind.Rtd:
-                    return new RtdObjective(r.Num(o, "mask_prob") ?? 0.15, r.Num(o, "discriminator_weight") ?? 50);
+                    return new RtdSpec(r.Num(o, "mask_prob") ?? 0.15, r.Num(o, "discriminator_weight") ?? 50);
                 case ObjectiveKind.Classification:
                     if (o is null || !o.ContainsKey("task"))
                     {
                         r.Error(YamlSections.Join(path, "task"), "required: one of " + string.Join(", ", SpecNames.All<ClassificationTask>()));
                         return null;
                     }
-                    return r.Enum<ClassificationTask>(o, "task") is { } task ? new ClassificationObjective(task, r.Enum<SequencePooling>(o, "pooling")) : null;
-                case ObjectiveKind.Sft: return new SftObjective();
-                case ObjectiveKind.Reward: return new RewardObjective();
-                case ObjectiveKind.Dpo: return new DpoObjective(r.Num(o, "beta") ?? 0.1);
+                    return r.Enum<ClassificationTask>(o, "task") is { } task ? new ClassificationSpec(task, r.Enum<SequencePooling>(o, "pooling")) : null;
+                case ObjectiveKind.Sft: return new SftSpec();
+                case ObjectiveKind.Reward: return new RewardSpec();
+                case ObjectiveKind.Dpo: return new DpoSpec(r.Num(o, "beta") ?? 0.1);
                 case ObjectiveKind.Distill:
-                    return new DistillObjective(r.Num(o, "temperature") ?? 2.0, r.Num(o, "alpha") ?? 0.5,
+                    return new DistillSpec(r.Num(o, "temperature") ?? 2.0, r.Num(o, "alpha") ?? 0.5,
                         r.Bool(o, "mse") ?? false, r.Num(o, "max_param_ratio"));
-                case ObjectiveKind.Plm: return new PlmObjective(r.Int(o, "k") ?? 6);
+                case ObjectiveKind.Plm: return new PlmSpec(r.Int(o, "k") ?? 6);
                 case ObjectiveKind.SpanCorruption:
-                    return new SpanCorruptionObjective(r.Num(o, "noise_density") ?? 0.15, r.Num(o, "mean_span") ?? 3);
+                    return new SpanCorruptionSpec(r.Num(o, "noise_density") ?? 0.15, r.Num(o, "mean_span") ?? 3);
                 default: return null;
             }
         }
@@ -388,18 +388,18 @@ public static class SpecParser
     {
         StageKind.Pretrain => family switch
         {
-            ModelFamily.Gpt => new ClmObjective(),
-            ModelFamily.Electra => new RtdObjective(),
-            ModelFamily.Bert => new MlmObjective(SentenceTask: SentenceTask.Nsp),
-            ModelFamily.Albert => new MlmObjective(SentenceTask: SentenceTask.Sop),
-            ModelFamily.Xlnet => new PlmObjective(),
-            ModelFamily.T5 => new SpanCorruptionObjective(),
-            _ => new MlmObjective(),
+            ModelFamily.Gpt => new ClmSpec(),
+            ModelFamily.Electra => new RtdSpec(),
+            ModelFamily.Bert => new MlmSpec(SentenceTask: SentenceTask.Nsp),
+            ModelFamily.Albert => new MlmSpec(SentenceTask: SentenceTask.Sop),
+            ModelFamily.Xlnet => new PlmSpec(),
+            ModelFamily.T5 => new SpanCorruptionSpec(),
+            _ => new MlmSpec(),
         },
-        StageKind.Sft => new SftObjective(),
-        StageKind.Reward => new RewardObjective(),
-        StageKind.Dpo => new DpoObjective(),
-        StageKind.Distill => new DistillObjective(),
+        StageKind.Sft => new SftSpec(),
+        StageKind.Reward => new RewardSpec(),
+        StageKind.Dpo => new DpoSpec(),
+        StageKind.Distill => new DistillSpec(),
         _ => null,
     };
 

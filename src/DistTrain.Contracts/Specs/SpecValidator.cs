@@ -201,59 +201,59 @@ public static partial class SpecValidator
             var family = s.Model.Family;
             switch (o)
             {
-                case MlmObjective or ClmObjective or RtdObjective when family.OwnObjective() is { } own:
+                case MlmSpec or ClmSpec or RtdSpec when family.OwnObjective() is { } own:
                     Error(path, $"{SpecNames.Of(o.Kind)} does not fit {SpecNames.Of(family)}; it pre-trains with {SpecNames.Of(own)}");
                     break;
-                case PlmObjective plm:
+                case PlmSpec plm:
                     if (plm.K < 2) Error($"{path}.k", "must be >= 2 (the last 1/k of each order is predicted)");
                     if (family != ModelFamily.Xlnet) Error(path, $"plm needs the xlnet family, not {SpecNames.Of(family)}");
                     break;
-                case SpanCorruptionObjective sc:
+                case SpanCorruptionSpec sc:
                     Open01($"{path}.noise_density", sc.NoiseDensity);
                     if (sc.MeanSpan < 1) Error($"{path}.mean_span", "must be >= 1");
                     if (family != ModelFamily.T5) Error(path, $"span_corruption needs the t5 family, not {SpecNames.Of(family)}");
                     else if (sc.NoiseDensity is > 0 and < 1 && sc.MeanSpan >= 1 && SpanCount(s.Data.SeqLen, sc) > SentinelCount)
                         Error($"{p}.data.seq_len", $"{s.Data.SeqLen} tokens give {SpanCount(s.Data.SeqLen, sc)} corrupted spans; there are {SentinelCount} sentinels (lower seq_len or noise_density, or raise mean_span)");
                     break;
-                case ClassificationObjective { Task: ClassificationTask.Pos } when family == ModelFamily.T5:
+                case ClassificationSpec { Task: ClassificationTask.Pos } when family == ModelFamily.T5:
                     Error($"{path}.task", "t5 classifies text-to-text, one label word per sequence; pos (a label per token) needs an encoder with a token head");
                     break;
-                case ClassificationObjective { Pooling: { } pooling } c:
+                case ClassificationSpec { Pooling: { } pooling } c:
                     if (c.Task == ClassificationTask.Pos) Error($"{path}.pooling", "pos labels every token; pooling is for sequence tasks");
                     else if (family == ModelFamily.T5) Error($"{path}.pooling", "t5 classifies text-to-text (a label word from the decoder); it does not pool");
                     else if (pooling == SequencePooling.Cls && family is ModelFamily.Gpt or ModelFamily.Xlnet)
                         Error($"{path}.pooling", $"{SpecNames.Of(family)} has no [CLS] that sees the whole sequence; use last or mean");
                     break;
-                case MlmObjective m:
+                case MlmSpec m:
                     Open01($"{path}.mask_prob", m.MaskProb);
                     if (!family.IsEncoder()) Error(path, $"mlm needs an encoder family, not {SpecNames.Of(family)}; use clm");
                     break;
-                case ClmObjective when family.IsEncoder():
+                case ClmSpec when family.IsEncoder():
                     Error(path, $"clm needs the gpt family, not {SpecNames.Of(family)}");
                     break;
-                case RtdObjective r:
+                case RtdSpec r:
                     Open01($"{path}.mask_prob", r.MaskProb);
                     if (r.DiscriminatorWeight <= 0) Error($"{path}.discriminator_weight", "must be > 0");
                     if (family != ModelFamily.Electra) Error(path, $"rtd needs the electra family, not {SpecNames.Of(family)}");
                     else if (s.Model.Generator is null) Error($"{p}.model.generator", "required for rtd: the ELECTRA generator");
                     break;
-                case SftObjective or RewardObjective or DpoObjective when family.IsEncoder():
+                case SftSpec or RewardSpec or DpoSpec when family.IsEncoder():
                     Error(path, $"{SpecNames.Of(o.Kind)} needs the gpt family, not {SpecNames.Of(family)}");
                     break;
-                case DistillObjective d:
+                case DistillSpec d:
                     if (d.Temperature <= 0) Error($"{path}.temperature", "must be > 0");
                     if (d.Alpha is < 0 or > 1) Error($"{path}.alpha", "must be between 0 and 1");
                     if (d.MaxParamRatio is { } ratio && ratio is <= 0 or > 1) Error($"{path}.max_param_ratio", "must be > 0 and <= 1");
                     break;
             }
-            if (o is DpoObjective { Beta: <= 0 }) Error($"{path}.beta", "must be > 0");
+            if (o is DpoSpec { Beta: <= 0 }) Error($"{path}.beta", "must be > 0");
         }
 
         /// <summary>The sentinels T5's span corruption can use: one per span (the tokenizer's &lt;extra_id_0..31&gt;).</summary>
         private const int SentinelCount = 32;
 
         /// <summary>Spans span corruption cuts from a sequence of seqLen tokens (as the training data computes it).</summary>
-        private static int SpanCount(int seqLen, SpanCorruptionObjective sc) =>
+        private static int SpanCount(int seqLen, SpanCorruptionSpec sc) =>
             Math.Max(1, (int)Math.Round(Math.Round(seqLen * sc.NoiseDensity) / sc.MeanSpan));
 
         private void Open01(string path, double x)
@@ -288,7 +288,7 @@ public static partial class SpecValidator
             {
                 if (s.Inputs.Teacher is not null && teacher.Model.VocabSize != m.VocabSize)
                     Error($"{path}.vocab_size", $"must equal teacher '{teacher.Name}' vocab_size ({teacher.Model.VocabSize}): student and teacher read the same tokens");
-                if (s.Objective is DistillObjective { MaxParamRatio: { } ratio } && ratio is > 0 and <= 1)
+                if (s.Objective is DistillSpec { MaxParamRatio: { } ratio } && ratio is > 0 and <= 1)
                 {
                     long student = m.ApproxParameters(), big = teacher.Model.ApproxParameters();
                     if (big > 0 && student > ratio * big)
@@ -377,7 +377,7 @@ public static partial class SpecValidator
                 DataPath($"{path}.path", file.Path);
                 if (task is { } t && t.Corpus() is { } builtin && s.Kind != StageKind.Label)
                     Error($"{p}.objective.task", $"'{SpecNames.Of(t)}' is labelled only in the built-in {SpecNames.Of(builtin)} corpus; for your own labelled files use task: {(t.PerToken() ? "token" : "sequence")}");
-                if (s.Objective is MlmObjective { SentenceTask: not SentenceTask.None } mlm)
+                if (s.Objective is MlmSpec { SentenceTask: not SentenceTask.None } mlm)
                     Error($"{p}.objective.sentence_task", $"{SpecNames.Of(mlm.SentenceTask)} needs documents cut into sentences, which only the built-in corpora have; on your own text use {{kind: mlm, sentence_task: none}} (RoBERTa's recipe)");
                 if (d.Fields is { } fields && schema is { } sc)
                     foreach (var key in fields.Keys.Where(k => !sc.Fields().Contains(k)))
@@ -508,7 +508,7 @@ public static partial class SpecValidator
             }
         }
 
-        private static bool IsLanguageModel(StageSpec s) => s.Objective is MlmObjective or ClmObjective or SftObjective or PlmObjective or SpanCorruptionObjective;
+        private static bool IsLanguageModel(StageSpec s) => s.Objective is MlmSpec or ClmSpec or SftSpec or PlmSpec or SpanCorruptionSpec;
 
         private void Range(string path, int value, int min, int max)
         {

@@ -39,7 +39,8 @@ public sealed class DistillObjective : Objective
         var rows = indices.Select(i => _train[i]).ToList();
         var bag = new TensorBag();
         var (idsT, maskT, _) = Batching.Inputs(rows.Select(r => r.InputIds).ToList(), Device, bag);   // (B, T), (B, T)
-        var labelsT = bag.Add(Batching.Labels(indices.Select(i => _labels[i].Gold), Device)); // (B)
+        // Unlabelled text has no gold label (−1): the hard-label term then takes the teacher's top class.
+        var labelsT = bag.Add(Batching.Labels(indices.Select(i => _labels[i].Gold >= 0 ? _labels[i].Gold : _labels[i].Ids[0]), Device)); // (B)
         int k = _labels[0].Ids.Length;
         var topIds = bag.Add(torch.tensor(indices.SelectMany(i => _labels[i].Ids.Select(x => (long)x)).ToArray(), [indices.Count, k], ScalarType.Int64, Device)); // (B, k)
         var topProbs = bag.Add(torch.tensor(indices.SelectMany(i => _labels[i].Probs).ToArray(), [indices.Count, k], ScalarType.Float32, Device));              // (B, k)

@@ -73,7 +73,8 @@ public sealed class RewardObjective(RewardModel model, Device device,
     {
         CorruptionKind.ShuffledWords => "shuffled",
         CorruptionKind.SwappedSentences => "swapped",
-        _ => "dropped",
+        CorruptionKind.DroppedWords => "dropped",
+        _ => "given",
     };
 
     public override IReadOnlyList<string> EvalKeys => ["loss_sum", "count", "correct", .. Kinds.SelectMany(k => new[] { $"{k}.count", $"{k}.correct" })];
@@ -82,7 +83,8 @@ public sealed class RewardObjective(RewardModel model, Device device,
     {
         double n = Math.Max(1, s["count"]);
         var metrics = new Dictionary<string, double> { ["loss"] = s["loss_sum"] / n, ["pairwise_accuracy"] = s["correct"] / n };
-        foreach (var kind in Kinds) metrics[$"pairwise_accuracy_{kind}"] = s[$"{kind}.correct"] / Math.Max(1, s[$"{kind}.count"]);
+        // Per kind of pair, for the kinds the data has (the built-in corruptions, or "given": a user's own pairs).
+        foreach (var kind in Kinds.Where(k => s[$"{k}.count"] > 0)) metrics[$"pairwise_accuracy_{kind}"] = s[$"{kind}.correct"] / s[$"{kind}.count"];
         return metrics;
     }
 }

@@ -34,13 +34,14 @@ public interface IShardRunner
 }
 
 /// <summary>The coordinator node's inference work, on one device of this process.</summary>
-public sealed class InferenceRunner(string device = "cpu") : IInferenceRunner
+/// <param name="dataRoot">This node's data root (DISTTRAIN_DATA_ROOT).</param>
+public sealed class InferenceRunner(string device = "cpu", string? dataRoot = null) : IInferenceRunner
 {
     public IReadOnlyDictionary<string, double> Evaluate(JobSpec job, StageSpec stage, StageArtifacts artifacts, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
         if (stage.Kind != StageKind.Evaluate) throw new ArgumentException($"stage '{stage.Name}' ({stage.Kind}) is not an evaluate stage");
-        return InferenceStages.Evaluate(job, stage, artifacts, new Device(device));
+        return InferenceStages.Evaluate(job, stage, artifacts with { DataRoot = artifacts.DataRoot ?? dataRoot }, new Device(device));
     }
 
     public IReadOnlyDictionary<string, double> MergeLabels(JobSpec job, StageSpec stage, StageArtifacts artifacts, int shardCount) =>
@@ -48,7 +49,8 @@ public sealed class InferenceRunner(string device = "cpu") : IInferenceRunner
 }
 
 /// <summary>Labels shards on a worker's device.</summary>
-public sealed class ShardRunner : IShardRunner
+/// <param name="dataRoot">This node's data root (DISTTRAIN_DATA_ROOT).</param>
+public sealed class ShardRunner(string? dataRoot = null) : IShardRunner
 {
     public ShardResult Run(ShardRequest r, string device)
     {
@@ -56,6 +58,6 @@ public sealed class ShardRunner : IShardRunner
         if (!parsed.Ok) throw new ArgumentException("invalid spec: " + string.Join("; ", parsed.Errors));
         var job = parsed.Spec!;
         var stage = job.Stage(r.Stage) ?? throw new ArgumentException($"the spec has no stage '{r.Stage}'");
-        return InferenceStages.LabelShard(job, stage, new StageArtifacts(r.RunRoot, r.JobId, r.Stage), new Device(device), r.Shard, r.ShardCount);
+        return InferenceStages.LabelShard(job, stage, new StageArtifacts(r.RunRoot, r.JobId, r.Stage, dataRoot), new Device(device), r.Shard, r.ShardCount);
     }
 }

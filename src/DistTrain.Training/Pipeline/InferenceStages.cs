@@ -47,11 +47,11 @@ public static class InferenceStages
 
         var teacherStage = ObjectiveFactory.Required(job, stage.Inputs.Teacher, stage, "teacher");
         var task = ObjectiveFactory.TaskOfLabels(job, stage);
-        var brown = DataCatalog.Shared.Brown((ulong)job.Seed, teacherStage.Model.VocabSize);
+        var source = StageInputs.Data(job, stage, artifacts, classesOf: ObjectiveFactory.ClassifierRoot(job, stage));
         var split = ObjectiveFactory.ToSplit(stage.Data.Split);
-        var data = ObjectiveFactory.Capped(ObjectiveFactory.Classification(job, task, split, stage.Data.SeqLen, brown, teacherStage.Model.Family), stage.Data.MaxExamples);
+        var data = ObjectiveFactory.Capped(ObjectiveFactory.LabelledSequences(source, task, split, stage.Data.SeqLen, teacherStage.Model.Family), stage.Data.MaxExamples);
         var mine = new ShardView<ClassificationExample>(data, shard, count);
-        int classes = ObjectiveFactory.ClassCount(task, brown);
+        int classes = source.Classes.Count;
         int k = stage.Outputs.SoftLabels ? classes : Math.Min(TopK, classes);
         using var teacherModule = ObjectiveFactory.LoadTrained(job, teacherStage, artifacts, device);
         var teacher = (IClassifier)teacherModule;
@@ -93,16 +93,18 @@ public static class InferenceStages
             return File.Exists(timing) ? JsonDocument.Parse(File.ReadAllText(timing)).RootElement.GetProperty("seconds").GetDouble() : 0;
         });
         var header = LabelFile.Write(artifacts.Labels, first.Task, first.Split, first.Classes, first.Teacher, labels);
-        long correct = labels.Count(l => l.Ids.Length > 0 && l.Ids[0] == l.Gold);
+        // Unlabelled text (gold −1) is what a teacher is for; accuracy is measured on the examples that have a gold label.
+        var gold = labels.Where(l => l.Gold >= 0).ToList();
+        long correct = gold.Count(l => l.Ids.Length > 0 && l.Ids[0] == l.Gold);
         var metrics = new Dictionary<string, double>
         {
             ["examples"] = labels.Count,
             ["top_k"] = first.K,
             ["shards"] = count,
-            ["teacher_accuracy"] = labels.Count == 0 ? 0 : (double)correct / labels.Count,
             // Per device: examples over the summed time of the shards (shards on several workers overlap in wall time).
             ["examples_per_second"] = labels.Count / Math.Max(seconds, 1e-9),
         };
+        if (gold.Count > 0) metrics["teacher_accuracy"] = (double)correct / gold.Count;
         WriteMetrics(artifacts, stage, metrics, new { labels = header });
         return metrics;
     }
@@ -110,18 +112,17 @@ public static class InferenceStages
     public static IReadOnlyDictionary<string, double> Evaluate(JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device, Action<int, int>? progress = null)
     {
         var modelStage = ObjectiveFactory.Required(job, stage.Inputs.Init ?? stage.Inputs.Teacher, stage, "init (the model to evaluate)");
-        var brown = DataCatalog.Shared.Brown((ulong)job.Seed, modelStage.Model.VocabSize);
         var metrics = new Dictionary<string, double>();
         if (modelStage.Kind == StageKind.Pretrain) return EvaluateLanguageModel(job, stage, modelStage, artifacts, device);
         using var model = ObjectiveFactory.LoadTrained(job, modelStage, artifacts, device);
         if (model is not IClassifier classifier)
             throw new NotSupportedException($"evaluate: stage '{modelStage.Name}' is a {model.GetType().Name}; evaluate scores classifiers and pre-trained language models");
-        var task = modelStage.Kind == StageKind.Distill ? ObjectiveFactory.TaskOfLabels(job, ObjectiveFactory.LabelStageOf(job, modelStage))
-            : ((ClassificationObjective)modelStage.Objective!).Task;
+        var task = Lineage.TaskOf(job, modelStage) ?? throw new NotSupportedException($"evaluate: stage '{modelStage.Name}' is not a classifier");
+        var source = StageInputs.Data(job, stage, artifacts, classesOf: modelStage);
         IIndexedDataset<ClassificationExample> Data(StageSpec s) => ObjectiveFactory.Capped(
-            ObjectiveFactory.Classification(job, task, ObjectiveFactory.ToSplit(stage.Data.Split), stage.Data.SeqLen, brown, s.Model.Family), stage.Data.MaxExamples);
+            ObjectiveFactory.LabelledSequences(source, task, ObjectiveFactory.ToSplit(stage.Data.Split), stage.Data.SeqLen, s.Model.Family), stage.Data.MaxExamples);
         var data = Data(modelStage);
-        int classes = ObjectiveFactory.ClassCount(task, brown);
+        int classes = source.Classes.Count;
 
         var (predictions, seconds) = Classify(classifier, data, stage.Train.BatchSize, device, progress);
         var sums = ClassificationMetrics.Keys(classes).ToDictionary(k => k, _ => 0.0);

@@ -13,7 +13,7 @@ public static class ModelBuilder
     /// <summary>The model-zoo config for a spec; <paramref name="vocabSize"/> is the real sub-vocabulary size.</summary>
     public static ModelConfig Config(ModelSpec m, ObjectiveSpec? objective, int vocabSize)
     {
-        var pair = objective is MlmObjective mlm ? mlm.SentenceTask switch
+        var pair = objective is MlmSpec mlm ? mlm.SentenceTask switch
         {
             SentenceTask.Nsp => PairObjective.NextSentence,
             SentenceTask.Sop => PairObjective.SentenceOrder,
@@ -30,7 +30,7 @@ public static class ModelBuilder
                 GeneratorHeads = m.Generator?.Heads ?? 1,
                 GeneratorIntermediateSize = m.Generator?.Ffn ?? Math.Max(4, m.Ffn / 4),
                 GeneratorLayers = m.Generator?.Layers ?? 0,
-                RtdWeight = objective is RtdObjective rtd ? rtd.DiscriminatorWeight : 50,
+                RtdWeight = objective is RtdSpec rtd ? rtd.DiscriminatorWeight : 50,
             },
             ModelFamily.Gpt => new GptConfig(),
             ModelFamily.Xlnet => new XLNetConfig(),

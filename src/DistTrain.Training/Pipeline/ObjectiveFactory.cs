@@ -59,75 +59,82 @@ public sealed class TruncatedPairs(IIndexedDataset<ComparisonExample> inner, int
 }
 
 /// <summary>
-/// Builds the <see cref="Objective"/> of a training stage: its data (from the job's corpus splits), its model (fresh,
-/// or initialised from earlier stages' checkpoints) and its loss. The one place stage kinds meet model families.
+/// Builds the <see cref="Objective"/> of a training stage: its data (<see cref="StageInputs"/>), its model (fresh, or
+/// initialised from earlier stages' checkpoints) and its loss. The one place objectives meet model classes.
 /// </summary>
 public static class ObjectiveFactory
 {
     public static Objective Create(JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device)
     {
-        var brown = DataCatalog.Shared.Brown((ulong)job.Seed, stage.Model.VocabSize);
         ulong seed = (ulong)job.StageSeed(stage);
         int seqLen = stage.Data.SeqLen;
         var split = ToSplit(stage.Data.Split);
-        var train = brown[split];
-        var valid = brown.Validation;
-        int vocab = brown.Vocabulary.Size;
-        var model = BuildModule(job, stage, brown);
+        const SplitName valid = SplitName.Validation;
+        // A distill stage trains on its label stage's records, with the teacher's classes.
+        var data = stage.Kind == StageKind.Distill
+            ? StageInputs.Data(job, LabelStageOf(job, stage), artifacts, classesOf: ClassifierRoot(job, stage))
+            : StageInputs.Data(job, stage, artifacts);
+        int vocab = data.Tokenizer.Size;
+        var model = BuildModule(job, stage, data.Tokenizer, data.Classes);
         Initialise(model, job, stage, artifacts, device);
+        StageInputs.Record(artifacts, data);
 
         // data.max_examples caps every example set the stage reads, held-out ones included: a quick run
         // (max_examples 64) must not spend minutes scoring a full validation split.
         IIndexedDataset<T> Cap<T>(IIndexedDataset<T> d) => Capped(d, stage.Data.MaxExamples);
         // data.train_examples samples the training set only; held-out sets are read whole (up to max_examples).
         IIndexedDataset<T> Train<T>(IIndexedDataset<T> d) => stage.Data.TrainExamples is int n ? new Sampled<T>(Cap(d), n, seed) : Cap(d);
+        IIndexedDataset<ClassificationExample> Sequences(SplitName s, ClassificationTask task, ModelFamily family) =>
+            family == ModelFamily.T5 ? new TextToTextDataset(data.Sequences(s, seqLen), data.Tokenizer.Encode(SpecNames.Of(task) + ":"), seqLen) : data.Sequences(s, seqLen);
         switch (stage.Objective, model)
         {
-            case (MlmObjective mlm, EncoderForPreTraining encoder) when mlm.SentenceTask == SentenceTask.None:
+            case (MlmSpec mlm, EncoderForPreTraining encoder) when mlm.SentenceTask == SentenceTask.None:
                 return new MaskedLmObjective(encoder, device, vocab, mlm.MaskProb, seed,
-                    Train(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)), null, null);
-            case (MlmObjective mlm, EncoderForPreTraining encoder):
+                    Train(data.Lm(split, seqLen, seed)), Cap(data.Lm(valid, seqLen, seed)), null, null);
+            case (MlmSpec mlm, EncoderForPreTraining encoder):
                 var pairTask = mlm.SentenceTask == SentenceTask.Nsp ? SentencePairTask.NextSentence : SentencePairTask.SentenceOrder;
                 return new MaskedLmObjective(encoder, device, vocab, mlm.MaskProb, seed, null, null,
-                    Train(new SentencePairDataset(train, pairTask, seqLen, seed)), Cap(new SentencePairDataset(valid, pairTask, seqLen, seed)));
-            case (ClmObjective, GptLanguageModel gpt):
-                return new CausalLmObjective(gpt, device, Train(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
-            case (PlmObjective plm, XLNetLanguageModel xlnet):
-                return new XLNetPermutationObjective(xlnet, device, plm.K, seed, Train(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
-            case (Contracts.Specs.SpanCorruptionObjective sc, T5Model t5):
-                return new T5SpanCorruptionObjective(t5, device, sc.NoiseDensity, sc.MeanSpan, seed, Train(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
-            case (ClassificationObjective c, T5TextClassifier t5):
-                return new T5TextToTextObjective(t5, device, LabelWords(c.Task, brown),
-                    Train(Classification(job, c.Task, split, seqLen, brown, stage.Model.Family)), Cap(Classification(job, c.Task, SplitName.Validation, seqLen, brown, stage.Model.Family)));
-            case (RtdObjective rtd, ElectraForPreTraining electra):
-                return new ElectraObjective(electra, device, vocab, rtd.MaskProb, seed, Train(new PackedLmDataset(train, seqLen, seed)), Cap(new PackedLmDataset(valid, seqLen, seed)));
-            case (ClassificationObjective, TokenClassifier tagger):
-                return new TokenClassificationObjective(tagger, device, Train(new PosTaggingDataset(train, brown.Tags, seqLen)), Cap(new PosTaggingDataset(valid, brown.Tags, seqLen)));
-            case (ClassificationObjective c, SequenceClassifier classifier):
-                return new SequenceClassificationObjective(classifier, device, ClassCount(c.Task, brown),
-                    Train(Classification(job, c.Task, split, seqLen, brown, stage.Model.Family)), Cap(Classification(job, c.Task, SplitName.Validation, seqLen, brown, stage.Model.Family)));
-            case (Contracts.Specs.SftObjective, GptLanguageModel gpt):
-                return new Objectives.SftObjective(gpt, device, Train(new InstructionDataset(train, seqLen, seed)), Cap(new InstructionDataset(valid, seqLen, seed)));
-            case (Contracts.Specs.RewardObjective, RewardModel reward):
-                return new Objectives.RewardObjective(reward, device, Train(Comparisons(train, seed, seqLen)), Cap(Comparisons(valid, seed, seqLen)));
-            case (Contracts.Specs.DpoObjective dpo, GptLanguageModel policy):
+                    Train(data.SentencePairs(split, pairTask, seqLen, seed)), Cap(data.SentencePairs(valid, pairTask, seqLen, seed)));
+            case (ClmSpec, GptLanguageModel gpt):
+                return new CausalLmObjective(gpt, device, Train(data.Lm(split, seqLen, seed)), Cap(data.Lm(valid, seqLen, seed)));
+            case (PlmSpec plm, XLNetLanguageModel xlnet):
+                return new XLNetPermutationObjective(xlnet, device, plm.K, seed, Train(data.Lm(split, seqLen, seed)), Cap(data.Lm(valid, seqLen, seed)));
+            case (SpanCorruptionSpec sc, T5Model t5):
+                return new T5SpanCorruptionObjective(t5, device, sc.NoiseDensity, sc.MeanSpan, seed, Train(data.Lm(split, seqLen, seed)), Cap(data.Lm(valid, seqLen, seed)));
+            case (ClassificationSpec c, T5TextClassifier t5):
+                return new T5TextToTextObjective(t5, device, data.LabelWords(),
+                    Train(Sequences(split, c.Task, ModelFamily.T5)), Cap(Sequences(valid, c.Task, ModelFamily.T5)));
+            case (RtdSpec rtd, ElectraForPreTraining electra):
+                return new ElectraObjective(electra, device, vocab, rtd.MaskProb, seed, Train(data.Lm(split, seqLen, seed)), Cap(data.Lm(valid, seqLen, seed)));
+            case (ClassificationSpec, TokenClassifier tagger):
+                return new TokenClassificationObjective(tagger, device, Train(data.Tags(split, seqLen)), Cap(data.Tags(valid, seqLen)));
+            case (ClassificationSpec c, SequenceClassifier classifier):
+                return new SequenceClassificationObjective(classifier, device, data.Classes.Count,
+                    Train(Sequences(split, c.Task, stage.Model.Family)), Cap(Sequences(valid, c.Task, stage.Model.Family)));
+            case (SftSpec, GptLanguageModel gpt):
+                return new SftObjective(gpt, device, Train(data.Instructions(split, seqLen, seed)), Cap(data.Instructions(valid, seqLen, seed)));
+            case (RewardSpec, RewardModel reward):
+                return new RewardObjective(reward, device, Train(data.Comparisons(split, seqLen, seed)), Cap(data.Comparisons(valid, seqLen, seed)));
+            case (DpoSpec dpo, GptLanguageModel policy):
             {
                 var reference = LoadTrained(job, Required(job, stage.Inputs.Reference, stage, "reference"), artifacts, device);
                 if (reference is not GptLanguageModel referenceLm) throw new InvalidOperationException($"stage '{stage.Inputs.Reference}' is not a GPT language model");
                 referenceLm.eval();
                 foreach (var p in referenceLm.parameters()) p.requires_grad = false;
-                return new Objectives.DpoObjective(policy, referenceLm, device, dpo.Beta, Train(Comparisons(train, seed, seqLen)), Cap(Comparisons(valid, seed, seqLen)));
+                return new DpoObjective(policy, referenceLm, device, dpo.Beta, Train(data.Comparisons(split, seqLen, seed)), Cap(data.Comparisons(valid, seqLen, seed)));
             }
-            case (Contracts.Specs.DistillObjective d, IClassifier student):
+            case (DistillSpec d, IClassifier student):
             {
                 var labelStage = LabelStageOf(job, stage);
                 var (header, labels) = LabelFile.Read(artifacts.Of(labelStage.Name).Labels);
                 var task = TaskOfLabels(job, labelStage);
                 // The label stage labelled its (possibly capped) split; the student reads the same examples, in its own format.
                 var family = stage.Model.Family;
-                var labelled = Capped(Classification(job, task, Enum.Parse<SplitName>(header.Split, ignoreCase: true), labelStage.Data.SeqLen, brown, family), labelStage.Data.MaxExamples);
-                return new Objectives.DistillObjective(student, device, ClassCount(task, brown),
-                    Distillation(d), labelled, labels, Cap(Classification(job, task, SplitName.Validation, seqLen, brown, family)));
+                var labelled = Capped(LabelledSequences(data, task, Enum.Parse<SplitName>(header.Split, ignoreCase: true), labelStage.Data.SeqLen, family), labelStage.Data.MaxExamples);
+                // Validation scores the student against gold labels: the held-out split of the data its teacher was fine-tuned on.
+                var gold = StageInputs.Data(job, ClassifierRoot(job, stage), artifacts);
+                return new DistillObjective(student, device, data.Classes.Count,
+                    Distillation(d), labelled, labels, Cap(LabelledSequences(gold, task, valid, seqLen, family)));
             }
             default:
                 model.Dispose();
@@ -135,17 +142,27 @@ public static class ObjectiveFactory
         }
     }
 
+    /// <summary>One split of a sequence-classification data set as <paramref name="family"/> reads it: T5 as text-to-text ("genre: …").</summary>
+    public static IIndexedDataset<ClassificationExample> LabelledSequences(StageData data, ClassificationTask task, SplitName split, int seqLen, ModelFamily family) =>
+        family == ModelFamily.T5 ? new TextToTextDataset(data.Sequences(split, seqLen), data.Tokenizer.Encode(SpecNames.Of(task) + ":"), seqLen) : data.Sequences(split, seqLen);
+
     /// <summary>The first <paramref name="max"/> examples of <paramref name="data"/> (<c>data.max_examples</c>), or all of them.</summary>
     public static IIndexedDataset<T> Capped<T>(IIndexedDataset<T> data, int? max) => max is int n ? new Limited<T>(data, n) : data;
 
-    /// <summary>The module a stage trains, freshly initialised on the CPU; no data is read.</summary>
-    public static nn.Module BuildModule(JobSpec job, StageSpec stage, BrownData brown)
+    /// <summary>The module a stage trains, freshly initialised on the CPU, for a vocabulary of <paramref name="tokenizer"/>'s size and <paramref name="classes"/>.</summary>
+    public static nn.Module BuildModule(JobSpec job, StageSpec stage, Data.Tokenization.ITextTokenizer tokenizer, IReadOnlyList<string> classes)
     {
-        int vocab = brown.Vocabulary.Size;
+        int vocab = tokenizer.Size;
+        // A sub-vocabulary keeps at most vocab_size ids (a small corpus may have fewer distinct tokens); any other
+        // tokenizer has exactly its size, and a spec that says otherwise is refused rather than silently resized.
+        if (job.TokenizerOrDefault.Kind != TokenizerKind.Subvocab && stage.Model.VocabSize != 0 && stage.Model.VocabSize != vocab)
+            throw new InvalidOperationException($"stage '{stage.Name}': model.vocab_size {stage.Model.VocabSize} differs from the tokenizer's {vocab} ids ({tokenizer.Identity}); omit vocab_size to take the tokenizer's");
         var config = ModelBuilder.Config(stage.Model, stage.Objective, vocab);
         Backbone Backbone() => ModelFactory.CreateBackbone(config);
+        IReadOnlyList<int[]> LabelWords() => classes.Select(c => (int[])[.. tokenizer.Encode(" " + c.Replace('_', ' ')), Data.Tokenization.SpecialTokens.Eos]).ToList();
+        int Classes() => classes.Count > 0 ? classes.Count : throw new InvalidOperationException($"stage '{stage.Name}': a classifier needs its classes, and none are known");
         // T5 classifies text-to-text: the whole encoder-decoder, scoring one label word per class.
-        T5TextClassifier TextToText(ClassificationTask task) => new((T5Model)ModelFactory.Create(config), LabelWords(task, brown));
+        T5TextClassifier TextToText() => new((T5Model)ModelFactory.Create(config), LabelWords());
         // Initial weights are a function of the stage seed: every rank of a group starts from identical replicas,
         // and a single-process run is comparable with any data-parallel one. Initialisation draws from torch's one
         // global generator, so two device threads of a process must not build models at the same time.
@@ -159,29 +176,37 @@ public static class ObjectiveFactory
         {
             (StageKind.Pretrain, _) => ModelFactory.Create(config),
             (StageKind.Sft or StageKind.Dpo, _) => ModelFactory.Create(config),
-            (StageKind.Finetune, ClassificationObjective c) when config is T5Config => TextToText(c.Task),
-            (StageKind.Distill, _) when config is T5Config => TextToText(TaskOfLabels(job, LabelStageOf(job, stage))),
-            (StageKind.Finetune, ClassificationObjective { Task: ClassificationTask.Pos }) => new TokenClassifier(Backbone(), brown.Tags.Tags.Count),
-            (StageKind.Finetune, ClassificationObjective c) => new SequenceClassifier(Backbone(), ClassCount(c.Task, brown), Pooling(c.Pooling)),
+            (StageKind.Finetune, ClassificationSpec) when config is T5Config => TextToText(),
+            (StageKind.Distill, _) when config is T5Config => TextToText(),
+            (StageKind.Finetune, ClassificationSpec c) when c.Task.PerToken() => new TokenClassifier(Backbone(), Classes()),
+            (StageKind.Finetune, ClassificationSpec c) => new SequenceClassifier(Backbone(), Classes(), Pooling(c.Pooling)),
             (StageKind.Reward, _) => new RewardModel(Backbone()),
-            (StageKind.Distill, _) => new SequenceClassifier(Backbone(), ClassCount(TaskOfLabels(job, LabelStageOf(job, stage)), brown)),
+            (StageKind.Distill, _) => new SequenceClassifier(Backbone(), Classes()),
             _ => throw new NotSupportedException($"stage '{stage.Name}' ({stage.Kind}) has no model of its own"),
         };
     }
+
+    /// <summary>The module a stage trains on <paramref name="data"/> (its tokenizer and classes), freshly initialised on the CPU.</summary>
+    public static nn.Module BuildModule(JobSpec job, StageSpec stage, StageData data) => BuildModule(job, stage, data.Tokenizer, data.Classes);
+
+    /// <summary>The module a stage trains on the Brown Corpus, freshly initialised on the CPU.</summary>
+    public static nn.Module BuildModule(JobSpec job, StageSpec stage, BrownData brown) =>
+        BuildModule(job, stage, new BuiltinStageData(brown, Lineage.TaskOf(job, stage), () => DataCatalog.Shared.Spam((ulong)job.Seed)));
 
     private static readonly object GlobalGenerator = new();
 
     /// <summary>Rebuilds a finished stage's module and loads its final weights (label, evaluate, DPO reference, init).</summary>
     public static nn.Module LoadTrained(JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device)
     {
-        var module = BuildModule(job, stage, DataCatalog.Shared.Brown((ulong)job.Seed, stage.Model.VocabSize));
+        var (tokenizer, classes) = StageInputs.OfTrained(job, stage, artifacts);
+        var module = BuildModule(job, stage, tokenizer, classes);
         ModelBuilder.LoadFinal(module, artifacts.Of(stage.Name));
         module.to(device);
         return module;
     }
 
     /// <summary>The spec's "alpha·soft + (1 − alpha)·hard" (soft = KL at T, or logit MSE when <c>mse</c>) as loss options.</summary>
-    public static DistillationOptions Distillation(Contracts.Specs.DistillObjective d) => d.Mse
+    public static DistillationOptions Distillation(DistillSpec d) => d.Mse
         ? new DistillationOptions(d.Temperature, Alpha: 1 - d.Alpha, Gamma: d.Alpha, SoftWeight: 0)
         : new DistillationOptions(d.Temperature, Alpha: 1 - d.Alpha, Gamma: 0, SoftWeight: d.Alpha);
 
@@ -195,60 +220,37 @@ public static class ObjectiveFactory
         _ => throw new ArgumentOutOfRangeException(nameof(pooling), pooling, null),
     };
 
-    /// <summary>One split of a sequence-classification task, as <paramref name="family"/> reads it: T5 as text-to-text ("genre: …").</summary>
-    public static IIndexedDataset<ClassificationExample> Classification(JobSpec job, ClassificationTask task, SplitName split, int seqLen, BrownData brown, ModelFamily family)
-    {
-        IIndexedDataset<ClassificationExample> data = task switch
-        {
-            ClassificationTask.Genre => new GenreClassificationDataset(brown[split], seqLen),
-            ClassificationTask.Spam => new SpamClassificationDataset(DataCatalog.Shared.Spam((ulong)job.Seed)[split], brown.Vocabulary, seqLen),
-            _ => throw new NotSupportedException($"{task} is not a sequence classification task"),
-        };
-        return family == ModelFamily.T5 ? new TextToTextDataset(data, brown.Vocabulary.Encode(SpecNames.Of(task) + ":"), seqLen) : data;
-    }
-
-    /// <summary>
-    /// The word a text-to-text model writes for each class, in label order, as token ids ending in EOS: the genre names
-    /// ("news", "belles lettres", …) or "ham"/"spam". Leading spaces make them the corpus's common word tokens.
-    /// </summary>
-    public static IReadOnlyList<int[]> LabelWords(ClassificationTask task, BrownData brown)
-    {
-        IEnumerable<string> words = task switch
-        {
-            ClassificationTask.Genre => brown.Train.Genres.Select(g => g.Replace('_', ' ')),
-            ClassificationTask.Spam => ["ham", "spam"],
-            _ => throw new NotSupportedException($"{task} has no label words: text-to-text classifies whole sequences"),
-        };
-        return words.Select(w => (int[])[.. brown.Vocabulary.Encode(" " + w), Data.Tokenization.SpecialTokens.Eos]).ToList();
-    }
-
-    /// <summary>Preference pairs of one split, each side cut to <paramref name="seqLen"/> tokens.</summary>
-    public static IIndexedDataset<ComparisonExample> Comparisons(EncodedCorpus corpus, ulong seed, int seqLen) =>
-        new TruncatedPairs(new ComparisonDataset(corpus, seed), seqLen);
-
-    public static int ClassCount(ClassificationTask task, BrownData brown) => task switch
-    {
-        ClassificationTask.Genre => brown.Train.Genres.Count,
-        ClassificationTask.Spam => 2,
-        ClassificationTask.Pos => brown.Tags.Tags.Count,
-        _ => throw new NotSupportedException(task.ToString()),
-    };
-
     /// <summary>The label stage a distill stage learns from (<c>inputs.labels</c> or <c>data.from</c>).</summary>
     public static StageSpec LabelStageOf(JobSpec job, StageSpec stage) =>
         Required(job, stage.Inputs.Labels ?? (stage.Data.Source as StageOutput)?.Stage, stage, "labels");
 
     /// <summary>The task a label stage's teacher was fine-tuned on.</summary>
-    public static ClassificationTask TaskOfLabels(JobSpec job, StageSpec labelStage)
+    public static ClassificationTask TaskOfLabels(JobSpec job, StageSpec labelStage) =>
+        Lineage.TaskOf(job, labelStage) ?? throw new InvalidOperationException($"label stage '{labelStage.Name}': its teacher is not a classifier");
+
+    /// <summary>The fine-tuning stage at the root of a chain of teachers (label → teacher, distill → labels → teacher…): whose classes and gold data the chain uses.</summary>
+    public static StageSpec ClassifierRoot(JobSpec job, StageSpec stage)
     {
-        var teacher = Required(job, labelStage.Inputs.Teacher, labelStage, "teacher");
-        return teacher.Objective is ClassificationObjective c ? c.Task
-            : throw new InvalidOperationException($"label stage '{labelStage.Name}': teacher '{teacher.Name}' is not a classifier");
+        var seen = new HashSet<string>();
+        var s = stage;
+        while (s.Objective is not ClassificationSpec && seen.Add(s.Name))
+        {
+            var next = s.Kind switch
+            {
+                StageKind.Label => s.Inputs.Teacher,
+                StageKind.Distill => s.Inputs.Teacher ?? s.Inputs.Labels ?? (s.Data.Source as StageOutput)?.Stage,
+                StageKind.Evaluate => s.Inputs.Init ?? s.Inputs.Teacher,
+                _ => null,
+            };
+            s = (next is null ? null : job.Stage(next)) ?? throw new InvalidOperationException($"stage '{stage.Name}': no classifier was fine-tuned upstream of it");
+        }
+        return s;
     }
 
     public static StageSpec Required(JobSpec job, string? name, StageSpec stage, string what) =>
         (name is null ? null : job.Stage(name)) ?? throw new InvalidOperationException($"stage '{stage.Name}': needs {what} from an earlier stage");
 
+    /// <summary>The corpus split a <c>data.split</c> reads; <c>all</c> reads the training split (held-out splits stay unseen).</summary>
     public static SplitName ToSplit(DataSplit split) => split switch
     {
         DataSplit.Validation => SplitName.Validation,

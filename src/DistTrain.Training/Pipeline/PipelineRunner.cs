@@ -22,7 +22,8 @@ public sealed record PipelineReport(string Job, string RunDirectory, IReadOnlyDi
 /// cluster must match, and what <c>disttrain run</c> does. Each stage writes <c>metrics.json</c>; the run writes
 /// <c>report.json</c>. With <c>resume</c>, a stage continues from its newest checkpoint and a finished stage is skipped.
 /// </summary>
-public sealed class PipelineRunner(string runRoot, string jobId, Device device, IPipelineObserver? observer = null)
+/// <param name="dataRoot">The folder the spec's <c>data.path</c> and <c>tokenizer.path</c> are relative to; null for specs that read only built-in corpora.</param>
+public sealed class PipelineRunner(string runRoot, string jobId, Device device, IPipelineObserver? observer = null, string? dataRoot = null)
 {
     public string RunDirectory => Path.Combine(runRoot, jobId);
 
@@ -32,7 +33,7 @@ public sealed class PipelineRunner(string runRoot, string jobId, Device device, 
         var results = new Dictionary<string, IReadOnlyDictionary<string, double>>();
         foreach (var stage in StageGraph.TopologicalOrder(job))
         {
-            var artifacts = new StageArtifacts(runRoot, jobId, stage.Name);
+            var artifacts = new StageArtifacts(runRoot, jobId, stage.Name, dataRoot);
             observer?.StageStarted(stage, stage.Kind.Trains() ? stage.Train.Steps : 0);
             IReadOnlyDictionary<string, double> metrics = stage.Kind switch
             {
