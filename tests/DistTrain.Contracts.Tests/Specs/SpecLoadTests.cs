@@ -45,7 +45,7 @@ public sealed class SpecLoadTests
 
         Assert.Equal((2, 2), (pre.Distributed.MinWorkers, pre.Distributed.MaxWorkers));
         Assert.Equal(ModelFamily.Roberta, pre.Model.Family);
-        Assert.IsType<MlmObjective>(pre.Objective);
+        Assert.IsType<MlmSpec>(pre.Objective);
         Assert.Equal(pre.Model, teacher.Model);
         Assert.Equal(teacher.Model, label.Model);
         Assert.Equal(new DataSpec(new BuiltinCorpus(CorpusName.Brown), DataSplit.All, 64), label.Data);
@@ -98,7 +98,7 @@ public sealed class SpecLoadTests
             """);
         var s = spec.Stages[0];
         Assert.Equal((0, 0), (spec.Seed, spec.Priority));
-        Assert.Equal(new MlmObjective(0.15, SentenceTask.Sop), s.Objective);
+        Assert.Equal(new MlmSpec(0.15, SentenceTask.Sop), s.Objective);
         Assert.Equal(256, s.Model.Ffn);
         Assert.Equal(16, s.Model.EmbeddingWidth);
         Assert.Equal(16, (s.Model with { EmbeddingSize = null }).EmbeddingWidth); // albert factorises by default (64 / 4)
@@ -147,8 +147,8 @@ public sealed class SpecLoadTests
     public void Classification_pooling_parses_and_defaults_to_the_family()
     {
         var spec = LoadOk(SpecText.Job(SpecText.TwoStages.Replace("task: genre}", "task: genre, pooling: mean}")));
-        Assert.Equal(new ClassificationObjective(ClassificationTask.Genre, SequencePooling.Mean), spec.Stages[1].Objective);
-        Assert.Equal(new ClassificationObjective(ClassificationTask.Genre), LoadOk(SpecText.Job(SpecText.TwoStages)).Stages[1].Objective);
+        Assert.Equal(new ClassificationSpec(ClassificationTask.Genre, SequencePooling.Mean), spec.Stages[1].Objective);
+        Assert.Equal(new ClassificationSpec(ClassificationTask.Genre), LoadOk(SpecText.Job(SpecText.TwoStages)).Stages[1].Objective);
     }
 
     [Fact]
@@ -176,7 +176,7 @@ public sealed class SpecLoadTests
                 train: {steps: 5}
             """);
         Assert.Equal(new GeneratorSpec(4, 32, 1, 128), spec.Stages[0].Model.Generator);
-        Assert.IsType<RtdObjective>(spec.Stages[0].Objective);
+        Assert.IsType<RtdSpec>(spec.Stages[0].Objective);
     }
 
     [Fact]

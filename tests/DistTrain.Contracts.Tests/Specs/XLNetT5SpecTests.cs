@@ -21,20 +21,20 @@ public sealed class XLNetT5SpecTests
         var xlnet = JobSpecs.Load(Pre("xlnet"));
         Assert.True(xlnet.Ok, SpecText.Describe(xlnet.Errors));
         Assert.Equal(ModelFamily.Xlnet, xlnet.Spec!.Stages[0].Model.Family);
-        Assert.Equal(new PlmObjective(K: 6), xlnet.Spec.Stages[0].Objective);
+        Assert.Equal(new PlmSpec(K: 6), xlnet.Spec.Stages[0].Objective);
 
         var t5 = JobSpecs.Load(Pre("t5"));
         Assert.True(t5.Ok, SpecText.Describe(t5.Errors));
-        Assert.Equal(new SpanCorruptionObjective(NoiseDensity: 0.15, MeanSpan: 3), t5.Spec!.Stages[0].Objective);
+        Assert.Equal(new SpanCorruptionSpec(NoiseDensity: 0.15, MeanSpan: 3), t5.Spec!.Stages[0].Objective);
     }
 
     [Fact]
     public void Objective_knobs_are_read()
     {
         var xlnet = JobSpecs.Load(Pre("xlnet", "objective: {kind: plm, k: 7}"));
-        Assert.Equal(new PlmObjective(7), xlnet.Spec!.Stages[0].Objective);
+        Assert.Equal(new PlmSpec(7), xlnet.Spec!.Stages[0].Objective);
         var t5 = JobSpecs.Load(Pre("t5", "objective: {kind: span_corruption, noise_density: 0.3, mean_span: 8}"));
-        Assert.Equal(new SpanCorruptionObjective(0.3, 8), t5.Spec!.Stages[0].Objective);
+        Assert.Equal(new SpanCorruptionSpec(0.3, 8), t5.Spec!.Stages[0].Objective);
     }
 
     [Fact]

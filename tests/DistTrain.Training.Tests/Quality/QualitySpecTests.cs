@@ -67,7 +67,7 @@ public sealed class QualitySpecTests(ITestOutputHelper output)
         var result = JobSpecs.LoadFile(path);
         Assert.True(result.Ok, $"{path}: " + string.Join("\n", result.Errors));
         return result.Spec!.Stages.Any(s => s.Data.Source is BuiltinCorpus { Name: CorpusName.Spam }
-                                            || s.Objective is ClassificationObjective { Task: ClassificationTask.Spam });
+                                            || s.Objective is ClassificationSpec { Task: ClassificationTask.Spam });
     }
 
 }
