@@ -99,7 +99,7 @@ public static class RecordReader
             using (json)
             {
                 if (json.RootElement.ValueKind != JsonValueKind.Object)
-                    throw new DataFormatException($"{where}: not a JSON object (a JSON {Describe(json.RootElement.ValueKind)})");
+                    throw new DataFormatException($"{where}: not a JSON object (found {Describe(json.RootElement.ValueKind)})");
                 var values = new Dictionary<string, object>(fields.Count);
                 foreach (var field in fields)
                 {
@@ -278,9 +278,12 @@ public static class RecordReader
     {
         var entries = checked((int)(group.GetMetadata(field)?.MetaData?.NumValues ?? rows));
         var values = new T[entries];
-        int[]? def = field.MaxDefinitionLevel > 0 ? new int[entries] : null;
-        int[]? rep = field.MaxRepetitionLevel > 0 ? new int[entries] : null;
-        await group.ReadRawAsync<T>(field, values, def, rep);
+        // Parquet.Net wants both level buffers whatever the column's maximum levels.
+        var defLevels = new int[entries];
+        var repLevels = new int[entries];
+        await group.ReadRawAsync<T>(field, values, defLevels, repLevels);
+        int[]? def = field.MaxDefinitionLevel > 0 ? defLevels : null;
+        int[]? rep = field.MaxRepetitionLevel > 0 ? repLevels : null;
         var result = new object?[rows];
         int k = 0, row = -1;
         if (rep is null)
