@@ -42,7 +42,7 @@ public static class DataFileResolver
             var pattern = GlobRegex(path.Replace('\\', '/'));
             var start = GlobBase(root, path);
             baseDir = start;
-            files = !Directory.Exists(start) ? [] : Directory.EnumerateFiles(start, "*", SearchOption.AllDirectories)
+            files = !Directory.Exists(start) ? [] : Directory.EnumerateFiles(start, "*", Recursive)
                 .Where(f => !IsHidden(Path.GetRelativePath(root, f)) && pattern.IsMatch(Path.GetRelativePath(root, f).Replace('\\', '/')))
                 .ToList();
             if (files.Count == 0) throw new DataFormatException($"{path}: the pattern matches no file under {root}");
@@ -57,7 +57,7 @@ public static class DataFileResolver
         else if (Directory.Exists(full))
         {
             baseDir = full;
-            var all = Directory.EnumerateFiles(full, "*", SearchOption.AllDirectories)
+            var all = Directory.EnumerateFiles(full, "*", Recursive)
                 .Where(f => !IsHidden(Path.GetRelativePath(full, f))).ToList();
             files = all.Where(f => ExtensionOf(f) is not null).ToList();
             if (files.Count == 0)
@@ -118,6 +118,13 @@ public static class DataFileResolver
         var dot = name.IndexOf('.');
         return dot > 0 ? name[..dot] : name;
     }
+
+    // Hidden entries (".name", such as a prepared-data cache kept under the data root) are skipped, and hidden
+    // folders are not even listed.
+    private static readonly EnumerationOptions Recursive = new()
+    {
+        RecurseSubdirectories = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System, IgnoreInaccessible = false,
+    };
 
     private static string Supported => string.Join(", ", SupportedExtensions);
 

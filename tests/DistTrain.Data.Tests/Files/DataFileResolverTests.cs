@@ -58,6 +58,17 @@ public sealed class DataFileResolverTests
     }
 
     [Fact]
+    public void Hidden_files_and_folders_such_as_a_cache_under_the_root_are_never_read()
+    {
+        using var tmp = new TempFolder();
+        tmp.Write("a.jsonl", "{}");
+        tmp.Write(".disttrain-cache/abc/train.jsonl", "{}");
+        tmp.Write(".hidden.jsonl", "{}");
+        Assert.Equal([tmp.File("a.jsonl")], DataFileResolver.Resolve(tmp.Path, ".").Train);
+        Assert.Equal([tmp.File("a.jsonl")], DataFileResolver.Resolve(tmp.Path, "**/*.jsonl").Train);
+    }
+
+    [Fact]
     public void Globs_match_relative_to_the_root()
     {
         using var tmp = new TempFolder();
