@@ -87,6 +87,7 @@ public sealed class PreparedData : IDisposable
                  : carve ? new PreparedSplitRule(splitSeed, validationFraction, 0) : null;
         var key = CacheKey(schema, fieldMap, tokenizer, rule, sources);
         var directory = Path.Combine(Path.GetFullPath(cacheRoot), key);
+        RemoveAbandoned(directory);
         if (System.IO.Directory.Exists(directory)) return Open(directory);
 
         System.IO.Directory.CreateDirectory(cacheRoot);
@@ -280,6 +281,28 @@ public sealed class PreparedData : IDisposable
     }
 
     private static string Name(SplitName split) => split.ToString().ToLowerInvariant();
+
+    /// <summary>How long a temporary folder may go without a write before it counts as abandoned (its writer was killed).</summary>
+    public static TimeSpan AbandonedAfter { get; } = TimeSpan.FromHours(1);
+
+    // A worker killed while preparing leaves its temporary folder behind; one whose files have not been written for
+    // an hour is not being written by anyone (a live writer appends to its .bin files continuously).
+    private static void RemoveAbandoned(string directory)
+    {
+        var parent = Path.GetDirectoryName(directory)!;
+        if (!System.IO.Directory.Exists(parent)) return;
+        foreach (var temp in System.IO.Directory.GetDirectories(parent, Path.GetFileName(directory) + ".tmp-*"))
+        {
+            try
+            {
+                var newest = System.IO.Directory.EnumerateFiles(temp, "*", SearchOption.AllDirectories)
+                    .Select(File.GetLastWriteTimeUtc).Append(System.IO.Directory.GetLastWriteTimeUtc(temp)).Max();
+                if (DateTime.UtcNow - newest > AbandonedAfter) System.IO.Directory.Delete(temp, recursive: true);
+            }
+            catch (IOException) { /* another worker removed it first, or it is in use: leave it */ }
+            catch (UnauthorizedAccessException) { }
+        }
+    }
 
     private static long Chars(DataRecord record)
     {

@@ -161,6 +161,26 @@ public sealed class PreparedDataTests
     }
 
     [Fact]
+    public void Temporary_folders_of_killed_preparers_are_removed_once_abandoned()
+    {
+        using var tmp = new TempFolder();
+        tmp.Write("d/a.jsonl", Jsonl(DataSchema.Text, 5));
+        var files = DataFileResolver.Resolve(tmp.Path, "d");
+        var cache = tmp.File("cache/x");
+        string directory;
+        using (var data = PreparedData.Prepare(files, DataSchema.Text, null, new CharTokenizer(), 1, 0, 0, cache)) directory = data.Directory;
+        var old = tmp.Write($"cache/x/{Path.GetFileName(directory)}.tmp-dead/train/text.bin", "x");
+        var live = tmp.Write($"cache/x/{Path.GetFileName(directory)}.tmp-live/train/text.bin", "x");
+        var longAgo = DateTime.UtcNow - PreparedData.AbandonedAfter - TimeSpan.FromMinutes(5);
+        File.SetLastWriteTimeUtc(old, longAgo);
+        Directory.SetLastWriteTimeUtc(Path.GetDirectoryName(old)!, longAgo);
+        Directory.SetLastWriteTimeUtc(Path.GetDirectoryName(Path.GetDirectoryName(old))!, longAgo);
+        using (PreparedData.Prepare(files, DataSchema.Text, null, new CharTokenizer(), 1, 0, 0, cache)) { }
+        Assert.False(File.Exists(old));
+        Assert.True(File.Exists(live));
+    }
+
+    [Fact]
     public void A_corrupted_shard_byte_is_an_error_naming_the_file()
     {
         using var tmp = new TempFolder();
