@@ -147,6 +147,25 @@ public sealed class RecordReaderTests
         Assert.Equal("n.parquet:row 2: field 'text' is null", Error(tmp, "n.parquet", DataSchema.Classification));
     }
 
+    [Fact]
+    public async Task Parquet_preference_files_may_leave_out_the_prompt_column()
+    {
+        using var tmp = new TempFolder();
+        await WriteParquet(tmp.File("p.parquet"), new DataField<string>("chosen"), new DataField<int>("n"), ["good", "better"], [1, 2]);
+        var e = Assert.Throws<DataFormatException>(() => Read(tmp, "p.parquet", DataSchema.Preference));
+        Assert.Equal("p.parquet: column 'rejected' missing; found: chosen, n", e.Message);
+        var schema = new ParquetSchema(new DataField<string>("chosen"), new DataField<string>("rejected"));
+        await using (var fs = File.Create(tmp.File("q.parquet")))
+        await using (var writer = await ParquetWriter.CreateAsync(schema, fs))
+        using (var group = writer.CreateRowGroup())
+        {
+            await group.WriteAsync(schema.DataFields[0], new[] { "good" });
+            await group.WriteAsync(schema.DataFields[1], new[] { "bad" });
+        }
+        var pair = Assert.Single(Read(tmp, "q.parquet", DataSchema.Preference));
+        Assert.Equal(("", "good", "bad"), (pair.Text("prompt"), pair.Text("chosen"), pair.Text("rejected")));
+    }
+
     internal static async Task WriteParquet<T>(string path, DataField<string> first, DataField<T> second, string[] a, T[] b) where T : struct
     {
         var schema = new ParquetSchema(first, second);

@@ -221,6 +221,30 @@ public sealed class PreparedDataTests
     }
 
     [Fact]
+    public async Task Hf_style_parquet_shards_prepare_by_their_split_names()
+    {
+        using var tmp = new TempFolder();
+        var labels = new long[] { 0, 1, 1, 0, 2 };
+        await Files.RecordReaderTests.WriteParquet(tmp.File("hf/data/train-00000-of-00002.parquet"), new Parquet.Schema.DataField<string>("sentence"),
+            new Parquet.Schema.DataField<long>("label"), ["a", "bb", "ccc", "dd", "e"], labels);
+        await Files.RecordReaderTests.WriteParquet(tmp.File("hf/data/train-00001-of-00002.parquet"), new Parquet.Schema.DataField<string>("sentence"),
+            new Parquet.Schema.DataField<long>("label"), ["f"], [10L]);
+        await Files.RecordReaderTests.WriteParquet(tmp.File("hf/data/test-00000-of-00001.parquet"), new Parquet.Schema.DataField<string>("sentence"),
+            new Parquet.Schema.DataField<long>("label"), ["g", "h"], [2L, 3L]);
+        var files = DataFileResolver.Resolve(tmp.Path, "hf");
+        using var data = PreparedData.Prepare(files, DataSchema.Classification, new Dictionary<string, string> { ["text"] = "sentence" },
+                                              new CharTokenizer(), 1, 0, 0, tmp.File("cache"));
+        Assert.Equal(["0", "1", "2", "10"], data.Labels);
+        Assert.Equal(6, data.Train.Count);
+        Assert.Equal(0, data.Validation.Count);
+        Assert.Equal([2, -1], Enumerable.Range(0, 2).Select(i => data.Test.Value("label", i)));
+        Assert.Equal(["test: 1 records with labels never seen in training: 3"], data.UnseenLabels);
+        Assert.Equal(new CharTokenizer().Encode("f"), data.Train.Row("text", 5));
+        Assert.Equal(["data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet", "data/test-00000-of-00001.parquet"],
+            data.Manifest.Sources.Select(s => s.Path.Replace("hf/", "")));
+    }
+
+    [Fact]
     public void Presplit_data_without_validation_files_takes_validation_out_of_train()
     {
         using var tmp = new TempFolder();
