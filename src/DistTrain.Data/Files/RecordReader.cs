@@ -11,7 +11,9 @@ namespace DistTrain.Data.Files;
 /// <para><b>.txt</b> holds text only (<see cref="DataSchema.Text"/>): documents are separated by one or more blank
 /// (empty or whitespace-only) lines, and a file without a blank line is one document. A document's lines are joined
 /// with "\n". A document is held in memory while it is read, so a huge file should have blank lines.</para>
-/// <para><b>.jsonl</b> and <b>.jsonl.gz</b>: one JSON object per line; blank lines are skipped; extra fields are ignored.</para>
+/// <para><b>.jsonl</b> and <b>.jsonl.gz</b>: one JSON object per line; blank lines are skipped; extra fields are ignored.
+/// <b>.json</b>: a JSON array of such objects (Alpaca style; streamed item by item, sources "file:item N"), or JSON
+/// Lines when the file does not start with '[' (what HF datasets' to_json writes).</para>
 /// <para><b>.parquet</b> (Parquet.Net): the columns are checked before the first row, then one row group at a time is
 /// read, so memory holds one row group's columns. Text columns must be strings, labels strings or integers, words lists of strings.</para>
 /// <para>Empty strings are valid values. A file with no records at all is an error. Every error is a
@@ -28,12 +30,13 @@ public static class RecordReader
                   ?? throw new DataFormatException($"{display}: unsupported file type '{Path.GetExtension(file)}'; supported: {string.Join(", ", DataFileResolver.SupportedExtensions)}");
         if (!File.Exists(file)) throw new DataFormatException($"{display}: file not found");
         if (ext == ".txt" && schema != DataSchema.Text)
-            throw new DataFormatException($"{display}: a .txt file holds plain text only (schema text), not {DataSchemas.Name(schema)}; use .jsonl or .parquet for fields");
+            throw new DataFormatException($"{display}: a .txt file holds plain text only (schema text), not {DataSchemas.Name(schema)}; use .jsonl, .json or .parquet for fields");
         var fields = DataSchemas.Fields(schema);
         return NonEmpty(ext switch
         {
             ".txt" => ReadText(file, display),
             ".parquet" => ReadParquet(file, display, fields, fieldMap),
+            ".json" => ReadJson(file, display, fields, fieldMap),
             _ => ReadJsonLines(file, display, fields, fieldMap, gzip: ext == ".jsonl.gz"),
         }, display);
     }
@@ -96,25 +99,66 @@ public static class RecordReader
             JsonDocument json;
             try { json = JsonDocument.Parse(line); }
             catch (JsonException e) { throw new DataFormatException($"{where}: not a JSON object ({e.Message})", e); }
-            using (json)
+            using (json) yield return FromObject(json.RootElement, where, fields, fieldMap);
+        }
+    }
+
+    // A .json file is either one JSON array of records (streamed element by element) or JSON Lines, as HF datasets'
+    // to_json writes by default; the first character tells which.
+    private static IEnumerable<DataRecord> ReadJson(string file, string display, IReadOnlyList<SchemaField> fields,
+                                                    IReadOnlyDictionary<string, string>? fieldMap)
+    {
+        if (FirstCharacter(file) != '[') return ReadJsonLines(file, display, fields, fieldMap, gzip: false);
+        return ReadJsonArray(file, display, fields, fieldMap);
+    }
+
+    private static IEnumerable<DataRecord> ReadJsonArray(string file, string display, IReadOnlyList<SchemaField> fields,
+                                                         IReadOnlyDictionary<string, string>? fieldMap)
+    {
+        using var stream = File.OpenRead(file);
+        var items = JsonSerializer.DeserializeAsyncEnumerable<JsonElement>(stream).GetAsyncEnumerator();
+        try
+        {
+            for (var item = 1; ; item++)
             {
-                if (json.RootElement.ValueKind != JsonValueKind.Object)
-                    throw new DataFormatException($"{where}: not a JSON object (found {Describe(json.RootElement.ValueKind)})");
-                var values = new Dictionary<string, object>(fields.Count);
-                foreach (var field in fields)
+                bool more;
+                try { more = items.MoveNextAsync().AsTask().GetAwaiter().GetResult(); }
+                catch (JsonException e)
                 {
-                    var column = DataSchemas.Column(field.Name, fieldMap);
-                    if (!json.RootElement.TryGetProperty(column, out var value) || value.ValueKind == JsonValueKind.Null)
-                    {
-                        if (field.Optional) { values[field.Name] = ""; continue; }
-                        var found = json.RootElement.EnumerateObject().Select(p => p.Name);
-                        throw Missing(where, column, fields, fieldMap, found, isNull: value.ValueKind == JsonValueKind.Null);
-                    }
-                    values[field.Name] = FromJson(value, field, column, where);
+                    throw new DataFormatException($"{display}:{(e.LineNumber ?? 0) + 1}: not valid JSON ({e.Message})", e);
                 }
-                yield return Checked(new DataRecord(where, values), fields, fieldMap);
+                if (!more) yield break;
+                yield return FromObject(items.Current, $"{display}:item {item}", fields, fieldMap);
             }
         }
+        finally { items.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+    }
+
+    private static int FirstCharacter(string file)
+    {
+        using var reader = new StreamReader(file, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        int c;
+        while ((c = reader.Read()) >= 0 && char.IsWhiteSpace((char)c)) { }
+        return c;
+    }
+
+    private static DataRecord FromObject(JsonElement root, string where, IReadOnlyList<SchemaField> fields, IReadOnlyDictionary<string, string>? fieldMap)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new DataFormatException($"{where}: not a JSON object (found {Describe(root.ValueKind)})");
+        var values = new Dictionary<string, object>(fields.Count);
+        foreach (var field in fields)
+        {
+            var column = DataSchemas.Column(field.Name, fieldMap);
+            if (!root.TryGetProperty(column, out var value) || value.ValueKind == JsonValueKind.Null)
+            {
+                if (field.Optional) { values[field.Name] = ""; continue; }
+                var found = root.EnumerateObject().Select(p => p.Name);
+                throw Missing(where, column, fields, fieldMap, found, isNull: value.ValueKind == JsonValueKind.Null);
+            }
+            values[field.Name] = FromJson(value, field, column, where);
+        }
+        return Checked(new DataRecord(where, values), fields, fieldMap);
     }
 
     private static object FromJson(JsonElement value, SchemaField field, string column, string where)

@@ -12,6 +12,7 @@ public sealed class DataFileResolverTests
         tmp.Write("d/dev.jsonl", "{}");
         tmp.Write("d/test.jsonl.gz", "");
         tmp.Write("d/README.md", "skipped in a folder");
+        tmp.Write("d/dataset_infos.json", "{}");
         var set = DataFileResolver.Resolve(tmp.Path, "d");
         Assert.True(set.Presplit);
         Assert.Equal([tmp.File("d/train.jsonl")], set.Train);
@@ -91,9 +92,9 @@ public sealed class DataFileResolverTests
             Assert.Throws<DataFormatException>(() => DataFileResolver.Resolve(tmp.Path, "missing/train.jsonl")).Message);
         Assert.Equal($"*.parquet: the pattern matches no file under {tmp.Path}",
             Assert.Throws<DataFormatException>(() => DataFileResolver.Resolve(tmp.Path, "*.parquet")).Message);
-        Assert.Equal("empty: the folder holds no data files (.txt, .jsonl, .jsonl.gz, .parquet); found: nothing",
+        Assert.Equal("empty: the folder holds no data files (.txt, .jsonl, .jsonl.gz, .json, .parquet); found: nothing",
             Assert.Throws<DataFormatException>(() => DataFileResolver.Resolve(tmp.Path, "empty")).Message);
-        Assert.Equal("docs: the folder holds no data files (.txt, .jsonl, .jsonl.gz, .parquet); found: README.md",
+        Assert.Equal("docs: the folder holds no data files (.txt, .jsonl, .jsonl.gz, .json, .parquet); found: README.md",
             Assert.Throws<DataFormatException>(() => DataFileResolver.Resolve(tmp.Path, "docs")).Message);
     }
 
@@ -104,7 +105,7 @@ public sealed class DataFileResolverTests
         tmp.Write("data.csv", "a,b");
         tmp.Write("m/train.jsonl", "{}");
         tmp.Write("m/extra.jsonl", "{}");
-        Assert.Equal("data.csv: unsupported file type '.csv'; supported: .txt, .jsonl, .jsonl.gz, .parquet",
+        Assert.Equal("data.csv: unsupported file type '.csv'; supported: .txt, .jsonl, .jsonl.gz, .json, .parquet",
             Assert.Throws<DataFormatException>(() => DataFileResolver.Resolve(tmp.Path, "data.csv")).Message);
         var e = Assert.Throws<DataFormatException>(() => DataFileResolver.Resolve(tmp.Path, "m"));
         Assert.StartsWith("m: some files are named by split (train/validation/test) and some are not: m/extra.jsonl", e.Message);

@@ -46,6 +46,30 @@ public sealed class RecordReaderTests
     }
 
     [Fact]
+    public void Json_files_hold_an_array_of_records_or_json_lines()
+    {
+        using var tmp = new TempFolder();
+        tmp.Write("alpaca.json", """
+            [
+              {"instruction": "Name a colour.", "output": "Blue."},
+              {"instruction": "Add 2 and 2.", "output": "4"}
+            ]
+            """);
+        var map = new Dictionary<string, string> { ["prompt"] = "instruction", ["response"] = "output" };
+        var records = Read(tmp, "alpaca.json", DataSchema.Sft, map);
+        Assert.Equal(["Name a colour.", "Add 2 and 2."], records.Select(r => r.Text("prompt")));
+        Assert.Equal("alpaca.json:item 2", records[1].Source);
+        tmp.Write("lines.json", "{\"text\": \"a\"}\n{\"text\": \"b\"}\n");
+        Assert.Equal(["a", "b"], Read(tmp, "lines.json", DataSchema.Text).Select(r => r.Text("text")));
+        tmp.Write("bad.json", "[{\"text\": \"a\"},\n {\"txt\": \"b\"}]");
+        Assert.Equal("bad.json:item 2: missing field 'text' (expected text; found: txt)", Error(tmp, "bad.json", DataSchema.Text));
+        tmp.Write("broken.json", "[{\"text\": \"a\"},\n {\"text\": ]");
+        Assert.StartsWith("broken.json:2: not valid JSON (", Error(tmp, "broken.json", DataSchema.Text));
+        tmp.Write("empty.json", "[]");
+        Assert.Equal("empty.json: no records (the file is empty)", Error(tmp, "empty.json", DataSchema.Text));
+    }
+
+    [Fact]
     public void Every_schema_reads_its_fields()
     {
         using var tmp = new TempFolder();
@@ -124,7 +148,7 @@ public sealed class RecordReaderTests
         tmp.Write("empty.txt", "");
         Assert.Equal("empty.txt: no records (the file is empty)", Error(tmp, "empty.txt", DataSchema.Text));
         tmp.Write("a.txt", "text");
-        Assert.Equal("a.txt: a .txt file holds plain text only (schema text), not classification; use .jsonl or .parquet for fields",
+        Assert.Equal("a.txt: a .txt file holds plain text only (schema text), not classification; use .jsonl, .json or .parquet for fields",
             Error(tmp, "a.txt", DataSchema.Classification));
         Assert.Equal("gone.jsonl: file not found", Error(tmp, "gone.jsonl", DataSchema.Text));
         tmp.Write("x.csv", "a");
