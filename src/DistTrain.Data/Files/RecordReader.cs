@@ -10,7 +10,8 @@ namespace DistTrain.Data.Files;
 /// <remarks>
 /// <para><b>.txt</b> holds text only (<see cref="DataSchema.Text"/>): documents are separated by one or more blank
 /// (empty or whitespace-only) lines, and a file without a blank line is one document. A document's lines are joined
-/// with "\n". A document is held in memory while it is read, so a huge file should have blank lines.</para>
+/// with "\n". A document longer than <see cref="MaxTextChars"/> (8M characters) is cut at a line boundary into several
+/// records, so memory stays bounded even for a file with no blank line at all.</para>
 /// <para><b>.jsonl</b> and <b>.jsonl.gz</b>: one JSON object per line; blank lines are skipped; extra fields are ignored.
 /// <b>.json</b>: a JSON array of such objects (Alpaca style; streamed item by item, sources "file:item N"), or JSON
 /// Lines when the file does not start with '[' (what HF datasets' to_json writes).</para>
@@ -21,6 +22,9 @@ namespace DistTrain.Data.Files;
 /// </remarks>
 public static class RecordReader
 {
+    /// <summary>The longest .txt document (in UTF-16 characters) read as one record; longer ones are cut at a line boundary.</summary>
+    public const int MaxTextChars = 8 << 20;
+
     /// <param name="fieldMap">Schema field → the column it is read from (e.g. text → "body"); null or a missing entry = the field's own name.</param>
     /// <param name="displayRoot">The folder paths in messages and sources are relative to.</param>
     public static IEnumerable<DataRecord> Read(string file, DataSchema schema, IReadOnlyDictionary<string, string>? fieldMap, string displayRoot)
@@ -65,6 +69,9 @@ public static class RecordReader
                 if (doc.Length > 0 || first > 0) yield return TextRecord();
                 continue;
             }
+            // A document never grows past MaxTextChars: a file without blank lines (one sentence per line, say)
+            // would otherwise be held whole in memory. It is cut at a line boundary into several records.
+            if (first > 0 && doc.Length + 1 + line.Length > MaxTextChars) yield return TextRecord();
             if (first == 0) first = lineNo;
             else doc.Append('\n');
             doc.Append(line);

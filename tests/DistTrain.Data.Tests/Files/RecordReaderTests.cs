@@ -27,6 +27,20 @@ public sealed class RecordReaderTests
     }
 
     [Fact]
+    public void A_huge_txt_document_is_cut_at_line_boundaries()
+    {
+        using var tmp = new TempFolder();
+        var line = new string('x', 999);
+        using (var writer = new StreamWriter(tmp.File("big.txt")))
+            for (var i = 0; i < 20_000; i++) writer.WriteLine(line); // 20M characters, no blank line
+        var docs = Read(tmp, "big.txt", DataSchema.Text);
+        Assert.Equal(3, docs.Count);
+        Assert.All(docs, d => Assert.True(d.Text("text").Length <= RecordReader.MaxTextChars));
+        Assert.Equal(20_000 * 1000 - 3, docs.Sum(d => d.Text("text").Length)); // every line, joined by "\n" within a record
+        Assert.Equal("big.txt:8389", docs[1].Source);
+    }
+
+    [Fact]
     public void Jsonl_and_jsonl_gz_read_fields_with_a_field_map()
     {
         using var tmp = new TempFolder();
