@@ -275,6 +275,19 @@ public sealed class PreparedDataTests
     }
 
     [Fact]
+    public void A_cancelled_prepare_leaves_nothing_behind()
+    {
+        using var tmp = new TempFolder();
+        tmp.Write("d/a.jsonl", Jsonl(DataSchema.Text, 30_000));
+        using var cts = new CancellationTokenSource();
+        var cache = tmp.File("cache");
+        var progress = new SyncProgress(_ => cts.Cancel()); // cancel after the first batch
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+            PreparedData.Prepare(DataFileResolver.Resolve(tmp.Path, "d"), DataSchema.Text, null, new CharTokenizer(), 1, 0, 0, cache, progress, cts.Token));
+        Assert.Empty(Directory.GetFileSystemEntries(cache));
+    }
+
+    [Fact]
     public void Progress_is_reported_up_to_all_bytes()
     {
         using var tmp = new TempFolder();
