@@ -25,6 +25,7 @@ public static class RecordReader
     /// <summary>The longest .txt document (in UTF-16 characters) read as one record; longer ones are cut at a line boundary.</summary>
     public const int MaxTextChars = 8 << 20;
 
+    /// <summary>The records of <paramref name="file"/>, read lazily in file order; the extension picks the format.</summary>
     /// <param name="fieldMap">Schema field → the column it is read from (e.g. text → "body"); null or a missing entry = the field's own name.</param>
     /// <param name="displayRoot">The folder paths in messages and sources are relative to.</param>
     public static IEnumerable<DataRecord> Read(string file, DataSchema schema, IReadOnlyDictionary<string, string>? fieldMap, string displayRoot)

@@ -47,9 +47,16 @@ public sealed class PreparedData : IDisposable
     /// <summary>The prepared folder (cacheRoot/key).</summary>
     public string Directory { get; }
 
+    /// <summary>What manifest.json says: sources, tokenizer, columns, counts, labels, shard hashes.</summary>
     public PrepareManifest Manifest { get; }
+
+    /// <summary>The training split.</summary>
     public ShardSplit Train { get; }
+
+    /// <summary>The validation split (empty when the data has none and no fraction was asked for).</summary>
     public ShardSplit Validation { get; }
+
+    /// <summary>The test split (possibly empty).</summary>
     public ShardSplit Test { get; }
 
     /// <summary>The split named <paramref name="split"/>.</summary>
@@ -150,6 +157,7 @@ public sealed class PreparedData : IDisposable
         }
     }
 
+    /// <summary>Unmaps every split.</summary>
     public void Dispose()
     {
         Train.Dispose();

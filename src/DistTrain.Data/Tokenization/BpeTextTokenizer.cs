@@ -69,13 +69,17 @@ public sealed class BpeTextTokenizer : ITextTokenizer
         Identity = "bpe:sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Canonical())));
     }
 
+    /// <inheritdoc/>
     public string Kind => "bpe";
+    /// <inheritdoc/>
     public string Identity { get; }
+    /// <inheritdoc/>
     public int Size { get; }
 
     /// <summary>The pre-tokenizer regex.</summary>
     public string Pattern { get; }
 
+    /// <inheritdoc/>
     public int[] Encode(string text)
     {
         var ids = _inner.EncodeToIds(text);
@@ -84,6 +88,7 @@ public sealed class BpeTextTokenizer : ITextTokenizer
         return result;
     }
 
+    /// <inheritdoc/>
     public string Decode(IEnumerable<int> ids, bool skipSpecials = false)
     {
         var bytes = new List<byte>();
@@ -102,6 +107,7 @@ public sealed class BpeTextTokenizer : ITextTokenizer
         return Encoding.UTF8.GetString(bytes.ToArray());
     }
 
+    /// <inheritdoc/>
     public void Save(string directory)
     {
         Directory.CreateDirectory(directory);
