@@ -28,15 +28,18 @@ public sealed class BpeTextTokenizer : ITextTokenizer
     private readonly IReadOnlyList<KeyValuePair<string, int>> _vocab; // in id order
     private readonly IReadOnlyList<(string A, string B)> _merges;
     private readonly IReadOnlyDictionary<int, string> _added;
+    private readonly Dictionary<string, int> _tokens = new(StringComparer.Ordinal);
+    private readonly Regex _pieces;
 
     private BpeTextTokenizer(IReadOnlyList<KeyValuePair<string, int>> vocab, IReadOnlyList<(string, string)> merges,
-                             string pattern, IReadOnlyDictionary<int, string> added, string source)
+                             string pattern, IReadOnlyDictionary<int, string> added, bool ignoreMerges, string source)
     {
+        IgnoreMerges = ignoreMerges;
         _vocab = vocab.OrderBy(kv => kv.Value).ToArray();
         _merges = merges;
         _added = added;
         Pattern = pattern;
-        var tokens = new Dictionary<string, int>(StringComparer.Ordinal);
+        var tokens = _tokens;
         foreach (var (token, id) in _vocab)
         {
             if (id < 0) throw new InvalidDataException($"{source}: token '{token}' has negative id {id}");
@@ -57,14 +60,13 @@ public sealed class BpeTextTokenizer : ITextTokenizer
         foreach (var (id, content) in added) _bytes[id] ??= Encoding.UTF8.GetBytes(content);
         Size = SpecialTokens.Count + _bytes.Length;
 
-        Regex regex;
-        try { regex = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant); }
+        try { _pieces = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant); }
         catch (ArgumentException e) { throw new InvalidDataException($"{source}: pre-tokenizer pattern is not a .NET regex ({e.Message})", e); }
         _inner = BpeTokenizer.Create(new BpeOptions(_vocab)
         {
             Merges = merges.Select(m => $"{m.Item1} {m.Item2}").ToArray(),
             ByteLevel = true,
-            PreTokenizer = new RegexPreTokenizer(regex, null),
+            PreTokenizer = new RegexPreTokenizer(_pieces, null),
         });
         Identity = "bpe:sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Canonical())));
     }
@@ -79,13 +81,30 @@ public sealed class BpeTextTokenizer : ITextTokenizer
     /// <summary>The pre-tokenizer regex.</summary>
     public string Pattern { get; }
 
+    /// <summary>HF's ignore_merges (Llama 3): a pre-token that is itself in the vocabulary is that one token, whatever the merges would make.</summary>
+    public bool IgnoreMerges { get; }
+
     /// <inheritdoc/>
     public int[] Encode(string text)
     {
+        if (IgnoreMerges) return EncodeIgnoringMerges(text);
         var ids = _inner.EncodeToIds(text);
         var result = new int[ids.Count];
         for (var i = 0; i < result.Length; i++) result[i] = SpecialTokens.Count + ids[i];
         return result;
+    }
+
+    // The library has no ignore_merges, so pre-tokenize here and give it only the pieces the vocabulary lacks.
+    private int[] EncodeIgnoringMerges(string text)
+    {
+        var result = new List<int>(text.Length / 3 + 4);
+        foreach (var match in _pieces.EnumerateMatches(text))
+        {
+            var piece = text.Substring(match.Index, match.Length);
+            if (_tokens.TryGetValue(ByteLevelAlphabet.Spell(piece), out var id)) result.Add(SpecialTokens.Count + id);
+            else foreach (var i in _inner.EncodeToIds(piece, considerPreTokenization: false)) result.Add(SpecialTokens.Count + i);
+        }
+        return result.ToArray();
     }
 
     /// <inheritdoc/>
@@ -117,7 +136,8 @@ public sealed class BpeTextTokenizer : ITextTokenizer
         File.WriteAllLines(Path.Combine(directory, MergesFile), ["#version: 0.2", .. _merges.Select(m => $"{m.A} {m.B}")]);
         var added = new JsonObject();
         foreach (var (id, content) in _added.OrderBy(kv => kv.Key)) added[id.ToString()] = content;
-        Tokenizers.WriteDescriptor(directory, this, [VocabFile, MergesFile], new JsonObject { ["pattern"] = Pattern, ["added"] = added });
+        Tokenizers.WriteDescriptor(directory, this, [VocabFile, MergesFile],
+            new JsonObject { ["pattern"] = Pattern, ["ignore_merges"] = IgnoreMerges, ["added"] = added });
     }
 
     // What the identity hashes: everything that changes an id or a decoded byte, independent of file formatting.
@@ -125,6 +145,7 @@ public sealed class BpeTextTokenizer : ITextTokenizer
     {
         var sb = new StringBuilder("disttrain-bpe-v1\n");
         sb.Append(JsonSerializer.Serialize(Pattern)).Append('\n');
+        if (IgnoreMerges) sb.Append("ignore_merges\n"); // absent when false, so identities of plain BPE files never change
         foreach (var (token, id) in _vocab) sb.Append(id).Append(' ').Append(JsonSerializer.Serialize(token)).Append('\n');
         sb.Append("merges\n");
         foreach (var (a, b) in _merges) sb.Append(JsonSerializer.Serialize(a)).Append(' ').Append(JsonSerializer.Serialize(b)).Append('\n');
@@ -135,7 +156,7 @@ public sealed class BpeTextTokenizer : ITextTokenizer
 
     /// <summary>Reads GPT-2's layout: vocab.json (token → id) and merges.txt (one "a b" per line, an optional "#version" first line).</summary>
     public static BpeTextTokenizer FromVocabAndMerges(string vocabPath, string mergesPath, string pattern = Gpt2Pattern,
-                                                       IReadOnlyDictionary<int, string>? added = null)
+                                                       IReadOnlyDictionary<int, string>? added = null, bool ignoreMerges = false)
     {
         var root = ParseJson(vocabPath) as JsonObject ?? throw new InvalidDataException($"{vocabPath}: not a JSON object of token → id");
         var vocab = ReadVocab(root, vocabPath);
@@ -150,7 +171,7 @@ public sealed class BpeTextTokenizer : ITextTokenizer
                 throw new InvalidDataException($"{mergesPath}:{lineNo}: not a merge 'a b' ({Truncate(line)})");
             merges.Add((parts[0], parts[1]));
         }
-        return new BpeTextTokenizer(vocab, merges, pattern, added ?? new Dictionary<int, string>(), $"{vocabPath} + {mergesPath}");
+        return new BpeTextTokenizer(vocab, merges, pattern, added ?? new Dictionary<int, string>(), ignoreMerges, $"{vocabPath} + {mergesPath}");
     }
 
     /// <summary>Reads an HF tokenizers tokenizer.json whose model is byte-level BPE; refuses, naming the file and the reason, anything else.</summary>
@@ -185,7 +206,8 @@ public sealed class BpeTextTokenizer : ITextTokenizer
             var added = new Dictionary<int, string>();
             foreach (var t in root["added_tokens"]?.AsArray() ?? [])
                 if (t is JsonObject o && (int?)o["id"] is { } id && (string?)o["content"] is { } content) added[id] = content;
-            return new BpeTextTokenizer(vocab, merges, pattern, added, path);
+            var ignoreMerges = model["ignore_merges"] is JsonValue im && im.GetValueKind() == JsonValueKind.True;
+            return new BpeTextTokenizer(vocab, merges, pattern, added, ignoreMerges, path);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
         {
@@ -198,7 +220,8 @@ public sealed class BpeTextTokenizer : ITextTokenizer
         var pattern = (string?)descriptor["pattern"] ?? Gpt2Pattern;
         var added = new Dictionary<int, string>();
         foreach (var (id, content) in descriptor["added"] as JsonObject ?? []) added[int.Parse(id)] = (string?)content ?? "";
-        return FromVocabAndMerges(Path.Combine(directory, VocabFile), Path.Combine(directory, MergesFile), pattern, added);
+        var ignoreMerges = descriptor["ignore_merges"] is JsonValue im && im.GetValueKind() == JsonValueKind.True;
+        return FromVocabAndMerges(Path.Combine(directory, VocabFile), Path.Combine(directory, MergesFile), pattern, added, ignoreMerges);
     }
 
     private static string PreTokenizerPattern(JsonNode? node, string path)

@@ -155,6 +155,32 @@ public sealed class TokenizerTests
         Assert.Equal("in 2024, ok", tokenizer.Decode(tokenizer.Encode("in 2024, ok")));
     }
 
+    [Fact]
+    public void Hf_ignore_merges_takes_a_pre_token_the_vocabulary_holds_whole()
+    {
+        using var tmp = new TempFolder();
+        var bpe = TinyBpe.Write(Path.Combine(tmp.Path, "files"));
+        var root = bpe.TokenizerJson();
+        // " zebra" is in the vocabulary but no merge makes it; with ignore_merges (Llama 3) it is still one token.
+        var zebra = bpe.Vocab.Count;
+        root["model"]!["vocab"]![ByteLevelAlphabet.Spell(" zebra")] = zebra;
+        var plain = Tokenizers.FromFiles(tmp.Write("plain/tokenizer.json", root.ToJsonString()));
+        root["model"]!["ignore_merges"] = true;
+        var ignoring = Tokenizers.FromFiles(tmp.Write("ignoring/tokenizer.json", root.ToJsonString()));
+        Assert.Equal(6, plain.Encode(" zebra").Length);
+        Assert.Equal([SpecialTokens.Count + zebra], ignoring.Encode(" zebra"));
+        Assert.NotEqual(plain.Identity, ignoring.Identity);
+        foreach (string text in Texts)
+        {
+            Assert.Equal(text, ignoring.Decode(ignoring.Encode(text)));
+            if (!text.Contains("zebra")) Assert.Equal(plain.Encode(text), ignoring.Encode(text));
+        }
+        ignoring.Save(Path.Combine(tmp.Path, "saved"));
+        var loaded = Tokenizers.Load(Path.Combine(tmp.Path, "saved"));
+        Assert.Equal(ignoring.Identity, loaded.Identity);
+        Assert.Equal([SpecialTokens.Count + zebra], loaded.Encode(" zebra"));
+    }
+
     [Theory]
     [InlineData("""{"model":{"type":"WordPiece","vocab":{"a":0}}}""", "model type 'WordPiece' is not supported; only BPE")]
     [InlineData("""{"model":{"type":"Unigram","vocab":[]}}""", "model type 'Unigram' is not supported")]
