@@ -181,10 +181,27 @@ public sealed class TokenizerTests
         Assert.Equal([SpecialTokens.Count + zebra], loaded.Encode(" zebra"));
     }
 
+    [Fact]
+    public void Hf_nfc_normalizer_composes_text_before_encoding()
+    {
+        using var tmp = new TempFolder();
+        var bpe = TinyBpe.Write(Path.Combine(tmp.Path, "files"));
+        var root = bpe.TokenizerJson();
+        root["normalizer"] = JsonNode.Parse("""{"type":"Sequence","normalizers":[{"type":"NFC"}]}""");
+        var nfc = Tokenizers.FromFiles(tmp.Write("nfc/tokenizer.json", root.ToJsonString()));
+        const string decomposed = "cafe\u0301", composed = "caf\u00e9";
+        Assert.Equal(nfc.Encode(composed), nfc.Encode(decomposed));
+        Assert.Equal(composed, nfc.Decode(nfc.Encode(decomposed)));
+        Assert.NotEqual(Tokenizers.FromFiles(Path.Combine(tmp.Path, "files")).Identity, nfc.Identity);
+        nfc.Save(Path.Combine(tmp.Path, "saved"));
+        Assert.Equal(nfc.Encode(decomposed), Tokenizers.Load(Path.Combine(tmp.Path, "saved")).Encode(decomposed));
+    }
+
     [Theory]
     [InlineData("""{"model":{"type":"WordPiece","vocab":{"a":0}}}""", "model type 'WordPiece' is not supported; only BPE")]
     [InlineData("""{"model":{"type":"Unigram","vocab":[]}}""", "model type 'Unigram' is not supported")]
-    [InlineData("""{"normalizer":{"type":"NFC"},"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{},"merges":[]}}""", "normalizer 'NFC' is not supported")]
+    [InlineData("""{"normalizer":{"type":"Lowercase"},"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{},"merges":[]}}""", "normalizer 'Lowercase' is not supported")]
+    [InlineData("""{"normalizer":{"type":"Sequence","normalizers":[{"type":"NFC"},{"type":"Strip"}]},"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{},"merges":[]}}""", "normalizer 'Strip' is not supported")]
     [InlineData("""{"pre_tokenizer":{"type":"Metaspace"},"model":{"type":"BPE","vocab":{},"merges":[]}}""", "pre_tokenizer 'Metaspace' is not supported")]
     [InlineData("""{"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{"a":0},"merges":[]}}""", "not a byte-level BPE vocabulary: no token for byte 0x00")]
     [InlineData("""{"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","byte_fallback":true,"vocab":{},"merges":[]}}""", "byte_fallback")]
