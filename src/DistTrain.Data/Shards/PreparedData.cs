@@ -75,6 +75,10 @@ public sealed class PreparedData : IDisposable
 
     /// <summary>Tokenizes <paramref name="files"/> into shards under <paramref name="cacheRoot"/>, or opens the copy already there.</summary>
     /// <param name="splitSeed">Seed of the record split when the files are not named by split (see <see cref="DataSplitter"/>).</param>
+    /// <param name="validationFraction">Unsplit data: the share of records for validation. Presplit data without validation
+    /// files: the share of the train files' records taken for validation. Otherwise unused.</param>
+    /// <param name="testFraction">Unsplit data only: the share of records for test.</param>
+    /// <param name="cacheRoot">The folder prepared datasets are kept in, one sub-folder per key.</param>
     /// <exception cref="DataFormatException">Bad data (the message names the file and line), or no training records.</exception>
     /// <exception cref="InvalidDataException">An existing cached copy is corrupt (the message names the file).</exception>
     public static PreparedData Prepare(DataFileSet files, DataSchema schema, IReadOnlyDictionary<string, string>? fieldMap, ITextTokenizer tokenizer,
@@ -179,7 +183,9 @@ public sealed class PreparedData : IDisposable
                                    PreparedSplitRule? rule, IReadOnlyList<PreparedSource> sources)
     {
         var map = new JsonObject();
-        foreach (var (k, v) in (fieldMap ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal)) map[k] = v;
+        // Entries mapping a field to its own name change nothing, so they do not change the key either.
+        foreach (var (k, v) in (fieldMap ?? new Dictionary<string, string>()).Where(kv => kv.Key != kv.Value).OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            map[k] = v;
         var material = new JsonObject
         {
             ["format"] = ShardFormat.Name,

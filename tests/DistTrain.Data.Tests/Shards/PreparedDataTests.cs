@@ -126,15 +126,28 @@ public sealed class PreparedDataTests
             Assert.Equal(first, again.Directory);
             Assert.Equal(times, Directory.EnumerateFiles(first, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc));
         }
-        // Anything in the key changes the folder: the seed, the field map, the tokenizer, the source's content.
+        // Anything in the key changes the folder: the seed, the tokenizer, the source's content.
         using (var other = PreparedData.Prepare(files, DataSchema.Classification, null, new CharTokenizer(), 4, 0.2, 0, cache)) Assert.NotEqual(first, other.Directory);
-        using (var other = PreparedData.Prepare(files, DataSchema.Classification, new Dictionary<string, string> { ["text"] = "text" }, new CharTokenizer(), 3, 0.2, 0, cache))
-            Assert.NotEqual(first, other.Directory);
+        using (var same = PreparedData.Prepare(files, DataSchema.Classification, new Dictionary<string, string> { ["text"] = "text" }, new CharTokenizer(), 3, 0.2, 0, cache))
+            Assert.Equal(first, same.Directory); // a field mapped to its own name is no change
         using (var other = PreparedData.Prepare(files, DataSchema.Classification, null, new CharTokenizer(2000), 3, 0.2, 0, cache)) Assert.NotEqual(first, other.Directory);
         File.AppendAllText(source, Jsonl(DataSchema.Classification, 1, seed: 9));
         using var changed = PreparedData.Prepare(files, DataSchema.Classification, null, new CharTokenizer(), 3, 0.2, 0, cache);
         Assert.NotEqual(first, changed.Directory);
         Assert.Equal(51, changed.Train.Count + changed.Validation.Count + changed.Test.Count);
+    }
+
+    [Fact]
+    public void A_field_map_reading_another_column_is_another_dataset()
+    {
+        using var tmp = new TempFolder();
+        tmp.Write("d/a.jsonl", "{\"text\": \"short\", \"body\": \"the long body\"}\n");
+        var files = DataFileResolver.Resolve(tmp.Path, "d");
+        using var text = PreparedData.Prepare(files, DataSchema.Text, null, new CharTokenizer(), 1, 0, 0, tmp.File("cache"));
+        using var body = PreparedData.Prepare(files, DataSchema.Text, new Dictionary<string, string> { ["text"] = "body" }, new CharTokenizer(), 1, 0, 0, tmp.File("cache"));
+        Assert.NotEqual(text.Directory, body.Directory);
+        Assert.Equal(new CharTokenizer().Encode("the long body"), body.Train.Row("text", 0));
+        Assert.Equal("body", body.Manifest.FieldMap!["text"]);
     }
 
     [Fact]
