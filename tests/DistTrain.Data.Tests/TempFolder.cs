@@ -32,8 +32,8 @@ public sealed class TempFolder : IDisposable
     }
 }
 
-/// <summary>A hand-checkable tokenizer for shard tests: one id per UTF-16 unit, id = <see cref="SpecialTokens.Count"/> + code.</summary>
-public sealed class CharTokenizer(int size = 1024) : ITextTokenizer
+/// <summary>A hand-checkable tokenizer for shard tests: one id per UTF-16 unit, id = <see cref="SpecialTokens.Count"/> + code (tests keep codes below Size − 38).</summary>
+public sealed class CharTokenizer(int size = 65536) : ITextTokenizer
 {
     public string Kind => "chars";
     public string Identity => $"chars:{size}";

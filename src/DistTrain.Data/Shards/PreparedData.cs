@@ -226,7 +226,7 @@ public sealed class PreparedData : IDisposable
             {
                 var dir = Path.Combine(directory, Name(split));
                 System.IO.Directory.CreateDirectory(dir);
-                writers[split] = columns.Select(c => new ColumnWriter(dir, c)).ToArray();
+                writers[split] = columns.Select(c => new ColumnWriter(dir, c, tokenizer.Size)).ToArray();
             }
             var batch = new List<SplitRecord>(BatchRecords);
             long batchChars = 0;

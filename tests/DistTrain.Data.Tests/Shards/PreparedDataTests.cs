@@ -130,7 +130,7 @@ public sealed class PreparedDataTests
         using (var other = PreparedData.Prepare(files, DataSchema.Classification, null, new CharTokenizer(), 4, 0.2, 0, cache)) Assert.NotEqual(first, other.Directory);
         using (var same = PreparedData.Prepare(files, DataSchema.Classification, new Dictionary<string, string> { ["text"] = "text" }, new CharTokenizer(), 3, 0.2, 0, cache))
             Assert.Equal(first, same.Directory); // a field mapped to its own name is no change
-        using (var other = PreparedData.Prepare(files, DataSchema.Classification, null, new CharTokenizer(2000), 3, 0.2, 0, cache)) Assert.NotEqual(first, other.Directory);
+        using (var other = PreparedData.Prepare(files, DataSchema.Classification, null, new CharTokenizer(60000), 3, 0.2, 0, cache)) Assert.NotEqual(first, other.Directory);
         File.AppendAllText(source, Jsonl(DataSchema.Classification, 1, seed: 9));
         using var changed = PreparedData.Prepare(files, DataSchema.Classification, null, new CharTokenizer(), 3, 0.2, 0, cache);
         Assert.NotEqual(first, changed.Directory);
@@ -285,6 +285,16 @@ public sealed class PreparedDataTests
             PreparedData.Prepare(DataFileResolver.Resolve(tmp.Path, "bad"), DataSchema.Text, null, new CharTokenizer(), 1, 0, 0, cache));
         Assert.Equal("bad/a.jsonl:2: missing field 'text' (expected text; found: txt)", bad.Message);
         Assert.Empty(Directory.GetDirectories(cache));
+    }
+
+    [Fact]
+    public void A_tokenizer_producing_ids_outside_its_size_is_caught()
+    {
+        using var tmp = new TempFolder();
+        tmp.Write("d/a.txt", "fine\n\nnot fine: ~");
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            PreparedData.Prepare(DataFileResolver.Resolve(tmp.Path, "d"), DataSchema.Text, null, new CharTokenizer(SpecialTokens.Count + 'z' + 1), 1, 0, 0, tmp.File("cache")));
+        Assert.Equal($"the tokenizer produced id {SpecialTokens.Count + '~'}, outside [0, {SpecialTokens.Count + 'z' + 1}), for column text", e.Message);
     }
 
     [Fact]
