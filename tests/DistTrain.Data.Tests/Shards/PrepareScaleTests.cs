@@ -61,6 +61,20 @@ public sealed class PrepareScaleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_sub_vocabulary_from_10_MB_of_user_text_is_quick()
+    {
+        using var tmp = new TempFolder();
+        var bytes = WriteCorpus(tmp.File("d/corpus.txt"), 10 << 20);
+        var files = DataFileResolver.Resolve(tmp.Path, "d");
+        Tokenizers.Gpt2().Encode("load the tables before the clock starts");
+        var clock = Stopwatch.StartNew();
+        var vocab = CorpusVocabulary.FromTexts(DataSplitter.TrainingTexts(files, DataSchema.Text, null, 1, 0.1, 0), 8192, FallbackMode.Pieces);
+        output.WriteLine($"sub-vocabulary of {vocab.Size} ids from {bytes / 1e6:F1} MB in {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.True(clock.Elapsed < TimeSpan.FromMinutes(1));
+        Assert.InRange(vocab.Size, SubVocabulary.FirstMergedId + 100, 8192);
+    }
+
+    [Fact]
     public void Preparing_50_MB_does_not_grow_the_managed_heap_with_the_corpus()
     {
         using var tmp = new TempFolder();
