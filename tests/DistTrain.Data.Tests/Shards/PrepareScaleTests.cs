@@ -115,8 +115,9 @@ public sealed class PrepareScaleTests(ITestOutputHelper output)
             output.WriteLine($"{bytes / 1e6:F0} MB source, {data.Train.TokenCount:N0} tokens in {clock.Elapsed.TotalSeconds:F1} s ({bytes / 1e6 / clock.Elapsed.TotalSeconds:F1} MB/s): heap after collections +{grown} MB at most, " +
                              $"allocated (garbage included) +{allocated} MB at most, retained +{retained} MB, " +
                              $"process peak working set {Process.GetCurrentProcess().PeakWorkingSet64 >> 20} MB");
-            Assert.True(grown <= 64, $"heap grew by {grown} MB while preparing");
-            Assert.True(retained <= 8, $"{retained} MB still referenced after preparing");
+            // Loose bounds: a 50 MB corpus held in memory would be 100 MB of UTF-16 plus its tokens.
+            Assert.True(grown <= 64, $"heap grew by {grown} MB while preparing (allocated +{allocated} MB, retained +{retained} MB)");
+            Assert.True(retained <= 32, $"{retained} MB still referenced after preparing (heap grew by {grown} MB)");
         }
     }
 }
