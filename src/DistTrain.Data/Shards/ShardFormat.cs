@@ -1,4 +1,6 @@
+using System.Security.Cryptography;
 using DistTrain.Data.Files;
+using DistTrain.Data.Splits;
 
 namespace DistTrain.Data.Shards;
 
@@ -70,5 +72,15 @@ public static class ShardFormat
             DataSchema.Preference => [new("prompt", t, true), new("chosen", t, true), new("rejected", t, true)],
             _ => throw new ArgumentOutOfRangeException(nameof(schema)),
         };
+    }
+
+    /// <summary>A split's folder name: "train", "validation", "test".</summary>
+    public static string SplitFolder(SplitName split) => split.ToString().ToLowerInvariant();
+
+    internal static string Sha256(string path, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 }
