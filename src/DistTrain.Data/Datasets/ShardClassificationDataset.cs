@@ -15,6 +15,7 @@ public sealed class ShardClassificationDataset : IIndexedDataset<ClassificationE
     private readonly int _maxLength;
     private readonly int[]? _kept; // record index of each example, when some records are left out
 
+    /// <summary>One example per record of <paramref name="split"/> whose label is in the training set, cut to <paramref name="maxLength"/> ids.</summary>
     public ShardClassificationDataset(ShardSplit split, int maxLength)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 3);

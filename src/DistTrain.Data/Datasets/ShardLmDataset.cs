@@ -18,6 +18,7 @@ public sealed class ShardLmDataset : IIndexedDataset<LmExample>
     private readonly int _capacity;
     private readonly long _streamLength;
 
+    /// <summary>Windows of <paramref name="seqLen"/> ids over the text stream of <paramref name="split"/>.</summary>
     public ShardLmDataset(ShardSplit split, int seqLen)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(seqLen, 3);

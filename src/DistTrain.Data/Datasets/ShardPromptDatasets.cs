@@ -40,6 +40,7 @@ public sealed class ShardInstructionDataset : IIndexedDataset<InstructionExample
     private readonly int _maxLength;
     private readonly ITextTokenizer? _tokenizer;
 
+    /// <param name="tokenizer">Decodes Prompt and Answer; null leaves them empty (training does not read them).</param>
     public ShardInstructionDataset(ShardSplit split, int maxLength, ITextTokenizer? tokenizer = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 4);
@@ -85,6 +86,7 @@ public sealed class ShardComparisonDataset : IIndexedDataset<ComparisonExample>
     private readonly int _maxLength;
     private readonly ITextTokenizer? _tokenizer;
 
+    /// <param name="tokenizer">Decodes ChosenText and RejectedText; null leaves them empty.</param>
     public ShardComparisonDataset(ShardSplit split, int maxLength, ITextTokenizer? tokenizer = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 4);

@@ -14,6 +14,7 @@ public sealed class ShardTokenTagDataset : IIndexedDataset<TokenClassificationEx
     private readonly ShardSplit _split;
     private readonly int _maxLength;
 
+    /// <summary>One example per record of <paramref name="split"/>, cut to <paramref name="maxLength"/> ids.</summary>
     public ShardTokenTagDataset(ShardSplit split, int maxLength)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 3);

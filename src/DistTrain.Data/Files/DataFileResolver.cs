@@ -6,8 +6,9 @@ namespace DistTrain.Data.Files;
 /// <summary>Turns a spec's <c>data.path</c> (a file, a folder or a glob under the data root) into files by split.</summary>
 /// <remarks>
 /// <para><b>Which files.</b> A file is taken as it is. A folder means every data file under it, at any depth;
-/// files with other extensions (README.md, .gitattributes, dataset_infos.json) are skipped there, and hidden
-/// files and folders (".name") are never read. A glob (<c>*</c> and <c>?</c> within one path segment, <c>**</c>
+/// files with other extensions (README.md, .gitattributes) and the JSON metadata HF folders hold (dataset_info.json,
+/// dataset_infos.json, state.json, config.json, tokenizer.json, …) are skipped there, and hidden files and folders
+/// (".name") are never read. A glob (<c>*</c> and <c>?</c> within one path segment, <c>**</c>
 /// across segments, matched against the path relative to the data root) must match data files only. The data
 /// extensions are <see cref="SupportedExtensions"/>.</para>
 /// <para><b>Which split.</b> HF datasets' convention: a file whose name without extensions is <c>train</c>,
@@ -21,7 +22,7 @@ namespace DistTrain.Data.Files;
 public static class DataFileResolver
 {
     /// <summary>The extensions a data file may have.</summary>
-    public static IReadOnlyList<string> SupportedExtensions { get; } = [".txt", ".jsonl", ".jsonl.gz", ".parquet"];
+    public static IReadOnlyList<string> SupportedExtensions { get; } = [".txt", ".jsonl", ".jsonl.gz", ".json", ".parquet"];
 
     private static readonly Regex SplitStem = new(
         @"^(?<split>train|training|validation|valid|val|dev|test|testing)(-\d{5}-of-\d{5}(-[0-9a-f]+)?)?$",
@@ -42,7 +43,7 @@ public static class DataFileResolver
             var pattern = GlobRegex(path.Replace('\\', '/'));
             var start = GlobBase(root, path);
             baseDir = start;
-            files = !Directory.Exists(start) ? [] : Directory.EnumerateFiles(start, "*", SearchOption.AllDirectories)
+            files = !Directory.Exists(start) ? [] : Directory.EnumerateFiles(start, "*", Recursive)
                 .Where(f => !IsHidden(Path.GetRelativePath(root, f)) && pattern.IsMatch(Path.GetRelativePath(root, f).Replace('\\', '/')))
                 .ToList();
             if (files.Count == 0) throw new DataFormatException($"{path}: the pattern matches no file under {root}");
@@ -57,9 +58,9 @@ public static class DataFileResolver
         else if (Directory.Exists(full))
         {
             baseDir = full;
-            var all = Directory.EnumerateFiles(full, "*", SearchOption.AllDirectories)
+            var all = Directory.EnumerateFiles(full, "*", Recursive)
                 .Where(f => !IsHidden(Path.GetRelativePath(full, f))).ToList();
-            files = all.Where(f => ExtensionOf(f) is not null).ToList();
+            files = all.Where(f => ExtensionOf(f) is not null && !MetadataFiles.Contains(Path.GetFileName(f))).ToList();
             if (files.Count == 0)
                 throw new DataFormatException($"{path}: the folder holds no data files ({Supported}); found: " +
                     (all.Count == 0 ? "nothing" : string.Join(", ", all.Take(10).Select(f => Path.GetRelativePath(full, f)))));
@@ -118,6 +119,20 @@ public static class DataFileResolver
         var dot = name.IndexOf('.');
         return dot > 0 ? name[..dot] : name;
     }
+
+    // Hidden entries (".name", such as a prepared-data cache kept under the data root) are skipped, and hidden
+    // folders are not even listed.
+    private static readonly EnumerationOptions Recursive = new()
+    {
+        RecurseSubdirectories = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System, IgnoreInaccessible = false,
+    };
+
+    // JSON files that sit beside data in HF dataset and model folders but are not records.
+    private static readonly HashSet<string> MetadataFiles = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "dataset_info.json", "dataset_infos.json", "dataset_dict.json", "state.json", "config.json", "tokenizer.json",
+        "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "package.json", "manifest.json",
+    };
 
     private static string Supported => string.Join(", ", SupportedExtensions);
 

@@ -63,7 +63,7 @@ public static class DataSchemas
 }
 
 /// <summary>One record of a data file: the schema's fields by name (string, long for integer labels, string[] for words).</summary>
-/// <param name="Source">Where it came from, for messages: "file:line" (txt, jsonl) or "file:row N" (parquet).</param>
+/// <param name="Source">Where it came from, for messages: "file:line" (txt, jsonl), "file:item N" (a .json array) or "file:row N" (parquet).</param>
 public sealed record DataRecord(string Source, IReadOnlyDictionary<string, object> Fields)
 {
     /// <summary>A text field.</summary>

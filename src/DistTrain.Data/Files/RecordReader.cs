@@ -1,8 +1,6 @@
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
-using Parquet;
-using Parquet.Schema;
 
 namespace DistTrain.Data.Files;
 
@@ -10,8 +8,11 @@ namespace DistTrain.Data.Files;
 /// <remarks>
 /// <para><b>.txt</b> holds text only (<see cref="DataSchema.Text"/>): documents are separated by one or more blank
 /// (empty or whitespace-only) lines, and a file without a blank line is one document. A document's lines are joined
-/// with "\n". A document is held in memory while it is read, so a huge file should have blank lines.</para>
-/// <para><b>.jsonl</b> and <b>.jsonl.gz</b>: one JSON object per line; blank lines are skipped; extra fields are ignored.</para>
+/// with "\n". A document longer than <see cref="MaxTextChars"/> (8M characters) is cut at a line boundary into several
+/// records, so memory stays bounded even for a file with no blank line at all.</para>
+/// <para><b>.jsonl</b> and <b>.jsonl.gz</b>: one JSON object per line; blank lines are skipped; extra fields are ignored.
+/// <b>.json</b>: a JSON array of such objects (Alpaca style; streamed item by item, sources "file:item N"), or JSON
+/// Lines when the file does not start with '[' (what HF datasets' to_json writes).</para>
 /// <para><b>.parquet</b> (Parquet.Net): the columns are checked before the first row, then one row group at a time is
 /// read, so memory holds one row group's columns. Text columns must be strings, labels strings or integers, words lists of strings.</para>
 /// <para>Empty strings are valid values. A file with no records at all is an error. Every error is a
@@ -19,6 +20,10 @@ namespace DistTrain.Data.Files;
 /// </remarks>
 public static class RecordReader
 {
+    /// <summary>The longest .txt document (in UTF-16 characters) read as one record; longer ones are cut at a line boundary.</summary>
+    public const int MaxTextChars = 8 << 20;
+
+    /// <summary>The records of <paramref name="file"/>, read lazily in file order; the extension picks the format.</summary>
     /// <param name="fieldMap">Schema field → the column it is read from (e.g. text → "body"); null or a missing entry = the field's own name.</param>
     /// <param name="displayRoot">The folder paths in messages and sources are relative to.</param>
     public static IEnumerable<DataRecord> Read(string file, DataSchema schema, IReadOnlyDictionary<string, string>? fieldMap, string displayRoot)
@@ -28,12 +33,13 @@ public static class RecordReader
                   ?? throw new DataFormatException($"{display}: unsupported file type '{Path.GetExtension(file)}'; supported: {string.Join(", ", DataFileResolver.SupportedExtensions)}");
         if (!File.Exists(file)) throw new DataFormatException($"{display}: file not found");
         if (ext == ".txt" && schema != DataSchema.Text)
-            throw new DataFormatException($"{display}: a .txt file holds plain text only (schema text), not {DataSchemas.Name(schema)}; use .jsonl or .parquet for fields");
+            throw new DataFormatException($"{display}: a .txt file holds plain text only (schema text), not {DataSchemas.Name(schema)}; use .jsonl, .json or .parquet for fields");
         var fields = DataSchemas.Fields(schema);
         return NonEmpty(ext switch
         {
             ".txt" => ReadText(file, display),
-            ".parquet" => ReadParquet(file, display, fields, fieldMap),
+            ".parquet" => ParquetRecords.Read(file, display, fields, fieldMap),
+            ".json" => ReadJson(file, display, fields, fieldMap),
             _ => ReadJsonLines(file, display, fields, fieldMap, gzip: ext == ".jsonl.gz"),
         }, display);
     }
@@ -62,6 +68,9 @@ public static class RecordReader
                 if (doc.Length > 0 || first > 0) yield return TextRecord();
                 continue;
             }
+            // A document never grows past MaxTextChars: a file without blank lines (one sentence per line, say)
+            // would otherwise be held whole in memory. It is cut at a line boundary into several records.
+            if (first > 0 && doc.Length + 1 + line.Length > MaxTextChars) yield return TextRecord();
             if (first == 0) first = lineNo;
             else doc.Append('\n');
             doc.Append(line);
@@ -96,25 +105,66 @@ public static class RecordReader
             JsonDocument json;
             try { json = JsonDocument.Parse(line); }
             catch (JsonException e) { throw new DataFormatException($"{where}: not a JSON object ({e.Message})", e); }
-            using (json)
+            using (json) yield return FromObject(json.RootElement, where, fields, fieldMap);
+        }
+    }
+
+    // A .json file is either one JSON array of records (streamed element by element) or JSON Lines, as HF datasets'
+    // to_json writes by default; the first character tells which.
+    private static IEnumerable<DataRecord> ReadJson(string file, string display, IReadOnlyList<SchemaField> fields,
+                                                    IReadOnlyDictionary<string, string>? fieldMap)
+    {
+        if (FirstCharacter(file) != '[') return ReadJsonLines(file, display, fields, fieldMap, gzip: false);
+        return ReadJsonArray(file, display, fields, fieldMap);
+    }
+
+    private static IEnumerable<DataRecord> ReadJsonArray(string file, string display, IReadOnlyList<SchemaField> fields,
+                                                         IReadOnlyDictionary<string, string>? fieldMap)
+    {
+        using var stream = File.OpenRead(file);
+        var items = JsonSerializer.DeserializeAsyncEnumerable<JsonElement>(stream).GetAsyncEnumerator();
+        try
+        {
+            for (var item = 1; ; item++)
             {
-                if (json.RootElement.ValueKind != JsonValueKind.Object)
-                    throw new DataFormatException($"{where}: not a JSON object (a JSON {Describe(json.RootElement.ValueKind)})");
-                var values = new Dictionary<string, object>(fields.Count);
-                foreach (var field in fields)
+                bool more;
+                try { more = items.MoveNextAsync().AsTask().GetAwaiter().GetResult(); }
+                catch (JsonException e)
                 {
-                    var column = DataSchemas.Column(field.Name, fieldMap);
-                    if (!json.RootElement.TryGetProperty(column, out var value) || value.ValueKind == JsonValueKind.Null)
-                    {
-                        if (field.Optional) { values[field.Name] = ""; continue; }
-                        var found = json.RootElement.EnumerateObject().Select(p => p.Name);
-                        throw Missing(where, column, fields, fieldMap, found, isNull: value.ValueKind == JsonValueKind.Null);
-                    }
-                    values[field.Name] = FromJson(value, field, column, where);
+                    throw new DataFormatException($"{display}:{(e.LineNumber ?? 0) + 1}: not valid JSON ({e.Message})", e);
                 }
-                yield return Checked(new DataRecord(where, values), fields, fieldMap);
+                if (!more) yield break;
+                yield return FromObject(items.Current, $"{display}:item {item}", fields, fieldMap);
             }
         }
+        finally { items.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+    }
+
+    private static int FirstCharacter(string file)
+    {
+        using var reader = new StreamReader(file, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        int c;
+        while ((c = reader.Read()) >= 0 && char.IsWhiteSpace((char)c)) { }
+        return c;
+    }
+
+    private static DataRecord FromObject(JsonElement root, string where, IReadOnlyList<SchemaField> fields, IReadOnlyDictionary<string, string>? fieldMap)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new DataFormatException($"{where}: not a JSON object (found {Describe(root.ValueKind)})");
+        var values = new Dictionary<string, object>(fields.Count);
+        foreach (var field in fields)
+        {
+            var column = DataSchemas.Column(field.Name, fieldMap);
+            if (!root.TryGetProperty(column, out var value) || value.ValueKind == JsonValueKind.Null)
+            {
+                if (field.Optional) { values[field.Name] = ""; continue; }
+                var found = root.EnumerateObject().Select(p => p.Name);
+                throw Missing(where, column, fields, fieldMap, found, isNull: value.ValueKind == JsonValueKind.Null);
+            }
+            values[field.Name] = FromJson(value, field, column, where);
+        }
+        return Checked(new DataRecord(where, values), fields, fieldMap);
     }
 
     private static object FromJson(JsonElement value, SchemaField field, string column, string where)
@@ -146,7 +196,7 @@ public static class RecordReader
         }
     }
 
-    private static DataRecord Checked(DataRecord record, IReadOnlyList<SchemaField> fields, IReadOnlyDictionary<string, string>? fieldMap)
+    internal static DataRecord Checked(DataRecord record, IReadOnlyList<SchemaField> fields, IReadOnlyDictionary<string, string>? fieldMap)
     {
         if (fields is [{ Kind: FieldKind.Words } a, { Kind: FieldKind.Words } b])
         {
@@ -175,136 +225,4 @@ public static class RecordReader
         JsonValueKind.True or JsonValueKind.False => "a boolean",
         _ => "null",
     };
-
-    // ---- Parquet ----
-
-    private static IEnumerable<DataRecord> ReadParquet(string file, string display, IReadOnlyList<SchemaField> fields,
-                                                       IReadOnlyDictionary<string, string>? fieldMap)
-    {
-        using var stream = File.OpenRead(file);
-        ParquetReader reader;
-        try { reader = Sync(ParquetReader.CreateAsync(stream, leaveStreamOpen: true)); }
-        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or ArgumentException or InvalidOperationException)
-        {
-            throw new DataFormatException($"{display}: not a readable Parquet file ({e.Message})", e);
-        }
-        try
-        {
-            var columns = fields.Select(f => ParquetColumn(reader.Schema, f, DataSchemas.Column(f.Name, fieldMap), display)).ToArray();
-            long row = 0;
-            for (var g = 0; g < reader.RowGroupCount; g++)
-            {
-                using var group = reader.OpenRowGroupReader(g);
-                var rows = checked((int)group.RowCount);
-                var data = columns.Select(c => Sync(ReadColumn(group, c, rows))).ToArray();
-                for (var r = 0; r < rows; r++)
-                {
-                    row++;
-                    var where = $"{display}:row {row}";
-                    var values = new Dictionary<string, object>(fields.Count);
-                    for (var c = 0; c < fields.Count; c++)
-                    {
-                        var value = data[c][r];
-                        if (value is null)
-                        {
-                            if (fields[c].Optional) { values[fields[c].Name] = ""; continue; }
-                            throw new DataFormatException($"{where}: field '{columns[c].Column}' is null");
-                        }
-                        values[fields[c].Name] = value;
-                    }
-                    yield return Checked(new DataRecord(where, values), fields, fieldMap);
-                }
-            }
-        }
-        finally { reader.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
-    }
-
-    private sealed record ParquetField(string Column, DataField Data, SchemaField Field);
-
-    private static ParquetField ParquetColumn(ParquetSchema schema, SchemaField field, string column, string display)
-    {
-        var top = schema.Fields.FirstOrDefault(f => f.Name == column);
-        if (top is null)
-        {
-            if (field.Optional) return new ParquetField(column, null!, field);
-            throw new DataFormatException($"{display}: column '{column}' missing; found: {string.Join(", ", schema.Fields.Select(f => f.Name))}");
-        }
-        var (data, isList) = top switch
-        {
-            ListField { Item: DataField item } => (item, true),
-            DataField d => (d, d.IsArray),
-            _ => (null, false),
-        };
-        var type = data?.ClrType;
-        var isString = type == typeof(ReadOnlyMemory<char>);
-        var ok = field.Kind switch
-        {
-            FieldKind.Text => data is not null && !isList && isString,
-            FieldKind.Label => data is not null && !isList && (isString || IntegerTypes.Contains(type!)),
-            _ => data is not null && isList && isString,
-        };
-        if (!ok)
-        {
-            var what = data is null ? top.SchemaType.ToString().ToLowerInvariant() : isList ? $"a list of {TypeName(type!)}" : TypeName(type!);
-            var must = field.Kind switch { FieldKind.Text => "a string column", FieldKind.Label => "a string or integer column", _ => "a list of strings" };
-            throw new DataFormatException($"{display}: column '{column}' is {what}; it must be {must}");
-        }
-        return new ParquetField(column, data!, field);
-    }
-
-    private static readonly Type[] IntegerTypes = [typeof(int), typeof(long), typeof(short), typeof(sbyte), typeof(byte), typeof(ushort), typeof(uint)];
-
-    private static string TypeName(Type t) => t == typeof(ReadOnlyMemory<char>) ? "string" : t.Name;
-
-    // One value per row: string, long, string[], or null (a null value, or a missing optional column).
-    private static async Task<object?[]> ReadColumn(ParquetRowGroupReader group, ParquetField column, int rows)
-    {
-        if (column.Data is null) return new object?[rows];
-        var t = column.Data.ClrType;
-        if (t == typeof(ReadOnlyMemory<char>)) return await ReadRaw<ReadOnlyMemory<char>>(group, column.Data, rows, v => v.ToString());
-        if (t == typeof(int)) return await ReadRaw<int>(group, column.Data, rows, v => (long)v);
-        if (t == typeof(long)) return await ReadRaw<long>(group, column.Data, rows, v => v);
-        if (t == typeof(short)) return await ReadRaw<short>(group, column.Data, rows, v => (long)v);
-        if (t == typeof(sbyte)) return await ReadRaw<sbyte>(group, column.Data, rows, v => (long)v);
-        if (t == typeof(byte)) return await ReadRaw<byte>(group, column.Data, rows, v => (long)v);
-        if (t == typeof(ushort)) return await ReadRaw<ushort>(group, column.Data, rows, v => (long)v);
-        return await ReadRaw<uint>(group, column.Data, rows, v => (long)v);
-    }
-
-    // Raw values come packed (nulls left out); definition levels say which entries are defined, and repetition
-    // level 0 starts a new row of a list column.
-    private static async Task<object?[]> ReadRaw<T>(ParquetRowGroupReader group, DataField field, int rows, Func<T, object> convert)
-        where T : struct
-    {
-        var entries = checked((int)(group.GetMetadata(field)?.MetaData?.NumValues ?? rows));
-        var values = new T[entries];
-        int[]? def = field.MaxDefinitionLevel > 0 ? new int[entries] : null;
-        int[]? rep = field.MaxRepetitionLevel > 0 ? new int[entries] : null;
-        await group.ReadRawAsync<T>(field, values, def, rep);
-        var result = new object?[rows];
-        int k = 0, row = -1;
-        if (rep is null)
-        {
-            for (var i = 0; i < entries && i < rows; i++)
-                result[i] = def is null || def[i] == field.MaxDefinitionLevel ? convert(values[k++]) : null;
-            return result;
-        }
-        var words = new List<string>();
-        for (var i = 0; i < entries; i++)
-        {
-            if (rep[i] == 0)
-            {
-                if (row >= 0) result[row] = words.ToArray();
-                row++;
-                words.Clear();
-            }
-            if (def is null || def[i] == field.MaxDefinitionLevel) words.Add((string)convert(values[k++]));
-        }
-        if (row >= 0) result[row] = words.ToArray();
-        for (var r = row + 1; r < rows; r++) result[r] = Array.Empty<string>();
-        return result;
-    }
-
-    private static T Sync<T>(ValueTask<T> task) => task.AsTask().GetAwaiter().GetResult();
-    private static T Sync<T>(Task<T> task) => task.GetAwaiter().GetResult();
 }

@@ -8,12 +8,14 @@ internal sealed class ColumnWriter : IDisposable
     private readonly FileStream _bin;
     private readonly FileStream _idx;
     private readonly ShardDType _dtype;
+    private readonly uint _limit; // token columns: the tokenizer's size; an id at or above it is a tokenizer bug
     private ushort[] _narrow = new ushort[4096];
 
-    public ColumnWriter(string directory, ShardColumn column)
+    public ColumnWriter(string directory, ShardColumn column, int tokenizerSize)
     {
         Column = column;
         _dtype = column.DType;
+        _limit = column.IsTokens ? (uint)tokenizerSize : uint.MaxValue;
         _bin = new FileStream(Path.Combine(directory, column.Name + ".bin"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
         _idx = new FileStream(Path.Combine(directory, column.Name + ".idx"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
         WriteOffset(0);
@@ -31,7 +33,7 @@ internal sealed class ColumnWriter : IDisposable
             if (_narrow.Length < row.Length) _narrow = new ushort[Math.Max(row.Length, _narrow.Length * 2)];
             for (var i = 0; i < row.Length; i++)
             {
-                if ((uint)row[i] > ushort.MaxValue) throw new InvalidOperationException($"id {row[i]} does not fit column {Column.Name} (uint16)");
+                if ((uint)row[i] >= _limit || (uint)row[i] > ushort.MaxValue) throw OutOfRange(row[i]);
                 _narrow[i] = (ushort)row[i];
             }
             _bin.Write(MemoryMarshal.AsBytes(_narrow.AsSpan(0, row.Length)));
@@ -40,12 +42,15 @@ internal sealed class ColumnWriter : IDisposable
         {
             if (_dtype == ShardDType.UInt32)
                 foreach (var id in row)
-                    if (id < 0) throw new InvalidOperationException($"id {id} is negative in column {Column.Name}");
+                    if ((uint)id >= _limit) throw OutOfRange(id);
             _bin.Write(MemoryMarshal.AsBytes(row));
         }
         Length += row.Length;
         WriteOffset(Length);
     }
+
+    private InvalidOperationException OutOfRange(int id) =>
+        new($"the tokenizer produced id {id}, outside [0, {_limit}), for column {Column.Name}");
 
     private void WriteOffset(long offset)
     {

@@ -1,4 +1,6 @@
+using System.Security.Cryptography;
 using DistTrain.Data.Files;
+using DistTrain.Data.Splits;
 
 namespace DistTrain.Data.Shards;
 
@@ -30,8 +32,13 @@ public sealed record ShardColumn(string Name, ShardDType DType, bool IsTokens);
 /// </remarks>
 public static class ShardFormat
 {
+    /// <summary>The format name in every manifest.</summary>
     public const string Name = "disttrain-shards";
+
+    /// <summary>The layout version; part of the cache key, so a new layout never reads an old folder.</summary>
     public const int Version = 1;
+
+    /// <summary>The manifest's file name in a prepared folder.</summary>
     public const string ManifestFile = "manifest.json";
 
     /// <summary>uint16 when every id fits (Size ≤ 65,536), else uint32.</summary>
@@ -43,6 +50,7 @@ public static class ShardFormat
     /// <summary>"uint16", "uint32", "int32".</summary>
     public static string DTypeName(ShardDType dtype) => dtype.ToString().ToLowerInvariant();
 
+    /// <summary>The dtype named <paramref name="name"/> ("uint16", "uint32", "int32").</summary>
     public static ShardDType ParseDType(string name) => name switch
     {
         "uint16" => ShardDType.UInt16,
@@ -64,5 +72,15 @@ public static class ShardFormat
             DataSchema.Preference => [new("prompt", t, true), new("chosen", t, true), new("rejected", t, true)],
             _ => throw new ArgumentOutOfRangeException(nameof(schema)),
         };
+    }
+
+    /// <summary>A split's folder name: "train", "validation", "test".</summary>
+    public static string SplitFolder(SplitName split) => split.ToString().ToLowerInvariant();
+
+    internal static string Sha256(string path, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 }

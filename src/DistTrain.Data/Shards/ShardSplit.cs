@@ -95,6 +95,7 @@ public sealed class ShardSplit : IDisposable
     private MappedColumn Column(string name) =>
         _columns.TryGetValue(name, out var c) ? c : throw new ArgumentException($"split {Name} has no column '{name}' (it has {string.Join(", ", _columns.Keys)})");
 
+    /// <summary>Unmaps the columns; rows must not be read afterwards.</summary>
     public void Dispose()
     {
         foreach (var c in _columns.Values) c.Dispose();

@@ -13,7 +13,10 @@ namespace DistTrain.Data.Tokenization;
 /// with the pre-tokenizer regex the files declare, GPT-2's by default); decoding maps each token back to its bytes
 /// through <see cref="ByteLevelAlphabet"/> and joins them before UTF-8 decoding, so decode(encode(s)) == s.
 /// The files' own specials (e.g. &lt;|endoftext|&gt;, &lt;s&gt;) keep their ids for decoding but are never produced from text, and
-/// their post-processor (added bos/eos) is ignored: DistTrain's datasets add their own.
+/// their post-processor (added bos/eos) is ignored: DistTrain's datasets add their own. Supported tokenizer.json variants:
+/// model BPE without dropout, subword prefix/suffix or byte fallback; pre-tokenizer ByteLevel (GPT-2's regex) or
+/// Sequence [Split (a regex, Isolated), ByteLevel]; normalizer none or NFC; decoder ByteLevel; ignore_merges. Anything
+/// else is refused with the reason rather than loaded approximately.
 /// </remarks>
 public sealed class BpeTextTokenizer : ITextTokenizer
 {
@@ -28,15 +31,19 @@ public sealed class BpeTextTokenizer : ITextTokenizer
     private readonly IReadOnlyList<KeyValuePair<string, int>> _vocab; // in id order
     private readonly IReadOnlyList<(string A, string B)> _merges;
     private readonly IReadOnlyDictionary<int, string> _added;
+    private readonly Dictionary<string, int> _tokens = new(StringComparer.Ordinal);
+    private readonly Regex _pieces;
 
     private BpeTextTokenizer(IReadOnlyList<KeyValuePair<string, int>> vocab, IReadOnlyList<(string, string)> merges,
-                             string pattern, IReadOnlyDictionary<int, string> added, string source)
+                             string pattern, IReadOnlyDictionary<int, string> added, bool ignoreMerges, bool nfc, string source)
     {
+        IgnoreMerges = ignoreMerges;
+        Nfc = nfc;
         _vocab = vocab.OrderBy(kv => kv.Value).ToArray();
         _merges = merges;
         _added = added;
         Pattern = pattern;
-        var tokens = new Dictionary<string, int>(StringComparer.Ordinal);
+        var tokens = _tokens;
         foreach (var (token, id) in _vocab)
         {
             if (id < 0) throw new InvalidDataException($"{source}: token '{token}' has negative id {id}");
@@ -57,33 +64,65 @@ public sealed class BpeTextTokenizer : ITextTokenizer
         foreach (var (id, content) in added) _bytes[id] ??= Encoding.UTF8.GetBytes(content);
         Size = SpecialTokens.Count + _bytes.Length;
 
-        Regex regex;
-        try { regex = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant); }
+        try { _pieces = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant); }
         catch (ArgumentException e) { throw new InvalidDataException($"{source}: pre-tokenizer pattern is not a .NET regex ({e.Message})", e); }
         _inner = BpeTokenizer.Create(new BpeOptions(_vocab)
         {
             Merges = merges.Select(m => $"{m.Item1} {m.Item2}").ToArray(),
             ByteLevel = true,
-            PreTokenizer = new RegexPreTokenizer(regex, null),
+            PreTokenizer = new RegexPreTokenizer(_pieces, null),
         });
         Identity = "bpe:sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Canonical())));
     }
 
+    /// <inheritdoc/>
     public string Kind => "bpe";
+    /// <inheritdoc/>
     public string Identity { get; }
+    /// <inheritdoc/>
     public int Size { get; }
 
     /// <summary>The pre-tokenizer regex.</summary>
     public string Pattern { get; }
 
+    /// <summary>HF's ignore_merges (Llama 3): a pre-token that is itself in the vocabulary is that one token, whatever the merges would make.</summary>
+    public bool IgnoreMerges { get; }
+
+    /// <summary>Text is put in Unicode normal form C before encoding (HF normalizer NFC, e.g. Qwen2); decoding then gives the NFC form.</summary>
+    public bool Nfc { get; }
+
+    /// <inheritdoc/>
     public int[] Encode(string text)
     {
+        if (Nfc && !IsNfc(text)) text = text.Normalize(NormalizationForm.FormC);
+        if (IgnoreMerges) return EncodeIgnoringMerges(text);
         var ids = _inner.EncodeToIds(text);
         var result = new int[ids.Count];
         for (var i = 0; i < result.Length; i++) result[i] = SpecialTokens.Count + ids[i];
         return result;
     }
 
+    // Text with a lone surrogate has no normal form; it is encoded as it is (its bytes are U+FFFD's either way).
+    private static bool IsNfc(string text)
+    {
+        try { return text.IsNormalized(NormalizationForm.FormC); }
+        catch (ArgumentException) { return true; }
+    }
+
+    // The library has no ignore_merges, so pre-tokenize here and give it only the pieces the vocabulary lacks.
+    private int[] EncodeIgnoringMerges(string text)
+    {
+        var result = new List<int>(text.Length / 3 + 4);
+        foreach (var match in _pieces.EnumerateMatches(text))
+        {
+            var piece = text.Substring(match.Index, match.Length);
+            if (_tokens.TryGetValue(ByteLevelAlphabet.Spell(piece), out var id)) result.Add(SpecialTokens.Count + id);
+            else foreach (var i in _inner.EncodeToIds(piece, considerPreTokenization: false)) result.Add(SpecialTokens.Count + i);
+        }
+        return result.ToArray();
+    }
+
+    /// <inheritdoc/>
     public string Decode(IEnumerable<int> ids, bool skipSpecials = false)
     {
         var bytes = new List<byte>();
@@ -102,6 +141,7 @@ public sealed class BpeTextTokenizer : ITextTokenizer
         return Encoding.UTF8.GetString(bytes.ToArray());
     }
 
+    /// <inheritdoc/>
     public void Save(string directory)
     {
         Directory.CreateDirectory(directory);
@@ -111,7 +151,8 @@ public sealed class BpeTextTokenizer : ITextTokenizer
         File.WriteAllLines(Path.Combine(directory, MergesFile), ["#version: 0.2", .. _merges.Select(m => $"{m.A} {m.B}")]);
         var added = new JsonObject();
         foreach (var (id, content) in _added.OrderBy(kv => kv.Key)) added[id.ToString()] = content;
-        Tokenizers.WriteDescriptor(directory, this, [VocabFile, MergesFile], new JsonObject { ["pattern"] = Pattern, ["added"] = added });
+        Tokenizers.WriteDescriptor(directory, this, [VocabFile, MergesFile],
+            new JsonObject { ["pattern"] = Pattern, ["ignore_merges"] = IgnoreMerges, ["nfc"] = Nfc, ["added"] = added });
     }
 
     // What the identity hashes: everything that changes an id or a decoded byte, independent of file formatting.
@@ -119,6 +160,9 @@ public sealed class BpeTextTokenizer : ITextTokenizer
     {
         var sb = new StringBuilder("disttrain-bpe-v1\n");
         sb.Append(JsonSerializer.Serialize(Pattern)).Append('\n');
+        // Absent when false, so the identity of plain byte-level BPE files does not depend on these options existing.
+        if (IgnoreMerges) sb.Append("ignore_merges\n");
+        if (Nfc) sb.Append("nfc\n");
         foreach (var (token, id) in _vocab) sb.Append(id).Append(' ').Append(JsonSerializer.Serialize(token)).Append('\n');
         sb.Append("merges\n");
         foreach (var (a, b) in _merges) sb.Append(JsonSerializer.Serialize(a)).Append(' ').Append(JsonSerializer.Serialize(b)).Append('\n');
@@ -129,7 +173,7 @@ public sealed class BpeTextTokenizer : ITextTokenizer
 
     /// <summary>Reads GPT-2's layout: vocab.json (token → id) and merges.txt (one "a b" per line, an optional "#version" first line).</summary>
     public static BpeTextTokenizer FromVocabAndMerges(string vocabPath, string mergesPath, string pattern = Gpt2Pattern,
-                                                       IReadOnlyDictionary<int, string>? added = null)
+                                                       IReadOnlyDictionary<int, string>? added = null, bool ignoreMerges = false, bool nfc = false)
     {
         var root = ParseJson(vocabPath) as JsonObject ?? throw new InvalidDataException($"{vocabPath}: not a JSON object of token → id");
         var vocab = ReadVocab(root, vocabPath);
@@ -144,7 +188,7 @@ public sealed class BpeTextTokenizer : ITextTokenizer
                 throw new InvalidDataException($"{mergesPath}:{lineNo}: not a merge 'a b' ({Truncate(line)})");
             merges.Add((parts[0], parts[1]));
         }
-        return new BpeTextTokenizer(vocab, merges, pattern, added ?? new Dictionary<int, string>(), $"{vocabPath} + {mergesPath}");
+        return new BpeTextTokenizer(vocab, merges, pattern, added ?? new Dictionary<int, string>(), ignoreMerges, nfc, $"{vocabPath} + {mergesPath}");
     }
 
     /// <summary>Reads an HF tokenizers tokenizer.json whose model is byte-level BPE; refuses, naming the file and the reason, anything else.</summary>
@@ -161,7 +205,7 @@ public sealed class BpeTextTokenizer : ITextTokenizer
             if (model["continuing_subword_prefix"] is JsonValue p && (string?)p is { Length: > 0 }) Fail("continuing_subword_prefix is not supported (only byte-level BPE is)");
             if (model["end_of_word_suffix"] is JsonValue s && (string?)s is { Length: > 0 }) Fail("end_of_word_suffix is not supported (only byte-level BPE is)");
             if (model["byte_fallback"] is JsonValue bf && bf.GetValueKind() == JsonValueKind.True) Fail("byte_fallback BPE (SentencePiece style) is not supported; only byte-level BPE is");
-            if (root["normalizer"] is JsonObject n) Fail($"normalizer '{(string?)n["type"]}' is not supported (it would change the text, breaking exact round trips)");
+            var nfc = NormalizerIsNfc(root["normalizer"], path);
             var pattern = PreTokenizerPattern(root["pre_tokenizer"], path);
             if (root["decoder"] is JsonObject dec && (string?)dec["type"] != "ByteLevel") Fail($"decoder '{(string?)dec["type"]}' is not supported; only ByteLevel is");
             var vocab = ReadVocab(model["vocab"] as JsonObject ?? throw new InvalidDataException($"{path}: model.vocab is not an object"), path);
@@ -179,7 +223,8 @@ public sealed class BpeTextTokenizer : ITextTokenizer
             var added = new Dictionary<int, string>();
             foreach (var t in root["added_tokens"]?.AsArray() ?? [])
                 if (t is JsonObject o && (int?)o["id"] is { } id && (string?)o["content"] is { } content) added[id] = content;
-            return new BpeTextTokenizer(vocab, merges, pattern, added, path);
+            var ignoreMerges = model["ignore_merges"] is JsonValue im && im.GetValueKind() == JsonValueKind.True;
+            return new BpeTextTokenizer(vocab, merges, pattern, added, ignoreMerges, nfc, path);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
         {
@@ -192,7 +237,20 @@ public sealed class BpeTextTokenizer : ITextTokenizer
         var pattern = (string?)descriptor["pattern"] ?? Gpt2Pattern;
         var added = new Dictionary<int, string>();
         foreach (var (id, content) in descriptor["added"] as JsonObject ?? []) added[int.Parse(id)] = (string?)content ?? "";
-        return FromVocabAndMerges(Path.Combine(directory, VocabFile), Path.Combine(directory, MergesFile), pattern, added);
+        var ignoreMerges = descriptor["ignore_merges"] is JsonValue im && im.GetValueKind() == JsonValueKind.True;
+        var nfc = descriptor["nfc"] is JsonValue n && n.GetValueKind() == JsonValueKind.True;
+        return FromVocabAndMerges(Path.Combine(directory, VocabFile), Path.Combine(directory, MergesFile), pattern, added, ignoreMerges, nfc);
+    }
+
+    // None, or NFC alone (possibly inside a Sequence): anything else would change text in ways decoding cannot undo.
+    private static bool NormalizerIsNfc(JsonNode? node, string path)
+    {
+        if (node is null) return false;
+        var steps = node is JsonObject { } o && (string?)o["type"] == "Sequence" ? o["normalizers"]?.AsArray().ToList() ?? [] : [node];
+        foreach (var step in steps)
+            if ((string?)step?["type"] != "NFC")
+                throw new InvalidDataException($"{path}: normalizer '{(string?)step?["type"]}' is not supported (only NFC, or none: others change the text in ways decoding cannot undo)");
+        return steps.Count > 0;
     }
 
     private static string PreTokenizerPattern(JsonNode? node, string path)

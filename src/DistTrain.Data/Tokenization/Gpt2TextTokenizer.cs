@@ -24,10 +24,14 @@ public sealed class Gpt2TextTokenizer : ITextTokenizer
     /// <summary>The process-wide instance.</summary>
     public static Gpt2TextTokenizer Shared => SharedInstance.Value;
 
+    /// <inheritdoc/>
     public string Kind => "gpt2";
+    /// <inheritdoc/>
     public string Identity => "gpt2";
+    /// <inheritdoc/>
     public int Size => SpecialTokens.Count + _gpt2.VocabularySize;
 
+    /// <inheritdoc/>
     public int[] Encode(string text)
     {
         var gpt2 = _gpt2.Encode(text);
@@ -40,6 +44,7 @@ public sealed class Gpt2TextTokenizer : ITextTokenizer
         return ids.ToArray();
     }
 
+    /// <inheritdoc/>
     public string Decode(IEnumerable<int> ids, bool skipSpecials = false)
     {
         var bytes = new List<byte>();
@@ -56,5 +61,6 @@ public sealed class Gpt2TextTokenizer : ITextTokenizer
         return Encoding.UTF8.GetString(bytes.ToArray());
     }
 
+    /// <inheritdoc/>
     public void Save(string directory) => Tokenizers.WriteDescriptor(directory, this, files: []);
 }
