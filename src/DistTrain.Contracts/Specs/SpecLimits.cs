@@ -6,6 +6,20 @@ public static class SpecLimits
     /// <summary>Largest spec accepted, in UTF-8 bytes. Real pipelines are a few KiB.</summary>
     public const int MaxSpecBytes = 256 * 1024;
 
+    /// <summary>
+    /// Most bytes Akka's JSON serializer writes per UTF-8 byte of an accepted spec: 2 (a quote, backslash, tab or line
+    /// break is escaped to two bytes; <see cref="SpecText"/> refuses the controls that would take six). The spec text
+    /// travels inside actor messages (SubmitJob, RunStage, PrepareGroup, RunInference), so the Akka frame size in
+    /// cluster-config/akka.hocon is <c>MaxWireExpansion × MaxSpecBytes + MessageEnvelopeBytes</c>; a test checks both.
+    /// </summary>
+    public const int MaxWireExpansion = 2;
+
+    /// <summary>Room in an Akka frame for everything beside the spec text: type names, ids, 1,024 peer endpoints, paths.</summary>
+    public const int MessageEnvelopeBytes = 256 * 1024;
+
+    /// <summary>The Akka frame size every node must allow (<c>akka.remote.dot-netty.tcp.maximum-frame-size</c>).</summary>
+    public const int MaxFrameBytes = MaxWireExpansion * MaxSpecBytes + MessageEnvelopeBytes;
+
     /// <summary>Most stages one job may declare.</summary>
     public const int MaxStages = 64;
 
