@@ -91,7 +91,7 @@ public sealed class RequestFrameGuard(RequestDelegate next)
                 if (field?.FieldType == FieldType.String && WireFormat.GetTagWireType(tag) == WireFormat.WireType.LengthDelimited)
                 {
                     var text = input.ReadBytes();
-                    if (SpecText.FindUtf8Problem(text.Span) is { } problem) return $"{field.Name}: {problem}";
+                    if (SpecInput.FindUtf8Problem(text.Span) is { } problem) return $"{field.Name}: {problem}";
                 }
                 else input.SkipLastField();
             }

@@ -25,7 +25,7 @@ public sealed class ActorJobService(IActorRegistry registry, TimeSpan? timeout =
     /// <remarks>A spec over the size limit or with forbidden characters is refused here, before it is sent: only then is
     /// the message's size on the wire bounded by the Akka frame size (<see cref="SpecLimits.MaxFrameBytes"/>).</remarks>
     public async Task<SubmitOutcome> SubmitAsync(string specYaml, bool quick, CancellationToken ct) =>
-        SpecText.Admit(specYaml) is { } refused
+        SpecInput.Admit(specYaml) is { } refused
             ? new SubmitOutcome(null, [refused])
             : await (await Jobs(ct)).Ask<SubmitOutcome>(new SubmitJob(specYaml, quick), _timeout, ct);
 

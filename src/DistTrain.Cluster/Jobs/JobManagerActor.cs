@@ -127,7 +127,7 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
 
     private void Submit(SubmitJob m)
     {
-        if (SpecText.Admit(m.SpecYaml) is { } refused)
+        if (SpecInput.Admit(m.SpecYaml) is { } refused)
         {
             Sender.Tell(new SubmitOutcome(null, [refused]));
             return;

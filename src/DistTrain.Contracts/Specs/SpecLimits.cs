@@ -8,7 +8,7 @@ public static class SpecLimits
 
     /// <summary>
     /// Most bytes Akka's JSON serializer writes per UTF-8 byte of an accepted spec: 2 (a quote, backslash, tab or line
-    /// break is escaped to two bytes; <see cref="SpecText"/> refuses the controls that would take six). The spec text
+    /// break is escaped to two bytes; <see cref="SpecInput"/> refuses the controls that would take six). The spec text
     /// travels inside actor messages (SubmitJob, RunStage, PrepareGroup, RunInference, RunShard), so the Akka frame size in
     /// cluster-config/akka.hocon is <c>MaxWireExpansion × MaxSpecBytes + MessageEnvelopeBytes</c>; a test checks both.
     /// </summary>

@@ -30,7 +30,7 @@ public sealed class FrameLimitTests(Xunit.Abstractions.ITestOutputHelper output)
         string head = "name: frame\nseed: 1\nstages:\n  - {name: lm, kind: pretrain, objective: clm}\n# ";
         string spec = head + new string('"', SpecLimits.MaxSpecBytes - Encoding.UTF8.GetByteCount(head) - 1) + "\n";
         Assert.Equal(SpecLimits.MaxSpecBytes, Encoding.UTF8.GetByteCount(spec));
-        Assert.Null(SpecText.Admit(spec));
+        Assert.Null(SpecInput.Admit(spec));
         return spec;
     }
 
@@ -93,7 +93,7 @@ public sealed class FrameLimitTests(Xunit.Abstractions.ITestOutputHelper output)
             double worst = 0;
             string worstChar = "";
             var candidates = Enumerable.Range(0, 0x10000).Where(c => c is < 0xD800 or > 0xDFFF).Select(c => ((char)c).ToString()).Append("😀");
-            foreach (var c in candidates.Where(c => SpecText.FindProblem(c) is null))
+            foreach (var c in candidates.Where(c => SpecInput.FindProblem(c) is null))
             {
                 string text = string.Concat(Enumerable.Repeat(c, 16));
                 double ratio = (double)(Size(text) - empty) / Encoding.UTF8.GetByteCount(text);

@@ -13,7 +13,7 @@ namespace DistTrain.Contracts.Specs;
 /// character in at most twice its UTF-8 bytes (a quote, backslash, tab or line break becomes two), and the frame size
 /// in cluster-config/akka.hocon is set from that (see <see cref="SpecLimits.MaxWireExpansion"/>).
 /// </remarks>
-public static class SpecText
+public static class SpecInput
 {
     /// <summary>
     /// Whether a spec may be submitted at all: at most <see cref="SpecLimits.MaxSpecBytes"/> UTF-8 bytes, and only
