@@ -35,7 +35,14 @@ public static class SpecLimits
     /// <summary>Upper bounds on model shape, far above anything this trainer fits, to catch typos.</summary>
     public const int MaxLayers = 256;
     public const int MaxHidden = 65_536;
-    public const int MaxLen = 131_072;
+    public const int MaxLen = MaxSeqLen;
+
+    /// <summary>
+    /// Longest sequence a stage may read (<c>data.seq_len</c>). Absolute-position families are bounded by their
+    /// <c>max_len</c> (itself at most this); xlnet and t5 have no position table and may read past <c>max_len</c>, so
+    /// this is their only bound. Attention memory grows with its square, so anything above it is a typo.
+    /// </summary>
+    public const int MaxSeqLen = 131_072;
     public const int MaxVocab = 4_000_000;
 
     /// <summary>Most optimiser steps one stage may run.</summary>
