@@ -54,6 +54,7 @@ public static class ApiServer
 
     public static WebApplication MapJobApi(this WebApplication app)
     {
+        app.UseMiddleware<RequestFrameGuard>();   // malformed bodies: INVALID_ARGUMENT with a position, before grpc-dotnet reads them
         app.MapGrpcService<JobsService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();

@@ -1,6 +1,4 @@
 using DistTrain.Cluster.Jobs;
-using Google.Protobuf.WellKnownTypes;
-using Google.Rpc;
 using Grpc.Core;
 using V1 = DistTrain.Api.V1;
 
@@ -12,9 +10,6 @@ namespace DistTrain.Api.Services;
 /// </summary>
 public sealed class JobsService(IJobService jobs) : V1.Jobs.JobsBase
 {
-    /// <summary>Most errors one INVALID_ARGUMENT lists; the rest are counted, so the trailers stay small.</summary>
-    public const int MaxListedErrors = 50;
-
     /// <summary>Most jobs one listing returns.</summary>
     public const int MaxListLimit = 1000;
 
@@ -82,25 +77,10 @@ public sealed class JobsService(IJobService jobs) : V1.Jobs.JobsBase
     }
 
     /// <summary>
-    /// INVALID_ARGUMENT whose message lists every error, one per line, and whose google.rpc.BadRequest detail
-    /// carries each as a field violation (field = the path before the first ": ").
+    /// INVALID_ARGUMENT listing the spec's errors, one per line with its path, and each as a google.rpc.BadRequest
+    /// field violation; as many as fit the trailer budget of <see cref="ErrorTrailers"/>, the rest counted.
     /// </summary>
-    public static RpcException InvalidSpec(IReadOnlyList<string> errors)
-    {
-        var listed = errors.Take(MaxListedErrors).ToList();
-        var message = "invalid job spec:\n" + string.Join("\n", listed)
-            + (errors.Count > listed.Count ? $"\n… and {errors.Count - listed.Count} more" : "");
-        var badRequest = new BadRequest();
-        foreach (var e in listed)
-        {
-            int colon = e.IndexOf(": ", StringComparison.Ordinal);
-            badRequest.FieldViolations.Add(colon > 0
-                ? new BadRequest.Types.FieldViolation { Field = e[..colon], Description = e[(colon + 2)..] }
-                : new BadRequest.Types.FieldViolation { Field = "", Description = e });
-        }
-        var status = new Google.Rpc.Status { Code = (int)Code.InvalidArgument, Message = message, Details = { Any.Pack(badRequest) } };
-        return status.ToRpcException();
-    }
+    public static RpcException InvalidSpec(IReadOnlyList<string> errors) => ErrorTrailers.InvalidArgument("invalid job spec:", errors);
 
     private static void RequireId(string id)
     {

@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Hosting;
 using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Hosting;
+using DistTrain.Contracts.Specs;
 
 namespace DistTrain.Cluster.Jobs;
 
@@ -21,8 +22,12 @@ public sealed class ActorJobService(IActorRegistry registry, TimeSpan? timeout =
 
     private Task<IActorRef> Jobs(CancellationToken ct) => registry.GetAsync<JobManagerProxyKey>(ct);
 
+    /// <remarks>A spec over the size limit or with forbidden characters is refused here, before it is sent: only then is
+    /// the message's size on the wire bounded by the Akka frame size (<see cref="SpecLimits.MaxFrameBytes"/>).</remarks>
     public async Task<SubmitOutcome> SubmitAsync(string specYaml, bool quick, CancellationToken ct) =>
-        await (await Jobs(ct)).Ask<SubmitOutcome>(new SubmitJob(specYaml, quick), _timeout, ct);
+        SpecInput.Admit(specYaml) is { } refused
+            ? new SubmitOutcome(null, [refused])
+            : await (await Jobs(ct)).Ask<SubmitOutcome>(new SubmitJob(specYaml, quick), _timeout, ct);
 
     public async Task<JobView?> GetAsync(string jobId, CancellationToken ct) =>
         (await (await Jobs(ct)).Ask<JobLookup>(new GetJob(jobId), _timeout, ct)).Job;

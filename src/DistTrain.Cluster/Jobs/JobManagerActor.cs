@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -128,9 +127,9 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
 
     private void Submit(SubmitJob m)
     {
-        if (Encoding.UTF8.GetByteCount(m.SpecYaml) > SpecLimits.MaxSpecBytes)
+        if (SpecInput.Admit(m.SpecYaml) is { } refused)
         {
-            Sender.Tell(new SubmitOutcome(null, [$"spec: larger than {SpecLimits.MaxSpecBytes} bytes"]));
+            Sender.Tell(new SubmitOutcome(null, [refused]));
             return;
         }
         var parsed = JobSpecs.Load(m.SpecYaml, _dataRoot, m.Quick);

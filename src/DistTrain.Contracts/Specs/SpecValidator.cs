@@ -404,6 +404,7 @@ public static partial class SpecValidator
             }
             if (!Enum.IsDefined(d.Split)) Error($"{path}.split", "unknown split");
             if (d.SeqLen < 1) Error($"{path}.seq_len", "must be > 0");
+            else if (d.SeqLen > SpecLimits.MaxSeqLen) Error($"{path}.seq_len", $"{d.SeqLen} exceeds the limit of {SpecLimits.MaxSeqLen} tokens (SpecLimits.MaxSeqLen)");
             else if (d.SeqLen > s.Model.MaxLen && s.Model.MaxLen > 0 && !s.Model.Family.HasRelativePositions())
                 Error($"{path}.seq_len", $"{d.SeqLen} exceeds model.max_len ({s.Model.MaxLen})");
             if (d.MaxExamples is < 1) Error($"{path}.max_examples", "must be > 0 (omit it to read everything)");

@@ -42,7 +42,7 @@ internal sealed class YamlSections
             string path = Join(entry.Path, key);
             if (!keys.Contains(key))
             {
-                Error(path, $"unknown key{(what is null ? "" : $" for {what}")}; expected one of {string.Join(", ", keys)}");
+                Error(Join(entry.Path, Shorten(key)), $"unknown key{(what is null ? "" : $" for {what}")}; expected one of {string.Join(", ", keys)}");
                 continue;
             }
             if (!IsNull(value)) section[key] = new Entry(value, path);
@@ -151,7 +151,10 @@ internal sealed class YamlSections
         YamlMappingNode => "a mapping",
         YamlSequenceNode => "a list",
         YamlScalarNode { Value: var v } when v is null || IsNull(node) => "null",
-        YamlScalarNode { Value: { } v } => $"'{(v.Length > 40 ? v[..40] + "…" : v)}'",
+        YamlScalarNode { Value: { } v } => $"'{Shorten(v)}'",
         _ => "an unsupported node",
     };
+
+    /// <summary>Text the user wrote, as an error echoes it (a value or an unknown key): at most 40 characters.</summary>
+    public static string Shorten(string text) => text.Length > 40 ? text[..(char.IsHighSurrogate(text[39]) ? 39 : 40)] + "…" : text;
 }

@@ -28,8 +28,9 @@ public static class AttentionMask
             var keys = paddingMask.to(ScalarType.Bool).view(paddingMask.shape[0], 1, 1, seqLen); // (B, 1, 1, T)
             allowed = allowed.logical_and(keys);                                        // (B, 1, T, T)
         }
+        using var lowest = finfo(dtype).min.ToScalar();
         var additive = zeros(allowed.shape, dtype, device)
-            .masked_fill(allowed.logical_not(), finfo(dtype).min);                      // (B|1, 1, T, T)
+            .masked_fill(allowed.logical_not(), lowest);                      // (B|1, 1, T, T)
         return additive.MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -41,7 +42,8 @@ public sealed class Embeddings : nn.Module<Tensor, Tensor?, Tensor>
         long t = ids.shape[1];
         long maxPositions = position.weight!.shape[0];
         if (t > maxPositions) throw new ArgumentException($"sequence length {t} exceeds MaxPositions {maxPositions}.", nameof(ids));
-        var positions = arange(t, ScalarType.Int64, ids.device).unsqueeze(0);      // (1, T)
+        using var length = t.ToScalar();
+        var positions = arange(length, ScalarType.Int64, ids.device).unsqueeze(0); // (1, T)
         var x = token.forward(ids) + position.forward(positions);                  // (B, T, E)
         if (segment is not null)
             x = x + (segments is null ? segment.forward(zeros_like(ids)) : segment.forward(segments)); // (B, T, E)

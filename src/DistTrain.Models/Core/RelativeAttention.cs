@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -49,11 +50,12 @@ public sealed class RelativeAttention : nn.Module<Tensor, Tensor, Tensor, Tensor
         var byDistance = (qh + position_bias.view(1, heads, 1, hd)).matmul(rh.unsqueeze(0));    // (B, nh, T, 2T-1)
         // Column (i − j + T − 1) of row i holds distance i − j; gather picks it for every key j.
         var index = DistanceIndex(t, query.device).expand(b, heads, t, t);          // (B, nh, T, T)
-        var scores = (byContent + byDistance.gather(3, index)) / Math.Sqrt(hd);     // (B, nh, T, T)
+        using var scale = Math.Sqrt(hd).ToScalar();
+        var scores = (byContent + byDistance.gather(3, index)) / scale;             // (B, nh, T, T)
         // Masked keys get exactly zero weight, also in a row with nothing visible (the first token of an order in the
         // query stream), which would otherwise spread uniformly over every key, its own content included.
         var weights = mask is null ? scores.softmax(-1)
-            : (scores + mask).softmax(-1) * mask.eq(0).to(scores.dtype);           // (B, nh, T, T)
+            : (scores + mask).softmax(-1) * mask.eq(Scalars.Zero).to(scores.dtype);           // (B, nh, T, T)
         weights = nn.functional.dropout(weights, attentionDropout, training);      // (B, nh, T, T)
         var y = weights.matmul(vh).transpose(1, 2).reshape(b, t, h);               // (B, T, H)
         return o.forward(y);                                                        // (B, T, H)
@@ -62,8 +64,10 @@ public sealed class RelativeAttention : nn.Module<Tensor, Tensor, Tensor, Tensor
     /// <summary>(T, T) int64 with entry [i, j] = i − j + T − 1: the row of distance i − j in <see cref="Sinusoid"/>.</summary>
     public static Tensor DistanceIndex(long t, Device device)
     {
-        var positions = arange(t, ScalarType.Int64, device);                         // (T)
-        return (positions.unsqueeze(1) - positions.unsqueeze(0) + (t - 1)).view(1, 1, t, t); // (1, 1, T, T)
+        using var length = t.ToScalar();
+        using var offset = (t - 1).ToScalar();
+        var positions = arange(length, ScalarType.Int64, device);                    // (T)
+        return (positions.unsqueeze(1) - positions.unsqueeze(0) + offset).view(1, 1, t, t); // (1, 1, T, T)
     }
 
     /// <summary>
@@ -73,8 +77,13 @@ public sealed class RelativeAttention : nn.Module<Tensor, Tensor, Tensor, Tensor
     public static Tensor Sinusoid(long t, long width, ScalarType dtype, Device device)
     {
         if (width % 2 != 0) throw new ArgumentException($"width must be even, got {width}.", nameof(width));
-        var distances = arange(-(t - 1), t, ScalarType.Float64, device);                                    // (2T-1)
-        var frequencies = pow(10000.0, -arange(0, width, 2, ScalarType.Float64, device) / width);           // (W/2)
+        using var first = (-(t - 1)).ToScalar();
+        using var end = t.ToScalar();
+        using var step = 2.ToScalar();
+        using var w = width.ToScalar();
+        using var @base = tensor(10000.0);
+        var distances = arange(first, end, ScalarType.Float64, device);                                     // (2T-1)
+        var frequencies = pow(@base, -arange(Scalars.Zero, w, step, ScalarType.Float64, device) / w);               // (W/2)
         var angles = distances.unsqueeze(1) * frequencies.unsqueeze(0);                                     // (2T-1, W/2)
         return cat([angles.sin(), angles.cos()], 1).to(dtype);                                              // (2T-1, W)
     }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -28,8 +29,10 @@ public sealed class RelativePositionBias : nn.Module<long, long, Device, Tensor>
     /// <summary>queryLength Tq, keyLength Tk → additive bias (1, nh, Tq, Tk) on <paramref name="device"/>.</summary>
     public override Tensor forward(long queryLength, long keyLength, Device device)
     {
-        var relative = arange(keyLength, ScalarType.Int64, device).unsqueeze(0)
-                       - arange(queryLength, ScalarType.Int64, device).unsqueeze(1);     // (Tq, Tk): key − query
+        using var keys = keyLength.ToScalar();
+        using var queries = queryLength.ToScalar();
+        var relative = arange(keys, ScalarType.Int64, device).unsqueeze(0)
+                       - arange(queries, ScalarType.Int64, device).unsqueeze(1);     // (Tq, Tk): key − query
         var index = Bucket(relative, bidirectional, buckets, maxDistance);                // (Tq, Tk)
         return bias.forward(index).permute(2, 0, 1).unsqueeze(0);                         // (1, nh, Tq, Tk)
     }
@@ -42,18 +45,23 @@ public sealed class RelativePositionBias : nn.Module<long, long, Device, Tensor>
         if (bidirectional)
         {
             n /= 2;
-            result = result + relative.gt(0).to(ScalarType.Int64) * n;                   // keys after the query use the upper half
+            using var upper = n.ToScalar();
+            result = result + relative.gt(Scalars.Zero).to(ScalarType.Int64) * upper;                   // keys after the query use the upper half
             relative = relative.abs();
         }
         else
         {
-            relative = (-relative).clamp_min(0);                                          // a decoder only looks back
+            relative = (-relative).clamp_min(Scalars.Zero);                                          // a decoder only looks back
         }
         int exact = n / 2;
-        var small = relative.lt(exact);
+        using var exactScalar = exact.ToScalar();
+        using var logRange = Math.Log((double)maxDistance / exact).ToScalar();
+        using var logBuckets = (n - exact).ToScalar();
+        using var lastBucket = (n - 1).ToScalar();
+        var small = relative.lt(exactScalar);
         // Distances exact..maxDistance map logarithmically onto the remaining n − exact buckets.
-        var large = (relative.to(ScalarType.Float64).clamp_min(1) / exact).log() / Math.Log((double)maxDistance / exact) * (n - exact);
-        var largeBucket = (large.to(ScalarType.Int64) + exact).clamp_max(n - 1);
+        var large = (relative.to(ScalarType.Float64).clamp_min(Scalars.One) / exactScalar).log() / logRange * logBuckets;
+        var largeBucket = (large.to(ScalarType.Int64) + exactScalar).clamp_max(lastBucket);
         return result + where(small, relative, largeBucket);                              // (Tq, Tk)
     }
 }

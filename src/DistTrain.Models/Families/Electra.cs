@@ -95,7 +95,7 @@ public sealed class ElectraForPreTraining : nn.Module<Tensor, Tensor?, Tensor?, 
     {
         using var _ = no_grad();
         long b = maskedIds.shape[0], t = maskedIds.shape[1], v = generatorLogits.shape[^1];
-        var masked = mlmLabels.ne(LanguageModelLosses.IgnoreIndex);                            // (B, T)
+        var masked = mlmLabels.ne(Scalars.IgnoreIndex);                            // (B, T)
         var probs = generatorLogits.detach().reshape(-1, v).softmax(-1);                       // (B·T, V)
         var sampled = probs.multinomial(1, generator: rng).view(b, t);                         // (B, T)
         var corrupted = where(masked, sampled, maskedIds);                                     // (B, T)

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DistTrain.Models;
@@ -67,7 +68,7 @@ public sealed class GptLanguageModel : nn.Module<Tensor, Tensor?, Tensor>, IHasB
     /// <summary>Next-word prediction over ids (B, T); pads (attentionMask 0) are never targets.</summary>
     public LossTerms Loss(Tensor ids, Tensor? attentionMask)
     {
-        var labels = attentionMask is null ? ids : ids.masked_fill(attentionMask.eq(0), LanguageModelLosses.IgnoreIndex); // (B, T)
+        var labels = attentionMask is null ? ids : ids.masked_fill(attentionMask.eq(Scalars.Zero), Scalars.IgnoreIndex); // (B, T)
         return LanguageModelLosses.CausalLm(forward(ids, attentionMask), labels);
     }
 
@@ -92,17 +93,19 @@ public sealed class GptLanguageModel : nn.Module<Tensor, Tensor?, Tensor>, IHasB
             var config = decoder.Config;
             var ids = prompt.clone();                                                    // (B, T) owned by this scope
             var finished = zeros(prompt.shape[0], ScalarType.Bool, prompt.device);       // (B)
+            using var pad = config.PadTokenId.ToScalar();
             for (int step = 0; step < options.MaxNewTokens; step++)
             {
                 long t = ids.shape[1];
                 var context = t > config.MaxPositions ? ids.narrow(1, t - config.MaxPositions, config.MaxPositions) : ids;
                 var logits = forward(context, null).select(1, context.shape[1] - 1);    // (B, V)
                 var next = NextToken(logits, options, rng);                              // (B)
-                next = where(finished, full_like(next, config.PadTokenId), next);        // (B)
+                next = where(finished, full_like(next, pad), next);        // (B)
                 ids = cat([ids, next.unsqueeze(1)], 1);                                  // (B, T+1)
                 if (options.EosTokenId is long eos)
                 {
-                    finished = finished.logical_or(next.eq(eos));
+                    using var eosScalar = eos.ToScalar();
+                    finished = finished.logical_or(next.eq(eosScalar));
                     if (finished.all().item<bool>()) break;
                 }
             }
@@ -117,12 +120,13 @@ public sealed class GptLanguageModel : nn.Module<Tensor, Tensor?, Tensor>, IHasB
     private static Tensor NextToken(Tensor logits, GenerationOptions options, Generator? rng)
     {
         if (options.Greedy) return logits.argmax(-1);                                    // (B)
-        var scaled = logits / options.Temperature;                                       // (B, V)
+        using var temperature = options.Temperature.ToScalar();
+        var scaled = logits / temperature;                                               // (B, V)
         if (options.TopK > 0 && options.TopK < scaled.shape[^1])
         {
             var (values, _) = scaled.topk(options.TopK, -1);                             // (B, k)
             var threshold = values.narrow(-1, options.TopK - 1, 1);                      // (B, 1)
-            scaled = scaled.masked_fill(scaled.lt(threshold), double.NegativeInfinity);  // (B, V)
+            scaled = scaled.masked_fill(scaled.lt(threshold), Scalars.NegativeInfinity);  // (B, V)
         }
         return scaled.softmax(-1).multinomial(1, generator: rng).squeeze(-1);            // (B)
     }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -55,7 +56,11 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>x (…, H) → (…, H).</summary>
-    public override Tensor forward(Tensor x) => x * (x.pow(2).mean([-1], keepdim: true) + eps).rsqrt() * weight;
+    public override Tensor forward(Tensor x)
+    {
+        using var epsilon = eps.ToScalar();
+        return x * (x.pow(Scalars.Two).mean([-1], keepdim: true) + epsilon).rsqrt() * weight;
+    }
 }
 
 /// <summary>Multi-head attention without biases; queries from x, keys and values from kv; an additive bias carries masks and positions.</summary>
@@ -192,15 +197,20 @@ public sealed class T5Model : nn.Module<Tensor, Tensor?, Tensor, Tensor>
         long t = x.shape[1], s = encoded.shape[1];
         var bias = decoder_bias.forward(t, t, x.device).to(x.dtype)
                    + AttentionMask.Build(null, t, causal: true, x.dtype, x.device)!;                 // (1, nh, T, T)
+        using var lowest = finfo(x.dtype).min.ToScalar();
         Tensor? cross = encoderMask is null ? null
             : zeros([encoderMask.shape[0], 1, 1, s], x.dtype, x.device)
-                .masked_fill(encoderMask.eq(0).view(encoderMask.shape[0], 1, 1, s), finfo(x.dtype).min); // (B, 1, 1, S)
+                .masked_fill(encoderMask.eq(Scalars.Zero).view(encoderMask.shape[0], 1, 1, s), lowest); // (B, 1, 1, S)
         foreach (var block in decoder) x = block.forward(x, bias, encoded, cross);                  // (B, T, H)
         return dropout.forward(decoder_norm.forward(x));                                             // (B, T, H)
     }
 
     /// <summary>Decoder hidden (B, T, H) → logits (B, T, V) through the tied table.</summary>
-    public Tensor Logits(Tensor hidden) => nn.functional.linear(hidden * Math.Pow(Config.HiddenSize, -0.5), shared.weight!); // (B, T, V)
+    public Tensor Logits(Tensor hidden)
+    {
+        using var scale = Math.Pow(Config.HiddenSize, -0.5).ToScalar();
+        return nn.functional.linear(hidden * scale, shared.weight!);                 // (B, T, V)
+    }
 
     /// <summary>ids (B, S), attentionMask (B, S)?, decoder inputs (B, T) → logits (B, T, V).</summary>
     public override Tensor forward(Tensor ids, Tensor? attentionMask, Tensor decoderInputs)
@@ -263,8 +273,8 @@ public sealed class T5TextClassifier : nn.Module<Tensor, Tensor?, Tensor>, IClas
         var (inputs, labels) = Words(ids.device);                                               // (C, L) each
         var logp = model.Logits(model.Decode(inputs.repeat(b, 1), wide, wideMask)).log_softmax(-1); // (B*C, L, V)
         var gold = labels.repeat(b, 1);                                                         // (B*C, L)
-        var real = gold.ne(LanguageModelLosses.IgnoreIndex);                                    // (B*C, L)
-        var tokenLogp = logp.gather(2, gold.clamp_min(0).unsqueeze(2)).squeeze(2);              // (B*C, L)
+        var real = gold.ne(Scalars.IgnoreIndex);                                    // (B*C, L)
+        var tokenLogp = logp.gather(2, gold.clamp_min(Scalars.Zero).unsqueeze(2)).squeeze(2);              // (B*C, L)
         return (tokenLogp * real.to(tokenLogp.dtype)).sum(1).view(b, c);                        // (B, C)
     }
 

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -148,7 +149,8 @@ public static class PermutationMasks
             content = content.logical_and(real);
             stream = stream.logical_and(real);
         }
-        Tensor Additive(Tensor allowed) => zeros(allowed.shape, dtype, ranks.device).masked_fill(allowed.logical_not(), finfo(dtype).min);
+        using var lowest = finfo(dtype).min.ToScalar();
+        Tensor Additive(Tensor allowed) => zeros(allowed.shape, dtype, ranks.device).masked_fill(allowed.logical_not(), lowest);
         return (Additive(content).MoveToOuterDisposeScope(), Additive(stream).MoveToOuterDisposeScope());
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DistTrain.Models;
@@ -33,7 +34,7 @@ public static class Pooling
     {
         if (attentionMask is null) return hidden.mean([1]);                                  // (B, H)
         var weights = attentionMask.to(hidden.dtype).unsqueeze(-1);                          // (B, T, 1)
-        var counts = weights.sum(1).clamp_min(1.0);                                          // (B, 1)
+        var counts = weights.sum(1).clamp_min(Scalars.OneReal);                                          // (B, 1)
         return (hidden * weights).sum(1) / counts;                                           // (B, H)
     }
 
@@ -47,7 +48,8 @@ public static class Pooling
     {
         long b = hidden.shape[0], t = hidden.shape[1], h = hidden.shape[2];
         if (attentionMask is null) return hidden.select(1, t - 1);                           // (B, H)
-        var positions = arange(t, ScalarType.Int64, hidden.device).unsqueeze(0);            // (1, T)
+        using var length = t.ToScalar();
+        var positions = arange(length, ScalarType.Int64, hidden.device).unsqueeze(0);       // (1, T)
         var last = (positions * attentionMask.to(ScalarType.Int64)).argmax(1);              // (B)
         var index = last.view(b, 1, 1).expand(b, 1, h);                                      // (B, 1, H)
         return hidden.gather(1, index).squeeze(1);                                           // (B, H)

@@ -21,13 +21,13 @@ public static class ClassificationLosses
         var perToken = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction: nn.Reduction.None); // (B, T)
         var real = attentionMask is null ? ones_like(target, ScalarType.Bool) : attentionMask.to(ScalarType.Bool); // (B, T)
         var sum = (perToken * real.to(perToken.dtype)).sum();
-        var correct = logits.gt(0).eq(target.gt(0.5)).logical_and(real);                     // (B, T)
+        var correct = logits.gt(Scalars.Zero).eq(target.gt(Scalars.Half)).logical_and(real);                     // (B, T)
         return new LossTerms(sum, LossTerms.CountOf(real))
         {
             Metrics = new Dictionary<string, double>
             {
                 ["correct"] = LossTerms.CountOf(correct),
-                ["replaced"] = LossTerms.CountOf(target.gt(0.5).logical_and(real)),
+                ["replaced"] = LossTerms.CountOf(target.gt(Scalars.Half).logical_and(real)),
             },
         };
     }

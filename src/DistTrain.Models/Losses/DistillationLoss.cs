@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DistTrain.Models;
@@ -51,8 +52,9 @@ public static class DistillationLoss
         if (labels is null && o.Alpha > 0) throw new ArgumentException("Alpha > 0 needs hard labels.", nameof(labels));
         long v = studentLogits.shape[^1];
         double temperature = o.Temperature;
+        using var temperatureScalar = temperature.ToScalar();
         var student = studentLogits.reshape(-1, v);                                        // (N, V)
-        var studentLogp = (student / temperature).log_softmax(-1);                         // (N, V)
+        var studentLogp = (student / temperatureScalar).log_softmax(-1);                         // (N, V)
         Tensor kl;                                                                          // (N)
         Tensor? mse = null;                                                                 // (N)
         switch (teacher)
@@ -60,9 +62,9 @@ public static class DistillationLoss
             case TeacherSignal.FullLogits full:
             {
                 var t = full.Logits.reshape(-1, v).detach().to(student.dtype);             // (N, V)
-                var teacherLogp = (t / temperature).log_softmax(-1);                       // (N, V)
+                var teacherLogp = (t / temperatureScalar).log_softmax(-1);                       // (N, V)
                 kl = (teacherLogp.exp() * (teacherLogp - studentLogp)).sum(-1);            // (N)
-                if (o.Gamma > 0) mse = (student - t).pow(2).mean([-1]);                    // (N)
+                if (o.Gamma > 0) mse = (student - t).pow(Scalars.Two).mean([-1]);                    // (N)
                 break;
             }
             case TeacherSignal.TopK top:
@@ -72,7 +74,8 @@ public static class DistillationLoss
                 var ids = top.Ids.reshape(-1, k);                                          // (N, k)
                 var probs = top.Probs.reshape(-1, k).detach().to(student.dtype);           // (N, k)
                 // Renormalise p^(1/T) over the k ids in log space; the clamp keeps a zero probability from making 0·(−∞) = NaN.
-                var scaled = probs.clamp_min(1e-30).log() / temperature;                   // (N, k)
+                using var tiny = 1e-30.ToScalar();
+                var scaled = probs.clamp_min(tiny).log() / temperatureScalar;                   // (N, k)
                 var teacherLogp = scaled - scaled.logsumexp(-1, keepdim: true);            // (N, k)
                 kl = (teacherLogp.exp() * (teacherLogp - studentLogp.gather(-1, ids))).sum(-1); // (N)
                 break;
@@ -83,21 +86,24 @@ public static class DistillationLoss
 
         var contributes = labels is null
             ? ones(student.shape[0], ScalarType.Bool, student.device)
-            : labels.reshape(-1).ne(LanguageModelLosses.IgnoreIndex);                      // (N)
+            : labels.reshape(-1).ne(Scalars.IgnoreIndex);                      // (N)
         var weight = contributes.to(student.dtype);                                         // (N)
         var klSum = (kl * weight).sum();
-        var sum = klSum * (o.SoftWeight * temperature * temperature);
+        using var softWeight = (o.SoftWeight * temperature * temperature).ToScalar();
+        var sum = klSum * softWeight;
         var metrics = new Dictionary<string, double> { ["kl"] = LossTerms.Scalar(klSum) };
         if (labels is not null)
         {
             var ce = nn.functional.cross_entropy(student, labels.reshape(-1), ignore_index: LanguageModelLosses.IgnoreIndex, reduction: nn.Reduction.Sum);
-            sum = sum + ce * o.Alpha;
+            using var alpha = o.Alpha.ToScalar();
+            sum = sum + ce * alpha;
             metrics["ce"] = LossTerms.Scalar(ce);
         }
         if (mse is not null)
         {
             var mseSum = (mse * weight).sum();
-            sum = sum + mseSum * o.Gamma;
+            using var gamma = o.Gamma.ToScalar();
+            sum = sum + mseSum * gamma;
             metrics["mse"] = LossTerms.Scalar(mseSum);
         }
         return new LossTerms(sum, LossTerms.CountOf(contributes)) { Metrics = metrics };

@@ -18,7 +18,7 @@ public static class LanguageModelLosses
         var flatLogits = logits.reshape(-1, v);                                   // (N, V)
         var flatLabels = labels.reshape(-1);                                      // (N)
         var sum = nn.functional.cross_entropy(flatLogits, flatLabels, ignore_index: IgnoreIndex, reduction: nn.Reduction.Sum);
-        var valid = flatLabels.ne(IgnoreIndex);                                   // (N)
+        var valid = flatLabels.ne(Scalars.IgnoreIndex);                                   // (N)
         var correct = flatLogits.argmax(-1).eq(flatLabels).logical_and(valid);   // (N)
         return new LossTerms(sum, LossTerms.CountOf(valid))
         {
@@ -44,7 +44,7 @@ public static class LanguageModelLosses
     /// </summary>
     public static LossTerms InstructionSft(Tensor logits, Tensor ids, Tensor answerMask)
     {
-        var labels = ids.masked_fill(answerMask.to(ScalarType.Bool).logical_not(), IgnoreIndex); // (B, T)
+        var labels = ids.masked_fill(answerMask.to(ScalarType.Bool).logical_not(), Scalars.IgnoreIndex); // (B, T)
         return CausalLm(logits, labels);
     }
 

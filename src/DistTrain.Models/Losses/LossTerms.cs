@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DistTrain.Models;
@@ -17,7 +18,12 @@ public sealed record LossTerms(Tensor Sum, long Count)
     public IReadOnlyList<LossPart> Parts { get; init; } = [];
 
     /// <summary>Sum / Count for this micro-batch alone (zero when nothing contributed): logging and single-process training.</summary>
-    public Tensor LocalMean() => Count == 0 ? Sum * 0.0 : Sum / (double)Count;
+    public Tensor LocalMean()
+    {
+        if (Count == 0) return Sum * Scalars.ZeroReal;
+        using var count = ((double)Count).ToScalar();
+        return Sum / count;
+    }
 
     /// <summary>
     /// The exact objective given global counts: one per part for a composite (Σ wᵢ·Sumᵢ / Gᵢ), else one for the term (Sum / G).
@@ -28,10 +34,17 @@ public sealed record LossTerms(Tensor Sum, long Count)
         int expected = Parts.Count == 0 ? 1 : Parts.Count;
         if (globalCounts.Count != expected)
             throw new ArgumentException($"expected {expected} global count(s), got {globalCounts.Count}.", nameof(globalCounts));
-        if (Parts.Count == 0) return Sum / (double)Math.Max(1, globalCounts[0]);
-        Tensor total = Parts[0].Terms.Sum * 0.0;
+        if (Parts.Count == 0)
+        {
+            using var global = ((double)Math.Max(1, globalCounts[0])).ToScalar();
+            return Sum / global;
+        }
+        Tensor total = Parts[0].Terms.Sum * Scalars.ZeroReal;
         for (int i = 0; i < Parts.Count; i++)
-            total = total + Parts[i].Terms.Sum * (Parts[i].Weight / Math.Max(1, globalCounts[i]));
+        {
+            using var weight = (Parts[i].Weight / Math.Max(1, globalCounts[i])).ToScalar();
+            total = total + Parts[i].Terms.Sum * weight;
+        }
         return total;
     }
 
@@ -49,12 +62,15 @@ public sealed record LossTerms(Tensor Sum, long Count)
     {
         if (parts.Length == 0) throw new ArgumentException("at least one part is required.", nameof(parts));
         long anchor = parts[0].Terms.Count;
-        Tensor sum = parts[0].Terms.Sum * 0.0;
+        Tensor sum = parts[0].Terms.Sum * Scalars.ZeroReal;
         var metrics = new Dictionary<string, double>();
         foreach (var part in parts)
         {
             if (part.Terms.Count > 0 && anchor > 0)
-                sum = sum + part.Terms.Sum * (part.Weight * anchor / part.Terms.Count);
+            {
+                using var weight = (part.Weight * anchor / part.Terms.Count).ToScalar();
+                sum = sum + part.Terms.Sum * weight;
+            }
             metrics[$"{part.Name}.sum"] = Scalar(part.Terms.Sum);
             metrics[$"{part.Name}.count"] = part.Terms.Count;
             foreach (var (key, value) in part.Terms.Metrics) metrics[$"{part.Name}.{key}"] = value;

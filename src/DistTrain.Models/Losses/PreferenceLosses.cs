@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DistTrain.Models;
@@ -16,7 +17,7 @@ public static class PreferenceLosses
         var sum = -nn.functional.logsigmoid(margin).sum();
         return new LossTerms(sum, margin.shape[0])
         {
-            Metrics = new Dictionary<string, double> { ["correct"] = LossTerms.CountOf(margin.gt(0)) },
+            Metrics = new Dictionary<string, double> { ["correct"] = LossTerms.CountOf(margin.gt(Scalars.Zero)) },
         };
     }
 
@@ -31,13 +32,14 @@ public static class PreferenceLosses
         if (!(beta > 0)) throw new ArgumentException($"beta must be > 0, got {beta}.", nameof(beta));
         var chosenRatio = policyChosen - referenceChosen.detach();                 // (B)
         var rejectedRatio = policyRejected - referenceRejected.detach();           // (B)
-        var logits = (chosenRatio - rejectedRatio) * beta;                         // (B)
+        using var betaScalar = beta.ToScalar();
+        var logits = (chosenRatio - rejectedRatio) * betaScalar;                         // (B)
         var sum = -nn.functional.logsigmoid(logits).sum();
         return new LossTerms(sum, logits.shape[0])
         {
             Metrics = new Dictionary<string, double>
             {
-                ["correct"] = LossTerms.CountOf(logits.gt(0)),
+                ["correct"] = LossTerms.CountOf(logits.gt(Scalars.Zero)),
                 ["margin"] = LossTerms.Scalar(logits.sum()),
             },
         };

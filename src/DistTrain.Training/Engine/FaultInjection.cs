@@ -51,7 +51,8 @@ public sealed record FaultInjection(IReadOnlyList<FaultInjection.Fault> Faults)
             if (f.Kind == "corrupt-parameter")
             {
                 using var _ = no_grad();
-                Trainer.TrainableParameters(model)[0].add_(1e-3);
+                using var nudge = 1e-3.ToScalar();
+                Trainer.TrainableParameters(model)[0].add_(nudge);
             }
             else Thread.Sleep(TimeSpan.FromSeconds(f.Seconds));   // the fault IS the stall
         }

@@ -55,7 +55,8 @@ public sealed class GradientBuffer : IDisposable
     {
         using var scope = NewDisposeScope();
         var grads = _flat.narrow(0, 0, ParameterCount);
-        grads.mul_(scale);
+        using var factor = scale.ToScalar();
+        grads.mul_(factor);
         for (int i = 0; i < _params.Length; i++)
         {
             var p = _params[i];

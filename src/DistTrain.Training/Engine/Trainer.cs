@@ -137,7 +137,7 @@ public sealed class Trainer : IDisposable
             new(decay, new AdamW.Options { weight_decay = o.WeightDecay }),
             new(noDecay, new AdamW.Options { weight_decay = 0 }),
         };
-        return optim.AdamW(groups, o.Schedule.At(0), o.Beta1, o.Beta2, o.Eps, o.WeightDecay);
+        return new KeptAliveAdamW(groups, o.Schedule.At(0), o.Beta1, o.Beta2, o.Eps, o.WeightDecay);   // optim.AdamW, without its temporaries
     }
 
     /// <summary>

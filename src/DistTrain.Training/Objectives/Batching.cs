@@ -32,7 +32,10 @@ public static class Batching
     }
 
     /// <summary>1 where the id is a real token, 0 at padding: (B, T) int64.</summary>
-    public static Tensor AttentionMask(Tensor ids) => ids.ne(SpecialTokens.Pad).to(ScalarType.Int64);
+    public static Tensor AttentionMask(Tensor ids) => ids.ne(PadScalar).to(ScalarType.Int64);
+
+    /// <summary>The pad id as a scalar operand rooted for the process (see DistTrain.Models.Scalars for why).</summary>
+    private static readonly Scalar PadScalar = SpecialTokens.Pad.ToScalar();
 
     /// <summary>Per-row booleans (e.g. answer masks) padded with false → (B, length) bool.</summary>
     public static Tensor Flags(IReadOnlyList<bool[]> rows, int length, Device device)

@@ -28,4 +28,15 @@ public static class Specs
         if (i < 0) throw new ArgumentException($"'{from}' not found in the spec; the example changed");
         return text[..i] + to + text[(i + from.Length)..];
     }
+
+    /// <summary>
+    /// <paramref name="spec"/> padded with a YAML comment of <paramref name="fill"/> to exactly <paramref name="bytes"/>
+    /// UTF-8 bytes. A quote or backslash is the worst case on the cluster's wire (JSON escapes it to two bytes).
+    /// </summary>
+    public static string PaddedTo(this string spec, int bytes, char fill = '"')
+    {
+        string head = spec.TrimEnd('\n') + "\n# ";
+        int pad = bytes - System.Text.Encoding.UTF8.GetByteCount(head) - 1;
+        return head + new string(fill, pad) + "\n";
+    }
 }

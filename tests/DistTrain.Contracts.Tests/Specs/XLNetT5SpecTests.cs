@@ -61,6 +61,20 @@ public sealed class XLNetT5SpecTests
         Assert.Contains(bert.Errors, e => e.Path == "stages[0].data.seq_len" && e.Message.Contains("exceeds model.max_len"));
     }
 
+    [Fact]
+    public void Relative_families_read_at_most_MaxSeqLen_tokens()
+    {
+        var atLimit = JobSpecs.Load(Pre("xlnet", $"data: {{seq_len: {SpecLimits.MaxSeqLen}}}"));
+        Assert.True(atLimit.Ok, SpecText.Describe(atLimit.Errors));
+        Assert.Equal(SpecLimits.MaxSeqLen, atLimit.Spec!.Stages[0].Data.SeqLen);
+        var over = JobSpecs.Load(Pre("xlnet", $"data: {{seq_len: {SpecLimits.MaxSeqLen + 1}}}"));
+        Assert.Equal(["stages[0].data.seq_len"], over.Errors.Select(e => e.Path));
+        // Absolute families stop at max_len, which is itself bounded by the same limit.
+        Assert.Equal(SpecLimits.MaxSeqLen, SpecLimits.MaxLen);
+        var absolute = JobSpecs.Load(Pre("gpt", $"model: {{max_len: {SpecLimits.MaxSeqLen + 1}}}, data: {{seq_len: 64}}"));
+        Assert.Contains(absolute.Errors, e => e.Path == "stages[0].model.max_len");
+    }
+
     public static TheoryData<string, string, string, string> Cases => new()
     {
         { "plm on bert", Pre("bert", "objective: plm"), "stages[0].objective", "plm needs the xlnet family, not bert" },
@@ -76,6 +90,9 @@ public sealed class XLNetT5SpecTests
         { "pos on t5", SpecText.Job("  - {name: pre, kind: pretrain}\n  - {name: ft, kind: finetune, inputs: {init: pre}, objective: {kind: classification, task: pos}}\n", Defaults("t5")),
             "stages[1].objective.task", "t5 classifies text-to-text" },
         { "sft on xlnet", SpecText.Job("  - {name: pre, kind: pretrain}\n  - {name: s, kind: sft, inputs: {init: pre}}\n", Defaults("xlnet")), "stages[1].objective", "sft needs the gpt family, not xlnet" },
+        { "xlnet seq_len of 2^31-1", Pre("xlnet", "data: {seq_len: 2147483647}"), "stages[0].data.seq_len", "2147483647 exceeds the limit of 131072 tokens" },
+        { "t5 seq_len of 2^31-1", Pre("t5", "data: {seq_len: 2147483647}"), "stages[0].data.seq_len", "2147483647 exceeds the limit of 131072 tokens" },
+        { "t5 seq_len one over the limit", Pre("t5", "data: {seq_len: 131073}"), "stages[0].data.seq_len", "131073 exceeds the limit of 131072 tokens" },
         { "t5 family misspelt", Pre("t-5"), "defaults.model.family", "must be one of bert, roberta, albert, electra, gpt, xlnet, t5" },
     };
 

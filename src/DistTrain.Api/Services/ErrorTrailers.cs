@@ -1,0 +1,94 @@
+using System.Text;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
+using Grpc.Core;
+
+namespace DistTrain.Api.Services;
+
+/// <summary>
+/// Error replies sized for every gRPC client: grpc-core based ones (Python, C++, Ruby, PHP…) accept 8 KiB of response
+/// metadata by default and turn a larger error into RESOURCE_EXHAUSTED, hiding it. Everything echoed is cut, and an
+/// error lists only as many problems as fit <see cref="Budget"/>, counting the rest.
+/// </summary>
+/// <remarks>
+/// Sizes are counted the way grpc-core counts them (HPACK: name + value + 32 per entry) on the encoded values: the
+/// message percent-encoded as grpc-message carries it, the google.rpc.Status base64-encoded in grpc-status-details-bin.
+/// The rest of a reply's metadata (:status, content-type, date, server) is about 250 bytes of the remaining 2 KiB.
+/// </remarks>
+public static class ErrorTrailers
+{
+    /// <summary>grpc-core's default limit on a reply's metadata (<c>grpc.max_metadata_size</c>).</summary>
+    public const int ClientMetadataLimit = 8 * 1024;
+
+    /// <summary>Most bytes grpc-status, grpc-message and grpc-status-details-bin may take together, HPACK-counted.</summary>
+    public const int Budget = 6 * 1024;
+
+    /// <summary>Longest problem line, in characters; a longer one is cut with "…".</summary>
+    public const int MaxLineChars = 160;
+
+    /// <summary>Longest field path in a field violation.</summary>
+    public const int MaxFieldChars = 100;
+
+    /// <summary>Most problems one reply lists before counting the rest; fewer when their text does not fit the budget.</summary>
+    public const int MaxListed = 50;
+
+    /// <summary>
+    /// INVALID_ARGUMENT whose message is <paramref name="title"/> followed by the problems that fit, one per line
+    /// (then "… and N more"), and whose google.rpc.BadRequest detail carries each listed one as a field violation
+    /// (field = the text before the first ": ").
+    /// </summary>
+    public static RpcException InvalidArgument(string title, IReadOnlyList<string> problems)
+    {
+        var lines = problems.Take(MaxListed).Select(p => Cut(p, MaxLineChars)).ToList();
+        // The largest k whose reply fits; k = 0 always fits (title and count only), so the budget holds by construction.
+        int listed = lines.Count;
+        while (listed > 0 && Size(Build(title, lines, listed, problems.Count)) > Budget) listed--;
+        return Build(title, lines, listed, problems.Count).ToRpcException();
+    }
+
+    /// <summary>The HPACK-counted size of the three status entries a reply carries for <paramref name="status"/>.</summary>
+    public static int Size(Google.Rpc.Status status) =>
+        Entry("grpc-status", status.Code.ToString())
+        + Entry("grpc-message", PercentEncode(status.Message))
+        + Entry("grpc-status-details-bin", Convert.ToBase64String(status.ToByteArray()));
+
+    /// <summary>
+    /// grpc-message's encoding (gRPC over HTTP/2): bytes outside printable ASCII, and '%', become %XX of their UTF-8.
+    /// A character can grow nine-fold, which is why budgets are counted after encoding.
+    /// </summary>
+    public static string PercentEncode(string text)
+    {
+        var sb = new StringBuilder(text.Length);
+        foreach (byte b in Encoding.UTF8.GetBytes(text))
+            sb.Append(b is >= 0x20 and <= 0x7E and not (byte)'%' ? (char)b : $"%{b:X2}");
+        return sb.ToString();
+    }
+
+    /// <summary><paramref name="text"/> cut to <paramref name="max"/> characters with "…", never inside a surrogate pair.</summary>
+    public static string Cut(string text, int max)
+    {
+        if (text.Length <= max) return text;
+        int end = max - 1;
+        if (char.IsHighSurrogate(text[end - 1])) end--;
+        return text[..end] + "…";
+    }
+
+    private static int Entry(string name, string value) => name.Length + value.Length + 32;
+
+    private static Google.Rpc.Status Build(string title, List<string> lines, int listed, int total)
+    {
+        var message = new StringBuilder(title);
+        foreach (var line in lines.Take(listed)) message.Append('\n').Append(line);
+        if (total > listed) message.Append($"\n… and {total - listed} more");
+        var badRequest = new BadRequest();
+        foreach (var line in lines.Take(listed))
+        {
+            int colon = line.IndexOf(": ", StringComparison.Ordinal);
+            badRequest.FieldViolations.Add(colon > 0
+                ? new BadRequest.Types.FieldViolation { Field = Cut(line[..colon], MaxFieldChars), Description = line[(colon + 2)..] }
+                : new BadRequest.Types.FieldViolation { Field = "", Description = line });
+        }
+        return new Google.Rpc.Status { Code = (int)Code.InvalidArgument, Message = message.ToString(), Details = { Any.Pack(badRequest) } };
+    }
+}

@@ -1,0 +1,182 @@
+using DistTrain.Data;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace DistTrain.Training.Tests.Engine;
+
+/// <summary>
+/// No TorchSharp temporaries on a training or inference path. A <c>Scalar</c> or <c>Tensor</c> made by a conversion
+/// operator inside a call (<c>ids.ne(SpecialTokens.Pad)</c>, <c>x * 0.5</c>, <c>masked_fill(mask, -1e9)</c>) is
+/// referenced by nothing once its native handle is passed: the GC may finalize it, freeing the native value, while
+/// libtorch still reads it. Seen under load as <c>Unknown scalar type</c> in <c>THSTensor_ne_scalar</c>.
+/// </summary>
+/// <remarks>
+/// Compiles the sources of DistTrain.Models and DistTrain.Training with Roslyn against the assemblies this test runs
+/// with, and lists every user-defined conversion (implicit, or an explicit cast) to <c>TorchSharp.Scalar</c> or
+/// <c>TorchSharp.torch.Tensor</c> by file and line. Allowed: the initializer of a <c>using</c> local (alive until the
+/// end of its scope) and of a static or instance field (rooted for as long as its class or module).
+/// </remarks>
+public sealed class NativeTemporariesTests
+{
+    private static readonly string[] Projects = ["src/DistTrain.Models", "src/DistTrain.Training"];
+
+    /// <summary>The global usings the SDK's ImplicitUsings gives every project.</summary>
+    private const string ImplicitUsings = """
+        global using global::System;
+        global using global::System.Collections.Generic;
+        global using global::System.IO;
+        global using global::System.Linq;
+        global using global::System.Net.Http;
+        global using global::System.Threading;
+        global using global::System.Threading.Tasks;
+        """;
+
+    private static CSharpCompilation Compile()
+    {
+        var trees = Projects
+            .SelectMany(p => Directory.EnumerateFiles(ShippedFiles.Find(p), "*.cs", SearchOption.AllDirectories))
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
+            .Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), new CSharpParseOptions(LanguageVersion.Preview), path: f))
+            .Append(CSharpSyntaxTree.ParseText(ImplicitUsings, new CSharpParseOptions(LanguageVersion.Preview)))
+            .ToList();
+        string[] compiledHere = ["DistTrain.Models.dll", "DistTrain.Training.dll", "DistTrain.Training.Tests.dll"];
+        var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
+            .Where(path => !compiledHere.Contains(Path.GetFileName(path)))
+            .Select(path => MetadataReference.CreateFromFile(path));
+        return CSharpCompilation.Create("DistTrain.Training", trees, references,
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, allowUnsafe: true));
+    }
+
+    /// <summary>
+    /// TorchSharp's own methods that convert a primitive to a Scalar or Tensor inside them and drop it after the native
+    /// call: <c>operator *(Tensor, double)</c> is <c>left.mul((Scalar)right)</c>, with the same hazard. Found by reading
+    /// each public method's IL for a call to a conversion operator; keyed like <see cref="Key(IMethodSymbol)"/>.
+    /// </summary>
+    private static readonly Lazy<HashSet<string>> ConvertingInside = new(() =>
+    {
+        var assembly = typeof(TorchSharp.Scalar).Assembly;
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var type in assembly.GetTypes().Where(t => t.IsPublic || t.IsNestedPublic))
+            foreach (var method in type.GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static
+                         | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.DeclaredOnly))
+            {
+                if (method.Name is "op_Implicit" or "op_Explicit" || method.GetParameters().All(p => !p.ParameterType.IsPrimitive)) continue;
+                byte[]? il;
+                try { il = method.GetMethodBody()?.GetILAsByteArray(); } catch (Exception e) when (e is InvalidOperationException or BadImageFormatException) { continue; }
+                if (il is null) continue;
+                for (int i = 0; i + 4 < il.Length; i++)
+                {
+                    if (il[i] != 0x28) continue;   // call
+                    System.Reflection.MethodBase? callee;
+                    try { callee = method.Module.ResolveMethod(BitConverter.ToInt32(il, i + 1)); } catch (Exception e) when (e is ArgumentException or BadImageFormatException) { continue; }
+                    if (callee is { Name: "op_Implicit" } && (callee.DeclaringType == typeof(TorchSharp.Scalar) || callee.DeclaringType == typeof(TorchSharp.torch.Tensor)))
+                    {
+                        found.Add($"{Name(type)}.{method.Name}({string.Join(",", method.GetParameters().Select(p => Name(p.ParameterType)))})");
+                        break;
+                    }
+                }
+            }
+        return found;
+    });
+
+    private static string Name(Type t) => t.IsArray ? Name(t.GetElementType()!) + "[]"
+        : t.IsGenericType ? $"{t.Namespace}.{t.Name[..t.Name.IndexOf('`')]}<{string.Join(",", t.GetGenericArguments().Select(Name))}>"
+        : (t.FullName ?? t.Name).Replace('+', '.');
+
+    private static readonly SymbolDisplayFormat Qualified = new(SymbolDisplayGlobalNamespaceStyle.Omitted,
+        SymbolDisplayTypeQualificationStyle.NameAndContainingTypesAndNamespaces, SymbolDisplayGenericsOptions.IncludeTypeParameters);
+
+    private static string Key(IMethodSymbol m) =>
+        $"{m.ContainingType.ToDisplayString(Qualified)}.{m.MetadataName}({string.Join(",", m.Parameters.Select(p => p.Type.ToDisplayString(Qualified)))})";
+
+    /// <summary>Every conversion into Scalar or Tensor whose result nothing keeps alive, as "file:line: code".</summary>
+    public static IReadOnlyList<string> FindTemporaries(CSharpCompilation compilation)
+    {
+        var scalar = compilation.GetTypeByMetadataName("TorchSharp.Scalar")!;
+        var tensor = compilation.GetTypeByMetadataName("TorchSharp.torch+Tensor")!;
+        var found = new List<string>();
+        foreach (var tree in compilation.SyntaxTrees)
+        {
+            var model = compilation.GetSemanticModel(tree);
+            string Where(SyntaxNode node) =>
+                $"{Path.GetRelativePath(ShippedFiles.Find("src"), tree.FilePath)}:{tree.GetLineSpan(node.Span).StartLinePosition.Line + 1}";
+            foreach (var call in tree.GetRoot().DescendantNodes().Where(n => n is InvocationExpressionSyntax or BinaryExpressionSyntax or AssignmentExpressionSyntax))
+            {
+                if (model.GetSymbolInfo(call).Symbol is IMethodSymbol { ContainingAssembly.Name: "TorchSharp" } callee && ConvertingInside.Value.Contains(Key(callee.OriginalDefinition)))
+                    found.Add($"{Where(call)}: {Short(call)} → a {callee.Name} that converts a primitive inside TorchSharp");
+            }
+            foreach (var expression in tree.GetRoot().DescendantNodes().OfType<ExpressionSyntax>())
+            {
+                // `a.b` is converted as a whole; its name part would report the same conversion again.
+                if (expression.Parent is MemberAccessExpressionSyntax access && access.Name == expression) continue;
+                // A cast is an explicit conversion operation; any other expression may be converted implicitly where it is used.
+                var method = expression is CastExpressionSyntax
+                    ? (model.GetOperation(expression) as IConversionOperation)?.OperatorMethod
+                    : model.GetConversion(expression) is { IsUserDefined: true } conversion ? conversion.MethodSymbol : null;
+                if (method is null) continue;
+                if (!SymbolEqualityComparer.Default.Equals(method.ReturnType, scalar) && !SymbolEqualityComparer.Default.Equals(method.ReturnType, tensor)) continue;
+                if (KeptAlive(expression)) continue;
+                found.Add($"{Where(expression)}: {Short(expression)} → {method.ReturnType.Name}");
+            }
+        }
+        return found;
+    }
+
+    private static string Short(SyntaxNode node) => node.ToString() is var text && text.Length > 80 ? text[..80] + "…" : node.ToString();
+
+    /// <summary>The initializer of a <c>using</c> local or of a field: something holds the value for longer than the call.</summary>
+    private static bool KeptAlive(ExpressionSyntax expression)
+    {
+        var node = expression.Parent is CastExpressionSyntax or ParenthesizedExpressionSyntax ? expression.Parent : expression;
+        if (node.Parent is not EqualsValueClauseSyntax { Parent: VariableDeclaratorSyntax { Parent: VariableDeclarationSyntax declaration } }) return false;
+        return declaration.Parent is FieldDeclarationSyntax
+            || declaration.Parent is LocalDeclarationStatementSyntax { UsingKeyword.RawKind: not 0 };
+    }
+
+    [Fact]
+    public void The_sources_compile_here_so_the_search_sees_every_call()
+    {
+        var errors = Compile().GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).Take(10).ToList();
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+    }
+
+    [Fact]
+    public void No_training_or_inference_path_passes_a_TorchSharp_temporary_to_native_code()
+    {
+        var found = FindTemporaries(Compile());
+        Assert.True(found.Count == 0, $"{found.Count} Scalar/Tensor temporaries (keep each alive across the call: a `using var` " +
+            $"local, a field, or a tensor operand):\n{string.Join("\n", found)}");
+    }
+
+    [Fact]
+    public void The_search_finds_each_kind_of_temporary()
+    {
+        const string probe = """
+            using TorchSharp;
+            using static TorchSharp.torch;
+            static class Probe
+            {
+                static readonly Scalar Half = 0.5;
+                static void Run(Tensor ids, Tensor x, Tensor mask)
+                {
+                    using var pad = 0.ToScalar();
+                    using Scalar one = 1;
+                    var a = ids.ne(0);
+                    var b = x * 0.5;
+                    var c = x.masked_fill(mask, -1e9);
+                    var d = x.clamp(min: 1e-6);
+                    var e = ids.ne((Scalar)3);
+                    var f = ids.ne(pad);
+                    var g = x * Half;
+                    Scalar h = 2.0;
+                }
+            }
+            """;
+        var compilation = Compile().AddSyntaxTrees(CSharpSyntaxTree.ParseText(probe, new CSharpParseOptions(LanguageVersion.Preview), path: ShippedFiles.Find("src") + "/Probe.cs"));
+        var inProbe = FindTemporaries(compilation).Where(f => f.StartsWith("Probe.cs:", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["Probe.cs:10", "Probe.cs:11", "Probe.cs:12", "Probe.cs:13", "Probe.cs:14", "Probe.cs:17"],
+            inProbe.Select(f => f[..f.IndexOf(':', 9)]).Order(StringComparer.Ordinal));
+    }
+}
