@@ -16,7 +16,8 @@ public static class DataPaths
         if (relative.Contains('\\')) return "must use '/' as the separator";
         if (relative.StartsWith('/') || System.IO.Path.IsPathRooted(relative) || (relative.Length >= 2 && relative[1] == ':'))
             return "must be relative to the data root, not absolute";
-        foreach (var segment in relative.Split('/'))
+        // A trailing '/' names a folder, as users write it ("corpus/"); every other segment must be a name.
+        foreach (var segment in relative.TrimEnd('/').Split('/'))
         {
             if (segment == "..") return "must not contain '..' (it would escape the data root)";
             if (segment is "" or ".") return "must not contain empty or '.' segments";
@@ -40,7 +41,7 @@ public static class DataPaths
         {
             string realRoot = RealPath(System.IO.Path.GetFullPath(root));
             string current = realRoot;
-            foreach (var segment in relative.Split('/'))
+            foreach (var segment in relative.TrimEnd('/').Split('/'))
             {
                 current = RealPath(System.IO.Path.Combine(current, segment));
                 if (!IsUnder(realRoot, current))
@@ -71,7 +72,7 @@ public static class DataPaths
             var folder = fixedPart.Length == 0 ? root : System.IO.Path.Combine(root, fixedPart);
             return Directory.Exists(folder) ? null : $"'{relative}': the folder '{(fixedPart.Length == 0 ? "." : fixedPart)}' does not exist under the data root";
         }
-        var full = System.IO.Path.Combine(root, relative);
+        var full = System.IO.Path.Combine(root, relative.TrimEnd('/'));
         return File.Exists(full) || Directory.Exists(full) ? null : $"'{relative}' does not exist under the data root";
     }
 
