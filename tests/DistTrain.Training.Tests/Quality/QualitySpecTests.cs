@@ -89,7 +89,8 @@ public sealed class RequiresSpamCacheFactAttribute : FactAttribute
     public RequiresSpamCacheFactAttribute()
     {
         var dir = SpamAssassinCorpus.PackageDirectory(DataCache.DefaultRoot());
-        if (!NpmPackage.IsUnpacked(SpamAssassinCorpus.Package, dir))
+        // CI fetches the corpus before the tests (.ci/run), so there a missing cache fails the test instead of skipping it.
+        if (!NpmPackage.IsUnpacked(SpamAssassinCorpus.Package, dir) && Environment.GetEnvironmentVariable("CI") != "true")
             Skip = $"SpamAssassin is not in {dir}; run `disttrain data fetch spam` to run the spam quality spec (tests do not use the network)";
     }
 }
