@@ -121,4 +121,14 @@ public sealed record PlmSpec(int K = 6) : ObjectiveSpec
 public sealed record SpanCorruptionSpec(double NoiseDensity = 0.15, double MeanSpan = 3) : ObjectiveSpec
 {
     public override ObjectiveKind Kind => ObjectiveKind.SpanCorruption;
+
+    /// <summary>The noise tokens and spans cut from a body of <paramref name="n"/> tokens (between [bos] and [eos]), before
+    /// the 32-sentinel cap: round(n·density) noise tokens, at least one and one kept; round(noise / mean_span) spans, at
+    /// least one and at most one per noise and per kept token. The one formula the validator and the data share.</summary>
+    public (int Noise, int Spans) Cut(int n)
+    {
+        int noise = Math.Clamp((int)Math.Round(n * NoiseDensity), 1, n - 1);
+        int spans = Math.Clamp((int)Math.Round(noise / MeanSpan), 1, Math.Min(noise, n - noise));
+        return (noise, spans);
+    }
 }

@@ -252,9 +252,8 @@ public static partial class SpecValidator
         /// <summary>The sentinels T5's span corruption can use: one per span (the tokenizer's &lt;extra_id_0..31&gt;).</summary>
         private const int SentinelCount = 32;
 
-        /// <summary>Spans span corruption cuts from a sequence of seqLen tokens (as the training data computes it).</summary>
-        private static int SpanCount(int seqLen, SpanCorruptionSpec sc) =>
-            Math.Max(1, (int)Math.Round(Math.Round(seqLen * sc.NoiseDensity) / sc.MeanSpan));
+        /// <summary>Spans span corruption cuts from the longest body a sequence of seqLen tokens holds (seqLen − 2, between [bos] and [eos]).</summary>
+        private static int SpanCount(int seqLen, SpanCorruptionSpec sc) => seqLen < 4 ? 1 : sc.Cut(seqLen - 2).Spans;
 
         private void Open01(string path, double x)
         {

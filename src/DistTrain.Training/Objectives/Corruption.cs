@@ -44,8 +44,8 @@ public static class SpanCorruption
         int n = body.Length;
         if (n < 2) return (tokens, [SpecialTokens.Eos]);
         var rng = SeededRandom.For(seed ^ (ulong)epoch * 0x9E3779B97F4A7C15UL, (ulong)example, stream: 0x5350414E);   // "SPAN"
-        int noise = Math.Clamp((int)Math.Round(n * density), 1, n - 1);
-        int spans = Math.Clamp((int)Math.Round(noise / meanSpan), 1, Math.Min(SpecialTokens.SentinelCount, Math.Min(noise, n - noise)));
+        var (noise, cut) = new Contracts.Specs.SpanCorruptionSpec(density, meanSpan).Cut(n);
+        int spans = Math.Min(SpecialTokens.SentinelCount, cut);
         var noiseLengths = Segment(noise, spans, ref rng);
         var keptLengths = Segment(n - noise, spans, ref rng);
         var input = new List<int>(n + spans + 2);
