@@ -113,7 +113,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         try
         {
             run = new DataParallelRun(request.JobId, request.Stage, request.SpecYaml, request.Limits, transport, request.Quick,
-                request.Resume, request.FirstGeneration);
+                request.Resume, request.FirstGeneration, request.RestartsUsed);
         }
         catch (ArgumentException e)
         {

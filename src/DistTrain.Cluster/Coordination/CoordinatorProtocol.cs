@@ -12,8 +12,9 @@ public interface ICoordinatorRequest;
 /// <param name="Priority">Higher runs first when several stages wait for workers; ties go in arrival order.</param>
 /// <param name="Resume">The stage's last recorded checkpoint, when it is re-dispatched after a coordinator restart.</param>
 /// <param name="FirstGeneration">Generations of this run start after it (see <see cref="DataParallelRun"/>).</param>
+/// <param name="RestartsUsed">Restarts earlier attempts of the stage used; the run counts on from it against the budget.</param>
 public sealed record RunStage(string JobId, string Stage, string SpecYaml, bool Quick, RunLimits Limits, GradientAggregation Aggregation, GradientWire Wire,
-    int Priority = 0, RunResume? Resume = null, int FirstGeneration = 0) : ICoordinatorRequest;
+    int Priority = 0, RunResume? Resume = null, int FirstGeneration = 0, int RestartsUsed = 0) : ICoordinatorRequest;
 
 /// <summary>
 /// Run one inference stage (label) as <paramref name="ShardCount"/> shards spread over free workers, at most

@@ -63,9 +63,11 @@ public sealed class DataParallelRun
 
     /// <param name="resume">Start from this checkpoint instead of step 0 (a stage re-dispatched after a coordinator restart).</param>
     /// <param name="firstGeneration">Generations start after this number, so messages of an earlier incarnation's groups never match.</param>
+    /// <param name="restartsUsed">Restarts earlier attempts used (from the job journal): the budget is the stage's, not the attempt's.</param>
     public DataParallelRun(string jobId, string stage, string specYaml, RunLimits limits, RunTransport? transport = null, bool quick = false,
-        RunResume? resume = null, int firstGeneration = 0)
+        RunResume? resume = null, int firstGeneration = 0, int restartsUsed = 0)
     {
+        RestartsUsed = restartsUsed;
         if (resume is not null) (LastCheckpoint, LastCheckpointStep, NextStep) = (resume.Checkpoint, resume.Step, resume.Step);
         Generation = firstGeneration;
         _quick = quick;

@@ -12,6 +12,8 @@ public sealed class StageEntry(StageSpec spec)
     /// <summary>Optimiser steps of a training stage; shards of a label stage once it reports progress.</summary>
     public int TotalSteps { get; internal set; } = spec.Kind.Trains() ? spec.Train.Steps : 0;
     public int Attempts { get; internal set; }
+    /// <summary>Restarts used of the stage's budget (<c>max_restarts</c>), over every attempt; kept in the journal.</summary>
+    public int Restarts { get; internal set; }
     public string? Error { get; internal set; }
     public IReadOnlyDictionary<string, double> Metrics { get; internal set; } = new Dictionary<string, double>();
     /// <summary>The last checkpoint recorded for the stage; a re-dispatched stage resumes from it.</summary>
@@ -145,6 +147,10 @@ public sealed class JobBook
                 break;
             case JobNoted n:
                 job.Emit(e.At, new JobError(n.Message));
+                break;
+            case StageRestarted r:
+                job.Stage(r.Stage).Restarts = Math.Max(job.Stage(r.Stage).Restarts, r.Restarts);
+                job.Emit(e.At, new JobError(r.Message));
                 break;
             case JobEnded end:
                 if (job.State.IsFinal()) throw new InvalidOperationException($"job {job.JobId} ended twice");

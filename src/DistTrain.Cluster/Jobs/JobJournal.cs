@@ -34,6 +34,12 @@ public sealed record StageCheckpointed(string JobId, string Stage, int Step, str
 /// <summary>A stage reached a final state.</summary>
 public sealed record StageEnded(string JobId, string Stage, JobState State, string? Error, IReadOnlyDictionary<string, double> Metrics, DateTimeOffset At) : IJobJournalEvent;
 
+/// <summary>
+/// A running stage lost a worker and its group re-formed; <paramref name="Restarts"/> is what the stage has used of its
+/// restart budget so far, over every attempt, so a stage re-dispatched after a coordinator fail-over goes on counting.
+/// </summary>
+public sealed record StageRestarted(string JobId, string Stage, int Restarts, string Message, DateTimeOffset At) : IJobJournalEvent;
+
 /// <summary>A running stage lost its run (the coordinator restarted) and waits for workers again.</summary>
 public sealed record StageRequeued(string JobId, string Stage, string Reason, DateTimeOffset At) : IJobJournalEvent;
 

@@ -199,13 +199,7 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         if (stage.Spec.Kind.Trains())
         {
             _inFlight[(job.JobId, stage.Name)] = new InFlight(null);
-            var request = StageRequests.For(job.JobId, job.SpecYaml, job.Quick, stage.Spec) with
-            {
-                Priority = job.Priority,
-                Resume = stage.Checkpoint is { } c ? new RunResume(c.Path, c.Step) : null,
-                FirstGeneration = FirstGenerationOf(attempt),
-            };
-            _coordinator.Tell(request, Self);
+            _coordinator.Tell(RunRequest(job, stage, attempt), Self);
             return;
         }
         if (stage.Spec.Kind == StageKind.Label)
@@ -225,6 +219,20 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
 
     public static int FirstGenerationOf(int attempt) => attempt * GenerationsPerAttempt;
 
+    /// <summary>
+    /// The coordinator's request for attempt <paramref name="attempt"/> of a training stage: from its last recorded
+    /// checkpoint, with generations numbered apart, and with the restarts the stage already used (from the journal), so
+    /// a coordinator fail-over neither resets the restart budget nor the reported count.
+    /// </summary>
+    public static RunStage RunRequest(JobEntry job, StageEntry stage, int attempt) =>
+        StageRequests.For(job.JobId, job.SpecYaml, job.Quick, stage.Spec) with
+        {
+            Priority = job.Priority,
+            Resume = stage.Checkpoint is { } c ? new RunResume(c.Path, c.Step) : null,
+            FirstGeneration = FirstGenerationOf(attempt),
+            RestartsUsed = stage.Restarts,
+        };
+
     /// <summary>Runs a stage's work (evaluate, the label merge) on the thread pool; its end comes back as <see cref="InferenceDone"/>.</summary>
     private void RunOffActor(string jobId, string stage, Func<CancellationToken, IReadOnlyDictionary<string, double>> work)
     {
@@ -241,7 +249,11 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         if (job is null || job.State.IsFinal()) return;
         var stage = job.Stage(g.Stage);
         if (stage.State == JobState.Queued) Record(new StageStarted(g.JobId, g.Stage, g.Workers, Now));
-        else Record(new JobNoted(g.JobId, $"stage {g.Stage}: group re-formed with {g.Workers.Count} worker(s) (generation {g.Generation}, {g.RestartsUsed} restart(s) used)", Now));
+        else
+        {
+            string message = $"stage {g.Stage}: group re-formed with {g.Workers.Count} worker(s) (generation {g.Generation}, {g.RestartsUsed} restart(s) used)";
+            Record(g.RestartsUsed > stage.Restarts ? new StageRestarted(g.JobId, g.Stage, g.RestartsUsed, message, Now) : new JobNoted(g.JobId, message, Now));
+        }
     }
 
     private void OnStep(StepCompleted m)

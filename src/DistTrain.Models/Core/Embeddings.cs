@@ -44,9 +44,9 @@ public sealed class Embeddings : nn.Module<Tensor, Tensor?, Tensor>
         if (t > maxPositions) throw new ArgumentException($"sequence length {t} exceeds MaxPositions {maxPositions}.", nameof(ids));
         using var length = t.ToScalar();
         var positions = arange(length, ScalarType.Int64, ids.device).unsqueeze(0); // (1, T)
-        var x = token.forward(ids) + position.forward(positions);                  // (B, T, E)
+        var x = token.forward(ids).add(position.forward(positions), Scalars.One);      // (B, T, E)
         if (segment is not null)
-            x = x + (segments is null ? segment.forward(zeros_like(ids)) : segment.forward(segments)); // (B, T, E)
+            x = x.add(segments is null ? segment.forward(zeros_like(ids)) : segment.forward(segments), Scalars.One); // (B, T, E)
         else if (segments is not null)
             throw new ArgumentException("this model has no segment embedding (TypeVocabSize = 0) but segments were given.", nameof(segments));
         if (norm is not null) x = norm.forward(x);                                  // (B, T, E)

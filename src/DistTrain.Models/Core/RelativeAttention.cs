@@ -46,16 +46,16 @@ public sealed class RelativeAttention : nn.Module<Tensor, Tensor, Tensor, Tensor
         var kh = k.forward(content).view(b, t, heads, hd).transpose(1, 2);          // (B, nh, T, hd)
         var vh = v.forward(content).view(b, t, heads, hd).transpose(1, 2);          // (B, nh, T, hd)
         var rh = r.forward(relative).view(2 * t - 1, heads, hd).permute(1, 2, 0);   // (nh, hd, 2T-1)
-        var byContent = (qh + content_bias.view(1, heads, 1, hd)).matmul(kh.transpose(2, 3));   // (B, nh, T, T)
-        var byDistance = (qh + position_bias.view(1, heads, 1, hd)).matmul(rh.unsqueeze(0));    // (B, nh, T, 2T-1)
+        var byContent = qh.add(content_bias.view(1, heads, 1, hd), Scalars.One).matmul(kh.transpose(2, 3));   // (B, nh, T, T)
+        var byDistance = qh.add(position_bias.view(1, heads, 1, hd), Scalars.One).matmul(rh.unsqueeze(0));    // (B, nh, T, 2T-1)
         // Column (i − j + T − 1) of row i holds distance i − j; gather picks it for every key j.
         var index = DistanceIndex(t, query.device).expand(b, heads, t, t);          // (B, nh, T, T)
         using var scale = Math.Sqrt(hd).ToScalar();
-        var scores = (byContent + byDistance.gather(3, index)) / scale;             // (B, nh, T, T)
+        var scores = byContent.add(byDistance.gather(3, index), Scalars.One) / scale;             // (B, nh, T, T)
         // Masked keys get exactly zero weight, also in a row with nothing visible (the first token of an order in the
         // query stream), which would otherwise spread uniformly over every key, its own content included.
         var weights = mask is null ? scores.softmax(-1)
-            : (scores + mask).softmax(-1) * mask.eq(Scalars.Zero).to(scores.dtype);           // (B, nh, T, T)
+            : scores.add(mask, Scalars.One).softmax(-1) * mask.eq(Scalars.Zero).to(scores.dtype);           // (B, nh, T, T)
         weights = nn.functional.dropout(weights, attentionDropout, training);      // (B, nh, T, T)
         var y = weights.matmul(vh).transpose(1, 2).reshape(b, t, h);               // (B, T, H)
         return o.forward(y);                                                        // (B, T, H)
@@ -67,7 +67,7 @@ public sealed class RelativeAttention : nn.Module<Tensor, Tensor, Tensor, Tensor
         using var length = t.ToScalar();
         using var offset = (t - 1).ToScalar();
         var positions = arange(length, ScalarType.Int64, device);                    // (T)
-        return (positions.unsqueeze(1) - positions.unsqueeze(0) + offset).view(1, 1, t, t); // (1, 1, T, T)
+        return (positions.unsqueeze(1) - positions.unsqueeze(0)).add(offset, Scalars.One).view(1, 1, t, t); // (1, 1, T, T)
     }
 
     /// <summary>

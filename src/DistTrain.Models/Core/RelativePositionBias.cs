@@ -46,7 +46,7 @@ public sealed class RelativePositionBias : nn.Module<long, long, Device, Tensor>
         {
             n /= 2;
             using var upper = n.ToScalar();
-            result = result + relative.gt(Scalars.Zero).to(ScalarType.Int64) * upper;                   // keys after the query use the upper half
+            result = result.add(relative.gt(Scalars.Zero).to(ScalarType.Int64) * upper, Scalars.One);                   // keys after the query use the upper half
             relative = relative.abs();
         }
         else
@@ -61,7 +61,7 @@ public sealed class RelativePositionBias : nn.Module<long, long, Device, Tensor>
         var small = relative.lt(exactScalar);
         // Distances exact..maxDistance map logarithmically onto the remaining n − exact buckets.
         var large = (relative.to(ScalarType.Float64).clamp_min(Scalars.One) / exactScalar).log() / logRange * logBuckets;
-        var largeBucket = (large.to(ScalarType.Int64) + exactScalar).clamp_max(lastBucket);
-        return result + where(small, relative, largeBucket);                              // (Tq, Tk)
+        var largeBucket = large.to(ScalarType.Int64).add(exactScalar, Scalars.One).clamp_max(lastBucket);
+        return result.add(where(small, relative, largeBucket), Scalars.One);                              // (Tq, Tk)
     }
 }

@@ -34,11 +34,11 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor?, Tensor>
     {
         if (preNorm)
         {
-            x = x + dropout.forward(attention.forward(attention_norm.forward(x), mask)); // (B, T, H)
-            return x + dropout.forward(Mlp(mlp_norm.forward(x)));                       // (B, T, H)
+            x = x.add(dropout.forward(attention.forward(attention_norm.forward(x), mask)), Scalars.One); // (B, T, H)
+            return x.add(dropout.forward(Mlp(mlp_norm.forward(x))), Scalars.One);                       // (B, T, H)
         }
-        x = attention_norm.forward(x + dropout.forward(attention.forward(x, mask)));    // (B, T, H)
-        return mlp_norm.forward(x + dropout.forward(Mlp(x)));                           // (B, T, H)
+        x = attention_norm.forward(x.add(dropout.forward(attention.forward(x, mask)), Scalars.One));    // (B, T, H)
+        return mlp_norm.forward(x.add(dropout.forward(Mlp(x)), Scalars.One));                           // (B, T, H)
     }
 
     private Tensor Mlp(Tensor x) => fc_out.forward(nn.functional.gelu(fc_in.forward(x))); // (B, T, I) → (B, T, H)

@@ -59,7 +59,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var epsilon = eps.ToScalar();
-        return x * (x.pow(Scalars.Two).mean([-1], keepdim: true) + epsilon).rsqrt() * weight;
+        return x * x.pow(Scalars.Two).mean([-1], keepdim: true).add(epsilon, Scalars.One).rsqrt() * weight;
     }
 }
 
@@ -90,7 +90,7 @@ public sealed class T5Attention : nn.Module<Tensor, Tensor, Tensor?, Tensor>
         var kh = k.forward(kv).view(b, tk, heads, hd).transpose(1, 2);                // (B, nh, Tk, hd)
         var vh = v.forward(kv).view(b, tk, heads, hd).transpose(1, 2);                // (B, nh, Tk, hd)
         var scores = qh.matmul(kh.transpose(2, 3));                                   // (B, nh, Tq, Tk)
-        if (bias is not null) scores = scores + bias;                                 // (B, nh, Tq, Tk)
+        if (bias is not null) scores = scores.add(bias, Scalars.One);                                 // (B, nh, Tq, Tk)
         var weights = nn.functional.dropout(scores.softmax(-1), attentionDropout, training); // (B, nh, Tq, Tk)
         return o.forward(weights.matmul(vh).transpose(1, 2).reshape(b, tq, h));        // (B, Tq, H)
     }
@@ -127,14 +127,14 @@ public sealed class T5Block : nn.Module<Tensor, Tensor?, Tensor?, Tensor?, Tenso
     public override Tensor forward(Tensor x, Tensor? selfBias, Tensor? encoder, Tensor? crossMask)
     {
         var normed = self_norm.forward(x);
-        x = x + dropout.forward(self_attention.forward(normed, normed, selfBias));                              // (B, T, H)
+        x = x.add(dropout.forward(self_attention.forward(normed, normed, selfBias)), Scalars.One);                              // (B, T, H)
         if (cross_attention is not null)
         {
             if (encoder is null) throw new ArgumentException("a decoder block needs the encoder states.", nameof(encoder));
-            x = x + dropout.forward(cross_attention.forward(cross_norm!.forward(x), encoder, crossMask));      // (B, T, H)
+            x = x.add(dropout.forward(cross_attention.forward(cross_norm!.forward(x), encoder, crossMask)), Scalars.One);      // (B, T, H)
         }
         var mlp = wo.forward(dropout.forward(nn.functional.relu(wi.forward(mlp_norm.forward(x)))));            // (B, T, H)
-        return x + dropout.forward(mlp);                                                                         // (B, T, H)
+        return x.add(dropout.forward(mlp), Scalars.One);                                                                         // (B, T, H)
     }
 }
 
@@ -179,7 +179,7 @@ public sealed class T5Model : nn.Module<Tensor, Tensor?, Tensor, Tensor>
         long s = x.shape[1];
         var bias = encoder_bias.forward(s, s, x.device).to(x.dtype);                                 // (1, nh, S, S)
         var padding = AttentionMask.Build(attentionMask, s, causal: false, x.dtype, x.device);      // (B|1, 1, S, S)?
-        if (padding is not null) bias = bias + padding;                                              // (B, nh, S, S)
+        if (padding is not null) bias = bias.add(padding, Scalars.One);                                              // (B, nh, S, S)
         foreach (var block in encoder) x = block.forward(x, bias, null, null);                      // (B, S, H)
         return dropout.forward(encoder_norm.forward(x));                                             // (B, S, H)
     }
@@ -196,7 +196,7 @@ public sealed class T5Model : nn.Module<Tensor, Tensor?, Tensor, Tensor>
         x = dropout.forward(x);                                                                      // (B, T, H)
         long t = x.shape[1], s = encoded.shape[1];
         var bias = decoder_bias.forward(t, t, x.device).to(x.dtype)
-                   + AttentionMask.Build(null, t, causal: true, x.dtype, x.device)!;                 // (1, nh, T, T)
+                   .add(AttentionMask.Build(null, t, causal: true, x.dtype, x.device)!, Scalars.One); // (1, nh, T, T)
         using var lowest = finfo(x.dtype).min.ToScalar();
         Tensor? cross = encoderMask is null ? null
             : zeros([encoderMask.shape[0], 1, 1, s], x.dtype, x.device)

@@ -54,9 +54,9 @@ public sealed class XLNetLayer : nn.Module<Tensor, Tensor, Tensor, Tensor?, Tens
     /// <summary>stream (B, T, H) queries the content (B, T, H) under mask (B|1, 1, T, T)?; relative (2T−1, H) → (B, T, H).</summary>
     public override Tensor forward(Tensor stream, Tensor content, Tensor relative, Tensor? mask)
     {
-        var x = attention_norm.forward(stream + dropout.forward(attention.forward(stream, content, relative, mask))); // (B, T, H)
+        var x = attention_norm.forward(stream.add(dropout.forward(attention.forward(stream, content, relative, mask)), Scalars.One)); // (B, T, H)
         var mlp = fc_out.forward(nn.functional.gelu(fc_in.forward(x)));                                             // (B, T, H)
-        return mlp_norm.forward(x + dropout.forward(mlp));                                                          // (B, T, H)
+        return mlp_norm.forward(x.add(dropout.forward(mlp), Scalars.One));                                                          // (B, T, H)
     }
 }
 

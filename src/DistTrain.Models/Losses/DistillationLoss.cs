@@ -96,14 +96,14 @@ public static class DistillationLoss
         {
             var ce = nn.functional.cross_entropy(student, labels.reshape(-1), ignore_index: LanguageModelLosses.IgnoreIndex, reduction: nn.Reduction.Sum);
             using var alpha = o.Alpha.ToScalar();
-            sum = sum + ce * alpha;
+            sum = sum.add(ce * alpha, Scalars.One);
             metrics["ce"] = LossTerms.Scalar(ce);
         }
         if (mse is not null)
         {
             var mseSum = (mse * weight).sum();
             using var gamma = o.Gamma.ToScalar();
-            sum = sum + mseSum * gamma;
+            sum = sum.add(mseSum * gamma, Scalars.One);
             metrics["mse"] = LossTerms.Scalar(mseSum);
         }
         return new LossTerms(sum, LossTerms.CountOf(contributes)) { Metrics = metrics };

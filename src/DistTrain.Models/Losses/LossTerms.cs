@@ -43,7 +43,7 @@ public sealed record LossTerms(Tensor Sum, long Count)
         for (int i = 0; i < Parts.Count; i++)
         {
             using var weight = (Parts[i].Weight / Math.Max(1, globalCounts[i])).ToScalar();
-            total = total + Parts[i].Terms.Sum * weight;
+            total = total.add(Parts[i].Terms.Sum * weight, Scalars.One);
         }
         return total;
     }
@@ -69,7 +69,7 @@ public sealed record LossTerms(Tensor Sum, long Count)
             if (part.Terms.Count > 0 && anchor > 0)
             {
                 using var weight = (part.Weight * anchor / part.Terms.Count).ToScalar();
-                sum = sum + part.Terms.Sum * weight;
+                sum = sum.add(part.Terms.Sum * weight, Scalars.One);
             }
             metrics[$"{part.Name}.sum"] = Scalar(part.Terms.Sum);
             metrics[$"{part.Name}.count"] = part.Terms.Count;

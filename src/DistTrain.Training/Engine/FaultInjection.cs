@@ -52,7 +52,7 @@ public sealed record FaultInjection(IReadOnlyList<FaultInjection.Fault> Faults)
             {
                 using var _ = no_grad();
                 using var nudge = 1e-3.ToScalar();
-                Trainer.TrainableParameters(model)[0].add_(nudge);
+                Trainer.TrainableParameters(model)[0].add_(nudge, DistTrain.Models.Scalars.One);
             }
             else Thread.Sleep(TimeSpan.FromSeconds(f.Seconds));   // the fault IS the stall
         }

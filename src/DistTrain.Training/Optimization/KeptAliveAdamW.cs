@@ -40,7 +40,7 @@ public sealed class KeptAliveAdamW(IEnumerable<AdamW.ParamGroup> groups, double 
             state.exp_avg.mul_(keep1).add_(grad, take1);
             state.exp_avg_sq.mul_(keep2).addcmul_(grad, grad, take2);
             using var root2 = Math.Sqrt(correction2).ToScalar();
-            var denom = (state.exp_avg_sq.sqrt() / root2).add_(eps);
+            var denom = (state.exp_avg_sq.sqrt() / root2).add_(eps, DistTrain.Models.Scalars.One);
             using var stepSize = (-(lr / correction1)).ToScalar();
             param.addcdiv_(state.exp_avg, denom, stepSize);
         }

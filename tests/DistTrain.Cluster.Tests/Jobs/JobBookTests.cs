@@ -1,4 +1,7 @@
+using Akka.Actor;
+using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Jobs;
+using DistTrain.Contracts.Protocols;
 
 namespace DistTrain.Cluster.Tests.Jobs;
 
@@ -168,5 +171,65 @@ public sealed class JobBookTests
             Assert.Equal(System.Text.Json.JsonSerializer.Serialize(r, r.GetType()), System.Text.Json.JsonSerializer.Serialize(back, back.GetType()));
         }
         Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary("{}"u8.ToArray(), "NoSuchRecord"));
+    }
+
+    [Fact]
+    public async Task Restarts_used_survive_a_recovery_from_the_journal_and_count_against_the_next_attempt()
+    {
+        // What the journal holds when a coordinator dies after its stage lost a worker twice: every record goes through
+        // the journal's own serializer, and a fresh book replays them, as the job manager does when its singleton moves.
+        IJobJournalEvent[] records =
+        [
+            new JobSubmitted("j1", "tiny", 0, Pipeline(), false, T0),
+            new StageDispatched("j1", "pretrain", 1, T0),
+            new StageStarted("j1", "pretrain", ["w1", "w2"], T0),
+            new StageCheckpointed("j1", "pretrain", 2, "/ck/2", T0),
+            new StageRestarted("j1", "pretrain", 1, "stage pretrain: group re-formed with 1 worker(s) (generation 1002, 1 restart(s) used)", T0),
+            new StageRestarted("j1", "pretrain", 2, "stage pretrain: group re-formed with 1 worker(s) (generation 1003, 2 restart(s) used)", T0),
+            new StageRequeued("j1", "pretrain", "the coordinator restarted; resuming from its checkpoint of step 2", T0),
+        ];
+        var system = ActorSystem.Create("journal-roundtrip");
+        try
+        {
+            var serializer = new JobJournalSerializer((ExtendedActorSystem)system);
+            var recovered = new JobBook();
+            foreach (var record in records)
+                recovered.Apply((IJobJournalEvent)serializer.FromBinary(serializer.ToBinary(record), serializer.Manifest(record)));
+            var job = recovered.Find("j1")!;
+            var stage = job.Stage("pretrain");
+            Assert.Equal(JobState.Queued, stage.State);
+            Assert.Equal(2, stage.Restarts);
+
+            // The next attempt asks the coordinator to count on from 2 (and to resume from the checkpoint) ...
+            var request = JobManagerActor.RunRequest(job, stage, attempt: 2);
+            Assert.Equal(2, request.RestartsUsed);
+            Assert.Equal(new RunResume("/ck/2", 2), request.Resume);
+            Assert.Equal(3, request.Limits.MaxRestarts);   // the spec's default budget
+
+            // ... so its run allows one more lost worker, not three, and reports 3 restarts in all.
+            var run = new DataParallelRun(request.JobId, request.Stage, request.SpecYaml, request.Limits, quick: request.Quick,
+                resume: request.Resume, firstGeneration: request.FirstGeneration, restartsUsed: request.RestartsUsed);
+            var worker = new WorkerSlot("w3", "node-3", "cpu", new DataPlaneEndpoint("127.0.0.1", 9003));
+            run.OnWorkerAvailable(worker);
+            run.OnWorkerLost("w3", "killed");
+            Assert.Equal(RunPhase.WaitingForWorkers, run.Phase);
+            Assert.Equal(3, run.RestartsUsed);
+            run.OnWorkerAvailable(worker with { WorkerId = "w4" });
+            var failed = run.OnWorkerLost("w4", "killed again").OfType<Finished>().Single();
+            Assert.Equal(RunPhase.Failed, run.Phase);
+            Assert.Contains("restart budget of 3 spent", failed.Summary);
+        }
+        finally { await system.Terminate(); }
+    }
+
+    [Fact]
+    public void A_re_formed_group_that_used_no_restart_changes_no_count()
+    {
+        var (book, job) = Submitted();
+        book.Apply(new StageDispatched("j1", "pretrain", 1, T0));
+        book.Apply(new StageStarted("j1", "pretrain", ["w1"], T0));
+        book.Apply(new JobNoted("j1", "stage pretrain: group re-formed with 2 worker(s) (generation 1002, 0 restart(s) used)", T0));
+        Assert.Equal(0, job.Stage("pretrain").Restarts);
+        Assert.Equal(0, JobManagerActor.RunRequest(job, job.Stage("pretrain"), 2).RestartsUsed);
     }
 }

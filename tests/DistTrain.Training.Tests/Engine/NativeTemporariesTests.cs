@@ -50,35 +50,48 @@ public sealed class NativeTemporariesTests
     }
 
     /// <summary>
-    /// TorchSharp's own methods that convert a primitive to a Scalar or Tensor inside them and drop it after the native
-    /// call: <c>operator *(Tensor, double)</c> is <c>left.mul((Scalar)right)</c>, with the same hazard. Found by reading
-    /// each public method's IL for a call to a conversion operator; keyed like <see cref="Key(IMethodSymbol)"/>.
+    /// TorchSharp's own methods that make a Scalar temporary inside them and drop it after the native call, directly or
+    /// through the TorchSharp methods they call: <c>operator *(Tensor, double)</c> is <c>left.mul((Scalar)right)</c>, and
+    /// <c>a + b</c> is <c>a.add(b, (Scalar)1)</c>. Found by reading the IL of every method of the assembly: a call to a
+    /// Scalar conversion (<c>op_Implicit</c>, <c>ToScalar</c>) in a method that never calls <c>Scalar.Dispose</c> marks
+    /// it, and marks spread to callers until nothing changes. Keyed like <see cref="Key(IMethodSymbol)"/>.
     /// </summary>
     private static readonly Lazy<HashSet<string>> ConvertingInside = new(() =>
     {
         var assembly = typeof(TorchSharp.Scalar).Assembly;
-        var found = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var type in assembly.GetTypes().Where(t => t.IsPublic || t.IsNestedPublic))
-            foreach (var method in type.GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static
-                         | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.DeclaredOnly))
+        const System.Reflection.BindingFlags all = System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic
+            | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.DeclaredOnly;
+        var callees = new Dictionary<System.Reflection.MethodBase, List<System.Reflection.MethodBase>>();
+        var marked = new HashSet<System.Reflection.MethodBase>();
+        Type[] types;
+        try { types = assembly.GetTypes(); } catch (System.Reflection.ReflectionTypeLoadException e) { types = [.. e.Types.OfType<Type>()]; }
+        foreach (var type in types)
+            foreach (var method in type.GetMethods(all).Cast<System.Reflection.MethodBase>().Concat(type.GetConstructors(all)))
             {
-                if (method.Name is "op_Implicit" or "op_Explicit" || method.GetParameters().All(p => !p.ParameterType.IsPrimitive)) continue;
                 byte[]? il;
                 try { il = method.GetMethodBody()?.GetILAsByteArray(); } catch (Exception e) when (e is InvalidOperationException or BadImageFormatException) { continue; }
                 if (il is null) continue;
+                var calls = new List<System.Reflection.MethodBase>();
                 for (int i = 0; i + 4 < il.Length; i++)
                 {
-                    if (il[i] != 0x28) continue;   // call
-                    System.Reflection.MethodBase? callee;
-                    try { callee = method.Module.ResolveMethod(BitConverter.ToInt32(il, i + 1)); } catch (Exception e) when (e is ArgumentException or BadImageFormatException) { continue; }
-                    if (callee is { Name: "op_Implicit" } && (callee.DeclaringType == typeof(TorchSharp.Scalar) || callee.DeclaringType == typeof(TorchSharp.torch.Tensor)))
-                    {
-                        found.Add($"{Name(type)}.{method.Name}({string.Join(",", method.GetParameters().Select(p => Name(p.ParameterType)))})");
-                        break;
-                    }
+                    if (il[i] is not (0x28 or 0x6F or 0x73)) continue;   // call, callvirt, newobj (also matches operand bytes: resolution filters)
+                    try { if (method.Module.ResolveMethod(BitConverter.ToInt32(il, i + 1)) is { } callee) calls.Add(callee); }
+                    catch (Exception e) when (e is ArgumentException or BadImageFormatException or TypeLoadException or MissingMethodException) { }
                 }
+                callees[method] = calls;
+                bool makes = calls.Any(c => c is System.Reflection.MethodInfo { ReturnType: var r, Name: "op_Implicit" or "ToScalar" } && r == typeof(TorchSharp.Scalar));
+                bool disposes = calls.Any(c => c.DeclaringType == typeof(TorchSharp.Scalar) && c.Name == "Dispose");
+                if (makes && !disposes) marked.Add(method);
             }
-        return found;
+        for (bool changed = true; changed;)
+        {
+            changed = false;
+            foreach (var (method, calls) in callees)
+                if (!marked.Contains(method) && calls.Any(marked.Contains) && !calls.Any(c => c.DeclaringType == typeof(TorchSharp.Scalar) && c.Name == "Dispose"))
+                    changed |= marked.Add(method);
+        }
+        return [.. marked.Where(m => m.Name is not ("op_Implicit" or "op_Explicit" or "ToScalar")).Select(m =>
+            $"{Name(m.DeclaringType!)}.{m.Name}({string.Join(",", m.GetParameters().Select(p => Name(p.ParameterType)))})")];
     });
 
     private static string Name(Type t) => t.IsArray ? Name(t.GetElementType()!) + "[]"
@@ -105,7 +118,7 @@ public sealed class NativeTemporariesTests
             foreach (var call in tree.GetRoot().DescendantNodes().Where(n => n is InvocationExpressionSyntax or BinaryExpressionSyntax or AssignmentExpressionSyntax))
             {
                 if (model.GetSymbolInfo(call).Symbol is IMethodSymbol { ContainingAssembly.Name: "TorchSharp" } callee && ConvertingInside.Value.Contains(Key(callee.OriginalDefinition)))
-                    found.Add($"{Where(call)}: {Short(call)} → a {callee.Name} that converts a primitive inside TorchSharp");
+                    found.Add($"{Where(call)}: {Short(call)} → {callee.Name}, which makes a Scalar temporary inside TorchSharp");
             }
             foreach (var expression in tree.GetRoot().DescendantNodes().OfType<ExpressionSyntax>())
             {
@@ -171,12 +184,14 @@ public sealed class NativeTemporariesTests
                     var f = ids.ne(pad);
                     var g = x * Half;
                     Scalar h = 2.0;
+                    var i = x + x;
+                    var j = x.add(x, one);
                 }
             }
             """;
         var compilation = Compile().AddSyntaxTrees(CSharpSyntaxTree.ParseText(probe, new CSharpParseOptions(LanguageVersion.Preview), path: ShippedFiles.Find("src") + "/Probe.cs"));
         var inProbe = FindTemporaries(compilation).Where(f => f.StartsWith("Probe.cs:", StringComparison.Ordinal)).ToList();
-        Assert.Equal(["Probe.cs:10", "Probe.cs:11", "Probe.cs:12", "Probe.cs:13", "Probe.cs:14", "Probe.cs:17"],
+        Assert.Equal(["Probe.cs:10", "Probe.cs:11", "Probe.cs:12", "Probe.cs:13", "Probe.cs:14", "Probe.cs:17", "Probe.cs:18"],
             inProbe.Select(f => f[..f.IndexOf(':', 9)]).Order(StringComparer.Ordinal));
     }
 }
