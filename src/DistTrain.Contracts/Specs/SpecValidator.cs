@@ -139,8 +139,12 @@ public static partial class SpecValidator
                 Error($"{p}.inputs.reference", "only dpo stages use a reference model");
             if (inputs.Teacher is not null && s.Kind is not (StageKind.Label or StageKind.Distill or StageKind.Evaluate))
                 Error($"{p}.inputs.teacher", "only label, distill and evaluate stages use a teacher");
-            if (inputs.Labels is not null && s.Kind is not (StageKind.Distill or StageKind.Finetune))
-                Error($"{p}.inputs.labels", "only distill and finetune stages train on stored labels");
+            // A finetune stage learns gold labels from its records; a teacher's stored labels are what distill learns
+            // from (alpha 0 trains on the teacher's soft labels alone).
+            if (inputs.Labels is not null && s.Kind != StageKind.Distill)
+                Error($"{p}.inputs.labels", "only distill stages train on stored labels");
+            if (inputs.Labels is null && s.Data.Source is StageOutput && s.Kind != StageKind.Distill)
+                Error($"{p}.data.from", "only distill stages read a label stage's data set");
             if (inputs.Init is not null && s.Kind == StageKind.Label)
                 Error($"{p}.inputs.init", "a label stage runs its teacher; name it in inputs.teacher");
 
