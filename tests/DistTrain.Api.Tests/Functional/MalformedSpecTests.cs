@@ -20,6 +20,7 @@ public sealed class MalformedSpecTests(SharedNode shared)
         string tiny = Tiny("bad");
         string brown = Example("brown-pipeline.yaml");
         string assistant = Example("assistant-pipeline.yaml");
+        string own = Example("own-data/assistant.yaml");
         string stage2 = "\n  - name: second\n    kind: finetune\n    inputs: {init: lm}\n    objective: {kind: classification, task: genre}\n"
             + "    data: {corpus: brown, seq_len: 32, max_examples: 64}\n    train: {steps: 4, batch_size: 8, lr: 1.0e-3}\n";
         return
@@ -70,11 +71,11 @@ public sealed class MalformedSpecTests(SharedNode shared)
             ("label stage without a teacher", brown.With("      teacher: teacher\n    data:\n      split: all", "    data:\n      split: all"), "stages[2].inputs.teacher"),
             ("no stages", "name: empty\nstages: []\n", "stages"),
             // paths that escape the data root
-            ("parent directory", assistant.With("assistant/sft.jsonl", "../../etc/passwd"), "stages[1].data.path"),
-            ("absolute path", assistant.With("assistant/sft.jsonl", "/etc/passwd"), "stages[1].data.path"),
-            ("escape through the middle", assistant.With("assistant/sft.jsonl", "assistant/../../secrets.jsonl"), "stages[1].data.path"),
-            ("home directory", assistant.With("assistant/sft.jsonl", "~root/keys.jsonl"), "stages[1].data.path"),
-            ("backslash separators", assistant.With("assistant/sft.jsonl", "'assistant\\..\\..\\sft.jsonl'"), "stages[1].data.path"),
+            ("parent directory", own.With("data/instructions.jsonl", "../../etc/passwd"), "stages[1].data.path"),
+            ("absolute path", own.With("data/instructions.jsonl", "/etc/passwd"), "stages[1].data.path"),
+            ("escape through the middle", own.With("data/instructions.jsonl", "data/../../secrets.jsonl"), "stages[1].data.path"),
+            ("home directory", own.With("data/instructions.jsonl", "~root/keys.jsonl"), "stages[1].data.path"),
+            ("backslash separators", own.With("data/instructions.jsonl", "'data\\..\\..\\sft.jsonl'"), "stages[1].data.path"),
             // not YAML, or too much of it
             ("unclosed bracket", tiny.With("model: {", "model: ["), "$"),
             ("over the spec size limit", tiny + "# " + new string('x', 300 * 1024) + "\n", "spec"),
