@@ -156,7 +156,7 @@ public static class InferenceStages
     }
 
     /// <summary>
-    /// A pre-trained language model's own validation loss, read at this stage's <c>data.seq_len</c> and
+    /// A pre-trained language model's own validation loss, read on this stage's data at its <c>data.seq_len</c> and
     /// <c>max_examples</c> (on the validation split): e.g. XLNet or T5 trained at length N and scored at 2N, where
     /// relative positions must generalise, against BERT's absolute position table.
     /// </summary>
@@ -164,7 +164,12 @@ public static class InferenceStages
     {
         var probe = modelStage with
         {
-            Data = modelStage.Data with { SeqLen = stage.Data.SeqLen, MaxExamples = stage.Data.MaxExamples },
+            // The evaluate stage's own data (its corpus or files, their fields and held-out shares), at its length and cap.
+            Data = modelStage.Data with
+            {
+                Source = stage.Data.Source, Fields = stage.Data.Fields, ValidationFraction = stage.Data.ValidationFraction,
+                TestFraction = stage.Data.TestFraction, SeqLen = stage.Data.SeqLen, MaxExamples = stage.Data.MaxExamples,
+            },
             Inputs = new InputsSpec(Init: modelStage.Name),
         };
         using var objective = ObjectiveFactory.Create(job, probe, artifacts, device);
