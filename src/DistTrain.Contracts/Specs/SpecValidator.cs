@@ -203,46 +203,34 @@ public static partial class SpecValidator
             }
 
             var family = s.Model.Family;
+            if (ObjectiveDescriptors.Of(o.Kind).FamilyProblem(family) is { } unfit) Error(path, unfit);
             switch (o)
             {
-                case MlmSpec or ClmSpec or RtdSpec when family.OwnObjective() is { } own:
-                    Error(path, $"{SpecNames.Of(o.Kind)} does not fit {SpecNames.Of(family)}; it pre-trains with {SpecNames.Of(own)}");
-                    break;
                 case PlmSpec plm:
                     if (plm.K < 2) Error($"{path}.k", "must be >= 2 (the last 1/k of each order is predicted)");
-                    if (family != ModelFamily.Xlnet) Error(path, $"plm needs the xlnet family, not {SpecNames.Of(family)}");
                     break;
                 case SpanCorruptionSpec sc:
                     Open01($"{path}.noise_density", sc.NoiseDensity);
                     if (sc.MeanSpan < 1) Error($"{path}.mean_span", "must be >= 1");
-                    if (family != ModelFamily.T5) Error(path, $"span_corruption needs the t5 family, not {SpecNames.Of(family)}");
-                    else if (sc.NoiseDensity is > 0 and < 1 && sc.MeanSpan >= 1 && SpanCount(s.Data.SeqLen, sc) > SentinelCount)
+                    else if (family == ModelFamily.T5 && sc.NoiseDensity is > 0 and < 1 && SpanCount(s.Data.SeqLen, sc) > SentinelCount)
                         Error($"{p}.data.seq_len", $"{s.Data.SeqLen} tokens give {SpanCount(s.Data.SeqLen, sc)} corrupted spans; there are {SentinelCount} sentinels (lower seq_len or noise_density, or raise mean_span)");
                     break;
-                case ClassificationSpec { Task: ClassificationTask.Pos } when family == ModelFamily.T5:
-                    Error($"{path}.task", "t5 classifies text-to-text, one label word per sequence; pos (a label per token) needs an encoder with a token head");
+                case ClassificationSpec c when c.Task.PerToken() && family == ModelFamily.T5:
+                    Error($"{path}.task", $"t5 classifies text-to-text, one label word per sequence; {SpecNames.Of(c.Task)} (a label per token) needs an encoder with a token head");
                     break;
                 case ClassificationSpec { Pooling: { } pooling } c:
-                    if (c.Task == ClassificationTask.Pos) Error($"{path}.pooling", "pos labels every token; pooling is for sequence tasks");
+                    if (c.Task.PerToken()) Error($"{path}.pooling", $"{SpecNames.Of(c.Task)} labels every token; pooling is for sequence tasks");
                     else if (family == ModelFamily.T5) Error($"{path}.pooling", "t5 classifies text-to-text (a label word from the decoder); it does not pool");
                     else if (pooling == SequencePooling.Cls && family is ModelFamily.Gpt or ModelFamily.Xlnet)
                         Error($"{path}.pooling", $"{SpecNames.Of(family)} has no [CLS] that sees the whole sequence; use last or mean");
                     break;
                 case MlmSpec m:
                     Open01($"{path}.mask_prob", m.MaskProb);
-                    if (!family.IsEncoder()) Error(path, $"mlm needs an encoder family, not {SpecNames.Of(family)}; use clm");
-                    break;
-                case ClmSpec when family.IsEncoder():
-                    Error(path, $"clm needs the gpt family, not {SpecNames.Of(family)}");
                     break;
                 case RtdSpec r:
                     Open01($"{path}.mask_prob", r.MaskProb);
                     if (r.DiscriminatorWeight <= 0) Error($"{path}.discriminator_weight", "must be > 0");
-                    if (family != ModelFamily.Electra) Error(path, $"rtd needs the electra family, not {SpecNames.Of(family)}");
-                    else if (s.Model.Generator is null) Error($"{p}.model.generator", "required for rtd: the ELECTRA generator");
-                    break;
-                case SftSpec or RewardSpec or DpoSpec when family.IsEncoder():
-                    Error(path, $"{SpecNames.Of(o.Kind)} needs the gpt family, not {SpecNames.Of(family)}");
+                    if (family == ModelFamily.Electra && s.Model.Generator is null) Error($"{p}.model.generator", "required for rtd: the ELECTRA generator");
                     break;
                 case DistillSpec d:
                     if (d.Temperature <= 0) Error($"{path}.temperature", "must be > 0");

@@ -124,7 +124,7 @@ public sealed class OwnDataSpecTests
     }
 
     [Fact]
-    public void Every_objective_has_one_descriptor_and_the_docs_table_matches_it()
+    public void Every_objective_has_one_descriptor_and_the_docs_table_matches_it_keys_stage_kinds_and_families()
     {
         Assert.Equal(Enum.GetValues<ObjectiveKind>().Order(), ObjectiveDescriptors.All.Select(d => d.Kind).Order());
         var doc = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "docs", "spec-reference.md"))
@@ -136,6 +136,10 @@ public sealed class OwnDataSpecTests
             var cells = row!.Split(" | ");
             Assert.Equal(string.Join(", ", d.StageKinds.Select(SpecNames.Of)), cells[2].Trim());
             foreach (var key in d.Keys.Where(k => k != "kind")) Assert.Contains($"`{key}`", cells[1]);
+            string families = d.Families.Count == Enum.GetValues<ModelFamily>().Length ? "any"
+                : d.Families.All(f => f.IsEncoder() && !f.HasRelativePositions()) && d.Families.Count > 1 ? "encoders"
+                : string.Join(", ", d.Families.Select(SpecNames.Of));
+            Assert.StartsWith(families, cells[3].Trim());
         }
     }
 }
