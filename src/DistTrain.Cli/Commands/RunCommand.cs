@@ -31,6 +31,8 @@ public static class RunCommand
             if (!result.Ok)
             {
                 foreach (var e in result.Errors) Console.Error.WriteLine($"{parse.GetValue(spec)!.Name}: {e}");
+                if (result.Errors.Any(e => e.Message.Contains("data root")))
+                    Console.Error.WriteLine($"data root: {root} (paths in the spec are relative to it; --data-root changes it)");
                 return 2;
             }
             var job = result.Spec!;
