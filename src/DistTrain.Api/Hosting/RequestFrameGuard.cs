@@ -33,11 +33,13 @@ public sealed class RequestFrameGuard(RequestDelegate next)
             && context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true
             && await FindProblemAsync(context.Request, request, context.RequestAborted) is { } problem)
         {
-            var status = ErrorTrailers.InvalidArgument("malformed request:", [problem]).Status;
+            var error = ErrorTrailers.InvalidArgument("malformed request:", [problem]);
             context.Response.StatusCode = StatusCodes.Status200OK;   // gRPC's trailers-only reply: the status rides in the headers
             context.Response.ContentType = "application/grpc";
-            context.Response.Headers["grpc-status"] = ((int)status.StatusCode).ToString();
-            context.Response.Headers["grpc-message"] = ErrorTrailers.PercentEncode(status.Detail);
+            context.Response.Headers["grpc-status"] = ((int)error.StatusCode).ToString();
+            context.Response.Headers["grpc-message"] = ErrorTrailers.PercentEncode(error.Status.Detail);
+            foreach (var entry in error.Trailers.Where(e => e.IsBinary))   // the google.rpc.Status with its BadRequest
+                context.Response.Headers[entry.Key] = Convert.ToBase64String(entry.ValueBytes);
             return;
         }
         await next(context);

@@ -68,6 +68,9 @@ public sealed class HostileRequestTests(SharedNode shared, ITestOutputHelper out
             var reply = await RawGrpc.CallAsync(shared.Node.Address, method, body);
             output.WriteLine($"{name}: {reply.GrpcStatus} {reply.GrpcMessage.Replace('\n', '|')}");
             if (reply.GrpcStatus != InvalidArgument) failures.Add($"{name}: status {reply.GrpcStatus} ({reply.GrpcMessage})");
+            var details = reply.Value("grpc-status-details-bin") is { } bin ? Google.Rpc.Status.Parser.ParseFrom(Convert.FromBase64String(bin)) : null;
+            if (details?.Details.SingleOrDefault()?.Unpack<BadRequest>().FieldViolations.Count != 1) failures.Add($"{name}: no BadRequest detail with the problem");
+            if (reply.HpackSize >= ErrorTrailers.ClientMetadataLimit) failures.Add($"{name}: {reply.HpackSize} bytes of metadata");
             foreach (var text in expected.Where(t => !reply.GrpcMessage.Contains(t, StringComparison.Ordinal)))
                 failures.Add($"{name}: '{text}' not in: {reply.GrpcMessage}");
             var check = await health.CheckAsync(new HealthCheckRequest { Service = "disttrain.v1.Jobs" }, deadline: DateTime.UtcNow.AddSeconds(10));

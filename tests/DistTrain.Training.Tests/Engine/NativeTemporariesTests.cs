@@ -33,6 +33,9 @@ public sealed class NativeTemporariesTests
         global using global::System.Threading.Tasks;
         """;
 
+    /// <summary>One compilation for every test of the class: it takes a few seconds.</summary>
+    private static readonly Lazy<CSharpCompilation> Compiled = new(Compile);
+
     private static CSharpCompilation Compile()
     {
         var trees = Projects
@@ -151,14 +154,14 @@ public sealed class NativeTemporariesTests
     [Fact]
     public void The_sources_compile_here_so_the_search_sees_every_call()
     {
-        var errors = Compile().GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).Take(10).ToList();
+        var errors = Compiled.Value.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).Take(10).ToList();
         Assert.True(errors.Count == 0, string.Join("\n", errors));
     }
 
     [Fact]
     public void No_training_or_inference_path_passes_a_TorchSharp_temporary_to_native_code()
     {
-        var found = FindTemporaries(Compile());
+        var found = FindTemporaries(Compiled.Value);
         Assert.True(found.Count == 0, $"{found.Count} Scalar/Tensor temporaries (keep each alive across the call: a `using var` " +
             $"local, a field, or a tensor operand):\n{string.Join("\n", found)}");
     }
@@ -189,7 +192,7 @@ public sealed class NativeTemporariesTests
                 }
             }
             """;
-        var compilation = Compile().AddSyntaxTrees(CSharpSyntaxTree.ParseText(probe, new CSharpParseOptions(LanguageVersion.Preview), path: ShippedFiles.Find("src") + "/Probe.cs"));
+        var compilation = Compiled.Value.AddSyntaxTrees(CSharpSyntaxTree.ParseText(probe, new CSharpParseOptions(LanguageVersion.Preview), path: ShippedFiles.Find("src") + "/Probe.cs"));
         var inProbe = FindTemporaries(compilation).Where(f => f.StartsWith("Probe.cs:", StringComparison.Ordinal)).ToList();
         Assert.Equal(["Probe.cs:10", "Probe.cs:11", "Probe.cs:12", "Probe.cs:13", "Probe.cs:14", "Probe.cs:17", "Probe.cs:18"],
             inProbe.Select(f => f[..f.IndexOf(':', 9)]).Order(StringComparer.Ordinal));
