@@ -12,10 +12,39 @@ namespace DistTrain.Cli.Commands;
 ///                                   spawns one child per rank on loopback; ours vs raw TCP in the same run
 ///   disttrain bench overhead [--json] [--steps 40]   a 1-worker cluster job and the in-process step vs a bare TorchSharp loop
 ///   disttrain bench scaling [--json] [--steps 40]    2 workers × 1 thread vs 1 worker × 1 thread
+///   disttrain bench data [--json] [--gb 1] [--small-mb 10] [--steps 200] [--dir DIR] [--keep]
+///                                   a ~10 MB and a ≥ 1 GB corpus of your own: prepare throughput, worker RSS while training
 /// </remarks>
 public static class BenchCommand
 {
-    public static Command Create() => new("bench", "Run benchmarks (results: docs/benchmarks.md).") { AllReduce(), AllReduceChild(), Overhead(), Scaling() };
+    public static Command Create() => new("bench", "Run benchmarks (results: docs/benchmarks.md).") { AllReduce(), AllReduceChild(), Overhead(), Scaling(), Data() };
+
+    /// <summary>`bench data`: prepare a small and a large generated corpus, train on each on 2 workers, compare worker RSS.</summary>
+    private static Command Data()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var gb = new Option<double>("--gb") { Description = "Size of the large corpus in GB.", DefaultValueFactory = _ => 1.0 };
+        var smallMb = new Option<int>("--small-mb") { Description = "Size of the small corpus in MB.", DefaultValueFactory = _ => 10 };
+        var steps = new Option<int>("--steps") { Description = "Training steps on each corpus.", DefaultValueFactory = _ => 200 };
+        var dir = new Option<DirectoryInfo?>("--dir") { Description = "Work folder for the corpora, shards and runs (default: a new temporary folder)." };
+        var keep = new Option<bool>("--keep") { Description = "Keep the work folder." };
+        var cmd = new Command("data", "Prepare a ~10 MB and a >= 1 GB corpus, train 200 steps on each on 2 workers, and compare worker RSS.") { json, gb, smallMb, steps, dir, keep };
+        cmd.SetAction(async (r, ct) =>
+        {
+            string root = r.GetValue(dir)?.FullName ?? Directory.CreateTempSubdirectory("disttrain-bench-data-").FullName;
+            try
+            {
+                var result = await OwnDataBench.RunAsync(r.GetValue(gb), r.GetValue(smallMb), r.GetValue(steps), 2, root, ExecutableCommand.Self());
+                Console.WriteLine(TrainingBench.ToJson(result));
+                return 0;
+            }
+            finally
+            {
+                if (!r.GetValue(keep)) Directory.Delete(root, recursive: true);
+            }
+        });
+        return cmd;
+    }
 
     /// <summary>`bench overhead`: a 1-worker cluster job and the in-process session against a bare TorchSharp loop.</summary>
     private static Command Overhead()

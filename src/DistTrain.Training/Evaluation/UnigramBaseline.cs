@@ -13,9 +13,14 @@ public sealed class UnigramBaseline
     /// <summary>The metric an objective's baselines report it under.</summary>
     public const string MetricName = "unigram_perplexity";
 
-    /// <summary>An objective's baselines: fitted on <paramref name="train"/>, scored on <paramref name="validation"/>, the targets the model is scored on.</summary>
+    /// <summary>Most training sequences a baseline is fitted on: a unigram estimate is settled long before, and a corpus
+    /// far larger than memory must not be read whole at the first evaluation. The Brown sets (about 20,000) are read whole.</summary>
+    public const int MaxFitSequences = 1_000_000;
+
+    /// <summary>An objective's baselines: fitted on <paramref name="train"/> (its first <see cref="MaxFitSequences"/>), scored on
+    /// <paramref name="validation"/>, the targets the model is scored on.</summary>
     public static IReadOnlyDictionary<string, double> Metrics(IEnumerable<IReadOnlyList<int>> train, IEnumerable<IReadOnlyList<int>> validation, int vocabSize) =>
-        new Dictionary<string, double> { [MetricName] = Fit(train, vocabSize).Perplexity(validation) };
+        new Dictionary<string, double> { [MetricName] = Fit(train.Take(MaxFitSequences), vocabSize).Perplexity(validation) };
 
     /// <summary>Counts every token of <paramref name="targets"/> except those in <paramref name="ignore"/> (padding, specials).</summary>
     public static UnigramBaseline Fit(IEnumerable<IReadOnlyList<int>> targets, int vocabSize, IReadOnlySet<int>? ignore = null)
