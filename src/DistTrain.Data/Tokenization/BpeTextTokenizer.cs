@@ -123,23 +123,13 @@ public sealed class BpeTextTokenizer : ITextTokenizer
     }
 
     /// <inheritdoc/>
-    public string Decode(IEnumerable<int> ids, bool skipSpecials = false)
+    public string Decode(IEnumerable<int> ids, bool skipSpecials = false) => SpecialTokens.Decode(ids, skipSpecials, id =>
     {
-        var bytes = new List<byte>();
-        foreach (var id in ids)
-        {
-            if (SpecialTokens.IsSpecial(id))
-            {
-                if (!skipSpecials) bytes.AddRange(Encoding.UTF8.GetBytes(SpecialTokens.Names[id]));
-                continue;
-            }
-            var fileId = id - SpecialTokens.Count;
-            if (fileId < 0 || fileId >= _bytes.Length || _bytes[fileId] is not { } b)
-                throw new ArgumentOutOfRangeException(nameof(ids), $"{id} is not an id of this {Size}-id bpe tokenizer");
-            bytes.AddRange(b);
-        }
-        return Encoding.UTF8.GetString(bytes.ToArray());
-    }
+        var fileId = id - SpecialTokens.Count;
+        if (fileId < 0 || fileId >= _bytes.Length || _bytes[fileId] is not { } b)
+            throw new ArgumentOutOfRangeException(nameof(ids), $"{id} is not an id of this {Size}-id bpe tokenizer");
+        return b;
+    });
 
     /// <inheritdoc/>
     public void Save(string directory)

@@ -45,21 +45,10 @@ public sealed class Gpt2TextTokenizer : ITextTokenizer
     }
 
     /// <inheritdoc/>
-    public string Decode(IEnumerable<int> ids, bool skipSpecials = false)
-    {
-        var bytes = new List<byte>();
-        foreach (var id in ids)
-        {
-            if (SpecialTokens.IsSpecial(id))
-            {
-                if (!skipSpecials) bytes.AddRange(Encoding.UTF8.GetBytes(SpecialTokens.Names[id]));
-                continue;
-            }
-            if (id < SpecialTokens.Count || id >= Size) throw new ArgumentOutOfRangeException(nameof(ids), $"{id} is not an id of the {Size}-id gpt2 tokenizer");
-            bytes.AddRange(_gpt2.TokenBytes(id - SpecialTokens.Count));
-        }
-        return Encoding.UTF8.GetString(bytes.ToArray());
-    }
+    public string Decode(IEnumerable<int> ids, bool skipSpecials = false) => SpecialTokens.Decode(ids, skipSpecials, id =>
+        id < SpecialTokens.Count || id >= Size
+            ? throw new ArgumentOutOfRangeException(nameof(ids), $"{id} is not an id of the {Size}-id gpt2 tokenizer")
+            : _gpt2.TokenBytes(id - SpecialTokens.Count));
 
     /// <inheritdoc/>
     public void Save(string directory) => Tokenizers.WriteDescriptor(directory, this, files: []);

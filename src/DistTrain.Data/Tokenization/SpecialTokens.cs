@@ -1,4 +1,9 @@
+using System.Text;
+
 namespace DistTrain.Data.Tokenization;
+
+/// <summary>The bytes a tokenizer's non-special id stands for (it throws for an id it does not have).</summary>
+public delegate ReadOnlySpan<byte> TokenBytes(int id);
 
 /// <summary>The fixed special-token ids of every <see cref="SubVocabulary"/>; plain text never encodes to them.</summary>
 /// <remarks>
@@ -31,4 +36,22 @@ public static class SpecialTokens
 
     /// <summary>True for the special ids.</summary>
     public static bool IsSpecial(int id) => id is >= 0 and < Count;
+
+    /// <summary>
+    /// Text of <paramref name="ids"/>: specials as their names (or nothing when skipped), every other id as its bytes.
+    /// The bytes are joined before decoding, since a character may be spread over several tokens. Every tokenizer decodes so.
+    /// </summary>
+    public static string Decode(IEnumerable<int> ids, bool skipSpecials, TokenBytes bytesOf)
+    {
+        var bytes = new List<byte>();
+        foreach (var id in ids)
+        {
+            if (IsSpecial(id))
+            {
+                if (!skipSpecials) bytes.AddRange(Encoding.UTF8.GetBytes(Names[id]));
+            }
+            else bytes.AddRange(bytesOf(id));
+        }
+        return Encoding.UTF8.GetString(bytes.ToArray());
+    }
 }

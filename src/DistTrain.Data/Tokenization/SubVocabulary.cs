@@ -161,20 +161,7 @@ public sealed class SubVocabulary : ITextTokenizer
     }
 
     /// <summary>Text of <paramref name="ids"/>; specials are written as their names unless skipped.</summary>
-    public string Decode(IEnumerable<int> ids, bool skipSpecials = false)
-    {
-        var bytes = new List<byte>();
-        foreach (var id in ids)
-        {
-            if (SpecialTokens.IsSpecial(id))
-            {
-                if (!skipSpecials) bytes.AddRange(Encoding.UTF8.GetBytes(SpecialTokens.Names[id]));
-            }
-            else bytes.AddRange(TokenBytes(id));
-        }
-        // Bytes are joined before decoding: a character may be spread over several byte tokens.
-        return Encoding.UTF8.GetString(bytes.ToArray());
-    }
+    public string Decode(IEnumerable<int> ids, bool skipSpecials = false) => SpecialTokens.Decode(ids, skipSpecials, TokenBytes);
 
     /// <summary>The bytes of a non-special id.</summary>
     public ReadOnlySpan<byte> TokenBytes(int id)
