@@ -19,8 +19,7 @@ public sealed class ShardClassificationDataset : IIndexedDataset<ClassificationE
     public ShardClassificationDataset(ShardSplit split, int maxLength)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 3);
-        if (!split.HasColumn("label")) throw new ArgumentException($"split {split.Name} has no label column (schema is not classification)", nameof(split));
-        if (split.Count > int.MaxValue) throw new InvalidOperationException($"split {split.Name} has {split.Count:N0} records, more than an index can address");
+        _ = split.Records("label", "classification");
         _split = split;
         _maxLength = maxLength;
         var unseen = 0;

@@ -44,12 +44,10 @@ public sealed class ShardInstructionDataset : IIndexedDataset<InstructionExample
     public ShardInstructionDataset(ShardSplit split, int maxLength, ITextTokenizer? tokenizer = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 4);
-        if (!split.HasColumn("response")) throw new ArgumentException($"split {split.Name} has no response column (schema is not sft)", nameof(split));
-        if (split.Count > int.MaxValue) throw new InvalidOperationException($"split {split.Name} has {split.Count:N0} records, more than an index can address");
         _split = split;
         _maxLength = maxLength;
         _tokenizer = tokenizer;
-        Count = (int)split.Count;
+        Count = split.Records("response", "sft");
     }
 
     /// <inheritdoc/>
@@ -90,12 +88,10 @@ public sealed class ShardComparisonDataset : IIndexedDataset<ComparisonExample>
     public ShardComparisonDataset(ShardSplit split, int maxLength, ITextTokenizer? tokenizer = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 4);
-        if (!split.HasColumn("chosen")) throw new ArgumentException($"split {split.Name} has no chosen column (schema is not preference)", nameof(split));
-        if (split.Count > int.MaxValue) throw new InvalidOperationException($"split {split.Name} has {split.Count:N0} records, more than an index can address");
         _split = split;
         _maxLength = maxLength;
         _tokenizer = tokenizer;
-        Count = (int)split.Count;
+        Count = split.Records("chosen", "preference");
     }
 
     /// <inheritdoc/>

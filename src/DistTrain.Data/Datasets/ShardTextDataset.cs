@@ -15,8 +15,7 @@ public sealed class ShardTextDataset : IIndexedDataset<ClassificationExample>
     public ShardTextDataset(ShardSplit split, int maxLength)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 3);
-        if (!split.HasColumn("text")) throw new ArgumentException($"split {split.Name} has no text column", nameof(split));
-        if (split.Count > int.MaxValue) throw new InvalidOperationException($"split {split.Name} has {split.Count:N0} records, more than an index can address");
+        _ = split.Records("text", "text");
         (_split, _maxLength) = (split, maxLength);
     }
 

@@ -18,11 +18,9 @@ public sealed class ShardTokenTagDataset : IIndexedDataset<TokenClassificationEx
     public ShardTokenTagDataset(ShardSplit split, int maxLength)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 3);
-        if (!split.HasColumn("tags")) throw new ArgumentException($"split {split.Name} has no tags column (schema is not token_tags)", nameof(split));
-        if (split.Count > int.MaxValue) throw new InvalidOperationException($"split {split.Name} has {split.Count:N0} records, more than an index can address");
         _split = split;
         _maxLength = maxLength;
-        Count = (int)split.Count;
+        Count = split.Records("tags", "token_tags");
     }
 
     /// <inheritdoc/>

@@ -48,6 +48,15 @@ public sealed class ShardSplit : IDisposable
     /// <summary>True when the split has <paramref name="column"/>.</summary>
     public bool HasColumn(string column) => _columns.ContainsKey(column);
 
+    /// <summary>The record count as a dataset index, after checking the split has <paramref name="column"/> (a dataset's precondition).</summary>
+    /// <param name="schema">How the error names the schema that has the column.</param>
+    public int Records(string column, string schema)
+    {
+        if (!HasColumn(column)) throw new ArgumentException($"split {Name} has no {column} column (schema is not {schema})");
+        if (Count > int.MaxValue) throw new InvalidOperationException($"split {Name} has {Count:N0} records, more than an index can address");
+        return (int)Count;
+    }
+
     /// <summary>Row <paramref name="index"/> of <paramref name="column"/> as a fresh array (ids widened to int).</summary>
     public int[] Row(string column, long index)
     {
