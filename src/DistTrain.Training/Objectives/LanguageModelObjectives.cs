@@ -123,7 +123,7 @@ public sealed class CausalLmObjective(GptLanguageModel model, Device device, IIn
     public override IReadOnlyDictionary<string, double> Baselines()
     {
         static IEnumerable<IReadOnlyList<int>> Targets(IIndexedDataset<LmExample> d) =>
-            Enumerable.Range(0, d.Count).Select(i => (IReadOnlyList<int>)d[i].InputIds[1..d[i].Length]);
+            Enumerable.Range(0, d.Count).Select(i => d[i]).Select(ex => (IReadOnlyList<int>)ex.InputIds[1..ex.Length]);
         return UnigramBaseline.Metrics(Targets(Train), Targets(Validation), Net.Backbone.Config.VocabSize);
     }
 }
