@@ -142,6 +142,57 @@ public sealed class NetworkPolicyTests
         Assert.Equal(allowed, reach.Allows(PeerOf(reach, from), PeerOf(reach, to), port, protocol));
     }
 
+    /// <summary>
+    /// The overlay patches docs/security.md shows (open the job API to an ingress controller and a network, narrow the
+    /// Kubernetes API rule, point metrics at another namespace's Prometheus) still hit the rules they mean: they
+    /// address rules by index, so reordering a policy would silently retarget them.
+    /// </summary>
+    [Fact]
+    public void The_documented_overlay_patches_change_only_what_they_say()
+    {
+        string dir = Path.Combine(AppContext.BaseDirectory, "patched-overlay");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "kustomization.yaml"), """
+            resources:
+              - CPU_OVERLAY
+            patches:
+              - target: {kind: NetworkPolicy, name: disttrain-grpc}
+                patch: |
+                  - op: replace
+                    path: /spec/ingress/0/from
+                    value:
+                      - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ingress-nginx}}
+                        podSelector: {matchLabels: {app.kubernetes.io/name: ingress-nginx}}
+                      - ipBlock: {cidr: 192.0.2.0/24}
+              - target: {kind: NetworkPolicy, name: disttrain-nodes}
+                patch: |
+                  - {op: replace, path: /spec/egress/1/to, value: [{ipBlock: {cidr: 10.0.0.2/32}}]}
+                  - op: replace
+                    path: /spec/ingress/1/from
+                    value: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}, podSelector: {matchLabels: {app.kubernetes.io/name: prometheus}}}]
+              - target: {kind: NetworkPolicy, name: disttrain-prometheus}
+                patch: |
+                  - {op: replace, path: /spec/egress/1/to, value: [{ipBlock: {cidr: 10.0.0.2/32}}]}
+            """.Replace("CPU_OVERLAY", Path.GetRelativePath(dir, Repository.PathOf(Rendered.Cpu)).Replace('\\', '/')));
+        var reach = new Reachability(Rendered.FromYaml("patched", Kustomize.Render(dir)));
+        var ingressNginx = Peer.Pod("ingress-nginx/controller", "ingress-nginx", new Dictionary<string, string> { ["app.kubernetes.io/name"] = "ingress-nginx" });
+        var monitoring = Peer.Pod("monitoring/prometheus", "monitoring", new Dictionary<string, string> { ["app.kubernetes.io/name"] = "prometheus" });
+        var coordinator = reach.Workloads[Coordinator];
+        var worker = reach.Workloads[Worker];
+
+        Assert.True(reach.Allows(ingressNginx, coordinator, DefaultPorts.Grpc));
+        Assert.True(reach.Allows(Peer.External("192.0.2.40"), coordinator, DefaultPorts.Grpc));
+        Assert.False(reach.Allows(PeerOf(reach, "disttrain/debug"), coordinator, DefaultPorts.Grpc));   // the default source is replaced
+        Assert.False(reach.Allows(ingressNginx, coordinator, DefaultPorts.Remoting));
+        Assert.True(reach.Allows(monitoring, worker, DefaultPorts.Metrics));
+        Assert.False(reach.Allows(reach.Workloads[Prometheus], worker, DefaultPorts.Metrics));
+        Assert.False(reach.Allows(monitoring, worker, DefaultPorts.Remoting));
+        Assert.True(reach.Allows(worker, Peer.External("10.0.0.2"), 6443));
+        Assert.False(reach.Allows(worker, Peer.External("10.96.0.1"), 443));
+        Assert.True(reach.Allows(reach.Workloads[Prometheus], Peer.External("10.0.0.2"), 443));
+        Assert.True(reach.Allows(worker, coordinator, DataPlanePort));   // the mesh is untouched
+    }
+
     /// <summary>A workload's pods, "namespace/name" for another pod, or an address outside the cluster.</summary>
     private static Peer PeerOf(Reachability reach, string name)
     {
