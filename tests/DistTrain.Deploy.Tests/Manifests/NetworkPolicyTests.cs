@@ -129,6 +129,8 @@ public sealed class NetworkPolicyTests
                 data.Add(k, w, "10.96.0.1", 443, "TCP", w is Coordinator or Worker or Prometheus);
                 data.Add(k, w, "10.0.0.2", 6443, "TCP", w is Coordinator or Worker or Prometheus);
                 data.Add(k, w, "203.0.113.7", 80, "TCP", false);
+                // The API rule's placeholder (0.0.0.0/0) lets the same pods out on 443 anywhere until an overlay narrows it.
+                data.Add(k, w, "203.0.113.7", 443, "TCP", w is Coordinator or Worker or Prometheus);
                 data.Add(k, w, "other/client", 8080, "TCP", false);
             }
         }
