@@ -17,6 +17,9 @@ public sealed class Rendered
     /// <summary>The rendering of <paramref name="kustomization"/> (one of <see cref="All"/>), made once per test run.</summary>
     public static Rendered Of(string kustomization) => Cache[kustomization].Value;
 
+    /// <summary>A rendering made elsewhere (a test's own overlay), not cached.</summary>
+    public static Rendered FromYaml(string name, string yaml) => new(name, yaml);
+
     public string Name { get; }
     public string Yaml { get; }
     public IReadOnlyList<IKubernetesObject<V1ObjectMeta>> Objects { get; }
