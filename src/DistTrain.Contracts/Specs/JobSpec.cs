@@ -34,7 +34,11 @@ public sealed record InputsSpec(string? Init = null, string? Teacher = null, str
 /// <param name="KeepCheckpoints">Most recent checkpoints kept on disk (training stages).</param>
 /// <param name="SoftLabels">Label stages: store the full class distribution rather than the argmax, for distillation.</param>
 /// <param name="Metrics">Evaluate stages: metrics to compute; empty picks from the evaluated model's objective.</param>
-public sealed record OutputsSpec(int KeepCheckpoints = 1, bool SoftLabels = false, IReadOnlyList<Metric>? Metrics = null);
+/// <param name="Export">Training stages: also write the final model in this layout (<c>hf</c>: a Hugging Face directory <c>hf/</c> in the stage folder; docs/interop.md).</param>
+public sealed record OutputsSpec(int KeepCheckpoints = 1, bool SoftLabels = false, IReadOnlyList<Metric>? Metrics = null, ExportFormat? Export = null);
+
+/// <summary>Layouts a trained model can be exported in besides DistTrain's own checkpoint.</summary>
+public enum ExportFormat { Hf }
 
 /// <summary>One step of a pipeline: what it does, to which model, on which data, with which settings, reading which earlier stages.</summary>
 /// <remarks>A spec, not a run: the scheduler turns it into stage instances with state; nothing here changes while a job runs.</remarks>

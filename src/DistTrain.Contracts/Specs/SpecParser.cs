@@ -23,7 +23,7 @@ public static class SpecParser
     private static readonly string[] SourceKeys = ["corpus", "path", "from"];
     private static readonly string[] TrainKeys = ["steps", "batch_size", "micro_batches", "lr", "warmup", "schedule", "weight_decay", "clip", "eval_every", "checkpoint_every", "seed", "freeze_backbone"];
     private static readonly string[] InputKeys = ["init", "teacher", "reference", "labels"];
-    private static readonly string[] OutputKeys = ["keep_checkpoints", "soft_labels", "metrics"];
+    private static readonly string[] OutputKeys = ["keep_checkpoints", "soft_labels", "metrics", "export"];
     private static readonly string[] DistributedKeys = ["workers", "aggregation", "wire", "checksum_every", "max_restarts"];
     private static readonly string[] WorkerKeys = ["min", "max"];
 
@@ -473,7 +473,8 @@ public static class SpecParser
         return new OutputsSpec(
             r.Int(o, "keep_checkpoints") ?? x.KeepCheckpoints,
             r.Bool(o, "soft_labels") ?? x.SoftLabels,
-            r.Values(o, "metrics", e => r.Enum<Metric>(e)));
+            r.Values(o, "metrics", e => r.Enum<Metric>(e)),
+            r.Enum<ExportFormat>(o, "export"));
     }
 
     private static DistributedSpec ReadDistributed(YamlSections r, Dictionary<string, Entry> d)

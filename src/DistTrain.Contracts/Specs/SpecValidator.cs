@@ -480,6 +480,7 @@ public static partial class SpecValidator
             string path = $"{p}.outputs";
             if (o.KeepCheckpoints < 1) Error($"{path}.keep_checkpoints", "must be >= 1");
             if (o.SoftLabels && s.Kind != StageKind.Label) Error($"{path}.soft_labels", "only label stages write labels");
+            if (o.Export is ExportFormat.Hf) Export($"{path}.export", s);
             if (o.Metrics is not { Count: > 0 } metrics) return;
             if (s.Kind != StageKind.Evaluate)
             {
@@ -506,6 +507,18 @@ public static partial class SpecValidator
                         break;
                 }
             }
+        }
+
+        /// <summary>Hugging Face export exists for GPT language models with a tokenizer Hugging Face can load (docs/interop.md).</summary>
+        private void Export(string path, StageSpec s)
+        {
+            if (!s.Kind.Trains()) Error(path, "only training stages export a model");
+            else if (s.Model.Family != ModelFamily.Gpt)
+                Error(path, $"Hugging Face export of family '{SpecNames.Of(s.Model.Family)}' is not supported yet (gpt only; see docs/interop.md)");
+            else if (s.Objective is not (ClmSpec or SftSpec or DpoSpec))
+                Error(path, "Hugging Face export needs a gpt language model (clm, sft or dpo), not a classifier or reward model");
+            else if (spec.TokenizerOrDefault.Kind == TokenizerKind.Subvocab)
+                Error(path, "Hugging Face export needs tokenizer kind gpt2 or files; a sub-vocabulary has no Hugging Face form");
         }
 
         private static bool IsLanguageModel(StageSpec s) => s.Objective is MlmSpec or ClmSpec or SftSpec or PlmSpec or SpanCorruptionSpec;
