@@ -69,3 +69,79 @@ public sealed class HfExportTests
         else Assert.Contains(result.Errors, e => e.ToString().Contains("outputs.export") && e.ToString().Contains(error));
     }
 }
+
+/// <summary>
+/// <c>inputs.init: "hf:DIR"</c>: a GPT stage starts from a checkpoint under the data root; a spec that contradicts
+/// config.json, or a tokenizer that is not the checkpoint's, stops the run with the field named.
+/// </summary>
+public sealed class HfImportTests
+{
+    private const string Spec = """
+        name: hf-import
+        seed: 7
+        tokenizer: {kind: gpt2}
+        stages:
+          - name: tune
+            kind: pretrain
+            objective: clm
+            inputs: {init: "hf:models/gpt2-tiny"}
+            model: {family: gpt, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0, gelu: tanh}
+            data: {corpus: brown, seq_len: 16, max_examples: 64}
+            train: {steps: 2, batch_size: 4, lr: 1.0e-7, warmup: 1}
+        """;
+
+    /// <summary>A GPT-2-vocabulary checkpoint with tanh GELU, written in HF layout under root/models/gpt2-tiny.</summary>
+    private static Dictionary<string, Tensor> WriteCheckpoint(string root)
+    {
+        manual_seed(11);
+        using var model = new GptLanguageModel(new GptConfig
+        {
+            VocabSize = TokenizerSpec.Gpt2Size, HiddenSize = 16, Layers = 1, Heads = 2, IntermediateSize = 32, MaxPositions = 16, Gelu = GeluKind.Tanh,
+        });
+        var dir = Path.Combine(root, "models", "gpt2-tiny");
+        HfGpt2.Export(model, dir, TokenizerSpec.SpecialIds);
+        return Safetensors.Read(Path.Combine(dir, "model.safetensors"));
+    }
+
+    private static void Run(string root, string yaml)
+    {
+        var result = JobSpecs.Load(yaml);
+        Assert.True(result.Ok, string.Join("\n", result.Errors));
+        set_num_threads(1);
+        new PipelineRunner(Path.Combine(root, "runs"), "job", CPU, null, root).Run(result.Spec!);
+    }
+
+    [Fact]
+    public void A_stage_starts_from_the_checkpoint()
+    {
+        using var dir = new TempDir();
+        var hf = WriteCheckpoint(dir.Path);
+        Run(dir.Path, Spec);
+        var trained = Safetensors.Read(new StageArtifacts(Path.Combine(dir.Path, "runs"), "job", "tune").SafeTensors);
+        var positions = trained.Single(kv => kv.Key.EndsWith("embeddings.position.weight")).Value;
+        // Two steps at lr 1e-7 move a weight by well under 1e-5; a fresh initialisation would differ by ~0.02.
+        Assert.True(positions.allclose(hf["transformer.wpe.weight"], 0, 1e-5), "the stage did not start from the checkpoint");
+    }
+
+    [Theory]
+    [InlineData("hidden: 16", "hidden: 32", "model.hidden is 32, config.json's n_embd is 16")]
+    [InlineData("gelu: tanh", "gelu: exact", "model.gelu is exact, config.json's activation_function is tanh")]
+    public void A_spec_that_contradicts_the_checkpoint_is_an_error_naming_the_field(string from, string to, string error)
+    {
+        using var dir = new TempDir();
+        WriteCheckpoint(dir.Path);
+        var yaml = Spec.Replace(from, to);
+        var e = Record.Exception(() => Run(dir.Path, yaml));
+        Assert.NotNull(e);
+        Assert.Contains(error, e.ToString());
+    }
+
+    [Fact]
+    public void The_validator_refuses_hf_init_for_other_families_and_unsafe_paths()
+    {
+        var bert = JobSpecs.Load(Spec.Replace("family: gpt", "family: bert").Replace("objective: clm", "objective: mlm").Replace(", gelu: tanh", ""));
+        Assert.Contains(bert.Errors, e => e.ToString().Contains("Hugging Face import of family 'bert' is not supported yet"));
+        var outside = JobSpecs.Load(Spec.Replace("hf:models/gpt2-tiny", "hf:../models"));
+        Assert.Contains(outside.Errors, e => e.Path.EndsWith("inputs.init"));
+    }
+}
