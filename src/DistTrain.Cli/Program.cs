@@ -8,6 +8,7 @@ var root = new RootCommand("DistTrain: distributed training of language models o
 {
     DemoCommand.Create(),
     RunCommand.Create(),
+    ExportCommand.Create(),
     NodeCommand.Create(),
     LocalCommand.Create(),
     DataCommand.Create(),

@@ -14,16 +14,23 @@ public enum Metric
 }
 
 /// <summary>Earlier stages this stage reads. Each named stage is an implicit dependency (no need to repeat it in <c>needs</c>).</summary>
-/// <param name="Init">Stage whose final checkpoint initialises this stage's model; the model shape is inherited from it.</param>
+/// <param name="Init">Stage whose final checkpoint initialises this stage's model (the model shape is inherited from it), or
+/// <c>hf:DIR</c>: a Hugging Face checkpoint directory under the data root (docs/interop.md).</param>
 /// <param name="Teacher">Stage whose model labels data (label) or provides soft targets (distill) or is compared with (evaluate).</param>
 /// <param name="Reference">Frozen reference policy for DPO.</param>
 /// <param name="Labels">Label stage whose output is this stage's data; shorthand for <c>data.from</c>.</param>
 public sealed record InputsSpec(string? Init = null, string? Teacher = null, string? Reference = null, string? Labels = null)
 {
-    /// <summary>Every named input with its YAML key, in a fixed order.</summary>
+    /// <summary>Marks an <c>init</c> that is a Hugging Face checkpoint directory rather than a stage name.</summary>
+    public const string HfPrefix = "hf:";
+
+    /// <summary>The checkpoint directory (relative to the data root) when init is <c>hf:DIR</c>, else null.</summary>
+    public string? HfInit => Init is { } i && i.StartsWith(HfPrefix, StringComparison.Ordinal) ? i[HfPrefix.Length..] : null;
+
+    /// <summary>Every named input stage with its YAML key, in a fixed order (an <c>hf:</c> init names no stage).</summary>
     public IEnumerable<(string Key, string Stage)> Named()
     {
-        if (Init is not null) yield return ("init", Init);
+        if (Init is not null && HfInit is null) yield return ("init", Init);
         if (Teacher is not null) yield return ("teacher", Teacher);
         if (Reference is not null) yield return ("reference", Reference);
         if (Labels is not null) yield return ("labels", Labels);
@@ -34,7 +41,11 @@ public sealed record InputsSpec(string? Init = null, string? Teacher = null, str
 /// <param name="KeepCheckpoints">Most recent checkpoints kept on disk (training stages).</param>
 /// <param name="SoftLabels">Label stages: store the full class distribution rather than the argmax, for distillation.</param>
 /// <param name="Metrics">Evaluate stages: metrics to compute; empty picks from the evaluated model's objective.</param>
-public sealed record OutputsSpec(int KeepCheckpoints = 1, bool SoftLabels = false, IReadOnlyList<Metric>? Metrics = null);
+/// <param name="Export">Training stages: also write the final model in this layout (<c>hf</c>: a Hugging Face directory <c>hf/</c> in the stage folder; docs/interop.md).</param>
+public sealed record OutputsSpec(int KeepCheckpoints = 1, bool SoftLabels = false, IReadOnlyList<Metric>? Metrics = null, ExportFormat? Export = null);
+
+/// <summary>Layouts a trained model can be exported in besides DistTrain's own checkpoint.</summary>
+public enum ExportFormat { Hf }
 
 /// <summary>One step of a pipeline: what it does, to which model, on which data, with which settings, reading which earlier stages.</summary>
 /// <remarks>A spec, not a run: the scheduler turns it into stage instances with state; nothing here changes while a job runs.</remarks>

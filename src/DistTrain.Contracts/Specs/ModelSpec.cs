@@ -32,6 +32,9 @@ public static class ModelFamilies
 /// <summary>Where each transformer block applies LayerNorm: after the residual add (BERT) or before each sublayer (GPT-2).</summary>
 public enum LayerNormPosition { Post, Pre }
 
+/// <summary>The MLP's GELU: exact erf (the default) or GPT-2's tanh approximation, which a GPT-2 checkpoint needs (docs/interop.md).</summary>
+public enum GeluForm { Exact, Tanh }
+
 /// <summary>The (smaller) ELECTRA generator that proposes replacements for the discriminator.</summary>
 public sealed record GeneratorSpec(int Layers, int Hidden, int Heads, int Ffn);
 
@@ -50,7 +53,8 @@ public sealed record ModelSpec(
     double Dropout = 0.1,
     int? EmbeddingSize = null,
     GeneratorSpec? Generator = null,
-    LayerNormPosition? Norm = null)
+    LayerNormPosition? Norm = null,
+    GeluForm? Gelu = null)
 {
     /// <summary>The placement actually built: the spec's, else the family's (pre-LN for GPT and T5, post-LN for the BERT line and XLNet).</summary>
     public LayerNormPosition NormPosition => Norm ?? (Family is ModelFamily.Gpt or ModelFamily.T5 ? LayerNormPosition.Pre : LayerNormPosition.Post);

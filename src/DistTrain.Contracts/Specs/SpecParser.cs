@@ -17,13 +17,13 @@ public static class SpecParser
     private static readonly string[] TokenizerKeys = ["kind", "size", "path"];
     private static readonly string[] DefaultsKeys = ["model", "data", "train", "distributed"];
     private static readonly string[] StageKeys = ["name", "kind", "needs", "model", "objective", "data", "train", "inputs", "outputs", "distributed"];
-    private static readonly string[] ModelKeys = ["family", "layers", "hidden", "heads", "ffn", "max_len", "vocab_size", "dropout", "embedding_size", "generator", "norm"];
+    private static readonly string[] ModelKeys = ["family", "layers", "hidden", "heads", "ffn", "max_len", "vocab_size", "dropout", "embedding_size", "generator", "norm", "gelu"];
     private static readonly string[] GeneratorKeys = ["layers", "hidden", "heads", "ffn"];
     private static readonly string[] DataKeys = ["corpus", "path", "from", "split", "seq_len", "max_examples", "train_examples", "fields", "validation_fraction", "test_fraction"];
     private static readonly string[] SourceKeys = ["corpus", "path", "from"];
     private static readonly string[] TrainKeys = ["steps", "batch_size", "micro_batches", "lr", "warmup", "schedule", "weight_decay", "clip", "eval_every", "checkpoint_every", "seed", "freeze_backbone"];
     private static readonly string[] InputKeys = ["init", "teacher", "reference", "labels"];
-    private static readonly string[] OutputKeys = ["keep_checkpoints", "soft_labels", "metrics"];
+    private static readonly string[] OutputKeys = ["keep_checkpoints", "soft_labels", "metrics", "export"];
     private static readonly string[] DistributedKeys = ["workers", "aggregation", "wire", "checksum_every", "max_restarts"];
     private static readonly string[] WorkerKeys = ["min", "max"];
 
@@ -171,7 +171,8 @@ public static class SpecParser
         foreach (int i in order)
         {
             var raw = raws[i];
-            string? baseName = raw.Inputs.Init ?? (raw.Kind == StageKind.Label ? raw.Inputs.Teacher : null);
+            // An hf: init inherits nothing: the model section is written out and checked against config.json at run time.
+            string? baseName = raw.Inputs.HfInit is not null ? null : raw.Inputs.Init ?? (raw.Kind == StageKind.Label ? raw.Inputs.Teacher : null);
             int baseIndex = baseName is null ? -1 : raws.FindIndex(s => s.Name == baseName);
             string baseKey = YamlSections.Join(raw.Path, raw.Inputs.Init is not null ? "inputs.init" : "inputs.teacher");
             if (baseName is not null && baseIndex < 0)
@@ -298,6 +299,7 @@ public static class SpecParser
         double dropout = r.Num(m, "dropout") ?? 0.1;
         int? embedding = r.Int(m, "embedding_size");
         var norm = r.Enum<LayerNormPosition>(m, "norm");
+        var gelu = r.Enum<GeluForm>(m, "gelu");
 
         GeneratorSpec? generator = null;
         if (m.TryGetValue("generator", out var g) && r.Map(g, GeneratorKeys) is { } gm)
@@ -309,7 +311,7 @@ public static class SpecParser
             // Same depth as the discriminator by default, as in the ELECTRA paper; width is what shrinks.
             generator = new GeneratorSpec(r.Int(gm, "layers") ?? layers, gHidden, gHeads, r.Int(gm, "ffn") ?? 4 * gHidden);
         }
-        return new ModelSpec(family ?? ModelFamily.Bert, layers, hidden, heads, ffn, maxLen, vocab, dropout, embedding, generator, norm);
+        return new ModelSpec(family ?? ModelFamily.Bert, layers, hidden, heads, ffn, maxLen, vocab, dropout, embedding, generator, norm, gelu);
     }
 
     private static ObjectiveSpec? ReadObjective(YamlSections r, RawStage raw, ModelSpec model)
@@ -473,7 +475,8 @@ public static class SpecParser
         return new OutputsSpec(
             r.Int(o, "keep_checkpoints") ?? x.KeepCheckpoints,
             r.Bool(o, "soft_labels") ?? x.SoftLabels,
-            r.Values(o, "metrics", e => r.Enum<Metric>(e)));
+            r.Values(o, "metrics", e => r.Enum<Metric>(e)),
+            r.Enum<ExportFormat>(o, "export"));
     }
 
     private static DistributedSpec ReadDistributed(YamlSections r, Dictionary<string, Entry> d)

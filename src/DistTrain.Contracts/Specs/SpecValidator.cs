@@ -109,6 +109,7 @@ public static partial class SpecValidator
             Train(p, s);
             Distributed(p, s);
             Outputs(p, s);
+            HfInit(p, s);
         }
 
         /// <summary>A stage name used as a dependency: must exist and not be the stage itself.</summary>
@@ -269,7 +270,7 @@ public static partial class SpecValidator
             string path = $"{p}.model";
 
             // A model inherited unchanged was checked where it was declared; checking again only repeats errors.
-            var source = s.Inputs.Init ?? (s.Kind == StageKind.Label ? s.Inputs.Teacher : null);
+            var source = s.Inputs.HfInit is not null ? null : s.Inputs.Init ?? (s.Kind == StageKind.Label ? s.Inputs.Teacher : null);
             var from = source is null ? null : Find(source);
             if (from is not null && from.Name != s.Name)
                 SameShape(path, m, from, source == s.Inputs.Init ? "init" : "teacher");
@@ -472,6 +473,7 @@ public static partial class SpecValidator
             string path = $"{p}.outputs";
             if (o.KeepCheckpoints < 1) Error($"{path}.keep_checkpoints", "must be >= 1");
             if (o.SoftLabels && s.Kind != StageKind.Label) Error($"{path}.soft_labels", "only label stages write labels");
+            if (o.Export is ExportFormat.Hf) Export($"{path}.export", s);
             if (o.Metrics is not { Count: > 0 } metrics) return;
             if (s.Kind != StageKind.Evaluate)
             {
@@ -498,6 +500,30 @@ public static partial class SpecValidator
                         break;
                 }
             }
+        }
+
+        /// <summary>An <c>hf:DIR</c> init: a training stage of a family with an importer, and a safe path under the data root (on disk when one is given).</summary>
+        private void HfInit(string p, StageSpec s)
+        {
+            if (s.Inputs.HfInit is not { } dir) return;
+            string path = $"{p}.inputs.init";
+            if (!s.Kind.Trains()) Error(path, "only training stages load a Hugging Face checkpoint");
+            else if (s.Model.Family != ModelFamily.Gpt)
+                Error(path, $"Hugging Face import of family '{SpecNames.Of(s.Model.Family)}' is not supported yet (gpt only; see docs/interop.md)");
+            else if (DataPaths.LexicalProblem(dir) is { } problem) Error(path, problem);
+            else if (dataRoot is not null && DataPaths.Missing(dataRoot, dir) is { } missing) Error(path, missing);
+        }
+
+        /// <summary>Hugging Face export exists for GPT language models with a tokenizer Hugging Face can load (docs/interop.md).</summary>
+        private void Export(string path, StageSpec s)
+        {
+            if (!s.Kind.Trains()) Error(path, "only training stages export a model");
+            else if (s.Model.Family != ModelFamily.Gpt)
+                Error(path, $"Hugging Face export of family '{SpecNames.Of(s.Model.Family)}' is not supported yet (gpt only; see docs/interop.md)");
+            else if (s.Objective is not (ClmSpec or SftSpec or DpoSpec))
+                Error(path, "Hugging Face export needs a gpt language model (clm, sft or dpo), not a classifier or reward model");
+            else if (spec.TokenizerOrDefault.Kind == TokenizerKind.Subvocab)
+                Error(path, "Hugging Face export needs tokenizer kind gpt2 or files; a sub-vocabulary has no Hugging Face form");
         }
 
         private static bool IsLanguageModel(StageSpec s) => s.Objective is MlmSpec or ClmSpec or SftSpec or PlmSpec or SpanCorruptionSpec;

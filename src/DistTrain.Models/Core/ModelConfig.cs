@@ -3,6 +3,9 @@ namespace DistTrain.Models;
 /// <summary>Where each block applies LayerNorm: after the residual add (BERT) or before each sublayer (GPT-2).</summary>
 public enum NormPlacement { Post, Pre }
 
+/// <summary>The MLP's GELU: exact erf form (BERT, PyTorch's default) or the tanh approximation GPT-2 was trained with ("gelu_new").</summary>
+public enum GeluKind { Exact, Tanh }
+
 /// <summary>Shape and regularisation of the shared transformer core; each family's record derives from it.</summary>
 /// <remarks>
 /// Families change defaults in their constructors, so an object initializer can still override any field.
@@ -25,6 +28,8 @@ public abstract record ModelConfig
     public double LayerNormEps { get; init; } = 1e-12;
     public int PadTokenId { get; init; }
     public NormPlacement Norm { get; init; } = NormPlacement.Post;
+    /// <summary>Exact by default; a GPT-2 checkpoint imported from Hugging Face sets Tanh so it computes the function it was trained as.</summary>
+    public GeluKind Gelu { get; init; } = GeluKind.Exact;
     /// <summary>Reuse one block's weights for every layer (ALBERT's cross-layer sharing).</summary>
     public bool ShareLayers { get; init; }
     /// <summary>Standard deviation of the normal initialisation of linear and embedding weights.</summary>

@@ -13,11 +13,13 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor?, Tensor>
     private readonly LayerNorm mlp_norm;
     private readonly Dropout dropout;
     private readonly bool preNorm;
+    private readonly GELU.Approximate gelu;
 
     public TransformerBlock(ModelConfig config) : base(nameof(TransformerBlock))
     {
         config.Validate();
         preNorm = config.Norm == NormPlacement.Pre;
+        gelu = config.Gelu == GeluKind.Tanh ? GELU.Approximate.tanh : GELU.Approximate.none;
         // GPT-2 scales the residual-branch outputs by 1/sqrt(2L) so the residual stream's variance does not grow with depth.
         double residualStd = preNorm ? config.InitStd / Math.Sqrt(2.0 * config.Layers) : config.InitStd;
         attention = new SelfAttention(config.HiddenSize, config.Heads, config.AttentionDropout, config.InitStd, residualStd);
@@ -41,5 +43,5 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor?, Tensor>
         return mlp_norm.forward(x.add(dropout.forward(Mlp(x)), Scalars.One));                           // (B, T, H)
     }
 
-    private Tensor Mlp(Tensor x) => fc_out.forward(nn.functional.gelu(fc_in.forward(x))); // (B, T, I) → (B, T, H)
+    private Tensor Mlp(Tensor x) => fc_out.forward(nn.functional.gelu(fc_in.forward(x), gelu)); // (B, T, I) → (B, T, H)
 }

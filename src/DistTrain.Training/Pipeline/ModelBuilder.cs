@@ -47,6 +47,7 @@ public static class ModelBuilder
             MaxPositions = m.MaxLen,
             EmbeddingSize = m.EmbeddingWidth == m.Hidden ? 0 : m.EmbeddingWidth,
             Norm = m.NormPosition == LayerNormPosition.Pre ? NormPlacement.Pre : NormPlacement.Post,
+            Gelu = m.Gelu == GeluForm.Tanh ? GeluKind.Tanh : GeluKind.Exact,
             Dropout = m.Dropout,
             AttentionDropout = m.Dropout,
             PadTokenId = SpecialTokens.Pad,

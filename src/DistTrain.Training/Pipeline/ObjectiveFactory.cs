@@ -261,7 +261,11 @@ public static class ObjectiveFactory
     /// <summary>Loads <c>inputs.init</c> into a fresh model, then moves it to its device.</summary>
     private static void Initialise(nn.Module model, JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device)
     {
-        if (stage.Inputs.Init is string init)
+        if (stage.Inputs.HfInit is not null)
+        {
+            HfImport.Into(model, job, stage, artifacts.DataRoot);
+        }
+        else if (stage.Inputs.Init is string init)
         {
             using var source = LoadTrained(job, Required(job, init, stage, "init"), artifacts, CPU);
             ModelBuilder.Transfer(source, model);

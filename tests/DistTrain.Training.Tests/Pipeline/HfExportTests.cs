@@ -1,0 +1,147 @@
+using System.Text.Json.Nodes;
+using DistTrain.Contracts.Specs;
+using DistTrain.Models;
+using DistTrain.Models.Interop;
+using DistTrain.Training.Pipeline;
+using static TorchSharp.torch;
+
+namespace DistTrain.Training.Tests.Pipeline;
+
+/// <summary>
+/// <c>outputs.export: hf</c>: a GPT stage writes a Hugging Face directory that imports back into the same function, with
+/// a model card; the validator refuses the families and objectives that have no export yet.
+/// </summary>
+public sealed class HfExportTests
+{
+    private const string Spec = """
+        name: hf-export
+        seed: 7
+        tokenizer: {kind: gpt2}
+        stages:
+          - name: lm
+            kind: pretrain
+            objective: clm
+            model: {family: gpt, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0}
+            data: {corpus: brown, seq_len: 16, max_examples: 64}
+            train: {steps: 2, batch_size: 4, lr: 1.0e-3, warmup: 1}
+            outputs: {export: hf}
+        """;
+
+    [Fact]
+    public void A_gpt_stage_exports_a_directory_that_imports_back_to_the_same_logits()
+    {
+        using var dir = new TempDir();
+        var job = TinySpecs.Load(Spec);
+        set_num_threads(1);
+        var runs = Path.Combine(dir.Path, "runs");
+        new PipelineRunner(runs, "job", CPU, null, null).Run(job);
+
+        var artifacts = new StageArtifacts(runs, "job", "lm");
+        var hf = Path.Combine(artifacts.Directory, HfExport.Folder);
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(hf, "config.json")))!;
+        Assert.Equal("gpt2", (string)config["model_type"]!);
+        Assert.Equal(50257, (int)config["vocab_size"]!);
+        Assert.Equal("gelu", (string)config["activation_function"]!);   // trained by DistTrain: exact GELU, said so
+        var card = File.ReadAllText(Path.Combine(hf, "README.md"));
+        Assert.Contains("steps: 2", card);
+        Assert.Contains("| loss |", card);
+
+        using var trained = (GptLanguageModel)ObjectiveFactory.LoadTrained(job, job.Stages[0], artifacts, CPU);
+        using var imported = new GptLanguageModel(HfGpt2.ReadConfig(hf, TokenizerSpec.SpecialIds));
+        HfGpt2.Import(imported, hf, TokenizerSpec.SpecialIds);
+        trained.eval();
+        imported.eval();
+        using var _ = no_grad();
+        var ids = tensor(new long[] { 40, 1000, 50000, 38 }).unsqueeze(0);       // tokenizer ids only: special rows differ by design
+        var a = trained.forward(ids, null).narrow(2, TokenizerSpec.SpecialIds, 50257);
+        var b = imported.forward(ids, null).narrow(2, TokenizerSpec.SpecialIds, 50257);
+        Assert.True(a.allclose(b, 0, 1e-6), "the exported model computes a different function");
+    }
+
+    [Theory]
+    [InlineData("bert", "mlm", "Hugging Face export of family 'bert' is not supported yet")]
+    [InlineData("gpt", "clm", null)]
+    public void The_validator_accepts_gpt_and_refuses_families_without_an_export(string family, string objective, string? error)
+    {
+        var yaml = Spec.Replace("family: gpt", $"family: {family}").Replace("objective: clm", $"objective: {objective}");
+        var result = JobSpecs.Load(yaml);
+        if (error is null) Assert.True(result.Ok, string.Join("\n", result.Errors));
+        else Assert.Contains(result.Errors, e => e.ToString().Contains("outputs.export") && e.ToString().Contains(error));
+    }
+}
+
+/// <summary>
+/// <c>inputs.init: "hf:DIR"</c>: a GPT stage starts from a checkpoint under the data root; a spec that contradicts
+/// config.json, or a tokenizer that is not the checkpoint's, stops the run with the field named.
+/// </summary>
+public sealed class HfImportTests
+{
+    private const string Spec = """
+        name: hf-import
+        seed: 7
+        tokenizer: {kind: gpt2}
+        stages:
+          - name: tune
+            kind: pretrain
+            objective: clm
+            inputs: {init: "hf:models/gpt2-tiny"}
+            model: {family: gpt, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0, gelu: tanh}
+            data: {corpus: brown, seq_len: 16, max_examples: 64}
+            train: {steps: 2, batch_size: 4, lr: 1.0e-7, warmup: 1}
+        """;
+
+    /// <summary>A GPT-2-vocabulary checkpoint with tanh GELU, written in HF layout under root/models/gpt2-tiny.</summary>
+    private static Dictionary<string, Tensor> WriteCheckpoint(string root)
+    {
+        manual_seed(11);
+        using var model = new GptLanguageModel(new GptConfig
+        {
+            VocabSize = TokenizerSpec.Gpt2Size, HiddenSize = 16, Layers = 1, Heads = 2, IntermediateSize = 32, MaxPositions = 16, Gelu = GeluKind.Tanh,
+        });
+        var dir = Path.Combine(root, "models", "gpt2-tiny");
+        HfGpt2.Export(model, dir, TokenizerSpec.SpecialIds);
+        return Safetensors.Read(Path.Combine(dir, "model.safetensors"));
+    }
+
+    private static void Run(string root, string yaml)
+    {
+        var result = JobSpecs.Load(yaml);
+        Assert.True(result.Ok, string.Join("\n", result.Errors));
+        set_num_threads(1);
+        new PipelineRunner(Path.Combine(root, "runs"), "job", CPU, null, root).Run(result.Spec!);
+    }
+
+    [Fact]
+    public void A_stage_starts_from_the_checkpoint()
+    {
+        using var dir = new TempDir();
+        var hf = WriteCheckpoint(dir.Path);
+        Run(dir.Path, Spec);
+        var trained = Safetensors.Read(new StageArtifacts(Path.Combine(dir.Path, "runs"), "job", "tune").SafeTensors);
+        var positions = trained.Single(kv => kv.Key.EndsWith("embeddings.position.weight")).Value;
+        // Two steps at lr 1e-7 move a weight by well under 1e-5; a fresh initialisation would differ by ~0.02.
+        Assert.True(positions.allclose(hf["transformer.wpe.weight"], 0, 1e-5), "the stage did not start from the checkpoint");
+    }
+
+    [Theory]
+    [InlineData("hidden: 16", "hidden: 32", "model.hidden is 32, config.json's n_embd is 16")]
+    [InlineData("gelu: tanh", "gelu: exact", "model.gelu is exact, config.json's activation_function is tanh")]
+    public void A_spec_that_contradicts_the_checkpoint_is_an_error_naming_the_field(string from, string to, string error)
+    {
+        using var dir = new TempDir();
+        WriteCheckpoint(dir.Path);
+        var yaml = Spec.Replace(from, to);
+        var e = Record.Exception(() => Run(dir.Path, yaml));
+        Assert.NotNull(e);
+        Assert.Contains(error, e.ToString());
+    }
+
+    [Fact]
+    public void The_validator_refuses_hf_init_for_other_families_and_unsafe_paths()
+    {
+        var bert = JobSpecs.Load(Spec.Replace("family: gpt", "family: bert").Replace("objective: clm", "objective: mlm").Replace(", gelu: tanh", ""));
+        Assert.Contains(bert.Errors, e => e.ToString().Contains("Hugging Face import of family 'bert' is not supported yet"));
+        var outside = JobSpecs.Load(Spec.Replace("hf:models/gpt2-tiny", "hf:../models"));
+        Assert.Contains(outside.Errors, e => e.Path.EndsWith("inputs.init"));
+    }
+}
