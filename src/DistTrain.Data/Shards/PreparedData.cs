@@ -8,7 +8,7 @@ using DistTrain.Data.Tokenization;
 
 namespace DistTrain.Data.Shards;
 
-/// <summary>A dataset tokenized once into memory-mapped shards: its train/validation/test splits, manifest and label set.</summary>
+/// <summary>A dataset tokenized once into shards read from disk: its train/validation/test splits, manifest and label set.</summary>
 /// <remarks>
 /// <para><b>Cache.</b> <see cref="Prepare"/> writes to <c>cacheRoot/&lt;key&gt;/</c>, where the key is a SHA-256 over the
 /// format version, schema, field map, tokenizer identity, the split rule (seed and fractions, only when records are

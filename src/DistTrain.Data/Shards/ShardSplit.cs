@@ -4,7 +4,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace DistTrain.Data.Shards;
 
-/// <summary>One prepared split (train, validation or test): its columns memory-mapped read-only; reads are thread-safe.</summary>
+/// <summary>One prepared split (train, validation or test): offsets mapped read-only, tokens read by position; reads are thread-safe.</summary>
 /// <remarks>
 /// Nothing is copied into managed memory at open: the OS pages token files in as rows are read, and several worker
 /// processes on a machine share those pages. Opening checks each column's structure (offsets start at 0, the last
