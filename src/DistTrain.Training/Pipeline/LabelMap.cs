@@ -35,7 +35,14 @@ public static class LabelMap
     private sealed class Mapped(IIndexedDataset<ClassificationExample> inner, int[] kept, int[] map) : IIndexedDataset<ClassificationExample>
     {
         public int Count => kept.Length;
-        public ClassificationExample this[int index] => inner[kept[index]] is var ex ? ex with { Label = map[ex.Label] } : null!;
+        public ClassificationExample this[int index]
+        {
+            get
+            {
+                var ex = inner[kept[index]];
+                return ex with { Label = map[ex.Label] };
+            }
+        }
     }
 
     private sealed class MappedTags(IIndexedDataset<TokenClassificationExample> inner, int[] map) : IIndexedDataset<TokenClassificationExample>

@@ -84,8 +84,7 @@ public static class ObjectiveFactory
         IIndexedDataset<T> Cap<T>(IIndexedDataset<T> d) => Capped(d, stage.Data.MaxExamples);
         // data.train_examples samples the training set only; held-out sets are read whole (up to max_examples).
         IIndexedDataset<T> Train<T>(IIndexedDataset<T> d) => stage.Data.TrainExamples is int n ? new Sampled<T>(Cap(d), n, seed) : Cap(d);
-        IIndexedDataset<ClassificationExample> Sequences(SplitName s, ClassificationTask task, ModelFamily family) =>
-            family == ModelFamily.T5 ? new TextToTextDataset(data.Sequences(s, seqLen), data.Tokenizer.Encode(SpecNames.Of(task) + ":"), seqLen) : data.Sequences(s, seqLen);
+        IIndexedDataset<ClassificationExample> Sequences(SplitName s, ClassificationTask task, ModelFamily family) => LabelledSequences(data, task, s, seqLen, family);
         switch (stage.Objective, model)
         {
             case (MlmSpec mlm, EncoderForPreTraining encoder) when mlm.SentenceTask == SentenceTask.None:
@@ -102,7 +101,7 @@ public static class ObjectiveFactory
             case (SpanCorruptionSpec sc, T5Model t5):
                 return new T5SpanCorruptionObjective(t5, device, sc.NoiseDensity, sc.MeanSpan, seed, Train(data.Lm(split, seqLen, seed)), Cap(data.Lm(valid, seqLen, seed)));
             case (ClassificationSpec c, T5TextClassifier t5):
-                return new T5TextToTextObjective(t5, device, data.LabelWords(),
+                return new T5TextToTextObjective(t5, device, StageData.LabelWords(data.Tokenizer, data.Classes),
                     Train(Sequences(split, c.Task, ModelFamily.T5)), Cap(Sequences(valid, c.Task, ModelFamily.T5)));
             case (RtdSpec rtd, ElectraForPreTraining electra):
                 return new ElectraObjective(electra, device, vocab, rtd.MaskProb, seed, Train(data.Lm(split, seqLen, seed)), Cap(data.Lm(valid, seqLen, seed)));
@@ -159,10 +158,9 @@ public static class ObjectiveFactory
             throw new InvalidOperationException($"stage '{stage.Name}': model.vocab_size {stage.Model.VocabSize} differs from the tokenizer's {vocab} ids ({tokenizer.Identity}); omit vocab_size to take the tokenizer's");
         var config = ModelBuilder.Config(stage.Model, stage.Objective, vocab);
         Backbone Backbone() => ModelFactory.CreateBackbone(config);
-        IReadOnlyList<int[]> LabelWords() => classes.Select(c => (int[])[.. tokenizer.Encode(" " + c.Replace('_', ' ')), Data.Tokenization.SpecialTokens.Eos]).ToList();
         int Classes() => classes.Count > 0 ? classes.Count : throw new InvalidOperationException($"stage '{stage.Name}': a classifier needs its classes, and none are known");
         // T5 classifies text-to-text: the whole encoder-decoder, scoring one label word per class.
-        T5TextClassifier TextToText() => new((T5Model)ModelFactory.Create(config), LabelWords());
+        T5TextClassifier TextToText() => new((T5Model)ModelFactory.Create(config), StageData.LabelWords(tokenizer, classes));
         // Initial weights are a function of the stage seed: every rank of a group starts from identical replicas,
         // and a single-process run is comparable with any data-parallel one. Initialisation draws from torch's one
         // global generator, so two device threads of a process must not build models at the same time.

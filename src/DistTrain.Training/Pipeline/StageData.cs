@@ -41,15 +41,15 @@ public abstract class StageData
     public abstract IIndexedDataset<ComparisonExample> Comparisons(SplitName split, int seqLen, ulong seed);
 
     /// <summary>The word a text-to-text model writes for each class, as ids ending in EOS (leading space: the common word token).</summary>
-    public IReadOnlyList<int[]> LabelWords() =>
-        Classes.Select(c => (int[])[.. Tokenizer.Encode(" " + c.Replace('_', ' ')), SpecialTokens.Eos]).ToList();
+    public static IReadOnlyList<int[]> LabelWords(ITextTokenizer tokenizer, IReadOnlyList<string> classes) =>
+        classes.Select(c => (int[])[.. tokenizer.Encode(" " + c.Replace('_', ' ')), SpecialTokens.Eos]).ToList();
 }
 
 /// <summary>The bundled Brown Corpus and SpamAssassin: documents cut into sentences, derived tasks, Brown's sub-vocabulary.</summary>
 public sealed class BuiltinStageData : StageData
 {
     private readonly BrownData _brown;
-    private readonly Func<DatasetSplit<Data.Corpora.SpamMessage>>? _spam;
+    private readonly Func<DatasetSplit<Data.Corpora.SpamMessage>> _spam;
     private readonly ClassificationTask? _task;
 
     public BuiltinStageData(BrownData brown, ClassificationTask? task, Func<DatasetSplit<Data.Corpora.SpamMessage>> spam)
@@ -71,7 +71,7 @@ public sealed class BuiltinStageData : StageData
     public override IIndexedDataset<ClassificationExample> Sequences(SplitName split, int seqLen) => _task switch
     {
         ClassificationTask.Genre => new GenreClassificationDataset(_brown[split], seqLen),
-        ClassificationTask.Spam => new SpamClassificationDataset(_spam!()[split], _brown.Vocabulary, seqLen),
+        ClassificationTask.Spam => new SpamClassificationDataset(_spam()[split], _brown.Vocabulary, seqLen),
         _ => throw new NotSupportedException($"{(_task is { } t ? SpecNames.Of(t) : "no task")} is not a sequence task of the built-in corpora"),
     };
 
