@@ -115,10 +115,11 @@ public sealed class PrepareScaleTests(ITestOutputHelper output)
             output.WriteLine($"{bytes / 1e6:F0} MB source, {data.Train.TokenCount:N0} tokens in {clock.Elapsed.TotalSeconds:F1} s ({bytes / 1e6 / clock.Elapsed.TotalSeconds:F1} MB/s): heap after collections +{grown} MB at most, " +
                              $"allocated (garbage included) +{allocated} MB at most, retained +{retained} MB, " +
                              $"process peak working set {Process.GetCurrentProcess().PeakWorkingSet64 >> 20} MB");
-            // Loose bounds: a 50 MB corpus held in memory would be 100 MB of UTF-16 plus 50 MB of its tokens. The heap
-            // between collections also depends on the GC's budgets, which move with the machine's load (seen here: one
-            // run over 64 MB while another engineer's cluster benchmark ran), hence 96 rather than a tighter figure.
-            Assert.True(grown <= 96, $"heap grew by {grown} MB while preparing (allocated +{allocated} MB, retained +{retained} MB)");
+            // Loose bounds: a 50 MB corpus held in memory would be 100 MB of UTF-16 plus 50 MB of its tokens, 150 MB. The
+            // heap between collections also holds what the GC's generation-0 budget lets pile up, which varies from run to
+            // run (seen here: 60 to 97 MB, with nothing retained afterwards), hence 140 rather than a tighter figure;
+            // what stays referenced is checked tightly below.
+            Assert.True(grown <= 140, $"heap grew by {grown} MB while preparing (allocated +{allocated} MB, retained +{retained} MB)");
             Assert.True(retained <= 32, $"{retained} MB still referenced after preparing (heap grew by {grown} MB)");
         }
     }
