@@ -15,7 +15,7 @@ public sealed partial class CliTests(SharedNode shared)
     {
         using var dir = new TempDir();
         string spec = Path.Combine(dir.Path, "spec.yaml");
-        File.WriteAllText(spec, Specs.Tiny("cli-job"));
+        File.WriteAllText(spec, TestSpecs.TinyGpt("cli-job"));
 
         var submit = await Disttrain.RunAsync("submit", spec, "--quick", "--server", Server);
         Assert.True(submit.ExitCode == 0, submit.ToString());
@@ -57,7 +57,7 @@ public sealed partial class CliTests(SharedNode shared)
     {
         using var dir = new TempDir();
         string bad = Path.Combine(dir.Path, "bad.yaml");
-        File.WriteAllText(bad, Specs.Tiny("cli-bad").Replace("layers: 1", "layers: 0").Replace("kind: pretrain", "kind: sorcery"));
+        File.WriteAllText(bad, TestSpecs.TinyGpt("cli-bad").Replace("layers: 1", "layers: 0").Replace("kind: pretrain", "kind: sorcery"));
         var invalid = await Disttrain.RunAsync("submit", bad, "--server", Server);
         Assert.True(invalid.ExitCode == 2, invalid.ToString());
         Assert.Contains("invalid job spec", invalid.Error);

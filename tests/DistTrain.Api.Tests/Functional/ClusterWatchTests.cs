@@ -18,7 +18,7 @@ public sealed partial class ClusterWatchTests
         var executable = ExecutableCommand.Dll(Path.Combine(AppContext.BaseDirectory, "disttrain.dll"));
         await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(1, Path.Combine(dir.Path, "run"), executable, TorchThreads: 1));
         string spec = Path.Combine(dir.Path, "tiny.yaml");
-        File.WriteAllText(spec, Specs.Tiny("watched", steps: 6));
+        File.WriteAllText(spec, TestSpecs.TinyGpt("watched", steps: 6));
 
         var run = await Disttrain.RunAsync(TimeSpan.FromMinutes(5), null, "submit", spec, "--watch", "--server", cluster.GrpcAddress);
         Assert.True(run.ExitCode == 0, run.ToString());

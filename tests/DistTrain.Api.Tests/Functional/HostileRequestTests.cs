@@ -30,7 +30,7 @@ public sealed class HostileRequestTests(SharedNode shared, ITestOutputHelper out
     /// <summary>(what it is, the method, the framed body, text the message must contain).</summary>
     public static IReadOnlyList<(string Case, string Method, byte[] Body, string[] Expected)> Cases()
     {
-        string tiny = Tiny("hostile");
+        string tiny = TestSpecs.TinyGpt("hostile");
         byte[] latin1 = Encoding.Latin1.GetBytes(tiny.With("name: lm", "name: modèle"));
         int latin1At = Array.IndexOf(latin1, (byte)0xE8);
         byte[] comment = [.. Encoding.UTF8.GetBytes(tiny + "\n# caf"), 0xE9, (byte)'\n'];
@@ -79,7 +79,7 @@ public sealed class HostileRequestTests(SharedNode shared, ITestOutputHelper out
         Assert.True(failures.Count == 0, string.Join("\n", failures));
 
         // The same raw client, with a well-formed body, is served normally: the refusals above are about the bytes.
-        var ok = await RawGrpc.CallAsync(shared.Node.Address, Submit, RawGrpc.Frame(new SubmitJobRequest { SpecYaml = Tiny("raw-ok") }.ToByteArray()));
+        var ok = await RawGrpc.CallAsync(shared.Node.Address, Submit, RawGrpc.Frame(new SubmitJobRequest { SpecYaml = TestSpecs.TinyGpt("raw-ok") }.ToByteArray()));
         Assert.Equal(0, ok.GrpcStatus);
         string jobId = SubmitJobReply.Parser.ParseFrom(ok.Body.AsSpan(5)).JobId;
         await shared.Node.Client().CancelJobAsync(new CancelJobRequest { JobId = jobId }, deadline: DateTime.UtcNow.AddSeconds(30));
@@ -88,7 +88,7 @@ public sealed class HostileRequestTests(SharedNode shared, ITestOutputHelper out
     /// <summary>Specs built to make the error reply as large as possible; (what it is, the spec).</summary>
     public static IReadOnlyList<(string Case, string Yaml)> LargeReplyCases()
     {
-        string tiny = Tiny("big-errors");
+        string tiny = TestSpecs.TinyGpt("big-errors");
         string Keys(int count, Func<int, string> key) => string.Concat(Enumerable.Range(0, count).Select(i => $"{key(i)}: 1\n")) + tiny;
         return
         [
@@ -135,7 +135,7 @@ public sealed class HostileRequestTests(SharedNode shared, ITestOutputHelper out
     [Fact]
     public async Task Many_errors_are_counted_past_the_listed_ones()
     {
-        string yaml = string.Concat(Enumerable.Range(0, 5000).Select(i => $"k{i}: 1\n")) + Tiny("counted");
+        string yaml = string.Concat(Enumerable.Range(0, 5000).Select(i => $"k{i}: 1\n")) + TestSpecs.TinyGpt("counted");
         var reply = await RawGrpc.CallAsync(shared.Node.Address, Submit, RawGrpc.Frame(new SubmitJobRequest { SpecYaml = yaml }.ToByteArray()));
         var lines = reply.GrpcMessage.Split('\n');
         int listed = lines.Length - 2;   // the title and the count
@@ -148,13 +148,13 @@ public sealed class HostileRequestTests(SharedNode shared, ITestOutputHelper out
     public async Task A_spec_of_exactly_the_limit_is_accepted_and_one_byte_more_is_refused_naming_the_limit()
     {
         var client = shared.Node.Client();
-        string atLimit = Tiny("at-limit").PaddedTo(SpecLimits.MaxSpecBytes);
+        string atLimit = TestSpecs.TinyGpt("at-limit").PaddedTo(SpecLimits.MaxSpecBytes);
         Assert.Equal(SpecLimits.MaxSpecBytes, Encoding.UTF8.GetByteCount(atLimit));
         var accepted = await client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = atLimit }, deadline: DateTime.UtcNow.AddSeconds(30));
         Assert.False(string.IsNullOrEmpty(accepted.JobId));
         await client.CancelJobAsync(new CancelJobRequest { JobId = accepted.JobId }, deadline: DateTime.UtcNow.AddSeconds(30));
 
-        string over = Tiny("over-limit").PaddedTo(SpecLimits.MaxSpecBytes + 1);
+        string over = TestSpecs.TinyGpt("over-limit").PaddedTo(SpecLimits.MaxSpecBytes + 1);
         var e = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() =>
             client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = over }, deadline: DateTime.UtcNow.AddSeconds(30)).ResponseAsync);
         Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, e.StatusCode);

@@ -19,7 +19,7 @@ public sealed class JobsServiceTests(SharedNode shared)
         using var channel = shared.Node.Channel();
         var client = new Jobs.JobsClient(channel);
         var replies = await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
-            client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = Specs.Tiny($"concurrent-{i:D2}"), Quick = true }, deadline: Deadline).ResponseAsync));
+            client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = TestSpecs.TinyGpt($"concurrent-{i:D2}"), Quick = true }, deadline: Deadline).ResponseAsync));
         var ids = replies.Select(r => r.JobId).ToList();
         Assert.Equal(20, ids.Distinct().Count());
 
@@ -81,7 +81,7 @@ public sealed class JobsServiceTests(SharedNode shared)
         Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() =>
             client.ListJobsAsync(new ListJobsRequest { Limit = -1 }, deadline: Deadline).ResponseAsync)).StatusCode);
 
-        var id = (await client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = Specs.Tiny("cancel-twice") }, deadline: Deadline)).JobId;
+        var id = (await client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = TestSpecs.TinyGpt("cancel-twice") }, deadline: Deadline)).JobId;
         var first = await client.CancelJobAsync(new CancelJobRequest { JobId = id }, deadline: Deadline);
         Assert.Equal(id, first.JobId);
         // The stream follows the job to its end (the cancellation) and completes.

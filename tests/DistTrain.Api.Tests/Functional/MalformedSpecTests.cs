@@ -17,7 +17,7 @@ public sealed class MalformedSpecTests(SharedNode shared)
     /// <summary>(what is wrong, the spec, the path the error must name).</summary>
     public static IReadOnlyList<(string Case, string Yaml, string Path)> Cases()
     {
-        string tiny = Tiny("bad");
+        string tiny = TestSpecs.TinyGpt("bad");
         string brown = Example("brown-pipeline.yaml");
         string assistant = Example("assistant-pipeline.yaml");
         string own = Example("own-data/assistant.yaml");
@@ -116,7 +116,7 @@ public sealed class MalformedSpecTests(SharedNode shared)
         }
         Assert.True(failures.Count == 0, string.Join("\n", failures));
         // And a good spec is still accepted.
-        var ok = await client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = Tiny("after-bad") }, deadline: DateTime.UtcNow.AddSeconds(30));
+        var ok = await client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = TestSpecs.TinyGpt("after-bad") }, deadline: DateTime.UtcNow.AddSeconds(30));
         Assert.False(string.IsNullOrEmpty(ok.JobId));
         await client.CancelJobAsync(new CancelJobRequest { JobId = ok.JobId }, deadline: DateTime.UtcNow.AddSeconds(30));
     }

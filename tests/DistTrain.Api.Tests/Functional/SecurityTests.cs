@@ -39,7 +39,7 @@ public sealed class SecurityTests
         }
         using var authorised = node.Channel(Token);
         var client = new Jobs.JobsClient(authorised);
-        var id = (await client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = Specs.Tiny("with-token") }, deadline: Deadline)).JobId;
+        var id = (await client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = TestSpecs.TinyGpt("with-token") }, deadline: Deadline)).JobId;
         Assert.Contains((await client.ListJobsAsync(new ListJobsRequest(), deadline: Deadline)).Jobs, j => j.JobId == id);
     }
 
@@ -72,7 +72,7 @@ public sealed class SecurityTests
         using (var channel = node.Channel(Token, trusting))
         {
             var client = new Jobs.JobsClient(channel);
-            var id = (await client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = Specs.Tiny("over-tls") }, deadline: Deadline)).JobId;
+            var id = (await client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = TestSpecs.TinyGpt("over-tls") }, deadline: Deadline)).JobId;
             Assert.Equal("over-tls", (await client.GetJobAsync(new GetJobRequest { JobId = id }, deadline: Deadline)).Name);
         }
         // The system does not trust a self-signed certificate.

@@ -2,22 +2,9 @@ using DistTrain.Data;
 
 namespace DistTrain.Api.Tests.Support;
 
-/// <summary>Job specs the API tests send: a tiny valid one, and the repository's examples to derive bad ones from.</summary>
+/// <summary>Job specs the API tests send: the repository's examples to derive bad ones from (the tiny valid one is TestSpecs.TinyGpt).</summary>
 public static class Specs
 {
-    /// <summary>A valid single-stage spec small enough to run in seconds.</summary>
-    public static string Tiny(string name = "api-tiny", int steps = 8) => $$"""
-        name: {{name}}
-        seed: 3
-        stages:
-          - name: lm
-            kind: pretrain
-            objective: clm
-            model: {family: gpt, layers: 1, hidden: 32, heads: 2, ffn: 64, max_len: 32, vocab_size: 512, dropout: 0.0}
-            data: {corpus: brown, seq_len: 32, max_examples: 64}
-            train: {steps: {{steps}}, batch_size: 8, lr: 3.0e-3}
-        """;
-
     /// <summary>An example spec of the repository (examples/), as a user would submit it.</summary>
     public static string Example(string file) => File.ReadAllText(ShippedFiles.Find($"examples/{file}"));
 

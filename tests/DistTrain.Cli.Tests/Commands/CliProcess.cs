@@ -22,10 +22,3 @@ public static class CliProcess
         return (p.ExitCode, output.Result, error.Result);
     }
 }
-
-/// <summary>A fresh temporary folder, deleted after the test.</summary>
-public sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("disttrain-cli-").FullName;
-    public void Dispose() { try { Directory.Delete(Path, recursive: true); } catch (IOException) { } }
-}

@@ -5,17 +5,7 @@ namespace DistTrain.Cli.Tests.Commands;
 /// <summary>`disttrain run` end to end, as a user runs it: a real process, a real spec, the files it writes.</summary>
 public sealed class RunCommandTests
 {
-    private const string Spec = """
-        name: cli-smoke
-        seed: 3
-        stages:
-          - name: lm
-            kind: pretrain
-            objective: clm
-            model: {family: gpt, layers: 1, hidden: 32, heads: 2, ffn: 64, max_len: 32, vocab_size: 512, dropout: 0.0}
-            data: {corpus: brown, seq_len: 32, max_examples: 64}
-            train: {steps: 8, batch_size: 8, lr: 3.0e-3}
-        """;
+    private static readonly string Spec = TestSpecs.TinyGpt("cli-smoke");
 
     [Fact]
     public void A_spec_runs_and_writes_metrics_and_the_report()

@@ -46,10 +46,3 @@ public sealed class DataParallelTests(ITestOutputHelper output)
         Assert.True(diff <= 1e-5, $"max |Δ| = {diff}");
     }
 }
-
-/// <summary>A fresh temporary folder, deleted after the test.</summary>
-public sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("disttrain-cluster-").FullName;
-    public void Dispose() { try { Directory.Delete(Path, recursive: true); } catch (IOException) { } }
-}

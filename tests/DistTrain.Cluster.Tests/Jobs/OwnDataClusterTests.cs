@@ -22,7 +22,7 @@ public sealed class OwnDataClusterTests(ITestOutputHelper output)
     public async Task Every_own_data_spec_runs_through_submit_on_two_workers_and_matches_one_process()
     {
         using var dir = new TempDir();
-        var data = CopyOwnData(dir.Path);
+        var data = OwnData.CopyTo(dir.Path);
         var runs = Path.Combine(dir.Path, "runs");
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(12));
         await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(2, runs, ClusterHarness.Disttrain()) { DataRoot = data }, timeout.Token);
@@ -67,17 +67,4 @@ public sealed class OwnDataClusterTests(ITestOutputHelper output)
         return Trainer.TrainableParameters(module).SelectMany(p => p.detach().data<float>().ToArray()).ToArray();
     }
 
-    /// <summary>A copy of examples/own-data as the cluster's data root, so the shard cache lives and dies with the test.</summary>
-    private static string CopyOwnData(string into)
-    {
-        var source = ShippedFiles.Find("examples/own-data");
-        var root = Path.Combine(into, "own-data");
-        foreach (var file in Directory.GetFiles(source, "*", SearchOption.AllDirectories).Where(f => !f.Contains(".disttrain-cache")))
-        {
-            var target = Path.Combine(root, Path.GetRelativePath(source, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-        return root;
-    }
 }

@@ -17,14 +17,12 @@ namespace DistTrain.Training.Tests.Pipeline;
 /// </summary>
 public sealed class OwnDataTests(ITestOutputHelper output)
 {
-    public static readonly string Folder = ShippedFiles.Find("examples/own-data");
-
-    public static TheoryData<string> Specs() => new(Directory.GetFiles(Folder, "*.yaml").Select(Path.GetFileName).Order()!);
+    public static TheoryData<string> Specs() => new(Directory.GetFiles(OwnData.Folder, "*.yaml").Select(Path.GetFileName).Order()!);
 
     [Fact]
     public void The_folder_holds_a_spec_per_stage_kind()
     {
-        var kinds = Directory.GetFiles(Folder, "*.yaml").SelectMany(f => TinySpecs.Load(File.ReadAllText(f)).Stages).Select(s => s.Kind).ToHashSet();
+        var kinds = Directory.GetFiles(OwnData.Folder, "*.yaml").SelectMany(f => TinySpecs.Load(File.ReadAllText(f)).Stages).Select(s => s.Kind).ToHashSet();
         Assert.Equal(Enum.GetValues<StageKind>().ToHashSet(), kinds);
     }
 
@@ -33,7 +31,7 @@ public sealed class OwnDataTests(ITestOutputHelper output)
     public void Quick_run_trains_on_the_files_and_records_tokenizer_and_classes(string file)
     {
         using var dir = new TempDir();
-        var root = CopyData(dir.Path);
+        var root = OwnData.CopyTo(dir.Path);
         var result = JobSpecs.LoadFile(Path.Combine(root, file), root, quick: true);
         Assert.True(result.Ok, string.Join("\n", result.Errors));
         var job = result.Spec!;
@@ -194,7 +192,7 @@ public sealed class OwnDataTests(ITestOutputHelper output)
     public void A_checkpoint_loads_only_under_its_own_tokenizer()
     {
         using var dir = new TempDir();
-        var root = CopyData(dir.Path);
+        var root = OwnData.CopyTo(dir.Path);
         var job = JobSpecs.LoadFile(Path.Combine(root, "pretrain-gpt.yaml"), root, quick: true).Spec!;
         var runs = Path.Combine(dir.Path, "runs");
         new PipelineRunner(runs, "job", CPU, null, root).Run(job);
@@ -209,7 +207,7 @@ public sealed class OwnDataTests(ITestOutputHelper output)
     public void The_full_gpt2_tokenizer_trains_a_stage_and_is_saved_with_it()
     {
         using var dir = new TempDir();
-        var root = CopyData(dir.Path);
+        var root = OwnData.CopyTo(dir.Path);
         var job = TinySpecs.Load("""
             name: gpt2-tokens
             seed: 1
@@ -225,16 +223,4 @@ public sealed class OwnDataTests(ITestOutputHelper output)
         Assert.Equal(("gpt2", TokenizerSpec.Gpt2Size), (saved.Identity, saved.Size));
     }
 
-    /// <summary>A copy of examples/own-data (specs and data files) as a data root of the test's own, so its cache goes with it.</summary>
-    public static string CopyData(string into)
-    {
-        var root = Path.Combine(into, "own-data");
-        foreach (var file in Directory.GetFiles(Folder, "*", SearchOption.AllDirectories).Where(f => !f.Contains(".disttrain-cache")))
-        {
-            var target = Path.Combine(root, Path.GetRelativePath(Folder, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-        return root;
-    }
 }

@@ -28,10 +28,3 @@ public static class TinySpecs
     public static JobSpec WithTrain(JobSpec spec, Func<TrainSpec, TrainSpec> change) =>
         spec with { Stages = spec.Stages.Select(s => s with { Train = change(s.Train) }).ToList() };
 }
-
-/// <summary>A fresh temporary folder, deleted after the test.</summary>
-public sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("disttrain-test-").FullName;
-    public void Dispose() { try { Directory.Delete(Path, recursive: true); } catch (IOException) { } }
-}
