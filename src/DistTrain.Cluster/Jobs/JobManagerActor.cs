@@ -9,31 +9,6 @@ using DistTrain.Training.Pipeline;
 
 namespace DistTrain.Cluster.Jobs;
 
-/// <summary>Requests to the job manager singleton; each is answered with the reply named on it.</summary>
-public interface IJobCommand;
-
-/// <summary>Answered with <see cref="SubmitOutcome"/>.</summary>
-public sealed record SubmitJob(string SpecYaml, bool Quick) : IJobCommand;
-
-/// <summary>Answered with <see cref="JobLookup"/>.</summary>
-public sealed record GetJob(string JobId) : IJobCommand;
-public sealed record JobLookup(JobView? Job);
-
-/// <summary>Answered with <see cref="JobList"/>.</summary>
-public sealed record ListJobs(JobState? State, string? Name, int Limit) : IJobCommand;
-public sealed record JobList(IReadOnlyList<JobView> Jobs);
-
-/// <summary>Answered with <see cref="CancelReply"/>.</summary>
-public sealed record CancelJob(string JobId) : IJobCommand;
-public sealed record CancelReply(CancelOutcome Outcome, JobView? Job);
-
-/// <summary>
-/// A long poll for a job's events after <paramref name="After"/>: answered at once when there are some, else when
-/// the next one happens or after <paramref name="Wait"/>, with <see cref="JobEventsPage"/>.
-/// </summary>
-public sealed record GetJobEvents(string JobId, long After, int Max, TimeSpan Wait) : IJobCommand;
-public sealed record JobEventsPage(bool Found, IReadOnlyList<JobEvent> Events, bool Ended);
-
 /// <summary>
 /// The job scheduler, a cluster singleton on coordinator-role nodes, event-sourced into Akka.Persistence.Sql.
 /// It runs each job's stages as a DAG (a stage starts when every stage it depends on succeeded), hands training
