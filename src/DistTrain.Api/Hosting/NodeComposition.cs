@@ -1,6 +1,7 @@
 using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Worker;
+using DistTrain.Execution;
 using DistTrain.Training.Pipeline;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -32,7 +33,10 @@ public static class NodeComposition
         }
         IReducerHost? reducer = settings.IsCoordinator ? new CollectiveReducerHost(settings.Host, settings.AdvertisedHost) : null;
         builder.Services.AddDistTrainNode(settings,
-            sessionsForDevice: _ => new StageSessionFactory(settings.DataRoot),
+            new NodeEngine(
+                SessionsOn: _ => new StageSessionFactory(settings.DataRoot),
+                ShardsOn: _ => new ShardRunner(settings.DataRoot),
+                InferenceOn: device => new InferenceRunner(device, settings.DataRoot)),
             dataPlanes: () => new CollectiveDataPlane(settings.Host, settings.AdvertisedHost),
             reducer,
             logLevel: quietHost ? "WARNING" : "INFO");

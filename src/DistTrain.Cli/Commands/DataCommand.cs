@@ -1,3 +1,4 @@
+using DistTrain.Execution;
 using System.CommandLine;
 using DistTrain.Data.Corpora;
 using DistTrain.Data.Fetching;

@@ -1,3 +1,4 @@
+using DistTrain.Contracts;
 using System.CommandLine;
 using DistTrain.Api.Client;
 using DistTrain.Api.Hosting;

@@ -1,3 +1,4 @@
+using DistTrain.Execution;
 using System.CommandLine;
 using DistTrain.Contracts.Specs;
 using DistTrain.Training.Pipeline;

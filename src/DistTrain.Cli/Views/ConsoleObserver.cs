@@ -1,3 +1,4 @@
+using DistTrain.Execution;
 using DistTrain.Contracts.Specs;
 using DistTrain.Training.Engine;
 using DistTrain.Training.Pipeline;

@@ -1,3 +1,4 @@
+using DistTrain.Contracts;
 using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Configuration;
@@ -9,9 +10,7 @@ using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Observability;
 using DistTrain.Cluster.Worker;
-using DistTrain.Data;
-using DistTrain.Training.Engine;
-using DistTrain.Training.Pipeline;
+using DistTrain.Execution;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace DistTrain.Cluster.Hosting;
@@ -31,7 +30,7 @@ public static class NodeHost
 
     /// <param name="logLevel">Akka's log level (INFO for a node of its own; WARNING for one embedded in a CLI command).</param>
     public static IServiceCollection AddDistTrainNode(this IServiceCollection services, NodeSettings settings,
-        Func<string, ITrainingSessionFactory> sessionsForDevice, Func<IDataPlane> dataPlanes, IReducerHost? reducer, string logLevel = "INFO")
+        NodeEngine engine, Func<IDataPlane> dataPlanes, IReducerHost? reducer, string logLevel = "INFO")
     {
         settings.Validate();
         var store = settings.IsCoordinator ? JobStore.Parse(settings.JobStore, settings.RunRoot) : null;
@@ -62,7 +61,7 @@ public static class NodeHost
             {
                 builder.WithSingleton<CoordinatorProxyKey>(CoordinatorName, CoordinatorActor.Props(reducer), singletonOptions, createProxyToo: true);
                 // Label and evaluate stages run on the coordinator node, on its first device if it has one.
-                var inference = new InferenceRunner(settings.Devices.FirstOrDefault() ?? "cpu", settings.DataRoot);
+                var inference = engine.InferenceOn(settings.Devices.FirstOrDefault() ?? "cpu");
                 string? dataRoot = settings.DataRoot;
                 builder
                     .WithSqlPersistence(store.ConnectionString, store.Provider, autoInitialize: true)
@@ -82,7 +81,7 @@ public static class NodeHost
                     foreach (var device in settings.Devices)
                     {
                         string id = $"{settings.AdvertisedHost}:{settings.Port}/{device}";
-                        system.ActorOf(WorkerActor.Props(id, settings.Address, device, proxy, dataPlanes(), sessionsForDevice(device), new ShardRunner(settings.DataRoot), settings.RunRoot),
+                        system.ActorOf(WorkerActor.Props(id, settings.Address, device, proxy, dataPlanes(), engine.SessionsOn(device), engine.ShardsOn(device), settings.RunRoot),
                             "worker-" + device.Replace(':', '-'));
                     }
                 });

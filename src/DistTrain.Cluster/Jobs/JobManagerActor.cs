@@ -5,7 +5,7 @@ using Akka.Persistence;
 using DistTrain.Cluster.Coordination;
 using DistTrain.Contracts.Protocols;
 using DistTrain.Contracts.Specs;
-using DistTrain.Training.Pipeline;
+using DistTrain.Execution;
 
 namespace DistTrain.Cluster.Jobs;
 

@@ -2,7 +2,7 @@ using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Worker;
 using DistTrain.Contracts.Protocols;
-using DistTrain.Training.Engine;
+using DistTrain.Execution;
 using Prometheus;
 
 namespace DistTrain.Cluster.Observability;

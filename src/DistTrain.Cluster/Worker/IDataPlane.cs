@@ -1,5 +1,5 @@
 using DistTrain.Contracts.Protocols;
-using DistTrain.Training.Engine;
+using DistTrain.Execution;
 
 namespace DistTrain.Cluster.Worker;
 

@@ -2,8 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using DistTrain.Contracts.Protocols;
-using DistTrain.Training.Engine;
-using DistTrain.Training.Pipeline;
+using DistTrain.Execution;
 
 namespace DistTrain.Cluster.Worker;
 

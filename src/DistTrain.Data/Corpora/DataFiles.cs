@@ -1,3 +1,5 @@
+using DistTrain.Contracts;
+
 namespace DistTrain.Data.Corpora;
 
 /// <summary>Finds files of the repository's data/ folder: copied next to the assembly by the build, or in the checkout.</summary>

@@ -1,3 +1,4 @@
+using DistTrain.Contracts;
 using DistTrain.Data;
 
 namespace DistTrain.Api.Tests.Support;

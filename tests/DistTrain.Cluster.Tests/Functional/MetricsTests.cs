@@ -1,3 +1,4 @@
+using DistTrain.Contracts;
 using System.Text.Json;
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;

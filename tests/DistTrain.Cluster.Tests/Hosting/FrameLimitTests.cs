@@ -1,3 +1,4 @@
+using DistTrain.Contracts;
 using System.Text;
 using Akka.Actor;
 using Akka.Configuration;

@@ -1,3 +1,4 @@
+using DistTrain.Execution;
 using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Observability;

@@ -1,3 +1,4 @@
+using DistTrain.Contracts;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using DistTrain.Cluster.Observability;

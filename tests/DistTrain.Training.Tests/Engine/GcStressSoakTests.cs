@@ -1,3 +1,4 @@
+using DistTrain.Execution;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using DistTrain.Data.Datasets;

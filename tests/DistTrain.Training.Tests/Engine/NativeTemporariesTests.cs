@@ -1,3 +1,4 @@
+using DistTrain.Contracts;
 using DistTrain.Data;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;

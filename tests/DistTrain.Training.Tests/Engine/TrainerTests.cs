@@ -1,3 +1,4 @@
+using DistTrain.Execution;
 using DistTrain.Models;
 using DistTrain.Training.Engine;
 using DistTrain.Training.Objectives;

@@ -1,3 +1,4 @@
+using DistTrain.Execution;
 using System.Text.Json.Nodes;
 using DistTrain.Contracts.Specs;
 using DistTrain.Models;

@@ -1,3 +1,4 @@
+using DistTrain.Execution;
 using System.Text.Json;
 using DistTrain.Contracts.Specs;
 using DistTrain.Data;

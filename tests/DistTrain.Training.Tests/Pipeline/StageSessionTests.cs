@@ -1,3 +1,4 @@
+using DistTrain.Execution;
 using DistTrain.Contracts.Specs;
 using DistTrain.Data.Tokenization;
 using DistTrain.Training.Engine;

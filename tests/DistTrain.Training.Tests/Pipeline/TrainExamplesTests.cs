@@ -1,3 +1,4 @@
+using DistTrain.Execution;
 using DistTrain.Data.Datasets;
 using DistTrain.Training.Pipeline;
 using static TorchSharp.torch;

@@ -1,3 +1,5 @@
+using DistTrain.Execution;
+using DistTrain.Contracts;
 using DistTrain.Contracts.Specs;
 using DistTrain.Data;
 using DistTrain.Data.Corpora;
@@ -77,7 +79,7 @@ internal sealed class StageClock(ITestOutputHelper output, string file) : IPipel
 {
     private readonly System.Diagnostics.Stopwatch _clock = new();
     public void StageStarted(StageSpec stage, int totalSteps) => _clock.Restart();
-    public void StepCompleted(StageSpec stage, DistTrain.Training.Engine.StepReport report) { }
+    public void StepCompleted(StageSpec stage, StepReport report) { }
     public void InferenceProgress(StageSpec stage, int done, int total) { }
     public void StageFinished(StageSpec stage, IReadOnlyDictionary<string, double> metrics) =>
         output.WriteLine($"{file} {stage.Name}: {_clock.Elapsed.TotalSeconds:F1} s");

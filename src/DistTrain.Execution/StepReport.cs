@@ -1,4 +1,4 @@
-namespace DistTrain.Training.Engine;
+namespace DistTrain.Execution;
 
 /// <summary>What one optimizer step did, identical on every rank (it is computed from reduced values).</summary>
 public sealed record StepReport(int Step, double Loss, long Targets, double GradNorm, double LearningRate, double Seconds, double ReduceSeconds, double DataSeconds = 0)

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace DistTrain.Training.Pipeline;
+namespace DistTrain.Execution;
 
 /// <summary>The run's <c>report.json</c> (every stage's final metrics under <c>stages.&lt;name&gt;.metrics</c>) and stage metrics files.</summary>
 public static class RunReport

@@ -1,4 +1,4 @@
-namespace DistTrain.Training.Pipeline;
+namespace DistTrain.Execution;
 
 /// <summary>
 /// Where a stage's outputs live under the run root: <c>&lt;job&gt;/&lt;stage&gt;/checkpoints/step-N/</c>,

@@ -1,4 +1,4 @@
-namespace DistTrain.Data;
+namespace DistTrain.Contracts;
 
 /// <summary>
 /// Finds a file or folder the repository ships with the executable (<c>data/</c>, <c>examples/</c>,

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace DistTrain.Training.Engine;
+namespace DistTrain.Execution;
 
 /// <summary>
 /// One dedicated OS thread per device. TorchSharp dispose scopes are thread-static and a CUDA context is

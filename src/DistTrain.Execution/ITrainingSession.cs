@@ -1,4 +1,4 @@
-namespace DistTrain.Training.Engine;
+namespace DistTrain.Execution;
 
 /// <summary>What a worker needs to open its part of a data-parallel stage.</summary>
 /// <param name="RunRoot">Shared storage for this job's stage outputs and checkpoints (a PVC on Kubernetes).</param>

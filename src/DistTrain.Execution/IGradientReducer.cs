@@ -1,4 +1,4 @@
-namespace DistTrain.Training.Engine;
+namespace DistTrain.Execution;
 
 /// <summary>
 /// Sums a flat float buffer across all ranks, in place. The single-process run uses <see cref="LocalReducer"/>;
