@@ -45,7 +45,7 @@ public sealed class RequestFrameGuard(RequestDelegate next)
         await next(context);
     }
 
-    private static async Task<string?> FindProblemAsync(HttpRequest http, MessageDescriptor request, CancellationToken ct)
+    private static async Task<SpecError?> FindProblemAsync(HttpRequest http, MessageDescriptor request, CancellationToken ct)
     {
         var reader = http.BodyReader;
         var read = await reader.ReadAtLeastAsync(5, ct);
@@ -53,27 +53,27 @@ public sealed class RequestFrameGuard(RequestDelegate next)
         if (buffer.Length < 5)
         {
             reader.AdvanceTo(buffer.Start, buffer.End);
-            return $"the body is {buffer.Length} bytes; a gRPC request is one message behind a 5-byte prefix";
+            return new SpecError("", $"the body is {buffer.Length} bytes; a gRPC request is one message behind a 5-byte prefix");
         }
         byte[] prefix = buffer.Slice(0, 5).ToArray();
         long announced = BinaryPrimitives.ReadUInt32BigEndian(prefix.AsSpan(1));
-        if (prefix[0] > 1) { reader.AdvanceTo(buffer.Start, buffer.End); return $"the frame's compressed flag is {prefix[0]}, not 0 or 1"; }
+        if (prefix[0] > 1) { reader.AdvanceTo(buffer.Start, buffer.End); return new SpecError("", $"the frame's compressed flag is {prefix[0]}, not 0 or 1"); }
         if (announced > ApiServer.MaxReceiveMessageBytes) { reader.AdvanceTo(buffer.Start); return null; }   // RESOURCE_EXHAUSTED, by grpc-dotnet
         reader.AdvanceTo(buffer.Start, buffer.End);
         read = await reader.ReadAtLeastAsync((int)announced + 6, ct);   // one byte more than the frame, to see anything after it
         buffer = read.Buffer;
         reader.AdvanceTo(buffer.Start, buffer.End);
         if (buffer.Length < 5 + announced)
-            return $"the frame announces a {announced}-byte message but the body ends after {buffer.Length - 5} (cut short, or a length prefix that lies)";
+            return new SpecError("", $"the frame announces a {announced}-byte message but the body ends after {buffer.Length - 5} (cut short, or a length prefix that lies)");
         if (buffer.Length > 5 + announced)
-            return $"the body goes on after its {announced}-byte message; a unary or server-streaming request is exactly one message";
+            return new SpecError("", $"the body goes on after its {announced}-byte message; a unary or server-streaming request is exactly one message");
         byte[] message = buffer.Slice(5, announced).ToArray();
         if (prefix[0] == 1)
         {
             if (http.Headers["grpc-encoding"] != "gzip") return null;   // grpc-dotnet answers an encoding it does not know
             byte[]? plain;
             try { plain = Gunzip(message); }
-            catch (InvalidDataException e) { return $"the message is not valid gzip: {e.Message}"; }
+            catch (InvalidDataException e) { return new SpecError("", $"the message is not valid gzip: {e.Message}"); }
             if (plain is null) return null;
             message = plain;
         }
@@ -81,7 +81,7 @@ public sealed class RequestFrameGuard(RequestDelegate next)
     }
 
     /// <summary>Walks the top-level fields (so a cut names its byte), checks string fields are UTF-8, then parses it all.</summary>
-    private static string? FindMessageProblem(byte[] message, MessageDescriptor request)
+    private static SpecError? FindMessageProblem(byte[] message, MessageDescriptor request)
     {
         var input = new CodedInputStream(message);
         long fieldStart = 0;
@@ -93,7 +93,7 @@ public sealed class RequestFrameGuard(RequestDelegate next)
                 if (field?.FieldType == FieldType.String && WireFormat.GetTagWireType(tag) == WireFormat.WireType.LengthDelimited)
                 {
                     var text = input.ReadBytes();
-                    if (SpecInput.FindUtf8Problem(text.Span) is { } problem) return $"{field.Name}: {problem}";
+                    if (SpecInput.FindUtf8Problem(text.Span) is { } problem) return new SpecError(field.Name, problem);
                 }
                 else input.SkipLastField();
             }
@@ -102,11 +102,11 @@ public sealed class RequestFrameGuard(RequestDelegate next)
         }
         catch (InvalidProtocolBufferException e)
         {
-            return $"the {request.Name} message ({message.Length} bytes) does not parse at byte {fieldStart}: {FirstSentence(e.Message)}";
+            return new SpecError("", $"the {request.Name} message ({message.Length} bytes) does not parse at byte {fieldStart}: {FirstSentence(e.Message)}");
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
-            return $"the {request.Name} message does not parse: {FirstSentence(e.Message)}";
+            return new SpecError("", $"the {request.Name} message does not parse: {FirstSentence(e.Message)}");
         }
     }
 

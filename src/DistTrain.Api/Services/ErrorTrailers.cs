@@ -1,3 +1,4 @@
+using DistTrain.Contracts.Specs;
 using System.Text;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
@@ -36,15 +37,15 @@ public static class ErrorTrailers
     /// <summary>
     /// INVALID_ARGUMENT whose message is <paramref name="title"/> followed by the problems that fit, one per line
     /// (then "… and N more"), and whose google.rpc.BadRequest detail carries each listed one as a field violation
-    /// (field = the text before the first ": ").
+    /// (field = its path).
     /// </summary>
-    public static RpcException InvalidArgument(string title, IReadOnlyList<string> problems)
+    public static RpcException InvalidArgument(string title, IReadOnlyList<SpecError> problems)
     {
-        var lines = problems.Take(MaxListed).Select(p => Cut(p, MaxLineChars)).ToList();
+        var listedProblems = problems.Take(MaxListed).ToList();
         // The largest k whose reply fits; k = 0 always fits (title and count only), so the budget holds by construction.
-        int listed = lines.Count;
-        while (listed > 0 && Size(Build(title, lines, listed, problems.Count)) > Budget) listed--;
-        return Build(title, lines, listed, problems.Count).ToRpcException();
+        int listed = listedProblems.Count;
+        while (listed > 0 && Size(Build(title, listedProblems, listed, problems.Count)) > Budget) listed--;
+        return Build(title, listedProblems, listed, problems.Count).ToRpcException();
     }
 
     /// <summary>The HPACK-counted size of the three status entries a reply carries for <paramref name="status"/>.</summary>
@@ -76,18 +77,17 @@ public static class ErrorTrailers
 
     private static int Entry(string name, string value) => name.Length + value.Length + 32;
 
-    private static Google.Rpc.Status Build(string title, List<string> lines, int listed, int total)
+    private static Google.Rpc.Status Build(string title, List<SpecError> problems, int listed, int total)
     {
         var message = new StringBuilder(title);
-        foreach (var line in lines.Take(listed)) message.Append('\n').Append(line);
+        foreach (var problem in problems.Take(listed)) message.Append('\n').Append(Cut(problem.ToString(), MaxLineChars));
         if (total > listed) message.Append($"\n… and {total - listed} more");
         var badRequest = new BadRequest();
-        foreach (var line in lines.Take(listed))
+        foreach (var problem in problems.Take(listed))
         {
-            int colon = line.IndexOf(": ", StringComparison.Ordinal);
-            badRequest.FieldViolations.Add(colon > 0
-                ? new BadRequest.Types.FieldViolation { Field = Cut(line[..colon], MaxFieldChars), Description = line[(colon + 2)..] }
-                : new BadRequest.Types.FieldViolation { Field = "", Description = line });
+            // The line's length bounds the violation's too: a path cut to MaxFieldChars, the message to what the line kept.
+            var field = Cut(problem.Path, MaxFieldChars);
+            badRequest.FieldViolations.Add(new BadRequest.Types.FieldViolation { Field = field, Description = Cut(problem.Message, MaxLineChars) });
         }
         return new Google.Rpc.Status { Code = (int)Code.InvalidArgument, Message = message.ToString(), Details = { Any.Pack(badRequest) } };
     }

@@ -1,3 +1,4 @@
+using DistTrain.Contracts.Specs;
 using DistTrain.Cluster.Jobs;
 using Grpc.Core;
 using V1 = DistTrain.Api.V1;
@@ -15,7 +16,7 @@ public sealed class JobsService(IJobService jobs) : V1.Jobs.JobsBase
 
     public override async Task<V1.SubmitJobReply> SubmitJob(V1.SubmitJobRequest request, ServerCallContext context)
     {
-        if (string.IsNullOrWhiteSpace(request.SpecYaml)) throw InvalidSpec(["$: the spec is empty"]);
+        if (string.IsNullOrWhiteSpace(request.SpecYaml)) throw InvalidSpec([new SpecError("$", "the spec is empty")]);
         var outcome = await Call(() => jobs.SubmitAsync(request.SpecYaml, request.Quick, context.CancellationToken));
         if (!outcome.Accepted) throw InvalidSpec(outcome.Errors);
         return new V1.SubmitJobReply { JobId = outcome.JobId };
@@ -80,7 +81,7 @@ public sealed class JobsService(IJobService jobs) : V1.Jobs.JobsBase
     /// INVALID_ARGUMENT listing the spec's errors, one per line with its path, and each as a google.rpc.BadRequest
     /// field violation; as many as fit the trailer budget of <see cref="ErrorTrailers"/>, the rest counted.
     /// </summary>
-    public static RpcException InvalidSpec(IReadOnlyList<string> errors) => ErrorTrailers.InvalidArgument("invalid job spec:", errors);
+    public static RpcException InvalidSpec(IReadOnlyList<SpecError> errors) => ErrorTrailers.InvalidArgument("invalid job spec:", errors);
 
     private static void RequireId(string id)
     {

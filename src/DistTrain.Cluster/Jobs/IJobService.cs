@@ -1,3 +1,5 @@
+using DistTrain.Contracts.Specs;
+
 namespace DistTrain.Cluster.Jobs;
 
 /// <summary>
@@ -49,7 +51,7 @@ public sealed record JobEvent(long Sequence, DateTimeOffset Time, JobEventBody B
 public sealed record WorkerView(string WorkerId, string Node, string Device, string? JobId, string? Stage, int? Rank, string Health);
 
 /// <summary>The outcome of a submission: a job id, or every error with the path of the bad field.</summary>
-public sealed record SubmitOutcome(string? JobId, IReadOnlyList<string> Errors)
+public sealed record SubmitOutcome(string? JobId, IReadOnlyList<SpecError> Errors)
 {
     public bool Accepted => JobId is not null;
 }

@@ -110,7 +110,7 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         var parsed = JobSpecs.Load(m.SpecYaml, _dataRoot, m.Quick);
         if (!parsed.Ok)
         {
-            Sender.Tell(new SubmitOutcome(null, parsed.Errors.Select(e => e.ToString()).ToList()));
+            Sender.Tell(new SubmitOutcome(null, parsed.Errors));
             return;
         }
         var spec = parsed.Spec!;

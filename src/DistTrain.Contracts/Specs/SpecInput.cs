@@ -20,12 +20,12 @@ public static class SpecInput
     /// allowed characters. Null when it may; else the error, at path <c>spec</c>. Checked before a spec is sent to the
     /// job manager (its size on the wire is bounded by then) and again by the job manager.
     /// </summary>
-    public static string? Admit(string text)
+    public static SpecError? Admit(string text)
     {
         int bytes = Encoding.UTF8.GetByteCount(text);
         if (bytes > SpecLimits.MaxSpecBytes)
-            return $"spec: {bytes} bytes, over the limit of {SpecLimits.MaxSpecBytes} bytes (SpecLimits.MaxSpecBytes)";
-        return FindProblem(text) is { } problem ? "spec: " + problem : null;
+            return new SpecError("spec", $"{bytes} bytes, over the limit of {SpecLimits.MaxSpecBytes} bytes (SpecLimits.MaxSpecBytes)");
+        return FindProblem(text) is { } problem ? new SpecError("spec", problem) : null;
     }
 
     /// <summary>The first byte sequence that is not UTF-8, as "not valid UTF-8 at byte N (line L) …"; null when all is UTF-8.</summary>

@@ -1,5 +1,6 @@
 using System.Text;
 using DistTrain.Api.Services;
+using DistTrain.Contracts.Specs;
 using Google.Rpc;
 using Grpc.Core;
 
@@ -21,7 +22,7 @@ public sealed class ErrorTrailersTests
             {
                 string alphabet = Alphabets[rng.Next(Alphabets.Length)];
                 string path = $"stages[{i}]." + string.Concat(Enumerable.Repeat(alphabet, rng.Next(0, 300)));
-                return $"{path}: " + string.Concat(Enumerable.Repeat(Alphabets[rng.Next(Alphabets.Length)], rng.Next(0, 3000)));
+                return new SpecError(path, string.Concat(Enumerable.Repeat(Alphabets[rng.Next(Alphabets.Length)], rng.Next(0, 3000))));
             }).ToList();
             var e = ErrorTrailers.InvalidArgument("invalid job spec:", problems);
             var status = e.GetRpcStatus()!;
@@ -32,6 +33,21 @@ public sealed class ErrorTrailersTests
             Assert.Equal(count > violations.Count, status.Message.EndsWith($"… and {count - violations.Count} more", StringComparison.Ordinal));
             Assert.DoesNotContain('\uFFFD', Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(status.Message)));   // no half pairs
         }
+    }
+
+    [Fact]
+    public void Field_violations_carry_each_error_as_the_validator_gave_it()
+    {
+        // Not re-parsed from text: a request-level problem whose message holds ": " keeps an empty field, and a
+        // message with ": " of its own stays whole.
+        var e = ErrorTrailers.InvalidArgument("invalid:", [
+            new SpecError("", "the SubmitJobRequest message does not parse: truncated"),
+            new SpecError("stages[0].model.layers", "must be at least 1: got 0"),
+        ]);
+        var violations = e.GetRpcStatus()!.Details.Single().Unpack<BadRequest>().FieldViolations;
+        Assert.Equal(("", "the SubmitJobRequest message does not parse: truncated"), (violations[0].Field, violations[0].Description));
+        Assert.Equal(("stages[0].model.layers", "must be at least 1: got 0"), (violations[1].Field, violations[1].Description));
+        Assert.Equal("invalid:\nthe SubmitJobRequest message does not parse: truncated\nstages[0].model.layers: must be at least 1: got 0", e.Status.Detail);
     }
 
     [Theory]

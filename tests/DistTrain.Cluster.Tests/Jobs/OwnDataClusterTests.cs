@@ -31,7 +31,7 @@ public sealed class OwnDataClusterTests(ITestOutputHelper output)
         // The coordinator knows the data root: a missing file is refused at submit, naming the path.
         var missing = await cluster.Jobs.SubmitAsync(File.ReadAllText(Path.Combine(data, "pretrain-gpt.yaml")).Replace("data/books", "data/no-such-folder"), quick: true, timeout.Token);
         Assert.False(missing.Accepted);
-        Assert.Contains(missing.Errors, e => e.Contains("'data/no-such-folder' does not exist under the data root"));
+        Assert.Contains(missing.Errors, e => e.Message.Contains("'data/no-such-folder' does not exist under the data root"));
 
         foreach (var file in Directory.GetFiles(data, "*.yaml").Order())
         {

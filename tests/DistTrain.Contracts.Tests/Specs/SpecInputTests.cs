@@ -28,7 +28,7 @@ public sealed class SpecInputTests
         string? problem = DistTrain.Contracts.Specs.SpecInput.FindProblem(text);
         Assert.NotNull(problem);
         Assert.Contains(where, problem);
-        Assert.StartsWith("spec: ", DistTrain.Contracts.Specs.SpecInput.Admit(text));
+        Assert.Equal("spec", DistTrain.Contracts.Specs.SpecInput.Admit(text)?.Path);
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public sealed class SpecInputTests
         string atLimit = head + new string('x', SpecLimits.MaxSpecBytes - head.Length);
         Assert.Null(DistTrain.Contracts.Specs.SpecInput.Admit(atLimit));
         Assert.Equal($"spec: {SpecLimits.MaxSpecBytes + 1} bytes, over the limit of {SpecLimits.MaxSpecBytes} bytes (SpecLimits.MaxSpecBytes)",
-            DistTrain.Contracts.Specs.SpecInput.Admit(atLimit + "x"));
+            DistTrain.Contracts.Specs.SpecInput.Admit(atLimit + "x")?.ToString());
         // Bytes, not characters: 'é' is two.
         Assert.NotNull(DistTrain.Contracts.Specs.SpecInput.Admit(head + new string('é', SpecLimits.MaxSpecBytes / 2)));
     }
