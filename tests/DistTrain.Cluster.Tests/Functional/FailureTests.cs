@@ -17,7 +17,7 @@ namespace DistTrain.Cluster.Tests.Functional;
 public sealed class FailureTests(ITestOutputHelper output)
 {
     /// <summary>The generation of a stage's first group: the first group of its first dispatch.</summary>
-    private const int FirstGeneration = JobManagerActor.GenerationsPerAttempt * 1 + 1;
+    private const int FirstGeneration = JobScheduler.GenerationsPerAttempt * 1 + 1;
 
     /// <summary>Forwards the coordinator's run events from its event stream to a test callback.</summary>
     private sealed class Listener : ReceiveActor

@@ -201,7 +201,7 @@ public sealed class JobBookTests
             Assert.Equal(2, stage.Restarts);
 
             // The next attempt asks the coordinator to count on from 2 (and to resume from the checkpoint) ...
-            var request = JobManagerActor.RunRequest(job, stage, attempt: 2);
+            var request = JobScheduler.RunRequest(job, stage, attempt: 2);
             Assert.Equal(2, request.RestartsUsed);
             Assert.Equal(new RunResume("/ck/2", 2), request.Resume);
             Assert.Equal(3, request.Limits.MaxRestarts);   // the spec's default budget
@@ -230,6 +230,6 @@ public sealed class JobBookTests
         book.Apply(new StageStarted("j1", "pretrain", ["w1"], T0));
         book.Apply(new JobNoted("j1", "stage pretrain: group re-formed with 2 worker(s) (generation 1002, 0 restart(s) used)", T0));
         Assert.Equal(0, job.Stage("pretrain").Restarts);
-        Assert.Equal(0, JobManagerActor.RunRequest(job, job.Stage("pretrain"), 2).RestartsUsed);
+        Assert.Equal(0, JobScheduler.RunRequest(job, job.Stage("pretrain"), 2).RestartsUsed);
     }
 }
