@@ -40,27 +40,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<RunStage>(Start);
         Receive<RunInference>(StartInference);
-        Receive<StopStage>(m => { if (Find(m.JobId, m.Stage) is { } a) Apply(a, _ => a.RequestStop(m.Reason)); });
+        Receive<StopStage>(m => { if (Find(m.JobId, m.Stage) is { } a) Apply(a, _ => a.Run.RequestStop(m.Reason)); });
         Receive<ShardDone>(m => OnShard(m.JobId, m.Stage, m, (run, worker) => run.OnShardDone(m, worker)));
         Receive<ShardFailed>(m => OnShard(m.JobId, m.Stage, m, (run, worker) => run.OnShardFailed(m, worker)));
         Receive<GetWorkers>(_ => Sender.Tell(Snapshot()));
         Receive<GroupPrepared>(m => Apply(m.JobId, m.Stage, run => run.OnPrepared(m), progress: true));
-        Receive<StepCompleted>(m =>
-        {
-            if (Find(m.JobId, m.Stage) is { Run: { } run } active && run.Generation == m.Generation)
-            {
-                Context.System.EventStream.Publish(m);
-                active.ReplyTo.Tell(m);
-            }
-            Apply(m.JobId, m.Stage, run => run.OnStepCompleted(m), progress: true);
-        });
-        Receive<CheckpointSaved>(m =>
-        {
-            var active = Find(m.JobId, m.Stage);
-            string? before = active?.Run?.LastCheckpoint;
-            Apply(m.JobId, m.Stage, run => run.OnCheckpointSaved(m), progress: true);
-            if (active?.Run is { } r && r.LastCheckpoint != before) active.ReplyTo.Tell(m);
-        });
+        Receive<StepCompleted>(m => Apply(m.JobId, m.Stage, run => run.OnStepCompleted(m), progress: true));
+        Receive<CheckpointSaved>(m => Apply(m.JobId, m.Stage, run => run.OnCheckpointSaved(m), progress: true));
         Receive<SessionFailed>(m => Apply(m.JobId, m.Stage, run => run.OnSessionFailed(m)));
         Receive<DeadlineTick>(_ => CheckDeadlines());
     }
@@ -96,7 +82,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _workers.Remove(id);
             _log.Warning("worker {0} lost: {1}", id, reason);
             Context.System.EventStream.Publish(new WorkerLost(id, reason));
-            foreach (var active in _runs.ToList()) Apply(active, _ => active.OnWorkerLost(id, reason));
+            foreach (var active in _runs.ToList()) Apply(active, a => a.Run.OnWorkerLost(id, reason));
         }
     }
 
@@ -120,7 +106,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             Sender.Tell(new StageFinished(request.JobId, request.Stage, false, e.Message, null, 0));
             return;
         }
-        Admit(new ActiveRun(request.JobId, request.Stage, request.Priority, request.Limits.MinWorkers, Sender, _arrivals++) { Run = run, Request = request });
+        Admit(new ActiveRun(request.JobId, request.Stage, request.Priority, request.Limits.MinWorkers, Sender, _arrivals++, run));
         _log.Info("stage {0}/{1}: waiting for {2}..{3} workers", request.JobId, request.Stage, request.Limits.MinWorkers, request.Limits.MaxWorkers);
     }
 
@@ -138,7 +124,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             Sender.Tell(new StageFinished(request.JobId, request.Stage, false, e.Message, null, 0));
             return;
         }
-        Admit(new ActiveRun(request.JobId, request.Stage, request.Priority, 1, Sender, _arrivals++) { Inference = run });
+        Admit(new ActiveRun(request.JobId, request.Stage, request.Priority, 1, Sender, _arrivals++, run));
         _log.Info("stage {0}/{1}: {2} shard(s) for up to {3} workers", request.JobId, request.Stage, request.ShardCount, request.MaxWorkers);
     }
 
@@ -152,7 +138,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void OnShard(string jobId, string stage, object message, Func<InferenceRun, string, IReadOnlyList<RunCommand>> decide)
     {
         var worker = _workers.FirstOrDefault(kv => kv.Value.Ref.Equals(Sender)).Key;
-        if (worker is null || Find(jobId, stage) is not { Inference: { } run } active) return;
+        if (worker is null || Find(jobId, stage) is not { Run: InferenceRun run } active) return;
         active.ReplyTo.Tell(message);
         active.LastProgress = DateTime.UtcNow;
         Apply(active, _ => decide(run, worker));
@@ -170,7 +156,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                 if ((active.Phase == RunPhase.WaitingForWorkers) != waiting) continue;
                 var free = FreeWorkers();
                 if (free.Count == 0) return;
-                Apply(active, _ => active.OnWorkersAvailable(free));
+                Apply(active, a => a.Run.OnWorkersAvailable(free));
             }
     }
 
@@ -185,22 +171,16 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// <summary>Applies a decision of a training run (messages of data-parallel groups).</summary>
     private void Apply(string jobId, string stage, Func<DataParallelRun, IReadOnlyList<RunCommand>> decide, bool progress = false)
     {
-        if (Find(jobId, stage) is { Run: { } run } active) Apply(active, _ => decide(run), progress);
+        if (Find(jobId, stage) is { Run: DataParallelRun run } active) Apply(active, _ => decide(run), progress);
     }
 
     /// <param name="progress">A worker reported progress; silence from workers, not from registrations, is what deadlines catch.</param>
     private void Apply(ActiveRun active, Func<ActiveRun, IReadOnlyList<RunCommand>> decide, bool progress = false)
     {
         if (!_runs.Contains(active)) return;
-        int generationBefore = active.Run?.Generation ?? 0;
         int membersBefore = active.Members.Count;
-        var phaseBefore = active.Phase;
         var commands = decide(active);
-        if (active.Inference is not null && phaseBefore == RunPhase.WaitingForWorkers && active.Phase == RunPhase.Running)
-            active.ReplyTo.Tell(new GenerationStarted(active.JobId, active.Stage, 0, active.Members.Select(m => m.WorkerId).ToList(), 0));
-        int generation = active.Run?.Generation ?? 0;
-        if (generation != generationBefore) OnNewGeneration(active, generationBefore);
-        if (progress || generation != generationBefore) active.LastProgress = DateTime.UtcNow;
+        if (progress) active.LastProgress = DateTime.UtcNow;
         bool finished = false;
         foreach (var command in commands)
         {
@@ -209,35 +189,44 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                 case SendTo send when _workers.TryGetValue(send.WorkerId, out var w):
                     w.Ref.Tell(send.Message, Self);
                     break;
+                case SendTo:
+                    break;   // the worker left the registry; the run learns of it through OnWorkerLost
+                case StepReported r:
+                    Context.System.EventStream.Publish(r.Step);
+                    active.ReplyTo.Tell(r.Step);
+                    break;
+                case CheckpointReported c:
+                    active.ReplyTo.Tell(c.Checkpoint);
+                    break;
+                case GroupFormed g:
+                    var started = new GenerationStarted(active.JobId, active.Stage, g.Generation, g.Workers, g.RestartsUsed);
+                    if (g.Lockstep) Context.System.EventStream.Publish(started);
+                    active.ReplyTo.Tell(started);
+                    active.LastProgress = DateTime.UtcNow;
+                    break;
+                case StartReducer r:
+                    _reducer?.BeginGeneration(active.GroupId, r.Generation, r.WorldSize, r.Wire);
+                    break;
+                case EndReducer r:
+                    _reducer?.EndGeneration(active.GroupId, r.Generation);
+                    break;
                 case Finished f:
                     Finish(active, f);
                     finished = true;
                     break;
+                default:
+                    throw new InvalidOperationException($"unknown run command {command}");
             }
         }
         // Workers a run let go (it finished, or re-forms smaller) are free for the others.
         if (finished || active.Members.Count < membersBefore) OfferFreeWorkers();
     }
 
-    private void OnNewGeneration(ActiveRun active, int previous)
-    {
-        var (run, request) = (active.Run!, active.Request!);
-        var started = new GenerationStarted(active.JobId, active.Stage, run.Generation, run.Members.Select(m => m.WorkerId).ToList(), run.RestartsUsed);
-        Context.System.EventStream.Publish(started);
-        active.ReplyTo.Tell(started);
-        if (_reducer is null || request.Aggregation != GradientAggregation.Coordinator) return;
-        if (previous > request.FirstGeneration) _reducer.EndGeneration(active.GroupId, previous);
-        _reducer.BeginGeneration(active.GroupId, run.Generation, run.Members.Count, request.Wire);
-    }
-
     private void Finish(ActiveRun active, Finished f)
     {
-        if (_reducer is not null && active.Request?.Aggregation == GradientAggregation.Coordinator)
-            _reducer.EndGeneration(active.GroupId, active.Run!.Generation);
         string outcome = f.Succeeded ? "completed" : f.Stopped ? "stopped" : "failed";
         _log.Info("stage {0}/{1} {2}: {3}", active.JobId, active.Stage, outcome, f.Summary);
-        var finished = new StageFinished(active.JobId, active.Stage, f.Succeeded, f.Summary, active.Run?.LastCheckpoint,
-            active.Run?.RestartsUsed ?? 0, f.Stopped);
+        var finished = new StageFinished(active.JobId, active.Stage, f.Succeeded, f.Summary, active.Run.LastCheckpoint, active.Run.RestartsUsed, f.Stopped);
         active.ReplyTo.Tell(finished);
         Context.System.EventStream.Publish(finished);
         _runs.Remove(active);
@@ -268,13 +257,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (DateTime.UtcNow - active.LastProgress < limit) return;
         if (active.Phase == RunPhase.WaitingForWorkers)
         {
-            Apply(active, a => a.Abandon($"fewer than {active.MinWorkers} workers were registered for {limit.Value.TotalSeconds:F0} s"));
+            Apply(active, a => a.Run.Abandon($"fewer than {active.MinWorkers} workers were registered for {limit.Value.TotalSeconds:F0} s"));
             return;
         }
-        // A shard has no step deadline (one shard is one long unit of work); a lost worker returns it to the pool.
-        if (active.Run is not { } run || run.Awaited().FirstOrDefault() is not { } suspect) return;
-        string reason = $"no progress for {limit.Value.TotalSeconds:F0} s in phase {run.Phase}";
-        Apply(active, _ => run.OnWorkerLost(suspect.WorkerId, reason));
+        // An inference run awaits no one: a shard has no step deadline; a lost worker returns it to the pool.
+        if (active.Run.Awaited().FirstOrDefault() is not { } suspect) return;
+        string reason = $"no progress for {limit.Value.TotalSeconds:F0} s in phase {active.Phase}";
+        Apply(active, a => a.Run.OnWorkerLost(suspect.WorkerId, reason));
     }
 
     private WorkersSnapshot Snapshot()
@@ -290,8 +279,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }).ToList());
     }
 
-    /// <summary>One stage the coordinator runs: a data-parallel training run or a sharded inference run.</summary>
-    private sealed class ActiveRun(string jobId, string stage, int priority, int minWorkers, IActorRef replyTo, long arrival)
+    /// <summary>One stage the coordinator runs (<see cref="IStageRun"/>), with what the actor keeps about it.</summary>
+    private sealed class ActiveRun(string jobId, string stage, int priority, int minWorkers, IActorRef replyTo, long arrival, IStageRun run)
     {
         public string JobId { get; } = jobId;
         public string Stage { get; } = stage;
@@ -299,21 +288,12 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         public int MinWorkers { get; } = minWorkers;
         public IActorRef ReplyTo { get; } = replyTo;
         public long Arrival { get; } = arrival;
-        public DataParallelRun? Run { get; init; }
-        public RunStage? Request { get; init; }
-        public InferenceRun? Inference { get; init; }
+        public IStageRun Run { get; } = run;
         /// <summary>The data-plane group name: one job may run several stages at once.</summary>
         public string GroupId => DataPlaneGroups.Id(JobId, Stage);
         public DateTime LastProgress { get; set; } = DateTime.UtcNow;
-
-        public RunPhase Phase => Run?.Phase ?? Inference!.Phase;
-        public IReadOnlyList<WorkerSlot> Members => Run?.Members ?? Inference!.Members;
-        public IReadOnlyList<RunCommand> OnWorkersAvailable(IReadOnlyCollection<WorkerSlot> free) =>
-            Run?.OnWorkersAvailable(free) ?? Inference!.OnWorkersAvailable(free);
-        public IReadOnlyList<RunCommand> OnWorkerLost(string workerId, string reason) =>
-            Run?.OnWorkerLost(workerId, reason) ?? Inference!.OnWorkerLost(workerId);
-        public IReadOnlyList<RunCommand> RequestStop(string reason) => Run?.RequestStop(reason) ?? Inference!.RequestStop(reason);
-        public IReadOnlyList<RunCommand> Abandon(string reason) => Run?.Abandon(reason) ?? Inference!.Abandon(reason);
+        public RunPhase Phase => Run.Phase;
+        public IReadOnlyList<WorkerSlot> Members => Run.Members;
     }
 
     private sealed class DeadlineTick { public static readonly DeadlineTick Instance = new(); }

@@ -21,12 +21,50 @@ public enum RunPhase { WaitingForWorkers, Preparing, Running, Checkpointing, Com
 /// <summary>Where a run picks up: a checkpoint another coordinator incarnation recorded for this stage.</summary>
 public sealed record RunResume(string Checkpoint, int Step);
 
-/// <summary>What the coordinator actor must send as a result of a decision.</summary>
+/// <summary>What the coordinator actor must do as a result of a run's decision.</summary>
 public abstract record RunCommand;
 /// <summary>Send <see cref="Message"/> to the worker <see cref="WorkerId"/>.</summary>
 public sealed record SendTo(string WorkerId, IWorkerProtocol Message) : RunCommand;
+/// <summary>
+/// The run has a new group (a generation of a training run; the first shard holders of an inference run): tell the job
+/// manager, and the metrics when its ranks step together (<paramref name="Lockstep"/>). <paramref name="RestartsUsed"/>
+/// counts the stage's restarts so far.
+/// </summary>
+public sealed record GroupFormed(int Generation, IReadOnlyList<string> Workers, int RestartsUsed, bool Lockstep) : RunCommand;
+/// <summary>A step of the current group, accepted: pass it on to the job manager and the metrics.</summary>
+public sealed record StepReported(StepCompleted Step) : RunCommand;
+/// <summary>A checkpoint of the current group, recorded as the run's latest: pass it on to the job manager.</summary>
+public sealed record CheckpointReported(CheckpointSaved Checkpoint) : RunCommand;
+/// <summary>Coordinator aggregation: open the reducer's slot for a generation of <paramref name="WorldSize"/> ranks.</summary>
+public sealed record StartReducer(int Generation, int WorldSize, GradientWire Wire) : RunCommand;
+/// <summary>Coordinator aggregation: close the reducer's slot of a generation that ended.</summary>
+public sealed record EndReducer(int Generation) : RunCommand;
 /// <summary>The run reached a terminal phase; <paramref name="Stopped"/>: it was stopped on request at a step boundary.</summary>
 public sealed record Finished(bool Succeeded, string Summary, bool Stopped = false) : RunCommand;
+
+/// <summary>
+/// One stage the coordinator runs on its workers: a data-parallel training run or a sharded inference run. Pure logic;
+/// every decision is a list of <see cref="RunCommand"/>s the coordinator actor carries out.
+/// </summary>
+public interface IStageRun
+{
+    RunPhase Phase { get; }
+    /// <summary>Workers the run holds now; no other run may use them.</summary>
+    IReadOnlyList<WorkerSlot> Members { get; }
+    /// <summary>The last checkpoint a training run saved (null for inference).</summary>
+    string? LastCheckpoint { get; }
+    int RestartsUsed { get; }
+    /// <summary>Workers became free (registered, or released by another run).</summary>
+    IReadOnlyList<RunCommand> OnWorkersAvailable(IReadOnlyCollection<WorkerSlot> workers);
+    /// <summary>A worker died, was removed from the cluster, or stopped answering.</summary>
+    IReadOnlyList<RunCommand> OnWorkerLost(string workerId, string reason);
+    /// <summary>Stop at the next safe point (a cancelled job), keeping what is done.</summary>
+    IReadOnlyList<RunCommand> RequestStop(string reason);
+    /// <summary>Give the run up (no workers came).</summary>
+    IReadOnlyList<RunCommand> Abandon(string reason);
+    /// <summary>Members the run is waiting on right now: the suspects when progress stalls past a deadline.</summary>
+    IReadOnlyList<WorkerSlot> Awaited();
+}
 
 /// <summary>
 /// The coordinator's state for one data-parallel stage: membership, generations, steps, checkpoints and
@@ -47,7 +85,7 @@ public sealed record Finished(bool Succeeded, string Summary, bool Stopped = fal
 ///   Running(g) --stop requested, window done--> Checkpointing(g) --saved--> Stopped
 ///   Checkpointing(g) --stop requested, saved--> Stopped
 /// </summary>
-public sealed class DataParallelRun
+public sealed class DataParallelRun : IStageRun
 {
     private readonly RunLimits _limits;
     private readonly RunTransport _transport;
@@ -60,6 +98,7 @@ public sealed class DataParallelRun
     private int _windowEnd;
     private bool _joinPending;
     private string? _stopReason;
+    private readonly int _firstGeneration;
 
     /// <param name="resume">Start from this checkpoint instead of step 0 (a stage re-dispatched after a coordinator restart).</param>
     /// <param name="firstGeneration">Generations start after this number, so messages of an earlier incarnation's groups never match.</param>
@@ -69,7 +108,7 @@ public sealed class DataParallelRun
     {
         RestartsUsed = restartsUsed;
         if (resume is not null) (LastCheckpoint, LastCheckpointStep, NextStep) = (resume.Checkpoint, resume.Step, resume.Step);
-        Generation = firstGeneration;
+        Generation = _firstGeneration = firstGeneration;
         _quick = quick;
         _transport = transport ?? RunTransport.Ring;
         if (_transport.Aggregation == GradientAggregation.Coordinator && _transport.Reducer is null)
@@ -88,6 +127,12 @@ public sealed class DataParallelRun
     public IReadOnlyList<WorkerSlot> Members => _members;
     public string? FailureReason { get; private set; }
     private bool Live => Phase is not (RunPhase.Completed or RunPhase.Failed or RunPhase.Stopped);
+
+    /// <summary>Coordinator aggregation: the reducer takes part in every generation.</summary>
+    private bool ViaReducer => _transport.Aggregation == GradientAggregation.Coordinator;
+
+    /// <summary>A group of this run was formed (its reducer slot, if any, is open).</summary>
+    private bool Formed => Generation > _firstGeneration;
 
     /// <summary>A worker became free (registered, or released by another run).</summary>
     public IReadOnlyList<RunCommand> OnWorkerAvailable(WorkerSlot worker) => OnWorkersAvailable([worker]);
@@ -138,6 +183,12 @@ public sealed class DataParallelRun
     public IReadOnlyList<RunCommand> OnStepCompleted(StepCompleted m)
     {
         if (m.Generation != Generation || Phase != RunPhase.Running) return [];
+        var decided = Decide(m);
+        return decided.Count == 0 ? [new StepReported(m)] : [new StepReported(m), .. decided];
+    }
+
+    private IReadOnlyList<RunCommand> Decide(StepCompleted m)
+    {
         if (!_stepReports.TryGetValue(m.Step, out var byRank)) _stepReports[m.Step] = byRank = new();
         byRank[m.Rank] = m.ParameterChecksum;
         if (byRank.Count < _members.Count) return [];
@@ -177,12 +228,17 @@ public sealed class DataParallelRun
         if (m.Generation != Generation || Phase != RunPhase.Checkpointing) return [];
         LastCheckpoint = m.Path;
         LastCheckpointStep = m.Step;
+        return [new CheckpointReported(m), .. AfterCheckpoint()];
+    }
+
+    private IReadOnlyList<RunCommand> AfterCheckpoint()
+    {
         if (_stopReason is not null && NextStep < _limits.TotalSteps) return Stop();
         if (NextStep >= _limits.TotalSteps)
         {
             Phase = RunPhase.Completed;
             var done = _members.Select(w => (RunCommand)new SendTo(w.WorkerId, new AbortGroup(_jobId, _stage, Generation, "stage completed"))).ToList();
-            done.Add(new Finished(true, $"{_limits.TotalSteps} steps on {_members.Count} worker(s), {RestartsUsed} restart(s)"));
+            done.AddRange(End(new Finished(true, $"{_limits.TotalSteps} steps on {_members.Count} worker(s), {RestartsUsed} restart(s)")));
             return done;
         }
         if (_joinPending && _free.Count > 0)
@@ -228,7 +284,7 @@ public sealed class DataParallelRun
         Phase = RunPhase.Stopped;
         var commands = _members.Select(w => (RunCommand)new SendTo(w.WorkerId, new AbortGroup(_jobId, _stage, Generation, _stopReason!))).ToList();
         string kept = LastCheckpoint is null ? "no checkpoint yet" : $"checkpoint of step {LastCheckpointStep} kept";
-        commands.Add(new Finished(false, $"stopped at step {NextStep}: {_stopReason} ({kept})", Stopped: true));
+        commands.AddRange(End(new Finished(false, $"stopped at step {NextStep}: {_stopReason} ({kept})", Stopped: true)));
         return commands;
     }
 
@@ -250,14 +306,19 @@ public sealed class DataParallelRun
         // Deterministic rank order: by worker id, so a re-formed group is reproducible.
         _members = _free.Values.OrderBy(w => w.WorkerId, StringComparer.Ordinal).Take(_limits.MaxWorkers).ToList();
         foreach (var w in _members) _free.Remove(w.WorkerId);
+        var commands = new List<RunCommand>();
+        if (ViaReducer && Formed) commands.Add(new EndReducer(Generation));
         Generation++;
         _prepared.Clear();
         _stepReports.Clear();
         Phase = RunPhase.Preparing;
+        commands.Add(new GroupFormed(Generation, _members.Select(m => m.WorkerId).ToList(), RestartsUsed, Lockstep: true));
+        if (ViaReducer) commands.Add(new StartReducer(Generation, _members.Count, _transport.Wire));
         var peers = _members.Select(w => w.DataPlane).ToList();
-        return _members.Select((w, rank) => (RunCommand)new SendTo(w.WorkerId,
+        commands.AddRange(_members.Select((w, rank) => (RunCommand)new SendTo(w.WorkerId,
             new PrepareGroup(_jobId, _stage, Generation, rank, _members.Count, peers, _specYaml, _quick, LastCheckpoint,
-                _transport.Aggregation, _transport.Wire, _transport.Reducer))).ToList();
+                _transport.Aggregation, _transport.Wire, _transport.Reducer))));
+        return commands;
     }
 
     private IReadOnlyList<RunCommand> IssueWindow()
@@ -277,7 +338,14 @@ public sealed class DataParallelRun
         Phase = RunPhase.Failed;
         FailureReason = reason;
         var commands = _members.Select(w => (RunCommand)new SendTo(w.WorkerId, new AbortGroup(_jobId, _stage, Generation, reason))).ToList<RunCommand>();
-        commands.Add(new Finished(false, reason));
+        commands.AddRange(End(new Finished(false, reason)));
         return commands;
+    }
+
+    /// <summary>The run's last commands: its reducer slot closed (coordinator aggregation), then its end.</summary>
+    private IEnumerable<RunCommand> End(Finished finished)
+    {
+        if (ViaReducer && Formed) yield return new EndReducer(Generation);
+        yield return finished;
     }
 }

@@ -15,7 +15,7 @@ namespace DistTrain.Cluster.Coordination;
 ///   Running --shard failed, retries spent--> Failed
 ///   Waiting | Running --stop requested--> Stopped          (finished shards stay on storage for a later attempt)
 /// </summary>
-public sealed class InferenceRun
+public sealed class InferenceRun : IStageRun
 {
     private readonly string _jobId, _stage, _specYaml;
     private readonly bool _quick;
@@ -40,6 +40,10 @@ public sealed class InferenceRun
     public RunPhase Phase { get; private set; } = RunPhase.WaitingForWorkers;
     /// <summary>Workers holding a shard right now.</summary>
     public IReadOnlyList<WorkerSlot> Members => _assigned.Values.Select(a => a.Worker).ToList();
+    /// <summary>Inference keeps no checkpoint: finished shards stay on storage.</summary>
+    public string? LastCheckpoint => null;
+    /// <summary>A lost worker's shard goes back to the pool; that is not a restart.</summary>
+    public int RestartsUsed => 0;
     private bool Live => Phase is RunPhase.WaitingForWorkers or RunPhase.Running;
 
     public IReadOnlyList<RunCommand> OnWorkersAvailable(IReadOnlyCollection<WorkerSlot> workers)
@@ -75,7 +79,7 @@ public sealed class InferenceRun
         return Assign();
     }
 
-    public IReadOnlyList<RunCommand> OnWorkerLost(string workerId)
+    public IReadOnlyList<RunCommand> OnWorkerLost(string workerId, string reason)
     {
         _free.RemoveAll(w => w.WorkerId == workerId);
         if (!Live || !_assigned.Remove(workerId, out var a)) return [];
@@ -96,6 +100,9 @@ public sealed class InferenceRun
     /// <summary>Gives the run up (no workers came).</summary>
     public IReadOnlyList<RunCommand> Abandon(string reason) => Live ? Fail(reason) : [];
 
+    /// <summary>None: one shard is one long unit of work without a step deadline; a lost worker returns it to the pool.</summary>
+    public IReadOnlyList<WorkerSlot> Awaited() => [];
+
     private IReadOnlyList<RunCommand> Assign()
     {
         var commands = new List<RunCommand>();
@@ -110,7 +117,11 @@ public sealed class InferenceRun
         }
         // Workers left over go back to the coordinator's pool: this run holds only workers it is using.
         _free.Clear();
-        if (_assigned.Count > 0) Phase = RunPhase.Running;
+        if (_assigned.Count > 0 && Phase == RunPhase.WaitingForWorkers)
+        {
+            Phase = RunPhase.Running;
+            commands.Insert(0, new GroupFormed(0, _assigned.Keys.Order(StringComparer.Ordinal).ToList(), 0, Lockstep: false));
+        }
         return commands;
     }
 

@@ -44,9 +44,59 @@ public sealed class DataParallelRunTests
         Assert.Equal(RunPhase.Preparing, run.Phase);
         Assert.Equal(2, prep.Count);
         Assert.Equal(new[] { 0, 1 }, prep.Select(p => p.Rank));
-        Assert.Equal("a", ((SendTo)cmds[0]).WorkerId);
+        Assert.Equal("a", cmds.OfType<SendTo>().First().WorkerId);
+        var formed = Assert.IsType<GroupFormed>(cmds[0]);   // told first, so the job manager hears of the group before its steps
+        Assert.Equal((1, 0, true), (formed.Generation, formed.RestartsUsed, formed.Lockstep));
+        Assert.Equal(["a", "b"], formed.Workers);
+        Assert.DoesNotContain(cmds, c => c is StartReducer or EndReducer);   // ring: no reducer
         Assert.All(prep, p => Assert.Equal(2, p.WorldSize));
         Assert.All(prep, p => Assert.Null(p.ResumeFrom));
+    }
+
+    [Fact]
+    public void Coordinator_aggregation_opens_a_reducer_slot_per_generation_and_closes_each_when_its_group_ends()
+    {
+        var transport = new RunTransport(GradientAggregation.Coordinator, GradientWire.Bf16, new DataPlaneEndpoint("127.0.0.1", 7000));
+        var run = new DataParallelRun("job", "pretrain", "spec", new RunLimits(20, 2, 3, 1, 10, 0, 5), transport, firstGeneration: 1000);
+        Assert.Empty(run.OnWorkerAvailable(W("a")));
+        var first = run.OnWorkerAvailable(W("b"));
+        Assert.Equal(1001, Assert.IsType<GroupFormed>(first[0]).Generation);
+        Assert.Equal(new StartReducer(1001, 2, GradientWire.Bf16), first[1]);
+        Assert.DoesNotContain(first, c => c is EndReducer);
+
+        run.OnWorkerAvailable(W("c"));
+        var reformed = run.OnWorkerLost("b", "killed").Where(c => c is not SendTo).ToList();
+        Assert.Equal(new EndReducer(1001), reformed[0]);                  // the old slot closes before the new one opens
+        var second = Assert.IsType<GroupFormed>(reformed[1]);
+        Assert.Equal((1002, 1), (second.Generation, second.RestartsUsed));
+        Assert.Equal(["a", "c"], second.Workers);
+        Assert.Equal(new StartReducer(1002, 2, GradientWire.Bf16), reformed[2]);
+
+        var end = run.Abandon("gave up").Where(c => c is not SendTo).ToList();
+        Assert.Equal(new EndReducer(1002), end[0]);
+        Assert.IsType<Finished>(end[1]);
+    }
+
+    [Fact]
+    public void Only_the_current_groups_steps_and_checkpoints_are_passed_on_to_the_job_manager()
+    {
+        var run = NewRun(steps: 20, ckpt: 5, window: 5);
+        run.OnWorkerAvailable(W("a"));
+        run.OnWorkerAvailable(W("b"));
+        PrepareAll(run, 0);
+        StepCompleted Step(int generation, int rank) => new("job", "pretrain", generation, rank, 0, 1, 1, 1e-3, 100, 0.1, 0.01, 0, null);
+        Assert.Empty(run.OnStepCompleted(Step(run.Generation - 1, 0)));   // a report of an older group
+        var step = Step(run.Generation, 0);
+        Assert.Equal([new StepReported(step)], run.OnStepCompleted(step));
+
+        run.OnStepCompleted(Step(run.Generation, 1));
+        var save = Sent<SaveCheckpoint>(CompleteWindow(run, new RunSteps("job", "pretrain", run.Generation, 1, 5, false))).Single();
+        var stale = new CheckpointSaved("job", "pretrain", run.Generation - 1, 0, 5, "/old", 0);
+        Assert.Empty(run.OnCheckpointSaved(stale));
+        var saved = new CheckpointSaved("job", "pretrain", run.Generation, 0, save.Step, "/runs/step-5", 0);
+        var after = run.OnCheckpointSaved(saved);
+        Assert.Equal(new CheckpointReported(saved), after[0]);
+        Assert.Equal("/runs/step-5", run.LastCheckpoint);
     }
 
     [Fact]

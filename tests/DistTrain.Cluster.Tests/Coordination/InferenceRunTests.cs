@@ -35,11 +35,26 @@ public sealed class InferenceRunTests
     }
 
     [Fact]
+    public void The_job_manager_hears_when_shards_first_go_out_and_again_after_every_holder_was_lost()
+    {
+        var run = new InferenceRun("job", "label", "spec", false, shardCount: 4, maxWorkers: 64);
+        var first = run.OnWorkersAvailable([W("b"), W("a")]);
+        var formed = Assert.IsType<GroupFormed>(first[0]);
+        Assert.Equal(["a", "b"], formed.Workers);
+        Assert.False(formed.Lockstep);   // no lockstep: no straggler metrics
+        Assert.DoesNotContain(run.OnShardDone(Done(0), "a"), c => c is GroupFormed);            // still running
+        run.OnWorkerLost("a", "killed");
+        Assert.DoesNotContain(run.OnWorkerLost("b", "killed"), c => c is GroupFormed);           // nobody to hand shards to
+        Assert.Equal(RunPhase.WaitingForWorkers, run.Phase);
+        Assert.Equal(["c"], Assert.IsType<GroupFormed>(run.OnWorkersAvailable([W("c")])[0]).Workers);
+    }
+
+    [Fact]
     public void A_lost_worker_returns_its_shard_to_the_pool()
     {
         var run = new InferenceRun("job", "label", "spec", false, 2, 64);
         run.OnWorkersAvailable([W("a"), W("b")]);
-        Assert.Empty(run.OnWorkerLost("a"));
+        Assert.Empty(run.OnWorkerLost("a", "killed"));
         Assert.Equal([("b", 0)], Shards(run.OnShardDone(Done(1), "b")).Select(s => (s.Worker, s.Shard.Shard)));
         Assert.True(run.OnShardDone(Done(0), "b").OfType<Finished>().Single().Succeeded);
     }
