@@ -36,7 +36,7 @@ public static class NodeComposition
             new NodeEngine(
                 SessionsOn: _ => new StageSessionFactory(settings.DataRoot),
                 ShardsOn: _ => new ShardRunner(settings.DataRoot),
-                InferenceOn: device => new InferenceRunner(device, settings.DataRoot)),
+                Inference: new InferenceRunner()),
             dataPlanes: () => new CollectiveDataPlane(settings.Host, settings.AdvertisedHost),
             reducer,
             logLevel: quietHost ? "WARNING" : "INFO");

@@ -60,8 +60,8 @@ public static class NodeHost
             if (store is not null)
             {
                 builder.WithSingleton<CoordinatorProxyKey>(CoordinatorName, CoordinatorActor.Props(reducer), singletonOptions, createProxyToo: true);
-                // Label and evaluate stages run on the coordinator node, on its first device if it has one.
-                var inference = engine.InferenceOn(settings.Devices.FirstOrDefault() ?? "cpu");
+                // Label shards and evaluate stages run on workers; the coordinator node only joins label shards.
+                var inference = engine.Inference;
                 string? dataRoot = settings.DataRoot;
                 builder
                     .WithSqlPersistence(store.ConnectionString, store.Provider, autoInitialize: true)

@@ -13,7 +13,7 @@ namespace DistTrain.Cluster.Jobs;
 /// The job scheduler, a cluster singleton on coordinator-role nodes, event-sourced into Akka.Persistence.Sql.
 /// It runs each job's stages as a DAG (a stage starts when every stage it depends on succeeded), hands training
 /// stages to the coordinator (which runs several at once on disjoint workers, highest priority first), runs
-/// label and evaluate stages through <see cref="IInferenceRunner"/>, and records every fact in the journal
+/// label and evaluate stages on the workers through the coordinator (joining label shards here, <see cref="IInferenceRunner"/>), and records every fact in the journal
 /// before acting on it. On recovery — after a kill -9 of its node, on the same or another coordinator node —
 /// stages that were running are queued again and resume from their last recorded checkpoint.
 /// </summary>
@@ -43,8 +43,7 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
     public JobManagerActor(IActorRef coordinator, IInferenceRunner inference, string runRoot, string? dataRoot)
     {
         (_coordinator, _inference, _runRoot, _dataRoot) = (coordinator, inference, runRoot, dataRoot);
-        _scheduler = new JobScheduler(_book, Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString(),
-            (job, stage) => RunReport.ReadStageMetrics(new StageArtifacts(runRoot, job, stage)));
+        _scheduler = new JobScheduler(_book, (job, stage) => RunReport.ReadStageMetrics(new StageArtifacts(runRoot, job, stage)));
 
         Recover<IJobJournalEvent>(e => _book.Apply(e));
         Recover<RecoveryCompleted>(_ => Self.Tell(Recovered.Instance));
@@ -195,7 +194,6 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         _local[(work.JobId, work.Stage)] = cancel;
         Func<CancellationToken, IReadOnlyDictionary<string, double>> run = work.Work switch
         {
-            LocalWork.Evaluate => ct => _inference.Evaluate(spec, stageSpec, artifacts, ct),
             LocalWork.MergeLabels => _ => _inference.MergeLabels(spec, stageSpec, artifacts, LabelShards.Count(stageSpec)),
             _ => throw new InvalidOperationException($"unknown local work {work.Work}"),
         };

@@ -14,7 +14,7 @@ public sealed record RecordFact(IJobJournalEvent Fact) : SchedulerCommand;
 /// <summary>Ask the coordinator to run a training stage, or a label stage's shards.</summary>
 public sealed record SendToCoordinator(ICoordinatorRequest Request) : SchedulerCommand;
 
-/// <summary>Run a stage's work on the coordinator node, off the actor: an evaluate stage, or the merge of a label stage's shards.</summary>
+/// <summary>Run a stage's work on the coordinator node, off the actor: the merge of a label stage's shards.</summary>
 public sealed record RunLocally(string JobId, string Stage, LocalWork Work) : SchedulerCommand;
 
 /// <summary>Cancel a stage's local work.</summary>
@@ -23,7 +23,7 @@ public sealed record CancelLocal(string JobId, string Stage) : SchedulerCommand;
 /// <summary>Rewrite the job's report.json once the records before this command are persisted.</summary>
 public sealed record WriteReport(string JobId) : SchedulerCommand;
 
-public enum LocalWork { Evaluate, MergeLabels }
+public enum LocalWork { MergeLabels }
 
 /// <summary>
 /// The job manager's decisions as pure logic: the book of journaled facts and what is in flight go in, commands come
@@ -36,9 +36,8 @@ public enum LocalWork { Evaluate, MergeLabels }
 /// at once, which is what keeps a stage from being dispatched twice.
 /// </remarks>
 /// <param name="book">The journaled facts; the actor applies each record to it once persisted.</param>
-/// <param name="node">This node's address, recorded as where local stages run.</param>
 /// <param name="stageMetrics">Reads a finished training stage's metrics.json (job id, stage).</param>
-public sealed class JobScheduler(JobBook book, string node, Func<string, string, IReadOnlyDictionary<string, double>> stageMetrics)
+public sealed class JobScheduler(JobBook book, Func<string, string, IReadOnlyDictionary<string, double>> stageMetrics)
 {
     /// <summary>Training progress is recorded at most this often per rank; the last step always.</summary>
     public static readonly TimeSpan ProgressEvery = TimeSpan.FromSeconds(1);
@@ -149,7 +148,9 @@ public sealed class JobScheduler(JobBook book, string node, Func<string, string,
         _inFlight.Remove((f.JobId, f.Stage));
         if (job is null) return [];
         if (f.Succeeded)
-            return EndSucceeded(job, f.Stage, () => new Dictionary<string, double>(stageMetrics(f.JobId, f.Stage)) { ["restarts"] = f.Restarts }, now);
+            return EndSucceeded(job, f.Stage, () => job.Stage(f.Stage).Spec.Kind.Trains()
+                ? new Dictionary<string, double>(stageMetrics(f.JobId, f.Stage)) { ["restarts"] = f.Restarts }
+                : stageMetrics(f.JobId, f.Stage), now);
         return [EndStage(f.JobId, f.Stage, f.Stopped ? JobState.Cancelled : JobState.Failed, f.Summary, now)];
     }
 
@@ -188,17 +189,14 @@ public sealed class JobScheduler(JobBook book, string node, Func<string, string,
             _inFlight[(job.JobId, stage.Name)] = new InFlight(Local: false);
             commands.Add(new SendToCoordinator(RunRequest(job, stage, attempt)));
         }
-        else if (stage.Spec.Kind == StageKind.Label)
-        {
-            // Distributed inference: shards over every free worker; shards already on storage are reused.
-            _inFlight[(job.JobId, stage.Name)] = new InFlight(Local: false);
-            commands.Add(new SendToCoordinator(new RunInference(job.JobId, stage.Name, job.SpecYaml, job.Quick, LabelShards.Count(stage.Spec), SpecLimits.MaxWorkers, job.Priority)));
-        }
         else
         {
-            _inFlight[(job.JobId, stage.Name)] = new InFlight(Local: true);
-            commands.Add(new RecordFact(new StageStarted(job.JobId, stage.Name, [node], now)));
-            commands.Add(new RunLocally(job.JobId, stage.Name, LocalWork.Evaluate));
+            // Inference on the workers: a label stage's shards over every free worker (shards already on storage are
+            // reused); an evaluate stage as one shard on one worker.
+            _inFlight[(job.JobId, stage.Name)] = new InFlight(Local: false);
+            int shards = LabelShards.Count(stage.Spec);
+            commands.Add(new SendToCoordinator(new RunInference(job.JobId, stage.Name, job.SpecYaml, job.Quick, shards,
+                stage.Spec.Kind == StageKind.Evaluate ? 1 : SpecLimits.MaxWorkers, job.Priority)));
         }
     }
 

@@ -3,22 +3,14 @@ using static TorchSharp.torch;
 
 namespace DistTrain.Training.Pipeline;
 
-/// <summary>The coordinator node's inference work, on one device of this process.</summary>
-/// <param name="dataRoot">This node's data root (DISTTRAIN_DATA_ROOT).</param>
-public sealed class InferenceRunner(string device = "cpu", string? dataRoot = null) : IInferenceRunner
+/// <summary>The coordinator node's part of a label stage: joining the shards the workers wrote.</summary>
+public sealed class InferenceRunner : IInferenceRunner
 {
-    public IReadOnlyDictionary<string, double> Evaluate(JobSpec job, StageSpec stage, StageArtifacts artifacts, CancellationToken ct)
-    {
-        ct.ThrowIfCancellationRequested();
-        if (stage.Kind != StageKind.Evaluate) throw new ArgumentException($"stage '{stage.Name}' ({stage.Kind}) is not an evaluate stage");
-        return InferenceStages.Evaluate(job, stage, artifacts with { DataRoot = artifacts.DataRoot ?? dataRoot }, new Device(device));
-    }
-
     public IReadOnlyDictionary<string, double> MergeLabels(JobSpec job, StageSpec stage, StageArtifacts artifacts, int shardCount) =>
         InferenceStages.MergeLabels(job, stage, artifacts, shardCount);
 }
 
-/// <summary>Labels shards on a worker's device.</summary>
+/// <summary>Runs inference shards on a worker's device: a shard of a label stage, or a whole evaluate stage (one shard).</summary>
 /// <param name="dataRoot">This node's data root (DISTTRAIN_DATA_ROOT).</param>
 public sealed class ShardRunner(string? dataRoot = null) : IShardRunner
 {
@@ -28,6 +20,12 @@ public sealed class ShardRunner(string? dataRoot = null) : IShardRunner
         if (!parsed.Ok) throw new ArgumentException("invalid spec: " + string.Join("; ", parsed.Errors));
         var job = parsed.Spec!;
         var stage = job.Stage(r.Stage) ?? throw new ArgumentException($"the spec has no stage '{r.Stage}'");
-        return InferenceStages.LabelShard(job, stage, new StageArtifacts(r.RunRoot, r.JobId, r.Stage, dataRoot), new Device(device), r.Shard, r.ShardCount);
+        var artifacts = new StageArtifacts(r.RunRoot, r.JobId, r.Stage, dataRoot);
+        if (stage.Kind != StageKind.Evaluate)
+            return InferenceStages.LabelShard(job, stage, artifacts, new Device(device), r.Shard, r.ShardCount);
+        if (r.ShardCount != 1) throw new ArgumentException($"evaluate stage '{r.Stage}' is one shard, not {r.ShardCount}");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var metrics = InferenceStages.Evaluate(job, stage, artifacts, new Device(device));   // writes the stage's metrics.json
+        return new ShardResult((int)metrics.GetValueOrDefault("examples", metrics.GetValueOrDefault("count")), clock.Elapsed.TotalSeconds, Reused: false);
     }
 }

@@ -13,13 +13,12 @@ namespace DistTrain.Cluster.Tests.Jobs;
 public sealed class JobSchedulerTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 12, 4, 12, 0, 0, TimeSpan.Zero);
-    private const string Node = "akka.tcp://disttrain@10.0.0.1:4053";
 
     private static (JobScheduler Scheduler, JobEntry Job) Submitted(Func<string, string, IReadOnlyDictionary<string, double>>? metrics = null)
     {
         var book = new JobBook();
         var job = book.Apply(new JobSubmitted("j1", "tiny", 0, JobBookTests.Pipeline(), false, T0));
-        return (new JobScheduler(book, Node, metrics ?? ((_, _) => new Dictionary<string, double> { ["loss"] = 2.0 })), job);
+        return (new JobScheduler(book, metrics ?? ((_, _) => new Dictionary<string, double> { ["loss"] = 2.0 })), job);
     }
 
     /// <summary>Applies the records of <paramref name="commands"/> to the book and returns the other commands.</summary>
@@ -97,14 +96,16 @@ public sealed class JobSchedulerTests
     }
 
     [Fact]
-    public void An_evaluate_stage_starts_on_this_node()
+    public void An_evaluate_stage_runs_on_one_worker_as_one_shard_and_keeps_the_metrics_it_wrote()
     {
-        var (scheduler, job) = Submitted();
+        var (scheduler, job) = Submitted((_, stage) => new Dictionary<string, double> { ["accuracy"] = 0.75 });
         Succeeded(scheduler, 4);
-        var commands = scheduler.Schedule(T0);
-        var started = Assert.IsType<StageStarted>(Assert.IsType<RecordFact>(commands[1]).Fact);
-        Assert.Equal(("evaluate", Node), (started.Stage, Assert.Single(started.Workers)));
-        Assert.Equal(new RunLocally("j1", "evaluate", LocalWork.Evaluate), commands[2]);
+        var commands = Persisted(scheduler, scheduler.Schedule(T0));
+        var request = Assert.IsType<RunInference>(Assert.IsType<SendToCoordinator>(Assert.Single(commands)).Request);
+        Assert.Equal(("evaluate", 1, 1), (request.Stage, request.ShardCount, request.MaxWorkers));
+        Started(scheduler, "evaluate");
+        Assert.Equal([new WriteReport("j1")], Persisted(scheduler, scheduler.OnStageFinished(Finished("evaluate"), T0)));
+        Assert.Equal(new Dictionary<string, double> { ["accuracy"] = 0.75 }, job.Stage("evaluate").Metrics);   // no restart count: it does not train
     }
 
     [Fact]
@@ -128,15 +129,17 @@ public sealed class JobSchedulerTests
     }
 
     [Fact]
-    public void Cancelling_local_work_cancels_it_and_its_cancellation_ends_the_stage_as_cancelled()
+    public void Cancelling_while_label_shards_are_merged_cancels_the_merge_and_its_cancellation_ends_the_stage_as_cancelled()
     {
         var (scheduler, job) = Submitted();
-        Succeeded(scheduler, 4);
+        Succeeded(scheduler, 2);
         Persisted(scheduler, scheduler.Schedule(T0));
+        Started(scheduler, "label");
+        Assert.Equal([new RunLocally("j1", "label", LocalWork.MergeLabels)], Persisted(scheduler, scheduler.OnStageFinished(Finished("label"), T0)));
         Persisted(scheduler, scheduler.Cancel(job, T0));
-        Assert.Equal([new CancelLocal("j1", "evaluate")], Persisted(scheduler, scheduler.Schedule(T0)));
-        Persisted(scheduler, scheduler.OnLocalDone("j1", "evaluate", null, new OperationCanceledException(), T0));
-        Assert.Equal(JobState.Cancelled, job.Stage("evaluate").State);
+        Assert.Equal([new CancelLocal("j1", "label")], Persisted(scheduler, scheduler.Schedule(T0)));
+        Persisted(scheduler, scheduler.OnLocalDone("j1", "label", null, new OperationCanceledException(), T0));
+        Assert.Equal(JobState.Cancelled, job.Stage("label").State);
     }
 
     [Fact]
