@@ -48,30 +48,25 @@ public sealed record ClusterTlsFiles(string Certificate, string? Key, string Aut
     /// <summary>Reads the files; a missing, unreadable or inconsistent file is an <see cref="ArgumentException"/> naming it.</summary>
     public ClusterTlsMaterial Load()
     {
+        bool pkcs12 = IsPkcs12(Certificate);
+        if (pkcs12 && Key is not null) throw new ArgumentException($"cluster TLS: {Certificate} is PKCS#12 (it holds its key): leave the key file unset");
+        if (!pkcs12 && Key is null) throw new ArgumentException($"cluster TLS: {Certificate} is PEM: the node needs its private key file too");
         X509Certificate2 node;
         var roots = new X509Certificate2Collection();
         try
         {
-            if (IsPkcs12(Certificate))
-            {
-                if (Key is not null) throw new ArgumentException($"{Certificate} is PKCS#12 (it holds its key): leave the key file unset");
-                node = X509CertificateLoader.LoadPkcs12FromFile(Certificate, Password);
-            }
-            else
-            {
-                if (Key is null) throw new ArgumentException($"{Certificate} is PEM: the node needs its private key file too");
-                node = X509Certificate2.CreateFromPemFile(Certificate, Key);
-            }
+            node = pkcs12 ? X509CertificateLoader.LoadPkcs12FromFile(Certificate, Password) : X509Certificate2.CreateFromPemFile(Certificate, Key);
             roots.ImportFromPemFile(Authority);
         }
-        catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException)
+        // ArgumentException: a key that is not the certificate's.
+        catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
         {
             throw new ArgumentException($"cluster TLS: cannot load the certificate ({Certificate}), key ({Key ?? "in the PKCS#12 file"}) or CA ({Authority}): {e.Message}", e);
         }
         if (!node.HasPrivateKey) throw new ArgumentException($"cluster TLS: {Certificate} has no private key");
         if (roots.Count == 0) throw new ArgumentException($"cluster TLS: {Authority} holds no PEM certificate");
-        // The node's own intermediates (after the leaf in tls.crt) go out in the handshake only if the peer can find them;
-        // keep them so this node's chain can be checked the same way it checks others'.
+        // Intermediates after the leaf in tls.crt help check this node's own chain here; Akka hands SslStream the leaf
+        // alone, so peers find an intermediate only in their ca.crt (docs/security.md).
         var intermediates = new X509Certificate2Collection();
         if (!IsPkcs12(Certificate))
         {

@@ -16,6 +16,7 @@ public sealed class LocalCertificateAuthority : IDisposable
     private readonly ECDsa _key;
     private long _serial;
 
+    /// <summary>The CA's certificate, with its private key (self-signed).</summary>
     public X509Certificate2 Certificate { get; }
 
     private LocalCertificateAuthority(ECDsa key, X509Certificate2 certificate)
@@ -80,8 +81,10 @@ public sealed class LocalCertificateAuthority : IDisposable
             builder.AddEntry(cert, DateTimeOffset.UtcNow, X509RevocationReason.KeyCompromise);
         }
         var now = DateTimeOffset.UtcNow;
-        using var signing = Certificate.CopyWithPrivateKey(_key);
-        byte[] der = builder.Build(signing, BigInteger.One, now.Add(validFor ?? TimeSpan.FromDays(7)), HashAlgorithmName.SHA256, thisUpdate: now);
+        var next = now.Add(validFor ?? TimeSpan.FromDays(7));
+        // A negative validity (tests) makes a list that has already expired: issued a minute before it ran out.
+        var issued = next < now ? next.AddMinutes(-1) : now;
+        byte[] der = builder.Build(Certificate, BigInteger.One, next, HashAlgorithmName.SHA256, thisUpdate: issued);
         File.WriteAllText(path, PemEncoding.WriteString("X509 CRL", der) + "\n");
     }
 
