@@ -22,6 +22,8 @@ public sealed record LocalClusterOptions(int Workers, string RunRoot, Executable
     public bool ServeMetrics { get; init; }
     /// <summary>Every node's data root (DISTTRAIN_DATA_ROOT), where specs' data paths are read; null: none (built-in corpora only).</summary>
     public string? DataRoot { get; init; }
+    /// <summary>Remoting without TLS (<c>DISTTRAIN_CLUSTER_TLS=off</c> on every node): only for <c>bench startup</c>'s comparison.</summary>
+    public bool PlaintextRemoting { get; init; }
 }
 
 /// <summary>
@@ -44,7 +46,7 @@ public sealed class LocalCluster : IAsyncDisposable
         _options = options;
         Port = port;
         GrpcPort = grpcPort;
-        _seed = $"akka.ssl.tcp://{NodeSettings.SystemName}@127.0.0.1:{port}";
+        _seed = $"{(options.PlaintextRemoting ? "akka.tcp" : "akka.ssl.tcp")}://{NodeSettings.SystemName}@127.0.0.1:{port}";
     }
 
     public int Port { get; }
@@ -79,8 +81,8 @@ public sealed class LocalCluster : IAsyncDisposable
         {
             var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", cluster.Port, [], [], options.RunRoot)
             {
-                ClusterTls = cluster._authority.Issue(Path.Combine(cluster._tlsDirectory, "coordinator"), "coordinator"),
-                PlaintextRemoting = false,
+                ClusterTls = options.PlaintextRemoting ? null : cluster._authority.Issue(Path.Combine(cluster._tlsDirectory, "coordinator"), "coordinator"),
+                PlaintextRemoting = options.PlaintextRemoting,
                 GrpcPort = cluster.GrpcPort,
                 ApiToken = options.ApiToken,
                 AllowAnonymousApi = options.ApiToken is null,
@@ -110,10 +112,12 @@ public sealed class LocalCluster : IAsyncDisposable
         var psi = _options.Executable.StartInfo(["node", "--roles", Roles.Worker, "--host", "127.0.0.1", "--port", LoopbackPorts.Free().ToString(),
             "--seeds", _seed, "--devices", "cpu", "--run-root", _options.RunRoot, "--metrics-port", MetricsPort().ToString()]);
         psi.Environment[EnvironmentVariables.TorchThreads] = _options.TorchThreads.ToString();
-        foreach (var (name, value) in _authority.Issue(Path.Combine(_tlsDirectory, $"worker-{i}"), $"worker-{i}").Environment())
-            psi.Environment[name] = value;
-        psi.Environment.Remove(EnvironmentVariables.ClusterTls);
-        psi.Environment.Remove(EnvironmentVariables.ClusterTlsRevocationList);
+        foreach (var variable in EnvironmentVariables.All.Where(v => v.StartsWith("DISTTRAIN_CLUSTER_TLS", StringComparison.Ordinal)))
+            psi.Environment.Remove(variable);
+        if (_options.PlaintextRemoting) psi.Environment[EnvironmentVariables.ClusterTls] = "off";
+        else
+            foreach (var (name, value) in _authority.Issue(Path.Combine(_tlsDirectory, $"worker-{i}"), $"worker-{i}").Environment())
+                psi.Environment[name] = value;
         if (_options.DataRoot is { } data) psi.Environment[EnvironmentVariables.DataRoot] = data;
         else psi.Environment.Remove(EnvironmentVariables.DataRoot);
         _workers.Start(psi, $"worker-{i}", Path.Combine(LogDirectory, $"worker-{i}.log"));
