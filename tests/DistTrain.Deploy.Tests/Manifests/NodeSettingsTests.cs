@@ -47,4 +47,11 @@ public sealed class NodeSettingsTests
         var e = Assert.Throws<ArgumentException>(() => (Pod(DefaultPorts.Management) with { Seeds = ["akka.tcp://disttrain@10.0.0.8:4053"] }).Validate());
         Assert.Contains("akka.ssl.tcp://", e.Message);
     }
+
+    [Fact]
+    public void Every_variable_a_node_reads_is_documented()
+    {
+        string doc = File.ReadAllText(Repository.PathOf("docs/configuration.md"));
+        Assert.All(EnvironmentVariables.All, v => Assert.Contains($"`{v}`", doc));
+    }
 }
