@@ -3,6 +3,7 @@ using Akka.Hosting;
 using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Security;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -21,6 +22,8 @@ public sealed record LocalClusterOptions(int Workers, string RunRoot, Executable
     public bool ServeMetrics { get; init; }
     /// <summary>Every node's data root (DISTTRAIN_DATA_ROOT), where specs' data paths are read; null: none (built-in corpora only).</summary>
     public string? DataRoot { get; init; }
+    /// <summary>Remoting without TLS (<c>DISTTRAIN_CLUSTER_TLS=off</c> on every node): only for <c>bench startup</c>'s comparison.</summary>
+    public bool PlaintextRemoting { get; init; }
 }
 
 /// <summary>
@@ -32,6 +35,9 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly LocalClusterOptions _options;
     private readonly ChildProcesses _workers = new();
     private readonly string _seed;
+    // Remoting's mutual TLS: a throw-away CA made for this cluster, and a folder (this user only) of node certificates.
+    private readonly LocalCertificateAuthority _authority = LocalCertificateAuthority.Create();
+    private readonly string _tlsDirectory = Path.Combine(Path.GetTempPath(), "disttrain-tls-" + Guid.NewGuid().ToString("N")[..12]);
     private readonly List<string> _metricsTargets = new();
     private IHost? _host;
 
@@ -40,7 +46,7 @@ public sealed class LocalCluster : IAsyncDisposable
         _options = options;
         Port = port;
         GrpcPort = grpcPort;
-        _seed = $"akka.tcp://{NodeSettings.SystemName}@127.0.0.1:{port}";
+        _seed = $"{(options.PlaintextRemoting ? "akka.tcp" : "akka.ssl.tcp")}://{NodeSettings.SystemName}@127.0.0.1:{port}";
     }
 
     public int Port { get; }
@@ -75,6 +81,8 @@ public sealed class LocalCluster : IAsyncDisposable
         {
             var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", cluster.Port, [], [], options.RunRoot)
             {
+                ClusterTls = options.PlaintextRemoting ? null : cluster._authority.Issue(Path.Combine(cluster._tlsDirectory, "coordinator"), "coordinator"),
+                PlaintextRemoting = options.PlaintextRemoting,
                 GrpcPort = cluster.GrpcPort,
                 ApiToken = options.ApiToken,
                 AllowAnonymousApi = options.ApiToken is null,
@@ -104,6 +112,12 @@ public sealed class LocalCluster : IAsyncDisposable
         var psi = _options.Executable.StartInfo(["node", "--roles", Roles.Worker, "--host", "127.0.0.1", "--port", LoopbackPorts.Free().ToString(),
             "--seeds", _seed, "--devices", "cpu", "--run-root", _options.RunRoot, "--metrics-port", MetricsPort().ToString()]);
         psi.Environment[EnvironmentVariables.TorchThreads] = _options.TorchThreads.ToString();
+        foreach (var variable in EnvironmentVariables.All.Where(v => v.StartsWith("DISTTRAIN_CLUSTER_TLS", StringComparison.Ordinal)))
+            psi.Environment.Remove(variable);
+        if (_options.PlaintextRemoting) psi.Environment[EnvironmentVariables.ClusterTls] = "off";
+        else
+            foreach (var (name, value) in _authority.Issue(Path.Combine(_tlsDirectory, $"worker-{i}"), $"worker-{i}").Environment())
+                psi.Environment[name] = value;
         if (_options.DataRoot is { } data) psi.Environment[EnvironmentVariables.DataRoot] = data;
         else psi.Environment.Remove(EnvironmentVariables.DataRoot);
         _workers.Start(psi, $"worker-{i}", Path.Combine(LogDirectory, $"worker-{i}.log"));
@@ -146,5 +160,7 @@ public sealed class LocalCluster : IAsyncDisposable
             _host.Dispose();
         }
         _workers.Dispose();
+        _authority.Dispose();
+        try { Directory.Delete(_tlsDirectory, recursive: true); } catch (DirectoryNotFoundException) { }
     }
 }

@@ -12,12 +12,14 @@ namespace DistTrain.Cli.Commands;
 ///                                   spawns one child per rank on loopback; ours vs raw TCP in the same run
 ///   disttrain bench overhead [--json] [--steps 40]   a 1-worker cluster job and the in-process step vs a bare TorchSharp loop
 ///   disttrain bench scaling [--json] [--steps 40]    2 workers × 1 thread vs 1 worker × 1 thread
+///   disttrain bench startup [--json] [--workers 2] [--runs 5]
+///                                   local-cluster start-up (coordinator up, every worker registered), TLS remoting vs plaintext
 ///   disttrain bench data [--json] [--gb 1] [--small-mb 10] [--steps 200] [--dir DIR] [--keep]
 ///                                   a ~10 MB and a ≥ 1 GB corpus of your own: prepare throughput, worker RSS while training
 /// </remarks>
 public static class BenchCommand
 {
-    public static Command Create() => new("bench", "Run benchmarks (results: docs/benchmarks.md).") { AllReduce(), AllReduceChild(), Overhead(), Scaling(), Data() };
+    public static Command Create() => new("bench", "Run benchmarks (results: docs/benchmarks.md).") { AllReduce(), AllReduceChild(), Overhead(), Scaling(), Data(), Startup() };
 
     /// <summary>`bench data`: prepare a small and a large generated corpus, train on each on 2 workers, compare worker RSS.</summary>
     private static Command Data()
@@ -98,6 +100,27 @@ public static class BenchCommand
                 Console.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result)
                     : TrainingBench.Table(result.rows)
                       + $"\nscaling_2x1_vs_1x1 = {result.scaling_2x1_vs_1x1:F3}");
+                return 0;
+            }
+            finally { Directory.Delete(root, recursive: true); }
+        });
+        return cmd;
+    }
+
+    /// <summary>`bench startup`: what remoting's mutual TLS costs a cluster's start, plaintext and TLS runs interleaved.</summary>
+    private static Command Startup()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var workers = new Option<int>("--workers") { Description = "Worker processes per cluster.", DefaultValueFactory = _ => 2 };
+        var runs = new Option<int>("--runs") { Description = "Starts of each kind (interleaved).", DefaultValueFactory = _ => 5 };
+        var cmd = new Command("startup", "Local-cluster start-up time with TLS remoting (the default) and without.") { json, workers, runs };
+        cmd.SetAction(async (r, ct) =>
+        {
+            string root = Directory.CreateTempSubdirectory("disttrain-bench-").FullName;
+            try
+            {
+                var result = await StartupBench.RunAsync(r.GetValue(workers), r.GetValue(runs), root, ExecutableCommand.Self(), ct);
+                Console.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result) : StartupBench.Table(result));
                 return 0;
             }
             finally { Directory.Delete(root, recursive: true); }

@@ -18,7 +18,7 @@ public static class NodeCommand
         var host = new Option<string>("--host") { Description = $"Address to bind remoting and the data plane to (env {EnvironmentVariables.Host})" };
         var publicHost = new Option<string>("--public-host") { Description = $"Address other nodes use to reach this one (env {EnvironmentVariables.PublicHost})" };
         var port = new Option<int?>("--port") { Description = $"Akka remoting port (env {EnvironmentVariables.Port})" };
-        var seeds = new Option<string>("--seeds") { Description = $"Comma-separated seed addresses akka.tcp://disttrain@host:port (env {EnvironmentVariables.Seeds})" };
+        var seeds = new Option<string>("--seeds") { Description = $"Comma-separated seed addresses akka.ssl.tcp://disttrain@host:port (akka.tcp:// with DISTTRAIN_CLUSTER_TLS=off) (env {EnvironmentVariables.Seeds})" };
         var devices = new Option<string>("--devices") { Description = $"cpu, or cuda:0,cuda:1,… (env {EnvironmentVariables.Devices})" };
         var runRoot = new Option<string>("--run-root") { Description = $"Shared folder for checkpoints and stage outputs (env {EnvironmentVariables.RunRoot})" };
         var grpcPort = new Option<int?>("--grpc-port") { Description = $"gRPC job API port on coordinator nodes, 0 for none (env {EnvironmentVariables.GrpcPort}; default {DefaultPorts.Grpc})" };

@@ -9,6 +9,9 @@ using Akka.Persistence.Sql.Hosting;
 using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Observability;
+using DistTrain.Cluster.Security;
+using Akka.Event;
+using System.Security.Cryptography.X509Certificates;
 using DistTrain.Cluster.Worker;
 using DistTrain.Execution;
 using Microsoft.Extensions.DependencyInjection;
@@ -42,12 +45,14 @@ public static class NodeHost
             + $"\nakka.loglevel = {logLevel}\n"
             // A node embedded in a command reports problems in its own words; the proxies' start-up chatter is noise there.
             + (logLevel == "INFO" ? "" : "akka.cluster.singleton-proxy.log-singleton-identification-failure = off\n");
+        // Loaded before anything starts: a missing or unreadable file stops the node with its name.
+        var tls = settings.ClusterTls?.Load();
         services.AddDistTrainMetrics(settings);   // Prometheus /metrics when settings.MetricsPort > 0
         services.AddAkka(NodeSettings.SystemName, builder =>
         {
             builder
                 .AddHocon(ConfigurationFactory.ParseString(hocon), HoconAddMode.Prepend)
-                .WithRemoting(new RemoteOptions { HostName = settings.Host, Port = settings.Port, PublicHostName = settings.PublicHost })
+                .WithRemoting(RemotingOptions(settings, tls))
                 .WithClustering(new ClusterOptions
                 {
                     Roles = settings.Roles.ToArray(),
@@ -73,6 +78,8 @@ public static class NodeHost
             else
                 builder.WithSingletonProxy<CoordinatorProxyKey>(CoordinatorName, singletonOptions);
             builder.WithDistTrainMetrics(settings);
+            if (tls?.OwnProblem is { } problem)
+                builder.WithActors((system, _) => system.Log.Warning("cluster TLS: the other nodes will refuse this node's own certificate: {0}", problem));
 
             if (settings.IsWorker)
                 builder.WithActors((system, registry) =>
@@ -92,6 +99,37 @@ public static class NodeHost
             services.AddHostedService(sp => new ManagementEndpoint(settings, sp.GetRequiredService<ActorSystem>(),
                 sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ManagementEndpoint>>()));
         return services;
+    }
+
+    /// <summary>
+    /// Remoting over mutual TLS: each end presents its certificate and checks the other's with
+    /// <see cref="PeerCertificatePolicy"/> (the cluster's CA only, validity, revocation). Host names are not checked:
+    /// nodes dial each other by pod IP, and membership, not identity of a particular host, is what the CA vouches for.
+    /// The validator is Akka's programmatic setup (DotNettySslSetup), which Akka only uses when
+    /// <c>akka.remote.dot-netty.tcp.ssl.certificate.path</c> is empty: cluster-config must never set that path.
+    /// </summary>
+    private static RemoteOptions RemotingOptions(NodeSettings settings, ClusterTlsMaterial? tls)
+    {
+        var options = new RemoteOptions { HostName = settings.Host, Port = settings.Port, PublicHostName = settings.PublicHost };
+        if (tls is null) return options;
+        options.EnableSsl = true;
+        options.Ssl = new SslOptions
+        {
+            X509Certificate = tls.Certificate,
+            SuppressValidation = false,
+            RequireMutualAuthentication = true,
+            ValidateCertificateHostname = false,
+            CustomValidator = (certificate, chain, peer, _, log) =>
+            {
+                var presented = new X509Certificate2Collection();
+                if (chain is not null)
+                    foreach (var element in chain.ChainElements.Skip(1)) presented.Add(element.Certificate);
+                if (tls.Policy.Check(certificate, presented) is not { } reason) return true;
+                log.Warning("cluster TLS: refused {0}: {1}", peer, reason);
+                return false;
+            },
+        };
+        return options;
     }
 
     /// <summary>Finds a file of <c>cluster-config/</c>: beside the executable (published) or up the tree (development).</summary>

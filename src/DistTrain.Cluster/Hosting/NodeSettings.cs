@@ -38,8 +38,21 @@ public static class EnvironmentVariables
     public const string TlsKey = "DISTTRAIN_TLS_KEY";
     /// <summary>How a node finds the cluster: <c>seeds</c> (DISTTRAIN_SEEDS) or <c>kubernetes</c> (Akka.Management bootstrap).</summary>
     public const string Discovery = "DISTTRAIN_DISCOVERY";
+    /// <summary>Remoting's mutual TLS (docs/security.md): this node's certificate, PEM or PKCS#12 (<c>tls.crt</c> of a cert-manager Secret).</summary>
+    public const string ClusterTlsCertificate = "DISTTRAIN_CLUSTER_TLS_CERT";
+    /// <summary>The PEM private key of that certificate (<c>tls.key</c>); unset for PKCS#12.</summary>
+    public const string ClusterTlsKey = "DISTTRAIN_CLUSTER_TLS_KEY";
+    /// <summary>The PEM CA bundle peers' certificates must chain to (<c>ca.crt</c>).</summary>
+    public const string ClusterTlsAuthority = "DISTTRAIN_CLUSTER_TLS_CA";
+    /// <summary>Optional CRL (PEM or DER) from that CA: the certificates it lists are refused; re-read when it changes.</summary>
+    public const string ClusterTlsRevocationList = "DISTTRAIN_CLUSTER_TLS_CRL";
+    /// <summary>Optional password of a PKCS#12 certificate file.</summary>
+    public const string ClusterTlsPassword = "DISTTRAIN_CLUSTER_TLS_PASSWORD";
+    /// <summary><c>off</c>: plaintext remoting that anyone who reaches the port can join; only for a trusted, isolated network.</summary>
+    public const string ClusterTls = "DISTTRAIN_CLUSTER_TLS";
     public static readonly string[] All = [Roles, Host, PublicHost, Port, Seeds, Devices, RunRoot, DataRoot, TorchThreads,
-        GrpcPort, MetricsPort, ManagementPort, JobStore, ApiToken, TlsCertificate, TlsKey, Discovery];
+        GrpcPort, MetricsPort, ManagementPort, JobStore, ApiToken, TlsCertificate, TlsKey, Discovery,
+        ClusterTlsCertificate, ClusterTlsKey, ClusterTlsAuthority, ClusterTlsRevocationList, ClusterTlsPassword, ClusterTls];
 }
 
 /// <summary>The ports a node listens on by default; manifests and docs are checked against these.</summary>
@@ -52,7 +65,7 @@ public static class DefaultPorts
 }
 
 /// <summary>How one node joins the cluster and what it owns.</summary>
-/// <param name="Seeds">Akka addresses of seed nodes, e.g. <c>akka.tcp://disttrain@127.0.0.1:4053</c>; empty makes this node the first seed.</param>
+/// <param name="Seeds">Akka addresses of seed nodes, e.g. <c>akka.ssl.tcp://disttrain@127.0.0.1:4053</c> (<c>akka.tcp://</c> with plaintext remoting); empty makes this node the first seed.</param>
 /// <param name="Devices">Devices this node's workers own: <c>cpu</c>, or <c>cuda:0,cuda:1,…</c>; one worker actor per device.</param>
 /// <param name="RunRoot">Shared storage for checkpoints and stage outputs.</param>
 public sealed record NodeSettings(
@@ -82,6 +95,21 @@ public sealed record NodeSettings(
     /// <summary><c>seeds</c> or <c>kubernetes</c>.</summary>
     public string Discovery { get; init; } = "seeds";
 
+    /// <summary>
+    /// Remoting's mutual-TLS files (<c>DISTTRAIN_CLUSTER_TLS_*</c>); a node without them refuses to start unless
+    /// <see cref="PlaintextRemoting"/> says otherwise. Local clusters make their own (<see cref="Security.LocalCertificateAuthority"/>).
+    /// </summary>
+    public Security.ClusterTlsFiles? ClusterTls { get; init; } = Security.ClusterTlsFiles.FromEnvironment();
+    /// <summary><c>DISTTRAIN_CLUSTER_TLS=off</c>: remoting in plaintext, joinable by anything that reaches the port.</summary>
+    public bool PlaintextRemoting { get; init; } = ReadPlaintextRemoting();
+
+    private static bool ReadPlaintextRemoting() => Environment.GetEnvironmentVariable(EnvironmentVariables.ClusterTls) switch
+    {
+        null or "" or "on" => false,
+        "off" => true,
+        var v => throw new ArgumentException($"{EnvironmentVariables.ClusterTls}='{v}': on or off"),
+    };
+
     /// <summary>This node's data root (<c>DISTTRAIN_DATA_ROOT</c>): specs' data paths are read under it, and the coordinator checks them at submit.</summary>
     public string? DataRoot { get; init; } = Environment.GetEnvironmentVariable(EnvironmentVariables.DataRoot) is { Length: > 0 } d ? d : null;
 
@@ -93,7 +121,9 @@ public sealed record NodeSettings(
     public bool IsCoordinator => Roles.Contains(Hosting.Roles.Coordinator);
     public bool IsWorker => Roles.Contains(Hosting.Roles.Worker);
     public string AdvertisedHost => PublicHost ?? Host;
-    public string Address => $"akka.tcp://{SystemName}@{AdvertisedHost}:{Port}";
+    /// <summary>This node's Akka address; TLS remoting's scheme is <c>akka.ssl.tcp</c>, and seeds must use the same.</summary>
+    public string Address => $"{Scheme}://{SystemName}@{AdvertisedHost}:{Port}";
+    public string Scheme => PlaintextRemoting ? "akka.tcp" : "akka.ssl.tcp";
 
     /// <summary>Rejects settings that cannot work, with the reason.</summary>
     public void Validate()
@@ -114,5 +144,12 @@ public sealed record NodeSettings(
             if (d != "cpu" && !(d.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(d[5..], out int n) && n >= 0))
                 throw new ArgumentException($"unknown device '{d}' (cpu, cuda:N)");
         if (Devices.Distinct().Count() != Devices.Count) throw new ArgumentException("a device is listed twice");
+        if (ClusterTls is null && !PlaintextRemoting)
+            throw new ArgumentException($"remoting needs the cluster's certificates: set {EnvironmentVariables.ClusterTlsCertificate}, {EnvironmentVariables.ClusterTlsKey} and {EnvironmentVariables.ClusterTlsAuthority} (docs/security.md), or {EnvironmentVariables.ClusterTls}=off for a plaintext cluster that anyone reaching its port can join");
+        if (ClusterTls is not null && PlaintextRemoting)
+            throw new ArgumentException($"{EnvironmentVariables.ClusterTls}=off and cluster certificates are both set: choose one");
+        foreach (var seed in Seeds)
+            if (!seed.StartsWith(Scheme + "://", StringComparison.Ordinal))
+                throw new ArgumentException($"seed '{seed}' is not a {Scheme}:// address ({(PlaintextRemoting ? "plaintext" : "TLS")} remoting): every node of a cluster must use the same");
     }
 }

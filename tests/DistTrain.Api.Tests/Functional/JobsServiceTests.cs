@@ -120,7 +120,7 @@ public sealed class HealthTests
     public async Task Health_is_not_serving_while_the_node_cannot_reach_its_cluster()
     {
         // A seed nobody listens on: the node never joins, so no singleton starts and nothing answers behind the API.
-        await using var node = await ApiNode.StartAsync(seeds: [$"akka.tcp://disttrain@127.0.0.1:{LoopbackPorts.Free()}"]);
+        await using var node = await ApiNode.StartAsync(seeds: [$"akka.ssl.tcp://disttrain@127.0.0.1:{LoopbackPorts.Free()}"]);
         using var channel = node.Channel();
         var health = new Health.HealthClient(channel);
         // A node that joins becomes SERVING within a few seconds (the shared node's start shows it); this one stays

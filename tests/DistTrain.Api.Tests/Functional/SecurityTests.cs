@@ -46,7 +46,9 @@ public sealed class SecurityTests
     [Fact]
     public void A_coordinator_refuses_to_serve_the_api_without_a_token_outside_local_mode()
     {
-        var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", LoopbackPorts.Free(), [], [], Path.GetTempPath()) { GrpcPort = LoopbackPorts.Free() };
+        using var dir = new TempDir();
+        var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", LoopbackPorts.Free(), [], [], Path.GetTempPath())
+            { GrpcPort = LoopbackPorts.Free(), ClusterTls = ApiNode.LocalTls(dir.Path) };
         var e = Assert.Throws<ArgumentException>(() => NodeComposition.Build(settings));
         Assert.Contains(EnvironmentVariables.ApiToken, e.Message);
         // No API, no token needed; local mode may go without.

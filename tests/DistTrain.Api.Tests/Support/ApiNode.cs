@@ -2,6 +2,7 @@ using DistTrain.Api.Client;
 using DistTrain.Api.Hosting;
 using DistTrain.Api.V1;
 using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Security;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Hosting;
 
@@ -42,6 +43,7 @@ public sealed class ApiNode : IAsyncDisposable
             AllowAnonymousApi = token is null,
             TlsCertificate = tlsCertificate,
             TlsKey = tlsKey,
+            ClusterTls = LocalTls(runRoot),
         };
         var host = NodeComposition.Build(settings, quietHost: true);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -57,6 +59,13 @@ public sealed class ApiNode : IAsyncDisposable
             throw;
         }
         return new ApiNode(host, runRoot, grpcPort, tlsCertificate is not null);
+    }
+
+    /// <summary>Remoting certificates for a node of its own: a throw-away CA (discarded at once) and one node certificate under <paramref name="dir"/>.</summary>
+    public static ClusterTlsFiles LocalTls(string dir)
+    {
+        using var authority = LocalCertificateAuthority.Create();
+        return authority.Issue(Path.Combine(dir, "cluster-tls"));
     }
 
     /// <summary>

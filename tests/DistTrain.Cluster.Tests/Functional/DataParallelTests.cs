@@ -35,6 +35,8 @@ public sealed class DataParallelTests(ITestOutputHelper output)
         await using (var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(workers, root.Path, ClusterHarness.Disttrain())))
         {
             output.WriteLine($"cluster up: {clock.Elapsed.TotalSeconds:F1} s");
+            // The default local cluster: remoting over mutual TLS (docs/security.md).
+            Assert.Equal("akka.ssl.tcp", Akka.Cluster.Cluster.Get(cluster.System).SelfAddress.Protocol);
             var result = await new ClusterJobRunner(cluster.Jobs).RunAsync(yaml, quick: false);
             Assert.True(result.State == JobState.Succeeded, result.Stages.Single().Summary);
             jobId = result.JobId;

@@ -1,6 +1,7 @@
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Security;
 using DistTrain.Cluster.Tests.Functional;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -17,8 +18,17 @@ namespace DistTrain.Cluster.Tests.Jobs;
 public sealed class DurabilityTests(ITestOutputHelper output)
 {
 
-    private static IHost CoordinatorNode(string runRoot, string store, IReadOnlyList<string>? seeds = null) =>
-        NodeComposition.Build(new NodeSettings([Roles.Coordinator], "127.0.0.1", LoopbackPorts.Free(), seeds ?? [], [], runRoot) { JobStore = store }, quietHost: true);
+    /// <param name="tls">Remoting certificates; null: a node of its own, with a throw-away CA's.</param>
+    private static IHost CoordinatorNode(string runRoot, string store, IReadOnlyList<string>? seeds = null, ClusterTlsFiles? tls = null)
+    {
+        if (tls is null)
+        {
+            using var authority = LocalCertificateAuthority.Create();
+            tls = authority.Issue(Path.Combine(runRoot, "cluster-tls"));
+        }
+        return NodeComposition.Build(new NodeSettings([Roles.Coordinator], "127.0.0.1", LoopbackPorts.Free(), seeds ?? [], [], runRoot)
+            { JobStore = store, ClusterTls = tls }, quietHost: true);
+    }
 
     /// <summary>A job with nowhere to run stays queued; restarting the node must bring it back as it was, then cancel it durably.</summary>
     private async Task A_queued_job_survives_restarts(string store, string runRoot)
@@ -110,25 +120,29 @@ public sealed class DurabilityTests(ITestOutputHelper output)
 
         string store = $"sqlite:{Path.Combine(root.Path, "jobs.db")}";
         int seedPort = LoopbackPorts.Free();
-        string seed = $"akka.tcp://{NodeSettings.SystemName}@127.0.0.1:{seedPort}";
+        string seed = $"akka.ssl.tcp://{NodeSettings.SystemName}@127.0.0.1:{seedPort}";
+        using var authority = LocalCertificateAuthority.Create();
         var exe = ClusterHarness.Disttrain();
         using var processes = new ChildProcesses();
         string logs = Path.Combine(root.Path, "logs");
         // The first coordinator is a process of its own (so it can be killed) and the oldest node: it hosts both singletons.
-        processes.Start(exe.StartInfo(["node", "--roles", Roles.Coordinator, "--host", "127.0.0.1", "--port", seedPort.ToString(),
-            "--run-root", root.Path, "--job-store", store, "--grpc-port", "0", "--metrics-port", "0"]), "coordinator", Path.Combine(logs, "coordinator.log"));
+        var coordinator = exe.StartInfo(["node", "--roles", Roles.Coordinator, "--host", "127.0.0.1", "--port", seedPort.ToString(),
+            "--run-root", root.Path, "--job-store", store, "--grpc-port", "0", "--metrics-port", "0"]);
+        foreach (var (k, v) in authority.Issue(Path.Combine(root.Path, "tls", "coordinator")).Environment()) coordinator.Environment[k] = v;
+        processes.Start(coordinator, "coordinator", Path.Combine(logs, "coordinator.log"));
         for (int i = 0; i < 2; i++)
         {
             var psi = exe.StartInfo(["node", "--roles", Roles.Worker, "--host", "127.0.0.1", "--port", LoopbackPorts.Free().ToString(), "--seeds", seed,
                 "--devices", "cpu", "--run-root", root.Path, "--grpc-port", "0", "--metrics-port", "0"]);
             psi.Environment[EnvironmentVariables.TorchThreads] = "1";
+            foreach (var (k, v) in authority.Issue(Path.Combine(root.Path, "tls", $"worker-{i}")).Environment()) psi.Environment[k] = v;
             // Tiny steps take milliseconds: a stall after step 12 holds the stage open, past its checkpoint of step 10, long
             // enough to kill mid-stage. (It stalls again after the resume; that costs time, not correctness.)
             psi.Environment[Training.Engine.FaultInjection.Variable] = "straggle:rank=0:step=12:seconds=10";
             processes.Start(psi, $"worker-{i}", Path.Combine(logs, $"worker-{i}.log"));
         }
         // This process is the second coordinator-role node: the singletons move here when the first dies.
-        using var standby = CoordinatorNode(root.Path, store, [seed]);
+        using var standby = CoordinatorNode(root.Path, store, [seed], authority.Issue(Path.Combine(root.Path, "tls", "standby")));
         await standby.StartAsync(ct);
         var jobs = standby.Services.GetRequiredService<IJobService>();
         await WaitForWorkers(jobs, 2, processes, ct);

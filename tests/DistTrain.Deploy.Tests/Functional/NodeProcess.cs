@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Security;
 
 namespace DistTrain.Deploy.Tests.Functional;
 
@@ -7,6 +8,8 @@ namespace DistTrain.Deploy.Tests.Functional;
 public sealed class NodeProcesses : IDisposable
 {
     private readonly ChildProcesses _children = new();
+    // Every node's remoting certificate comes from this throw-away CA, as in a local cluster.
+    private readonly LocalCertificateAuthority _authority = LocalCertificateAuthority.Create();
 
     public string Root { get; } = Path.Combine(Path.GetTempPath(), "disttrain-deploy-" + Guid.NewGuid().ToString("N")[..8]);
     public string LogDirectory => Path.Combine(Root, "logs");
@@ -28,6 +31,7 @@ public sealed class NodeProcesses : IDisposable
             .. seeds.Count > 0 ? new[] { "--seeds", string.Join(',', seeds) } : [],
         ]);
         if (serviceAccount is not null) psi = InPodMounts(psi, serviceAccount);
+        foreach (var (k, v) in _authority.Issue(Path.Combine(Root, name, "tls"), name).Environment()) psi.Environment[k] = v;
         foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         _children.Start(psi, name, Path.Combine(LogDirectory, name + ".log"));
         return new Uri($"http://127.0.0.1:{management}");
@@ -64,6 +68,7 @@ public sealed class NodeProcesses : IDisposable
     public void Dispose()
     {
         _children.Dispose();
+        _authority.Dispose();
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

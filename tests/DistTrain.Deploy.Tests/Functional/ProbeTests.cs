@@ -62,7 +62,7 @@ public sealed class ProbeTests
         using var nodes = new NodeProcesses();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         // Its only seed is a port nobody listens on: the node runs but never becomes a member.
-        var node = nodes.StartCoordinator("orphan", seeds: [$"akka.tcp://disttrain@127.0.0.1:{LoopbackPorts.Free()}"]);
+        var node = nodes.StartCoordinator("orphan", seeds: [$"akka.ssl.tcp://disttrain@127.0.0.1:{LoopbackPorts.Free()}"]);
 
         await PollUntil(http, node, alive, HttpStatusCode.OK, nodes);
         using var readiness = await http.GetAsync(new Uri(node, ready));

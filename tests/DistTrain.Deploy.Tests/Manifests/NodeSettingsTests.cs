@@ -1,4 +1,5 @@
 using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Security;
 
 namespace DistTrain.Deploy.Tests.Manifests;
 
@@ -10,6 +11,9 @@ public sealed class NodeSettingsTests
         {
             ManagementPort = managementPort,
             Discovery = NodeSettings.KubernetesDiscovery,
+            // The files the manifests mount from the remoting Secret (Validate does not read them).
+            ClusterTls = new ClusterTlsFiles("/etc/disttrain/tls/tls.crt", "/etc/disttrain/tls/tls.key", "/etc/disttrain/tls/ca.crt"),
+            PlaintextRemoting = false,
         };
 
     [Fact]
@@ -17,7 +21,7 @@ public sealed class NodeSettingsTests
     {
         var settings = Pod(DefaultPorts.Management);
         settings.Validate();
-        Assert.Equal("akka.tcp://disttrain@10.0.0.7:4053", settings.Address);
+        Assert.Equal("akka.ssl.tcp://disttrain@10.0.0.7:4053", settings.Address);
     }
 
     [Fact]
@@ -25,5 +29,29 @@ public sealed class NodeSettingsTests
     {
         var e = Assert.Throws<ArgumentException>(() => Pod(0).Validate());
         Assert.Contains("management port", e.Message);
+    }
+
+    [Fact]
+    public void A_node_without_cluster_certificates_is_refused_unless_plaintext_is_chosen()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (Pod(DefaultPorts.Management) with { ClusterTls = null }).Validate());
+        Assert.Contains(EnvironmentVariables.ClusterTlsCertificate, e.Message);
+        var plaintext = Pod(DefaultPorts.Management) with { ClusterTls = null, PlaintextRemoting = true };
+        plaintext.Validate();
+        Assert.Equal("akka.tcp://disttrain@10.0.0.7:4053", plaintext.Address);
+    }
+
+    [Fact]
+    public void A_seed_of_the_other_scheme_is_refused_with_the_reason()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (Pod(DefaultPorts.Management) with { Seeds = ["akka.tcp://disttrain@10.0.0.8:4053"] }).Validate());
+        Assert.Contains("akka.ssl.tcp://", e.Message);
+    }
+
+    [Fact]
+    public void Every_variable_a_node_reads_is_documented()
+    {
+        string doc = File.ReadAllText(Repository.PathOf("docs/configuration.md"));
+        Assert.All(EnvironmentVariables.All, v => Assert.Contains($"`{v}`", doc));
     }
 }
