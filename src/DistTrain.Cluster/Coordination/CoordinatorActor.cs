@@ -227,7 +227,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         active.ReplyTo.Tell(started);
         if (_reducer is null || request.Aggregation != GradientAggregation.Coordinator) return;
         if (previous > request.FirstGeneration) _reducer.EndGeneration(active.GroupId, previous);
-        _reducer.BeginGeneration(active.GroupId, run.Generation, run.Members.Count, request.Wire);
+        _reducer.BeginGeneration(active.GroupId, run.Generation, run.Members.Count, request.Wire, run.GroupSecret);
     }
 
     private void Finish(ActiveRun active, Finished f)

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using DistTrain.Contracts.Protocols;
 
 namespace DistTrain.Cluster.Coordination;
@@ -81,6 +82,12 @@ public sealed class DataParallelRun
 
     public RunPhase Phase { get; private set; } = RunPhase.WaitingForWorkers;
     public int Generation { get; private set; }
+
+    /// <summary>
+    /// The current generation's data-plane secret: 32 bytes from the OS CSPRNG, drawn anew each time a group forms, handed
+    /// to its members in PrepareGroup and to the reducer, kept in memory only (never journaled or logged).
+    /// </summary>
+    public byte[] GroupSecret { get; private set; } = [];
     public int NextStep { get; private set; }
     public int RestartsUsed { get; private set; }
     public string? LastCheckpoint { get; private set; }
@@ -251,13 +258,14 @@ public sealed class DataParallelRun
         _members = _free.Values.OrderBy(w => w.WorkerId, StringComparer.Ordinal).Take(_limits.MaxWorkers).ToList();
         foreach (var w in _members) _free.Remove(w.WorkerId);
         Generation++;
+        GroupSecret = RandomNumberGenerator.GetBytes(32);
         _prepared.Clear();
         _stepReports.Clear();
         Phase = RunPhase.Preparing;
         var peers = _members.Select(w => w.DataPlane).ToList();
         return _members.Select((w, rank) => (RunCommand)new SendTo(w.WorkerId,
             new PrepareGroup(_jobId, _stage, Generation, rank, _members.Count, peers, _specYaml, _quick, LastCheckpoint,
-                _transport.Aggregation, _transport.Wire, _transport.Reducer))).ToList();
+                _transport.Aggregation, _transport.Wire, _transport.Reducer, GroupSecret))).ToList();
     }
 
     private IReadOnlyList<RunCommand> IssueWindow()
