@@ -94,12 +94,14 @@ internal sealed record Session(FrameSeal? Outgoing, FrameSeal? Incoming);
 /// Mutual proof of the group secret K after the hello, so neither end trusts a peer for knowing a port and a job id:
 /// <code>
 /// connector → acceptor   hello (job, generation, ranks, integrity mode, nonce Nc)
-/// acceptor  → connector  ack Accepted, nonce Na, HMAC(K, "acceptor"  ‖ hello ‖ Na)
+/// acceptor  → connector  ack Accepted, nonce Na
 /// connector → acceptor   HMAC(K, "connector" ‖ hello ‖ Na)
-/// acceptor  → connector  1 byte: Accepted, or BadProof and close
+/// acceptor  → connector  BadProof and close; or Accepted, HMAC(K, "acceptor" ‖ hello ‖ Na)
 /// </code>
-/// Both MACs cover both fresh nonces (Nc inside the hello), so a recorded exchange cannot be replayed, and the labels
-/// differ, so one side's proof is never valid as the other's. Frame keys per direction are HMAC(K, label ‖ hello ‖ Na).
+/// The acceptor judges the connector first, so a client without K is refused (and logged) before it learns anything
+/// keyed by K. Both MACs cover both fresh nonces (Nc inside the hello), so a recorded exchange cannot be replayed, and
+/// the labels differ, so one side's proof is never valid as the other's. Frame keys per direction are
+/// HMAC(K, label ‖ hello ‖ Na): fresh for every connection.
 /// </summary>
 internal static class Proof
 {
@@ -109,36 +111,42 @@ internal static class Proof
 
     public static byte[] NewNonce() => RandomNumberGenerator.GetBytes(Hello.NonceBytes);
 
-    /// <summary>Acceptor side; null when the connector's proof is wrong (the caller refuses and logs).</summary>
+    /// <summary>Acceptor side, after the hello fits a registered group; null when the connector's proof is wrong (the caller refuses and logs).</summary>
     public static Session? Accept(Socket socket, byte[] helloBytes, GroupSecret secret, FrameIntegrity mode, long generation)
     {
         var na = NewNonce();
-        var challenge = new byte[9 + Hello.NonceBytes + MacBytes];
+        var challenge = new byte[9 + Hello.NonceBytes];
         Hello.EncodeAck(HandshakeStatus.Accepted, generation).CopyTo(challenge, 0);
         na.CopyTo(challenge, 9);
-        secret.Mac(AcceptorLabel, helloBytes, na).CopyTo(challenge, 9 + Hello.NonceBytes);
         SocketIo.SendExact(socket, challenge);
         var theirs = new byte[MacBytes];
         SocketIo.ReceiveExact(socket, theirs);
         if (!CryptographicOperations.FixedTimeEquals(theirs, secret.Mac(ConnectorLabel, helloBytes, na))) return null;
-        SocketIo.SendExact(socket, [(byte)HandshakeStatus.Accepted]);
+        var answer = new byte[1 + MacBytes];
+        answer[0] = (byte)HandshakeStatus.Accepted;
+        secret.Mac(AcceptorLabel, helloBytes, na).CopyTo(answer, 1);
+        SocketIo.SendExact(socket, answer);
         return new Session(FrameSeal.Create(mode, secret.Mac(ToConnector, helloBytes, na)), FrameSeal.Create(mode, secret.Mac(ToAcceptor, helloBytes, na)));
     }
 
-    /// <summary>Connector side, after an Accepted ack: checks the acceptor's proof, sends ours, reads the verdict.</summary>
+    /// <summary>Connector side, after an Accepted ack: sends our proof, reads the verdict, checks the acceptor's proof.</summary>
     public static Session Connect(Socket socket, byte[] helloBytes, GroupSecret secret, FrameIntegrity mode, int toRank, long theirGeneration)
     {
-        var rest = new byte[Hello.NonceBytes + MacBytes];
-        SocketIo.ReceiveExact(socket, rest);
-        var na = rest.AsSpan(0, Hello.NonceBytes).ToArray();
-        if (!CryptographicOperations.FixedTimeEquals(rest.AsSpan(Hello.NonceBytes), secret.Mac(AcceptorLabel, helloBytes, na)))
-            throw new HandshakeRejectedException(HandshakeStatus.BadProof, toRank, theirGeneration,
-                $"{PeerFailedException.Describe(toRank)} at {socket.RemoteEndPoint} did not prove it holds the group secret.");
+        var na = new byte[Hello.NonceBytes];
+        SocketIo.ReceiveExact(socket, na);
         SocketIo.SendExact(socket, secret.Mac(ConnectorLabel, helloBytes, na));
         var verdict = new byte[1];
         SocketIo.ReceiveExact(socket, verdict);
         if ((HandshakeStatus)verdict[0] != HandshakeStatus.Accepted)
-            throw new HandshakeRejectedException((HandshakeStatus)verdict[0], toRank, theirGeneration);
+            throw new HandshakeRejectedException((HandshakeStatus)verdict[0], toRank, theirGeneration,
+                (HandshakeStatus)verdict[0] == HandshakeStatus.BadProof
+                    ? $"{PeerFailedException.Describe(toRank)} refused the connection: BadProof (this member's group secret is not the generation's)."
+                    : null);
+        var theirs = new byte[MacBytes];
+        SocketIo.ReceiveExact(socket, theirs);
+        if (!CryptographicOperations.FixedTimeEquals(theirs, secret.Mac(AcceptorLabel, helloBytes, na)))
+            throw new HandshakeRejectedException(HandshakeStatus.BadProof, toRank, theirGeneration,
+                $"{PeerFailedException.Describe(toRank)} at {socket.RemoteEndPoint} did not prove it holds the group secret.");
         return new Session(FrameSeal.Create(mode, secret.Mac(ToAcceptor, helloBytes, na)), FrameSeal.Create(mode, secret.Mac(ToConnector, helloBytes, na)));
     }
 }
