@@ -131,12 +131,19 @@ public sealed class DataPlaneAuthTests
         var expected = LocalCluster.SequentialSum(inputs);
         Task<float[]> Run(int r) => Task.Factory.StartNew(() =>
         {
-            try { groups[r].AllReduce(inputs[r]); return inputs[r]; }
-            finally { groups[r].Dispose(); }
+            groups[r].AllReduce(inputs[r]);
+            return inputs[r];
         }, TaskCreationOptions.LongRunning).WaitAsync(LocalCluster.Bound);
         var r0 = Run(0);
         var r1 = Run(1);
-        _ = Task.WhenAll(r0, r1).ContinueWith(_ => { proxy.Dispose(); l0.Dispose(); l1.Dispose(); }, TaskScheduler.Default);
+        // Groups close only once both ranks are done: a rank closing early would be (rightly) blamed as a lost peer.
+        _ = Task.WhenAll(r0, r1).ContinueWith(_ =>
+        {
+            foreach (var g in groups) g.Dispose();
+            proxy.Dispose();
+            l0.Dispose();
+            l1.Dispose();
+        }, TaskScheduler.Default);
         return (r0, r1, expected);
     }
 
