@@ -92,7 +92,7 @@ public static class AllReduceBench
                 double algBw = bytes / ours / 1e9, busBw = algBw * AllReduceBenchRow.BusFactor(procs);
                 double tcpBusBw = bytes / raw / 1e9 * AllReduceBenchRow.BusFactor(procs);
                 rows.Add(new AllReduceBenchRow(mode.ToString().ToLowerInvariant(), procs, sizes[i], iterations[i],
-                    o.Wire.ToString().ToLowerInvariant(), IntegrityName(o.DataPlane.Integrity), algBw, busBw, tcpBusBw, raw / ours, coordBytes));
+                    o.Wire.ToString().ToLowerInvariant(), o.DataPlane.Integrity.Name(), algBw, busBw, tcpBusBw, raw / ours, coordBytes));
             }
             if (hubTraffic is not null) await hubTraffic.WaitAsync(ct);
             await children.WaitForExitAsync(ct);
@@ -106,24 +106,6 @@ public static class AllReduceBench
         var a = xs.Order().ToArray();
         return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2;
     }
-
-    /// <summary>The names `--integrity` takes and the table prints.</summary>
-    public static string IntegrityName(FrameIntegrity i) => i switch
-    {
-        FrameIntegrity.None => "none",
-        FrameIntegrity.AesGmac => "aes-gmac",
-        FrameIntegrity.HmacSha256 => "hmac-sha256",
-        _ => throw new ArgumentOutOfRangeException(nameof(i)),
-    };
-
-    /// <summary>Parses one `--integrity` name; throws with the valid names otherwise.</summary>
-    public static FrameIntegrity ParseIntegrity(string name) => name.Trim().ToLowerInvariant() switch
-    {
-        "none" => FrameIntegrity.None,
-        "aes-gmac" or "gmac" => FrameIntegrity.AesGmac,
-        "hmac-sha256" or "hmac" => FrameIntegrity.HmacSha256,
-        _ => throw new ArgumentException($"Unknown frame integrity '{name}': use none, aes-gmac or hmac-sha256."),
-    };
 
     public static string TableHeader() =>
         "| mode | procs | size MB | iters | wire | integrity | algBW GB/s | busBW GB/s | TCP busBW GB/s | bus_bw_ratio_vs_tcp | coordinator bytes/step |\n" +

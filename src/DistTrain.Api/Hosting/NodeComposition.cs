@@ -30,10 +30,11 @@ public static class NodeComposition
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
         }
-        IReducerHost? reducer = settings.IsCoordinator ? new CollectiveReducerHost(settings.Host, settings.AdvertisedHost) : null;
+        var dataPlane = new DistTrain.Collective.DataPlaneOptions { Integrity = settings.DataPlaneIntegrity };
+        IReducerHost? reducer = settings.IsCoordinator ? new CollectiveReducerHost(settings.Host, settings.AdvertisedHost, dataPlane) : null;
         builder.Services.AddDistTrainNode(settings,
             sessionsForDevice: _ => new StageSessionFactory(settings.DataRoot),
-            dataPlanes: () => new CollectiveDataPlane(settings.Host, settings.AdvertisedHost),
+            dataPlanes: () => new CollectiveDataPlane(settings.Host, settings.AdvertisedHost, dataPlane),
             reducer,
             logLevel: quietHost ? "WARNING" : "INFO");
         if (builder is not WebApplicationBuilder web) return ((HostApplicationBuilder)builder).Build();

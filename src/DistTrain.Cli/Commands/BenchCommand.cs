@@ -117,7 +117,7 @@ public static class BenchCommand
         var integrity = new Option<string>("--integrity")
         {
             Description = "Frame integrity modes to compare side by side: none, aes-gmac, hmac-sha256 (default: the data plane's default).",
-            DefaultValueFactory = _ => AllReduceBench.IntegrityName(new DataPlaneOptions().Integrity),
+            DefaultValueFactory = _ => new DataPlaneOptions().Integrity.Name(),
         };
         var cmd = new Command("allreduce", "All-reduce bandwidth, ring vs coordinator, against raw TCP between the same processes.")
             { json, sizes, procs, modes, wire, integrity };
@@ -129,7 +129,7 @@ public static class BenchCommand
                 Procs = Ints(r.GetValue(procs)!),
                 Modes = r.GetValue(modes)!.Split(',').Select(m => Enum.Parse<AllReduceAlgorithm>(m.Trim(), ignoreCase: true)).ToArray(),
                 Wire = r.GetValue(wire) switch { "bf16" => WireFormat.BFloat16, "fp16" => WireFormat.Float16, _ => WireFormat.Float32 },
-                Integrity = r.GetValue(integrity)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(AllReduceBench.ParseIntegrity).ToArray(),
+                Integrity = r.GetValue(integrity)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(FrameIntegrities.Parse).ToArray(),
             };
             bool asJson = r.GetValue(json);
             if (!asJson) Console.WriteLine(AllReduceBench.TableHeader());

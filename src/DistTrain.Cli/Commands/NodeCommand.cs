@@ -42,6 +42,8 @@ public static class NodeCommand
                     JobStore = parse.GetValue(jobStore) ?? Env(EnvironmentVariables.JobStore),
                     ApiToken = Env(EnvironmentVariables.ApiToken),
                     ApiTokenFile = Env(EnvironmentVariables.ApiTokenFile),
+                    DataPlaneIntegrity = Env(EnvironmentVariables.DataPlaneIntegrity) is { } integrity
+                        ? DistTrain.Collective.Wire.FrameIntegrities.Parse(integrity) : new DistTrain.Collective.DataPlaneOptions().Integrity,
                     ApiTokenGrace = Env(EnvironmentVariables.ApiTokenGrace) is { } grace
                         ? TimeSpan.FromSeconds(int.TryParse(grace, out int s) && s >= 0 ? s
                             : throw new ArgumentException($"{EnvironmentVariables.ApiTokenGrace} must be a whole number of seconds ≥ 0, got '{grace}'"))

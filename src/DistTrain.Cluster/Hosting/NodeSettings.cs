@@ -35,6 +35,8 @@ public static class EnvironmentVariables
     public const string ApiToken = "DISTTRAIN_API_TOKEN";
     /// <summary>A file holding the bearer token (a mounted Kubernetes Secret), re-read when it changes; instead of DISTTRAIN_API_TOKEN.</summary>
     public const string ApiTokenFile = "DISTTRAIN_API_TOKEN_FILE";
+    /// <summary>Tag on every gradient frame: aes-gmac (default), hmac-sha256 or none; every node of a cluster must agree.</summary>
+    public const string DataPlaneIntegrity = "DISTTRAIN_DATAPLANE_INTEGRITY";
     /// <summary>Seconds the previous token stays valid after the token file changes (default 300; 0 refuses it at once).</summary>
     public const string ApiTokenGrace = "DISTTRAIN_API_TOKEN_GRACE";
     /// <summary>PEM certificate and key files; both set turns TLS on for the job API.</summary>
@@ -43,7 +45,7 @@ public static class EnvironmentVariables
     /// <summary>How a node finds the cluster: <c>seeds</c> (DISTTRAIN_SEEDS) or <c>kubernetes</c> (Akka.Management bootstrap).</summary>
     public const string Discovery = "DISTTRAIN_DISCOVERY";
     public static readonly string[] All = [Roles, Host, PublicHost, Port, Seeds, Devices, RunRoot, DataRoot, TorchThreads,
-        GrpcPort, MetricsPort, ManagementPort, JobStore, ApiToken, ApiTokenFile, ApiTokenGrace, TlsCertificate, TlsKey, Discovery];
+        GrpcPort, MetricsPort, ManagementPort, JobStore, ApiToken, ApiTokenFile, ApiTokenGrace, DataPlaneIntegrity, TlsCertificate, TlsKey, Discovery];
 }
 
 /// <summary>The ports a node listens on by default; manifests and docs are checked against these.</summary>
@@ -85,6 +87,8 @@ public sealed record NodeSettings(
     public TimeSpan ApiTokenGrace { get; init; } = TimeSpan.FromMinutes(5);
     /// <summary>How often <see cref="ApiTokenFile"/> is re-read.</summary>
     public TimeSpan ApiTokenPoll { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>How gradient frames are tagged on the data plane (<see cref="EnvironmentVariables.DataPlaneIntegrity"/>).</summary>
+    public DistTrain.Collective.Wire.FrameIntegrity DataPlaneIntegrity { get; init; } = new DistTrain.Collective.DataPlaneOptions().Integrity;
     /// <summary>Local mode (demo, tests on loopback): the job API accepts calls without a token.</summary>
     public bool AllowAnonymousApi { get; init; }
     public string? TlsCertificate { get; init; }

@@ -208,6 +208,14 @@ internal sealed class GroupLinks : IDisposable
             return Failure ?? new PeerFailedException(suspect, reason, LocalRank, Generation, inner);
         }
 
+        if (inner is FrameIntegrityException)
+        {
+            // A frame that fails its tag is proof against the link it came on, not a suspicion to weigh against the
+            // peers' reports (the sender, cut off, would otherwise blame us for the closed connection).
+            lock (_gate) _resolver.AddStrong(suspect, reason);
+            Conclude(suspect, reason, inner);
+            return Failure!;
+        }
         foreach (var link in Links.Values) link.TrySendControl(new ControlFrame(ControlKind.Suspect, suspect, (byte)reason));
         // Unblock our other data threads now; the verdict only needs the control channels.
         AbortData();

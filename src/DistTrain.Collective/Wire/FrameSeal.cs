@@ -14,6 +14,27 @@ public enum FrameIntegrity : byte
     AesGmac = 2,
 }
 
+/// <summary>The names of <see cref="FrameIntegrity"/> modes in configuration and tables.</summary>
+public static class FrameIntegrities
+{
+    public static string Name(this FrameIntegrity i) => i switch
+    {
+        FrameIntegrity.None => "none",
+        FrameIntegrity.AesGmac => "aes-gmac",
+        FrameIntegrity.HmacSha256 => "hmac-sha256",
+        _ => throw new ArgumentOutOfRangeException(nameof(i)),
+    };
+
+    /// <summary>Parses <c>none</c>, <c>aes-gmac</c> or <c>hmac-sha256</c>; anything else is an error naming the valid values.</summary>
+    public static FrameIntegrity Parse(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "none" => FrameIntegrity.None,
+        "aes-gmac" => FrameIntegrity.AesGmac,
+        "hmac-sha256" => FrameIntegrity.HmacSha256,
+        _ => throw new ArgumentException($"unknown frame integrity '{name}' (none, aes-gmac, hmac-sha256)"),
+    };
+}
+
 /// <summary>A frame's tag did not verify: the bytes were altered, replayed, reordered or sent without the key.</summary>
 public sealed class FrameIntegrityException(string message) : Exception(message);
 
