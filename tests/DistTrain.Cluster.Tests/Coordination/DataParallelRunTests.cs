@@ -204,6 +204,23 @@ public sealed class DataParallelRunTests
     }
 
     [Fact]
+    public void Each_generation_hands_its_members_one_fresh_32_byte_data_plane_secret()
+    {
+        var run = NewRun(min: 2, max: 3);
+        var first = Sent<PrepareGroup>(run.OnWorkersAvailable([W("a"), W("b"), W("c")]));
+        Assert.All(first, p => Assert.Equal(32, p.GroupSecret.Length));
+        Assert.All(first, p => Assert.Equal(run.GroupSecret, p.GroupSecret));         // the members and the reducer hold the same one
+        Assert.Contains(first[0].GroupSecret, b => b != 0);
+        var firstSecret = run.GroupSecret.ToArray();
+
+        var second = Sent<PrepareGroup>(run.OnWorkerLost("b", "killed"));           // re-formed: generation 2
+        Assert.Equal(2, second.Count);
+        Assert.All(second, p => Assert.Equal(run.GroupSecret, p.GroupSecret));
+        Assert.NotEqual(firstSecret, run.GroupSecret);                               // a dropped member cannot rejoin with the old one
+        Assert.DoesNotContain(Convert.ToHexString(run.GroupSecret), second[0].ToString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public void A_resumed_run_starts_from_the_recorded_checkpoint_with_generations_apart()
     {
         var run = new DataParallelRun("job", "pretrain", "spec", new RunLimits(20, 2, 2, 1, 10, 0, 5), resume: new RunResume("/ck/10", 10), firstGeneration: 2000);
