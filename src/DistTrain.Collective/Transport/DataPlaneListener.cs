@@ -125,7 +125,7 @@ public sealed class DataPlaneListener : IDisposable
             if (session is null)
             {
                 // Nothing this connection sends is ever read again, let alone summed.
-                _log($"data plane: refused {peer} claiming rank {hello.FromRank} of {hello.JobId} generation {hello.Generation} " +
+                _log($"data plane: refused {peer} claiming rank {hello.FromRank} of {Printable(hello.JobId)} generation {hello.Generation} " +
                      $"({hello.Channel}): it did not prove the group secret");
                 Reject(socket, HandshakeStatus.BadProof, reg.Generation);
                 return;
@@ -134,10 +134,13 @@ public sealed class DataPlaneListener : IDisposable
         }
         catch (Exception e) when (e is SocketException or EndOfStreamException or ObjectDisposedException or IOException)
         {
-            _log($"data plane: refused {peer?.ToString() ?? "a peer"} claiming rank {hello.FromRank} of {hello.JobId}: the handshake broke off ({e.Message})");
+            _log($"data plane: refused {peer?.ToString() ?? "a peer"} claiming rank {hello.FromRank} of {Printable(hello.JobId)}: the handshake broke off ({e.Message})");
             socket.Dispose();
         }
     }
+
+    // The job id comes from an unauthenticated peer: no line breaks or escape codes into the log.
+    private static string Printable(string s) => string.Concat(s.Select(c => char.IsControl(c) ? '?' : c));
 
     internal static void Reject(Socket socket, HandshakeStatus status, long generation)
     {

@@ -1,6 +1,7 @@
 using DistTrain.Api.Security;
 using DistTrain.Api.Tests.Support;
 using DistTrain.Api.V1;
+using DistTrain.Cluster.Hosting;
 using Grpc.Core;
 
 namespace DistTrain.Api.Tests.Functional;
@@ -83,6 +84,17 @@ public sealed class TokenRotationTests
         File.WriteAllText(Path.Combine(dir.Path, "empty"), "");
         var e = Assert.Throws<ArgumentException>(() => ApiTokenSource.FromFile(Path.Combine(dir.Path, "empty"), TimeSpan.Zero, TimeSpan.FromSeconds(1)));
         Assert.Contains("is empty", e.Message);
+    }
+
+    [Fact]
+    public void A_token_and_a_token_file_together_are_refused_and_a_file_alone_serves_the_api()
+    {
+        var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", 1, [], [], Path.GetTempPath()) { GrpcPort = 2 };
+        var e = Assert.Throws<ArgumentException>(() => (settings with { ApiToken = "t", ApiTokenFile = "/run/token" }).Validate());
+        Assert.Contains(EnvironmentVariables.ApiTokenFile, e.Message);
+        Assert.Contains(EnvironmentVariables.ApiToken, e.Message);
+        (settings with { ApiTokenFile = "/run/token" }).Validate();
+        Assert.Throws<ArgumentException>(() => (settings with { ApiTokenFile = "/run/token", ApiTokenGrace = TimeSpan.FromSeconds(-1) }).Validate());
     }
 
     /// <summary>True if the token is let in, false if refused as Unauthenticated; anything else fails the test.</summary>
