@@ -33,13 +33,15 @@ public static class AllReduceBench
         long generation = 0;
         foreach (var mode in options.Modes)
             foreach (int procs in options.Procs)
-            {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                timeout.CancelAfter(options.GroupTimeout);
-                var groupRows = await RunGroupAsync(options, launcher, mode, procs, ++generation, timeout.Token);
-                foreach (var row in groupRows) progress.WriteLine(FormatRow(row));
-                rows.AddRange(groupRows);
-            }
+                foreach (var integrity in options.Integrity)
+                {
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                    timeout.CancelAfter(options.GroupTimeout);
+                    var o = options with { DataPlane = options.DataPlane with { Integrity = integrity } };
+                    var groupRows = await RunGroupAsync(o, launcher, mode, procs, ++generation, timeout.Token);
+                    foreach (var row in groupRows) progress.WriteLine(FormatRow(row));
+                    rows.AddRange(groupRows);
+                }
         return rows;
     }
 
@@ -59,17 +61,18 @@ public static class AllReduceBench
         try
         {
             string job = $"bench-{Environment.ProcessId}";
+            var secret = GroupSecret.Generate();
             for (int r = 0; r < procs; r++)
                 await children.WriteLineAsync(r, BenchWire.Write(new ChildSetup(job, generation, r, procs, mode, o.Wire,
                     ports.Select(p => p.DataPort).ToArray(), ports.Select(p => p.RawPort).ToArray(), reducerListener.Port,
                     ((IPEndPoint)hub.LocalEndpoint).Port, sizes, iterations,
-                    o.DataPlane.BucketBytes, o.DataPlane.SegmentBytes, o.DataPlane.SocketBufferBytes)));
+                    o.DataPlane.BucketBytes, o.DataPlane.SegmentBytes, o.DataPlane.SocketBufferBytes, o.DataPlane.Integrity, secret.ToBytes())));
 
             CoordinatorReducer? reducer = null;
             Task? hubTraffic = null;
             if (mode == AllReduceAlgorithm.Coordinator)
             {
-                reducer = await CoordinatorReducer.StartAsync(new ReducerSpec(job, generation, procs), reducerListener, o.DataPlane, ct);
+                reducer = await CoordinatorReducer.StartAsync(new ReducerSpec(job, generation, procs, secret), reducerListener, o.DataPlane, ct);
                 long[] perIteration = sizes.Select(s => ((long)s << 18) * o.Wire.BytesPerElement()).ToArray();
                 hubTraffic = RawHub.ServeAsync(hub, procs, perIteration, iterations, ct);
             }
@@ -89,7 +92,7 @@ public static class AllReduceBench
                 double algBw = bytes / ours / 1e9, busBw = algBw * AllReduceBenchRow.BusFactor(procs);
                 double tcpBusBw = bytes / raw / 1e9 * AllReduceBenchRow.BusFactor(procs);
                 rows.Add(new AllReduceBenchRow(mode.ToString().ToLowerInvariant(), procs, sizes[i], iterations[i],
-                    o.Wire.ToString().ToLowerInvariant(), algBw, busBw, tcpBusBw, raw / ours, coordBytes));
+                    o.Wire.ToString().ToLowerInvariant(), o.DataPlane.Integrity.Name(), algBw, busBw, tcpBusBw, raw / ours, coordBytes));
             }
             if (hubTraffic is not null) await hubTraffic.WaitAsync(ct);
             await children.WaitForExitAsync(ct);
@@ -105,11 +108,11 @@ public static class AllReduceBench
     }
 
     public static string TableHeader() =>
-        "| mode | procs | size MB | iters | wire | algBW GB/s | busBW GB/s | TCP busBW GB/s | bus_bw_ratio_vs_tcp | coordinator bytes/step |\n" +
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|";
+        "| mode | procs | size MB | iters | wire | integrity | algBW GB/s | busBW GB/s | TCP busBW GB/s | bus_bw_ratio_vs_tcp | coordinator bytes/step |\n" +
+        "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|";
 
     public static string FormatRow(AllReduceBenchRow r) => string.Create(CultureInfo.InvariantCulture,
-        $"| {r.Mode} | {r.Procs} | {r.SizeMb} | {r.Iterations} | {r.Wire} | {r.AlgBwGbps:F2} | {r.BusBwGbps:F2} | {r.TcpBusBwGbps:F2} | {r.BusBwRatioVsTcp:F2} | {r.CoordinatorBytesPerStep:N0} |");
+        $"| {r.Mode} | {r.Procs} | {r.SizeMb} | {r.Iterations} | {r.Wire} | {r.Integrity} | {r.AlgBwGbps:F2} | {r.BusBwGbps:F2} | {r.TcpBusBwGbps:F2} | {r.BusBwRatioVsTcp:F2} | {r.CoordinatorBytesPerStep:N0} |");
 
     public static string ToJson(IReadOnlyList<AllReduceBenchRow> rows) => BenchWire.Write(rows);
 }

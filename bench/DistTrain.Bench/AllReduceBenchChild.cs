@@ -30,10 +30,11 @@ public static class AllReduceBenchChild
             var options = new DataPlaneOptions
             {
                 Wire = setup.Wire, BucketBytes = setup.BucketBytes, SegmentBytes = setup.SegmentBytes, SocketBufferBytes = setup.SocketBufferBytes,
+                Integrity = setup.Integrity,
             };
             var peers = setup.DataPorts.Select(p => (EndPoint)new IPEndPoint(IPAddress.Loopback, p)).ToArray();
             var spec = new GroupSpec(setup.JobId, setup.Generation, setup.Rank, setup.World, peers, setup.Mode,
-                new IPEndPoint(IPAddress.Loopback, setup.ReducerPort));
+                new IPEndPoint(IPAddress.Loopback, setup.ReducerPort)) { Secret = new GroupSecret(setup.GroupSecret) };
             using var group = await ProcessGroup.ConnectAsync(spec, listener, options);
             int maxElements = setup.SizesMb.Max() << 18;
             var buffer = GC.AllocateUninitializedArray<float>(maxElements, pinned: true);

@@ -6,13 +6,15 @@ using DistTrain.Collective.Wire;
 
 namespace DistTrain.Bench;
 
-/// <summary>What `disttrain bench allreduce` measures: sizes × process counts × algorithms, on loopback.</summary>
+/// <summary>What `disttrain bench allreduce` measures: sizes × process counts × algorithms × frame integrity modes, on loopback.</summary>
 public sealed record AllReduceBenchOptions
 {
     public IReadOnlyList<int> SizesMb { get; init; } = [1, 4, 16, 64, 256];
     public IReadOnlyList<int> Procs { get; init; } = [2, 3, 4];
     public IReadOnlyList<AllReduceAlgorithm> Modes { get; init; } = [AllReduceAlgorithm.Ring, AllReduceAlgorithm.Coordinator];
     public WireFormat Wire { get; init; } = WireFormat.Float32;
+    /// <summary>Frame integrity modes to measure, each with its own group of processes, side by side in one run.</summary>
+    public IReadOnlyList<FrameIntegrity> Integrity { get; init; } = [new DataPlaneOptions().Integrity];
     /// <summary>Data-plane tuning the children use (buckets, segments, socket buffers); defaults are the library's.</summary>
     public DataPlaneOptions DataPlane { get; init; } = new();
     /// <summary>Bytes every timed block moves per rank, roughly; sets the iteration count per size.</summary>
@@ -26,7 +28,7 @@ public sealed record AllReduceBenchOptions
 
 /// <summary>One row of the result table. Bandwidths in GB/s (10^9 bytes per second).</summary>
 public sealed record AllReduceBenchRow(
-    string Mode, int Procs, int SizeMb, int Iterations, string Wire,
+    string Mode, int Procs, int SizeMb, int Iterations, string Wire, string Integrity,
     double AlgBwGbps, double BusBwGbps, double TcpBusBwGbps, double BusBwRatioVsTcp, long CoordinatorBytesPerStep)
 {
     /// <summary>busBW = algBW·2(N−1)/N: the per-rank link traffic of an optimal all-reduce, comparable across N.</summary>
@@ -52,11 +54,11 @@ internal static class BenchWire
 /// <summary>Child → parent: where the child listens (data plane and the raw-socket baseline).</summary>
 internal sealed record ChildPorts(int DataPort, int RawPort);
 
-/// <summary>Parent → child: everything the child needs to form its group and run the sizes.</summary>
+/// <summary>Parent → child: everything the child needs to form its group and run the sizes (the group secret travels on the child's stdin pipe).</summary>
 internal sealed record ChildSetup(
     string JobId, long Generation, int Rank, int World, AllReduceAlgorithm Mode, WireFormat Wire,
     int[] DataPorts, int[] RawPorts, int ReducerPort, int RawHubPort, int[] SizesMb, int[] Iterations,
-    int BucketBytes, int SegmentBytes, int SocketBufferBytes);
+    int BucketBytes, int SegmentBytes, int SocketBufferBytes, FrameIntegrity Integrity, byte[] GroupSecret);
 
 /// <summary>Child → parent: timings of one size, seconds of each iteration (raw and ours interleaved in time).</summary>
 /// <param name="ReducerBytes">This rank's bytes to and from the reducer in one call (0 in ring mode).</param>

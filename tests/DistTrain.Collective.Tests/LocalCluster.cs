@@ -1,4 +1,5 @@
 using System.Net;
+using DistTrain.Collective.Wire;
 
 namespace DistTrain.Collective.Tests;
 
@@ -6,6 +7,14 @@ namespace DistTrain.Collective.Tests;
 internal sealed class LocalCluster : IDisposable
 {
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+
+    /// <summary>A fixed group secret for tests (bytes 1..32), as the coordinator would hand out.</summary>
+    public static readonly GroupSecret Secret = new(Enumerable.Range(1, GroupSecret.Size).Select(i => (byte)i).ToArray());
+
+    /// <summary>A member's spec holding <see cref="Secret"/> unless told otherwise.</summary>
+    public static GroupSpec Spec(string job, long generation, int rank, int world, IReadOnlyList<EndPoint> peers,
+        AllReduceAlgorithm algorithm = AllReduceAlgorithm.Ring, EndPoint? reducer = null, GroupSecret? secret = null) =>
+        new(job, generation, rank, world, peers, algorithm, reducer) { Secret = secret ?? Secret };
 
     public required DataPlaneListener[] Listeners { get; init; }
     public required ProcessGroup[] Groups { get; init; }
@@ -18,10 +27,10 @@ internal sealed class LocalCluster : IDisposable
         var listeners = Enumerable.Range(0, world).Select(_ => DataPlaneListener.Start(IPAddress.Loopback)).ToArray();
         var reducerListener = algorithm == AllReduceAlgorithm.Coordinator ? DataPlaneListener.Start(IPAddress.Loopback) : null;
         var reducerTask = reducerListener is null ? null
-            : CoordinatorReducer.StartAsync(new ReducerSpec(job, generation, world), reducerListener, options);
+            : CoordinatorReducer.StartAsync(new ReducerSpec(job, generation, world, Secret), reducerListener, options);
         var peers = listeners.Select(l => (EndPoint)l.EndPoint).ToArray();
         var groups = await Task.WhenAll(Enumerable.Range(0, world).Select(r => ProcessGroup.ConnectAsync(
-            new GroupSpec(job, generation, r, world, peers, algorithm, reducerListener?.EndPoint), listeners[r], options)))
+            Spec(job, generation, r, world, peers, algorithm, reducerListener?.EndPoint), listeners[r], options)))
             .WaitAsync(Bound);
         var reducer = reducerTask is null ? null : await reducerTask.WaitAsync(Bound);
         return new LocalCluster { Listeners = listeners, Groups = groups, ReducerListener = reducerListener, Reducer = reducer };

@@ -17,7 +17,7 @@ public static class Program
         _ => 2,
     };
 
-    // Protocol: print our port; read "rank port0,port1,..."; print RUNNING after the first all-reduce;
+    // Protocol: print our port; read "rank port0,port1,... secret-base64"; print RUNNING after the first all-reduce;
     // print "FAILED <rank> <reason>" when the group fails.
     private static async Task<int> RingChildAsync()
     {
@@ -27,7 +27,7 @@ public static class Program
         int rank = int.Parse(setup[0]);
         var peers = setup[1].Split(',').Select(p => (EndPoint)new IPEndPoint(IPAddress.Loopback, int.Parse(p))).ToArray();
         var options = new DataPlaneOptions { IoTimeout = TimeSpan.FromSeconds(20), FailureGrace = TimeSpan.FromMilliseconds(300) };
-        using var group = await ProcessGroup.ConnectAsync(new GroupSpec("mp-test", 1, rank, peers.Length, peers), listener, options);
+        using var group = await ProcessGroup.ConnectAsync(new GroupSpec("mp-test", 1, rank, peers.Length, peers) { Secret = new(Convert.FromBase64String(setup[2])) }, listener, options);
         var buffer = new float[1 << 20];
         try
         {

@@ -35,7 +35,8 @@ public static class ApiServer
                 if (certificate is not null) listen.UseHttps(certificate);
             });
         });
-        builder.Services.AddSingleton(new ApiToken(string.IsNullOrEmpty(settings.ApiToken) ? null : settings.ApiToken));
+        var tokens = Tokens(settings);   // now, so a missing or empty token file stops the start with its reason
+        builder.Services.AddSingleton(_ => tokens);   // registered by factory, so the host disposes it (its poll timer)
         builder.Services.AddSingleton<BearerTokenInterceptor>();
         builder.Services.AddGrpc(o =>
         {
@@ -74,6 +75,12 @@ public static class ApiServer
             catch (IOException e) when (attempt < attempts && e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException) { }
         }
     }
+
+    /// <summary>The token source the settings ask for: a file re-read on change, a fixed token, or none (local mode).</summary>
+    public static ApiTokenSource Tokens(NodeSettings settings) =>
+        settings.ApiTokenFile is { } file ? ApiTokenSource.FromFile(file, settings.ApiTokenGrace, settings.ApiTokenPoll)
+        : string.IsNullOrEmpty(settings.ApiToken) ? ApiTokenSource.Anonymous()
+        : ApiTokenSource.Fixed(settings.ApiToken);
 
     /// <summary>PEM certificate and key, as Kubernetes TLS Secrets and cert-manager write them.</summary>
     public static X509Certificate2 LoadCertificate(string certificatePath, string keyPath)

@@ -31,13 +31,14 @@ public static class NodeComposition
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
         }
-        IReducerHost? reducer = settings.IsCoordinator ? new CollectiveReducerHost(settings.Host, settings.AdvertisedHost) : null;
+        var dataPlane = new DistTrain.Collective.DataPlaneOptions { Integrity = settings.DataPlaneIntegrity };
+        IReducerHost? reducer = settings.IsCoordinator ? new CollectiveReducerHost(settings.Host, settings.AdvertisedHost, dataPlane) : null;
         builder.Services.AddDistTrainNode(settings,
             new NodeEngine(
                 SessionsOn: _ => new StageSessionFactory(settings.DataRoot),
                 ShardsOn: _ => new ShardRunner(settings.DataRoot),
                 Inference: new InferenceRunner()),
-            dataPlanes: () => new CollectiveDataPlane(settings.Host, settings.AdvertisedHost),
+            dataPlanes: () => new CollectiveDataPlane(settings.Host, settings.AdvertisedHost, dataPlane),
             reducer,
             logLevel: quietHost ? "WARNING" : "INFO");
         if (builder is not WebApplicationBuilder web) return ((HostApplicationBuilder)builder).Build();

@@ -137,8 +137,13 @@ public static class BenchCommand
         var procs = new Option<string>("--procs") { Description = "Process (rank) counts.", DefaultValueFactory = _ => "2,3,4" };
         var modes = new Option<string>("--modes") { Description = "Algorithms: ring, coordinator.", DefaultValueFactory = _ => "ring,coordinator" };
         var wire = new Option<string>("--wire") { Description = "Wire format: fp32, bf16, fp16.", DefaultValueFactory = _ => "fp32" };
+        var integrity = new Option<string>("--integrity")
+        {
+            Description = "Frame integrity modes to compare side by side: none, aes-gmac, hmac-sha256 (default: the data plane's default).",
+            DefaultValueFactory = _ => new DataPlaneOptions().Integrity.Name(),
+        };
         var cmd = new Command("allreduce", "All-reduce bandwidth, ring vs coordinator, against raw TCP between the same processes.")
-            { json, sizes, procs, modes, wire };
+            { json, sizes, procs, modes, wire, integrity };
         cmd.SetAction(async (r, ct) =>
         {
             var options = new AllReduceBenchOptions
@@ -147,6 +152,7 @@ public static class BenchCommand
                 Procs = Ints(r.GetValue(procs)!),
                 Modes = r.GetValue(modes)!.Split(',').Select(m => Enum.Parse<AllReduceAlgorithm>(m.Trim(), ignoreCase: true)).ToArray(),
                 Wire = r.GetValue(wire) switch { "bf16" => WireFormat.BFloat16, "fp16" => WireFormat.Float16, _ => WireFormat.Float32 },
+                Integrity = r.GetValue(integrity)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(FrameIntegrities.Parse).ToArray(),
             };
             bool asJson = r.GetValue(json);
             if (!asJson) Console.WriteLine(AllReduceBench.TableHeader());

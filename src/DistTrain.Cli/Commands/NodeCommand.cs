@@ -41,6 +41,13 @@ public static class NodeCommand
                     ManagementPort = PortOrEnv(parse.GetValue(managementPort), EnvironmentVariables.ManagementPort, 0),
                     JobStore = parse.GetValue(jobStore) ?? Env(EnvironmentVariables.JobStore),
                     ApiToken = Env(EnvironmentVariables.ApiToken),
+                    ApiTokenFile = Env(EnvironmentVariables.ApiTokenFile),
+                    DataPlaneIntegrity = Env(EnvironmentVariables.DataPlaneIntegrity) is { } integrity
+                        ? DistTrain.Collective.Wire.FrameIntegrities.Parse(integrity) : new DistTrain.Collective.DataPlaneOptions().Integrity,
+                    ApiTokenGrace = Env(EnvironmentVariables.ApiTokenGrace) is { } grace
+                        ? TimeSpan.FromSeconds(int.TryParse(grace, out int s) && s >= 0 ? s
+                            : throw new ArgumentException($"{EnvironmentVariables.ApiTokenGrace} must be a whole number of seconds ≥ 0, got '{grace}'"))
+                        : TimeSpan.FromMinutes(5),
                     AllowAnonymousApi = parse.GetValue(insecure),
                     TlsCertificate = Env(EnvironmentVariables.TlsCertificate),
                     TlsKey = Env(EnvironmentVariables.TlsKey),

@@ -1,6 +1,7 @@
 using System.Net;
 using DistTrain.Cluster.Worker;
 using DistTrain.Collective;
+using DistTrain.Collective.Wire;
 using DistTrain.Contracts.Protocols;
 
 namespace DistTrain.Cluster.Coordination;
@@ -25,7 +26,7 @@ public sealed class CollectiveReducerHost : IReducerHost
 
     public DataPlaneEndpoint Endpoint { get; }
 
-    public void BeginGeneration(string groupId, int generation, int worldSize, GradientWire wire)
+    public void BeginGeneration(string groupId, int generation, int worldSize, GradientWire wire, byte[] groupSecret)
     {
         lock (_gate)
         {
@@ -33,7 +34,7 @@ public sealed class CollectiveReducerHost : IReducerHost
             var cancel = new CancellationTokenSource();
             var options = _options with { Wire = CollectiveDataPlane.ToWire(wire) };
             // Starts accepting now and completes when every rank connected; it never blocks the actor.
-            var reducer = CoordinatorReducer.StartAsync(new ReducerSpec(groupId, generation, worldSize), _listener, options, cancel.Token);
+            var reducer = CoordinatorReducer.StartAsync(new ReducerSpec(groupId, generation, worldSize, new GroupSecret(groupSecret)), _listener, options, cancel.Token);
             _current[groupId] = (generation, cancel, reducer);
         }
     }

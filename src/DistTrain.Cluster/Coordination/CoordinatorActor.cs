@@ -205,7 +205,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                     active.LastProgress = DateTime.UtcNow;
                     break;
                 case StartReducer r:
-                    _reducer?.BeginGeneration(active.GroupId, r.Generation, r.WorldSize, r.Wire);
+                    _reducer?.BeginGeneration(active.GroupId, r.Generation, r.WorldSize, r.Wire, r.Secret);
                     break;
                 case EndReducer r:
                     _reducer?.EndGeneration(active.GroupId, r.Generation);

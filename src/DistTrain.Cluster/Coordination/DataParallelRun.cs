@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using DistTrain.Contracts.Protocols;
 
 namespace DistTrain.Cluster.Coordination;
@@ -35,8 +36,15 @@ public sealed record GroupFormed(int Generation, IReadOnlyList<string> Workers, 
 public sealed record StepReported(StepCompleted Step) : RunCommand;
 /// <summary>A checkpoint of the current group, recorded as the run's latest: pass it on to the job manager.</summary>
 public sealed record CheckpointReported(CheckpointSaved Checkpoint) : RunCommand;
-/// <summary>Coordinator aggregation: open the reducer's slot for a generation of <paramref name="WorldSize"/> ranks.</summary>
-public sealed record StartReducer(int Generation, int WorldSize, GradientWire Wire) : RunCommand;
+/// <summary>
+/// Coordinator aggregation: open the reducer's slot for a generation of <paramref name="WorldSize"/> ranks that prove
+/// <paramref name="Secret"/>, the generation's data-plane secret (the one its PrepareGroup messages carry).
+/// </summary>
+public sealed record StartReducer(int Generation, int WorldSize, GradientWire Wire, byte[] Secret) : RunCommand
+{
+    /// <summary>Never prints the secret.</summary>
+    public override string ToString() => $"StartReducer {{ Generation = {Generation}, WorldSize = {WorldSize}, Wire = {Wire}, Secret = redacted }}";
+}
 /// <summary>Coordinator aggregation: close the reducer's slot of a generation that ended.</summary>
 public sealed record EndReducer(int Generation) : RunCommand;
 /// <summary>The run reached a terminal phase; <paramref name="Stopped"/>: it was stopped on request at a step boundary.</summary>
@@ -120,6 +128,12 @@ public sealed class DataParallelRun : IStageRun
 
     public RunPhase Phase { get; private set; } = RunPhase.WaitingForWorkers;
     public int Generation { get; private set; }
+
+    /// <summary>
+    /// The current generation's data-plane secret: 32 bytes from the OS CSPRNG, drawn anew each time a group forms, handed
+    /// to its members in PrepareGroup and to the reducer, kept in memory only (never journaled or logged).
+    /// </summary>
+    public byte[] GroupSecret { get; private set; } = [];
     public int NextStep { get; private set; }
     public int RestartsUsed { get; private set; }
     public string? LastCheckpoint { get; private set; }
@@ -309,15 +323,16 @@ public sealed class DataParallelRun : IStageRun
         var commands = new List<RunCommand>();
         if (ViaReducer && Formed) commands.Add(new EndReducer(Generation));
         Generation++;
+        GroupSecret = RandomNumberGenerator.GetBytes(32);
         _prepared.Clear();
         _stepReports.Clear();
         Phase = RunPhase.Preparing;
         commands.Add(new GroupFormed(Generation, _members.Select(m => m.WorkerId).ToList(), RestartsUsed, Lockstep: true));
-        if (ViaReducer) commands.Add(new StartReducer(Generation, _members.Count, _transport.Wire));
+        if (ViaReducer) commands.Add(new StartReducer(Generation, _members.Count, _transport.Wire, GroupSecret));
         var peers = _members.Select(w => w.DataPlane).ToList();
         commands.AddRange(_members.Select((w, rank) => (RunCommand)new SendTo(w.WorkerId,
             new PrepareGroup(_jobId, _stage, Generation, rank, _members.Count, peers, _specYaml, _quick, LastCheckpoint,
-                _transport.Aggregation, _transport.Wire, _transport.Reducer))));
+                _transport.Aggregation, _transport.Wire, _transport.Reducer, GroupSecret))));
         return commands;
     }
 

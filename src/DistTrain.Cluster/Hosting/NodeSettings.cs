@@ -33,6 +33,12 @@ public static class EnvironmentVariables
     public const string JobStore = "DISTTRAIN_JOB_STORE";
     /// <summary>The bearer token the job API requires (a Kubernetes Secret in a cluster).</summary>
     public const string ApiToken = "DISTTRAIN_API_TOKEN";
+    /// <summary>A file holding the bearer token (a mounted Kubernetes Secret), re-read when it changes; instead of DISTTRAIN_API_TOKEN.</summary>
+    public const string ApiTokenFile = "DISTTRAIN_API_TOKEN_FILE";
+    /// <summary>Tag on every gradient frame: aes-gmac (default), hmac-sha256 or none; every node of a cluster must agree.</summary>
+    public const string DataPlaneIntegrity = "DISTTRAIN_DATAPLANE_INTEGRITY";
+    /// <summary>Seconds the previous token stays valid after the token file changes (default 300; 0 refuses it at once).</summary>
+    public const string ApiTokenGrace = "DISTTRAIN_API_TOKEN_GRACE";
     /// <summary>PEM certificate and key files; both set turns TLS on for the job API.</summary>
     public const string TlsCertificate = "DISTTRAIN_TLS_CERT";
     public const string TlsKey = "DISTTRAIN_TLS_KEY";
@@ -51,7 +57,7 @@ public static class EnvironmentVariables
     /// <summary><c>off</c>: plaintext remoting that anyone who reaches the port can join; only for a trusted, isolated network.</summary>
     public const string ClusterTls = "DISTTRAIN_CLUSTER_TLS";
     public static readonly string[] All = [Roles, Host, PublicHost, Port, Seeds, Devices, RunRoot, DataRoot, TorchThreads,
-        GrpcPort, MetricsPort, ManagementPort, JobStore, ApiToken, TlsCertificate, TlsKey, Discovery,
+        GrpcPort, MetricsPort, ManagementPort, JobStore, ApiToken, ApiTokenFile, ApiTokenGrace, DataPlaneIntegrity, TlsCertificate, TlsKey, Discovery,
         ClusterTlsCertificate, ClusterTlsKey, ClusterTlsAuthority, ClusterTlsRevocationList, ClusterTlsPassword, ClusterTls];
 }
 
@@ -88,6 +94,14 @@ public sealed record NodeSettings(
     public string? JobStore { get; init; }
     /// <summary>Bearer token the job API requires; null with <see cref="AllowAnonymousApi"/> false refuses to start the API.</summary>
     public string? ApiToken { get; init; }
+    /// <summary>File the bearer token is read from and re-read every <see cref="ApiTokenPoll"/>; excludes <see cref="ApiToken"/>.</summary>
+    public string? ApiTokenFile { get; init; }
+    /// <summary>How long the previous token from <see cref="ApiTokenFile"/> stays valid after a change.</summary>
+    public TimeSpan ApiTokenGrace { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>How often <see cref="ApiTokenFile"/> is re-read.</summary>
+    public TimeSpan ApiTokenPoll { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>How gradient frames are tagged on the data plane (<see cref="EnvironmentVariables.DataPlaneIntegrity"/>).</summary>
+    public DistTrain.Collective.Wire.FrameIntegrity DataPlaneIntegrity { get; init; } = new DistTrain.Collective.DataPlaneOptions().Integrity;
     /// <summary>Local mode (demo, tests on loopback): the job API accepts calls without a token.</summary>
     public bool AllowAnonymousApi { get; init; }
     public string? TlsCertificate { get; init; }
@@ -137,8 +151,12 @@ public sealed record NodeSettings(
         if (Discovery == KubernetesDiscovery && ManagementPort == 0)
             throw new ArgumentException("kubernetes discovery needs a management port: cluster bootstrap talks to the other pods through Akka.Management");
         if ((TlsCertificate is null) != (TlsKey is null)) throw new ArgumentException("TLS needs both a certificate and a key");
-        if (IsCoordinator && GrpcPort > 0 && string.IsNullOrEmpty(ApiToken) && !AllowAnonymousApi)
-            throw new ArgumentException($"the job API needs a bearer token: set {EnvironmentVariables.ApiToken}, or pass --allow-anonymous for local use, or --grpc-port 0 to serve no API");
+        if (!string.IsNullOrEmpty(ApiToken) && ApiTokenFile is not null)
+            throw new ArgumentException($"set either {EnvironmentVariables.ApiToken} or {EnvironmentVariables.ApiTokenFile}, not both");
+        if (ApiTokenGrace < TimeSpan.Zero) throw new ArgumentException($"{EnvironmentVariables.ApiTokenGrace} must not be negative");
+        if (ApiTokenPoll <= TimeSpan.Zero) throw new ArgumentException("the token poll interval must be positive");
+        if (IsCoordinator && GrpcPort > 0 && string.IsNullOrEmpty(ApiToken) && ApiTokenFile is null && !AllowAnonymousApi)
+            throw new ArgumentException($"the job API needs a bearer token: set {EnvironmentVariables.ApiToken} or {EnvironmentVariables.ApiTokenFile}, or pass --allow-anonymous for local use, or --grpc-port 0 to serve no API");
         if (IsWorker && Devices.Count == 0) throw new ArgumentException("a worker node needs at least one device (cpu or cuda:N)");
         foreach (var d in Devices)
             if (d != "cpu" && !(d.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(d[5..], out int n) && n >= 0))

@@ -25,7 +25,10 @@ public sealed class CollectiveDataPlane : IDataPlane
         var spec = new GroupSpec(DataPlaneGroups.Id(group.JobId, group.Stage), group.Generation, group.Rank, group.WorldSize,
             group.Peers.Select(p => GroupSpec.ParseEndPoint($"{p.Host}:{p.Port}")).ToList(),
             group.Aggregation == GradientAggregation.Ring ? AllReduceAlgorithm.Ring : AllReduceAlgorithm.Coordinator,
-            group.Reducer is null ? null : GroupSpec.ParseEndPoint($"{group.Reducer.Host}:{group.Reducer.Port}"));
+            group.Reducer is null ? null : GroupSpec.ParseEndPoint($"{group.Reducer.Host}:{group.Reducer.Port}"))
+        {
+            Secret = new GroupSecret(group.GroupSecret ?? throw new ArgumentException("PrepareGroup carries no group secret.")),
+        };
         return new GroupReducer(spec, _listener, _options with { Wire = ToWire(group.Wire) });
     }
 

@@ -6,12 +6,12 @@ namespace DistTrain.Collective;
 
 /// <summary>
 /// Worker side of coordinator mode: stream the whole buffer to the <see cref="CoordinatorReducer"/>
-/// while the calling thread receives the sums it streams back, bucket by bucket.
+/// while the calling thread receives the sums it streams back, bucket by bucket (one tagged frame per bucket).
 /// </summary>
 internal sealed unsafe class CoordinatorAllReduce : IAllReduce, IDisposable
 {
     private readonly GroupLinks _g;
-    private readonly int _segment, _bucket;
+    private readonly int _bucket;
     private readonly byte[] _sendStage, _recvStage;
     private readonly SideThread _sender;
     private long _sequence;
@@ -20,10 +20,10 @@ internal sealed unsafe class CoordinatorAllReduce : IAllReduce, IDisposable
     public CoordinatorAllReduce(GroupLinks group, int rank)
     {
         _g = group;
-        _segment = group.Options.SegmentElements;
         _bucket = group.Options.BucketElements;
-        _sendStage = GC.AllocateArray<byte>(_segment * 2, pinned: true);
-        _recvStage = GC.AllocateArray<byte>(_segment * 2, pinned: true);
+        // Low-precision buckets are encoded whole (2 bytes an element), so each is one tagged frame.
+        _sendStage = GC.AllocateArray<byte>(_bucket * 2, pinned: true);
+        _recvStage = GC.AllocateArray<byte>(_bucket * 2, pinned: true);
         _sender = new SideThread($"coord-send:r{rank}");
     }
 
@@ -37,15 +37,15 @@ internal sealed unsafe class CoordinatorAllReduce : IAllReduce, IDisposable
             _g.ThrowIfFailed();
             var clock = Stopwatch.StartNew();
             var header = new CallHeader(_sequence++, buffer.Length, _bucket, wire);
-            var socket = _g.Links[GroupSpec.ReducerRank].Data;
+            var link = _g.Links[GroupSpec.ReducerRank];
             long sent = 0, received = 0;
             Exception? failure = null;
             fixed (float* p = buffer)
             {
                 float* basePtr = p;
                 int length = buffer.Length;
-                _sender.Start(() => sent = Stream(basePtr, length, header, socket, send: true));
-                try { received = Stream(p, length, header, socket, send: false); }
+                _sender.Start(() => sent = Stream(basePtr, length, header, link, send: true));
+                try { received = Stream(p, length, header, link, send: false); }
                 catch (Exception e) { failure = _g.Fail(GroupSpec.ReducerRank, GroupLinks.ReasonFor(e), e); }
                 var sendError = _sender.Join(_g.Options.IoTimeout + _g.Options.Grace + TimeSpan.FromSeconds(5));
                 if (sendError is not null) failure ??= _g.Fail(GroupSpec.ReducerRank, GroupLinks.ReasonFor(sendError), sendError);
@@ -56,33 +56,33 @@ internal sealed unsafe class CoordinatorAllReduce : IAllReduce, IDisposable
         finally { Volatile.Write(ref _busy, 0); }
     }
 
-    // The reducer's buckets are a cut of one contiguous stream, so each direction is just the buffer in segments.
-    private long Stream(float* p, int length, CallHeader header, System.Net.Sockets.Socket socket, bool send)
+    // One frame per reducer bucket in each direction, so each frame's tag is checked where the reducer sums it.
+    private long Stream(float* p, int length, CallHeader header, Link link, bool send)
     {
         long bytes = 0;
         if (send)
         {
             Span<byte> h = stackalloc byte[CallHeader.Size];
             header.Write(h);
-            SocketIo.SendExact(socket, h);
+            link.SendFrame(h);
             bytes += CallHeader.Size;
         }
         var stage = send ? _sendStage : _recvStage;
-        for (int o = 0; o < length; o += _segment)
+        for (int b = 0; b < RingPlan.BucketCount(length, _bucket); b++)
         {
-            int n = Math.Min(_segment, length - o);
-            var values = new Span<float>(p + o, n);
+            var (offset, n) = RingPlan.Bucket(length, _bucket, b);
+            var values = new Span<float>(p + offset, n);
             if (header.Wire == WireFormat.Float32)
             {
-                // Sums come back only after the reducer has all of this region, so receiving in place is safe.
-                if (send) SocketIo.SendExact(socket, MemoryMarshal.AsBytes(values));
-                else SocketIo.ReceiveExact(socket, MemoryMarshal.AsBytes(values));
+                // Sums come back only after the reducer has all of this bucket (and checked its tag), so receiving in place is safe.
+                if (send) link.SendFrame(MemoryMarshal.AsBytes(values));
+                else link.ReceiveFrame(MemoryMarshal.AsBytes(values));
             }
             else
             {
                 var wire = stage.AsSpan(0, n * 2);
-                if (send) { header.Wire.Encode(values, wire); SocketIo.SendExact(socket, wire); }
-                else { SocketIo.ReceiveExact(socket, wire); header.Wire.Decode(wire, values); }
+                if (send) { header.Wire.Encode(values, wire); link.SendFrame(wire); }
+                else { link.ReceiveFrame(wire); header.Wire.Decode(wire, values); }
             }
             int moved = n * header.Wire.BytesPerElement();
             bytes += moved;

@@ -4,8 +4,8 @@ using DistTrain.Collective.Wire;
 
 namespace DistTrain.Collective;
 
-/// <summary>What the reducer needs from the control plane: the job, the generation and how many workers.</summary>
-public sealed record ReducerSpec(string JobId, long Generation, int WorldSize);
+/// <summary>What the reducer needs from the control plane: the job, the generation, how many workers, and the generation's secret.</summary>
+public sealed record ReducerSpec(string JobId, long Generation, int WorldSize, GroupSecret Secret);
 
 /// <summary>
 /// The reducer of coordinator mode, hosted in the coordinator process: receives every worker's
@@ -60,7 +60,7 @@ public sealed class CoordinatorReducer : IDisposable
         DataPlaneOptions? options = null, CancellationToken ct = default)
     {
         if (spec.WorldSize < 1) throw new ArgumentException("WorldSize must be at least 1.");
-        var links = await GroupFormation.FormAsync(spec.JobId, spec.Generation, GroupSpec.ReducerRank, spec.WorldSize,
+        var links = await GroupFormation.FormAsync(spec.JobId, spec.Generation, GroupSpec.ReducerRank, spec.WorldSize, spec.Secret,
             [], Enumerable.Range(0, spec.WorldSize).ToList(), listener, options ?? new DataPlaneOptions(), ct).ConfigureAwait(false);
         return new CoordinatorReducer(links, spec.WorldSize);
     }
@@ -84,14 +84,15 @@ public sealed class CoordinatorReducer : IDisposable
 
     private void ReadLoop(int w)
     {
-        var socket = _g.Links[w].Data;
+        var link = _g.Links[w];
+        var socket = link.Data;
         var h = new byte[CallHeader.Size];
         int item = 0;
         while (true)
         {
             // Between calls a worker may be busy with its backward pass for any length of time.
             socket.ReceiveTimeout = 0;
-            try { SocketIo.ReceiveExact(socket, h); }
+            try { link.ReceiveFrame(h); }
             catch (Exception) when (_g.WaitDeparted(w))
             {
                 // Left between calls: others may still be receiving the last sums, so do not abort them;
@@ -113,7 +114,8 @@ public sealed class CoordinatorReducer : IDisposable
                 _inFree[w].Wait(_g.Aborted);
                 int k = item++ % Depth;
                 if (_inSlots[w][k].Length < bytes) _inSlots[w][k] = GC.AllocateUninitializedArray<byte>(header.BucketElements * wireBytes, pinned: true);
-                SocketIo.ReceiveExact(socket, _inSlots[w][k].AsSpan(0, bytes));
+                // Checked before the slot is released to the reduce thread: a tampered bucket is never summed.
+                link.ReceiveFrame(_inSlots[w][k].AsSpan(0, bytes));
                 _g.CountReceived(bytes);
                 _inFull[w].Release();
             }
@@ -185,13 +187,13 @@ public sealed class CoordinatorReducer : IDisposable
 
     private void SendLoop(int w)
     {
-        var socket = _g.Links[w].Data;
+        var link = _g.Links[w];
         int item = 0;
         while (true)
         {
             _outFull[w].Wait(_g.Aborted);
             int k = item++ % Depth;
-            SocketIo.SendExact(socket, _outSlots[k].AsSpan(0, _outLength[k]));
+            link.SendFrame(_outSlots[k].AsSpan(0, _outLength[k]));
             _g.CountSent(_outLength[k]);
             if (Interlocked.Decrement(ref _outPending[k]) == 0) _outFree.Release();
         }

@@ -82,10 +82,10 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
 
     private long SendAll(float* p, int length, CallHeader header)
     {
-        var socket = _g.Links[_right].Data;
+        var link = _g.Links[_right];
         Span<byte> h = stackalloc byte[CallHeader.Size];
         header.Write(h);
-        SocketIo.SendExact(socket, h);
+        link.SendFrame(h);
         long bytes = CallHeader.Size;
         var wire = header.Wire;
         foreach (var (b, s) in RingPlan.Schedule(RingPlan.BucketCount(length, _bucket), _world))
@@ -109,7 +109,7 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
                     if (s == _world - 1) wire.Decode(enc, values);
                     payload = enc;
                 }
-                SocketIo.SendExact(socket, payload);
+                link.SendFrame(payload);
                 bytes += payload.Length;
                 _g.CountSent(payload.Length);
             }
@@ -119,9 +119,9 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
 
     private long ReceiveAll(float* p, int length, CallHeader expected)
     {
-        var socket = _g.Links[_left].Data;
+        var link = _g.Links[_left];
         Span<byte> h = stackalloc byte[CallHeader.Size];
-        SocketIo.ReceiveExact(socket, h);
+        link.ReceiveFrame(h);
         var got = CallHeader.Read(h);
         if (got != expected) throw new InvalidDataException($"Call mismatch: rank {_left} sent {got}, rank {_rank} expected {expected}.");
         long bytes = CallHeader.Size;
@@ -141,15 +141,16 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
                 {
                     if (reduce)
                     {
-                        SocketIo.ReceiveExact(socket, _recvStage.AsSpan(0, n * 4));
+                        // Each frame's tag is checked on receipt, before a byte of it is summed.
+                        link.ReceiveFrame(_recvStage.AsSpan(0, n * 4));
                         TensorPrimitives.Add(dst, stageFloats[..n], dst);
                     }
-                    else SocketIo.ReceiveExact(socket, MemoryMarshal.AsBytes(dst)); // all-gather lands in place
+                    else link.ReceiveFrame(MemoryMarshal.AsBytes(dst)); // all-gather lands in place; a bad tag fails the call
                 }
                 else
                 {
                     var received = _recvStage.AsSpan(0, n * wireBytes);
-                    SocketIo.ReceiveExact(socket, received);
+                    link.ReceiveFrame(received);
                     if (reduce)
                     {
                         wireFormat.Decode(received, _decodeStage.AsSpan(0, n));

@@ -11,7 +11,7 @@ public enum PeerFailureReason : byte
     TimedOut = 2,
     /// <summary>It closed its group while others still needed it.</summary>
     Left = 3,
-    /// <summary>It sent bytes that do not match the call (different length, bucket size or wire format).</summary>
+    /// <summary>It sent bytes that do not match the call (different length, bucket size or wire format), or a frame that failed its integrity check.</summary>
     ProtocolError = 4,
     /// <summary>It never connected while the group was forming.</summary>
     Unreachable = 5,
@@ -42,11 +42,19 @@ public sealed class PeerFailedException : Exception
 /// <summary>The local group was closed (disposed) while a collective was running or afterwards.</summary>
 public sealed class GroupClosedException() : Exception("The data-plane group was closed.");
 
-/// <summary>A listener refused our connection: wrong job, stale generation or a rank it does not expect.</summary>
-public sealed class HandshakeRejectedException(HandshakeStatus status, int toRank, long theirGeneration)
-    : Exception($"{PeerFailedException.Describe(toRank)} rejected the connection: {status} (its generation is {theirGeneration}).")
+/// <summary>A listener refused our connection (wrong job, stale generation, a rank it does not expect, no proof of the group
+/// secret), or the listener itself failed to prove the secret to us.</summary>
+public sealed class HandshakeRejectedException : Exception
 {
-    public HandshakeStatus Status { get; } = status;
-    public int ToRank { get; } = toRank;
-    public long TheirGeneration { get; } = theirGeneration;
+    public HandshakeRejectedException(HandshakeStatus status, int toRank, long theirGeneration, string? message = null)
+        : base(message ?? $"{PeerFailedException.Describe(toRank)} rejected the connection: {status} (its generation is {theirGeneration}).")
+    {
+        Status = status;
+        ToRank = toRank;
+        TheirGeneration = theirGeneration;
+    }
+
+    public HandshakeStatus Status { get; }
+    public int ToRank { get; }
+    public long TheirGeneration { get; }
 }

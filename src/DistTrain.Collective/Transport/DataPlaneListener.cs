@@ -9,28 +9,33 @@ namespace DistTrain.Collective;
 /// to the control plane, then hand it to <see cref="ProcessGroup.ConnectAsync"/>. It outlives groups: each new
 /// generation registers on the same listener, and connections from an older generation are refused. Groups with
 /// different ids (several stages, each with its own group) are served side by side, and a connection for a group
-/// not registered yet waits (up to the handshake timeout) for its registration.
+/// not registered yet waits (up to the handshake timeout) for its registration. Every connection must prove it holds
+/// the generation's <see cref="GroupSecret"/> (<see cref="Proof"/>) before it is handed to a group; a refusal is
+/// reported to the listener's log with the peer's address.
 /// </summary>
 public sealed class DataPlaneListener : IDisposable
 {
     private readonly Socket _socket;
     private readonly TimeSpan _handshakeTimeout;
     private readonly object _gate = new();
-    private readonly List<(Socket Socket, Hello Hello, Timer Expiry)> _parked = new();
+    private readonly List<(Socket Socket, Hello Hello, byte[] Raw, Timer Expiry)> _parked = new();
     private readonly Dictionary<string, Registration> _current = new(StringComparer.Ordinal);
+    private readonly Action<string> _log;
     private volatile bool _disposed;
 
-    private DataPlaneListener(Socket socket, TimeSpan handshakeTimeout)
+    private DataPlaneListener(Socket socket, TimeSpan handshakeTimeout, Action<string>? log)
     {
         _socket = socket;
         _handshakeTimeout = handshakeTimeout;
+        _log = log ?? (line => Console.Error.WriteLine(line));
         // Accepting and handshaking synchronously keeps the accepted sockets in blocking mode:
         // an async call would switch them to .NET's emulated (slower) blocking for the data path.
         new Thread(AcceptLoop) { IsBackground = true, Name = $"dataplane-accept:{Port}" }.Start();
     }
 
     /// <summary>Binds <paramref name="address"/>:<paramref name="port"/> (0 = any free port) and starts accepting.</summary>
-    public static DataPlaneListener Start(IPAddress address, int port = 0, TimeSpan? handshakeTimeout = null)
+    /// <param name="log">Where refused connections are reported (peer address and why); standard error by default.</param>
+    public static DataPlaneListener Start(IPAddress address, int port = 0, TimeSpan? handshakeTimeout = null, Action<string>? log = null)
     {
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -43,7 +48,7 @@ public sealed class DataPlaneListener : IDisposable
             socket.Dispose();
             throw;
         }
-        return new DataPlaneListener(socket, handshakeTimeout ?? TimeSpan.FromSeconds(10));
+        return new DataPlaneListener(socket, handshakeTimeout ?? TimeSpan.FromSeconds(10), log);
     }
 
     public IPEndPoint EndPoint => (IPEndPoint)_socket.LocalEndPoint!;
@@ -64,11 +69,12 @@ public sealed class DataPlaneListener : IDisposable
     private void Handshake(Socket socket)
     {
         Hello hello;
+        byte[] raw;
         try
         {
             socket.NoDelay = true;
-            socket.ReceiveTimeout = (int)_handshakeTimeout.TotalMilliseconds;
-            hello = Hello.Read(socket);
+            socket.ReceiveTimeout = socket.SendTimeout = (int)_handshakeTimeout.TotalMilliseconds;
+            hello = Hello.Read(socket, out raw);
         }
         catch (Exception)
         {
@@ -77,16 +83,17 @@ public sealed class DataPlaneListener : IDisposable
             return;
         }
 
+        Registration? reg;
         lock (_gate)
         {
-            if (!_current.TryGetValue(hello.JobId, out var reg))
+            if (!_current.TryGetValue(hello.JobId, out reg))
             {
                 // The peer was faster than our own group formation: park it until its group registers.
-                _parked.Add((socket, hello, new Timer(_ => ExpireParked(socket), null, _handshakeTimeout, Timeout.InfiniteTimeSpan)));
+                _parked.Add((socket, hello, raw, new Timer(_ => ExpireParked(socket), null, _handshakeTimeout, Timeout.InfiniteTimeSpan)));
                 return;
             }
-            Offer(reg, socket, hello);
         }
+        Admit(reg, socket, hello, raw);
     }
 
     private void ExpireParked(Socket socket)
@@ -101,13 +108,39 @@ public sealed class DataPlaneListener : IDisposable
         Reject(socket, HandshakeStatus.NoGroup, -1);
     }
 
-    // Called under _gate.
-    private static void Offer(Registration reg, Socket socket, Hello hello)
+    // Outside _gate: the proof exchange waits on the peer (up to the handshake timeout), and must not stall other groups.
+    private void Admit(Registration reg, Socket socket, Hello hello, byte[] raw)
     {
         var status = reg.Check(hello);
-        if (status != HandshakeStatus.Accepted) Reject(socket, status, reg.Generation);
-        else reg.Deliver(socket, hello);
+        if (status != HandshakeStatus.Accepted)
+        {
+            Reject(socket, status, reg.Generation);
+            return;
+        }
+        EndPoint? peer = null;
+        try
+        {
+            peer = socket.RemoteEndPoint;
+            var session = reg.Prove(socket, raw);
+            if (session is null)
+            {
+                // Nothing this connection sends is ever read again, let alone summed.
+                _log($"data plane: refused {peer} claiming rank {hello.FromRank} of {Printable(hello.JobId)} generation {hello.Generation} " +
+                     $"({hello.Channel}): it did not prove the group secret");
+                Reject(socket, HandshakeStatus.BadProof, reg.Generation);
+                return;
+            }
+            reg.Deliver(socket, hello, session);
+        }
+        catch (Exception e) when (e is SocketException or EndOfStreamException or ObjectDisposedException or IOException)
+        {
+            _log($"data plane: refused {peer?.ToString() ?? "a peer"} claiming rank {hello.FromRank} of {Printable(hello.JobId)}: the handshake broke off ({e.Message})");
+            socket.Dispose();
+        }
     }
+
+    // The job id comes from an unauthenticated peer: no line breaks or escape codes into the log.
+    private static string Printable(string s) => string.Concat(s.Select(c => char.IsControl(c) ? '?' : c));
 
     internal static void Reject(Socket socket, HandshakeStatus status, long generation)
     {
@@ -120,10 +153,11 @@ public sealed class DataPlaneListener : IDisposable
     /// older one still registered (its group may not be disposed yet): from then on the old generation's late
     /// connections are refused as stale. Other groups are unaffected.
     /// </summary>
-    internal Registration Register(string jobId, long generation, int localRank, int worldSize, IEnumerable<int> expectedRanks)
+    internal Registration Register(string jobId, long generation, int localRank, int worldSize, IEnumerable<int> expectedRanks,
+        GroupSecret secret, FrameIntegrity integrity)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var reg = new Registration(this, jobId, generation, localRank, worldSize, expectedRanks);
+        var reg = new Registration(this, jobId, generation, localRank, worldSize, expectedRanks, secret, integrity);
         lock (_gate)
         {
             if (_current.TryGetValue(jobId, out var old))
@@ -137,7 +171,7 @@ public sealed class DataPlaneListener : IDisposable
             {
                 parked.Expiry.Dispose();
                 _parked.Remove(parked);
-                Offer(reg, parked.Socket, parked.Hello);
+                new Thread(() => Admit(reg, parked.Socket, parked.Hello, parked.Raw)) { IsBackground = true, Name = "dataplane-handshake" }.Start();
             }
         }
         return reg;
@@ -155,7 +189,7 @@ public sealed class DataPlaneListener : IDisposable
         _socket.Dispose();
         lock (_gate)
         {
-            foreach (var (socket, _, expiry) in _parked)
+            foreach (var (socket, _, _, expiry) in _parked)
             {
                 expiry.Dispose();
                 socket.Dispose();
@@ -173,10 +207,15 @@ public sealed class DataPlaneListener : IDisposable
         private readonly DataPlaneListener _owner;
         private readonly string _jobId;
         private readonly int _localRank, _worldSize;
-        private readonly Dictionary<(int, Channel), TaskCompletionSource<Socket>> _slots = new();
+        private readonly GroupSecret _secret;
+        private readonly FrameIntegrity _integrity;
+        private readonly Dictionary<(int, Channel), TaskCompletionSource<(Socket, Session)>> _slots = new();
 
-        public Registration(DataPlaneListener owner, string jobId, long generation, int localRank, int worldSize, IEnumerable<int> expected)
+        public Registration(DataPlaneListener owner, string jobId, long generation, int localRank, int worldSize, IEnumerable<int> expected,
+            GroupSecret secret, FrameIntegrity integrity)
         {
+            _secret = secret;
+            _integrity = integrity;
             _owner = owner;
             _jobId = jobId;
             Generation = generation;
@@ -184,7 +223,7 @@ public sealed class DataPlaneListener : IDisposable
             _worldSize = worldSize;
             foreach (int r in expected)
                 foreach (var ch in new[] { Channel.Data, Channel.Control })
-                    _slots[(r, ch)] = new TaskCompletionSource<Socket>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    _slots[(r, ch)] = new TaskCompletionSource<(Socket, Session)>(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
         public long Generation { get; }
@@ -197,24 +236,19 @@ public sealed class DataPlaneListener : IDisposable
             if (h.Generation > Generation) return HandshakeStatus.FutureGeneration;
             if (h.ToRank != _localRank || h.WorldSize != _worldSize || !_slots.TryGetValue((h.FromRank, h.Channel), out var slot))
                 return HandshakeStatus.BadMember;
+            if (h.Integrity != _integrity) return HandshakeStatus.IntegrityMismatch;
             return slot.Task.IsCompleted ? HandshakeStatus.Duplicate : HandshakeStatus.Accepted;
         }
 
-        public void Deliver(Socket socket, Hello h)
+        /// <summary>Runs the acceptor's half of the proof; null when the peer does not hold the secret.</summary>
+        public Session? Prove(Socket socket, byte[] helloBytes) => Proof.Accept(socket, helloBytes, _secret, _integrity, Generation);
+
+        public void Deliver(Socket socket, Hello h, Session session)
         {
-            try
-            {
-                socket.Send(Hello.EncodeAck(HandshakeStatus.Accepted, Generation));
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                socket.Dispose();
-                return; // the connector will retry
-            }
-            if (!_slots[(h.FromRank, h.Channel)].TrySetResult(socket)) socket.Dispose();
+            if (!_slots[(h.FromRank, h.Channel)].TrySetResult((socket, session))) socket.Dispose();
         }
 
-        public Task<Socket> WaitFor(int rank, Channel channel) => _slots[(rank, channel)].Task;
+        public Task<(Socket Socket, Session Session)> WaitFor(int rank, Channel channel) => _slots[(rank, channel)].Task;
 
         public void CancelPending()
         {

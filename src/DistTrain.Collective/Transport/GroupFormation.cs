@@ -8,24 +8,25 @@ namespace DistTrain.Collective;
 internal static class GroupFormation
 {
     /// <summary>Connects to <paramref name="connectTo"/>, accepts from <paramref name="acceptFrom"/>, all within ConnectTimeout.</summary>
-    public static async Task<GroupLinks> FormAsync(string jobId, long generation, int localRank, int worldSize,
+    public static async Task<GroupLinks> FormAsync(string jobId, long generation, int localRank, int worldSize, GroupSecret secret,
         IReadOnlyList<(int Rank, EndPoint EndPoint)> connectTo, IReadOnlyList<int> acceptFrom,
         DataPlaneListener? listener, DataPlaneOptions options, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(secret);
         var registration = acceptFrom.Count > 0
-            ? (listener ?? throw new ArgumentNullException(nameof(listener))).Register(jobId, generation, localRank, worldSize, acceptFrom)
+            ? (listener ?? throw new ArgumentNullException(nameof(listener))).Register(jobId, generation, localRank, worldSize, acceptFrom, secret, options.Integrity)
             : null;
         var deadline = DateTime.UtcNow + options.ConnectTimeout;
         using var formCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         formCts.CancelAfter(options.ConnectTimeout);
 
-        var pending = new List<(int Rank, Channel Channel, Task<Socket> Task)>();
+        var pending = new List<(int Rank, Channel Channel, Task<(Socket Socket, Session Session)> Task)>();
         foreach (var (rank, ep) in connectTo)
             foreach (var ch in new[] { Channel.Data, Channel.Control })
             {
-                var hello = new Hello(jobId, generation, localRank, rank, worldSize, ch);
+                var hello = new Hello(jobId, generation, localRank, rank, worldSize, ch, options.Integrity, Proof.NewNonce());
                 // A thread of its own: the connect and handshake block, and a pool thread could starve the accepting side.
-                pending.Add((rank, ch, Task.Factory.StartNew(() => Connect(ep, hello, deadline, formCts.Token),
+                pending.Add((rank, ch, Task.Factory.StartNew(() => Connect(ep, hello, secret, deadline, formCts.Token),
                     CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)));
             }
         foreach (int rank in acceptFrom)
@@ -44,7 +45,7 @@ internal static class GroupFormation
         {
             formCts.Cancel();
             registration?.Unregister();
-            foreach (var p in pending) if (p.Task.IsCompletedSuccessfully) p.Task.Result.Dispose();
+            foreach (var p in pending) if (p.Task.IsCompletedSuccessfully) Close(p.Task.Result);
             ct.ThrowIfCancellationRequested();
             var rejected = pending.Select(p => p.Task.Exception?.InnerException).OfType<HandshakeRejectedException>().FirstOrDefault();
             if (rejected is not null) throw rejected;
@@ -57,13 +58,23 @@ internal static class GroupFormation
         var links = new Dictionary<int, Link>();
         foreach (var g in pending.GroupBy(p => p.Rank))
         {
-            var data = g.Single(p => p.Channel == Channel.Data).Task.Result;
-            var control = g.Single(p => p.Channel == Channel.Control).Task.Result;
+            var (data, session) = g.Single(p => p.Channel == Channel.Data).Task.Result;
+            var (control, controlSession) = g.Single(p => p.Channel == Channel.Control).Task.Result;
+            // Control frames are 16-byte notices (suspect, abort, leave), not summed; only the data channel is sealed.
+            controlSession.Outgoing?.Dispose();
+            controlSession.Incoming?.Dispose();
             ConfigureData(data, options);
             control.SendTimeout = 2000;
-            links[g.Key] = new Link(g.Key, data, control);
+            links[g.Key] = new Link(g.Key, data, control, session);
         }
         return new GroupLinks(jobId, generation, localRank, options, links, registration);
+    }
+
+    private static void Close((Socket Socket, Session Session) c)
+    {
+        c.Socket.Dispose();
+        c.Session.Outgoing?.Dispose();
+        c.Session.Incoming?.Dispose();
     }
 
     private static void ConfigureData(Socket s, DataPlaneOptions o)
@@ -74,7 +85,7 @@ internal static class GroupFormation
     }
 
     /// <summary>Synchronous connect + handshake with retries (keeps the socket in true blocking mode).</summary>
-    private static Socket Connect(EndPoint ep, Hello hello, DateTime deadline, CancellationToken ct)
+    private static (Socket, Session) Connect(EndPoint ep, Hello hello, GroupSecret secret, DateTime deadline, CancellationToken ct)
     {
         var helloBytes = hello.Encode();
         while (true)
@@ -95,7 +106,12 @@ internal static class GroupFormation
                     SocketIo.ReceiveExact(socket, ack);
                     var status = (HandshakeStatus)ack[0];
                     long theirs = BitConverter.ToInt64(ack, 1);
-                    if (status == HandshakeStatus.Accepted) return socket;
+                    if (status == HandshakeStatus.Accepted)
+                    {
+                        socket.SendTimeout = socket.ReceiveTimeout;
+                        try { return (socket, Proof.Connect(socket, helloBytes, secret, hello.Integrity, hello.ToRank, theirs)); }
+                        catch (HandshakeRejectedException) { socket.Dispose(); throw; }
+                    }
                     socket.Dispose();
                     // Retry while the other side's group is still forming or still on the previous generation.
                     if (status is not (HandshakeStatus.FutureGeneration or HandshakeStatus.NoGroup))

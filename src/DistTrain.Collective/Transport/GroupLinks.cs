@@ -4,12 +4,35 @@ using DistTrain.Collective.Wire;
 namespace DistTrain.Collective;
 
 /// <summary>One remote member: a blocking data socket for payload and a control socket for failure notices.</summary>
-internal sealed class Link(int rank, Socket data, Socket control)
+internal sealed class Link(int rank, Socket data, Socket control, Session session)
 {
     private readonly object _controlSend = new();
+    private readonly byte[] _sendTag = new byte[32], _recvTag = new byte[32];
     public int Rank { get; } = rank;
     public Socket Data { get; } = data;
     public Socket Control { get; } = control;
+
+    /// <summary>Sends one data frame, followed by its tag when the group seals frames. Call from one thread per direction.</summary>
+    public void SendFrame(ReadOnlySpan<byte> payload)
+    {
+        var seal = session.Outgoing;
+        SocketIo.SendExact(Data, payload);
+        if (seal is null) return;
+        var tag = _sendTag.AsSpan(0, seal.TagSize);
+        seal.Seal(payload, tag);
+        SocketIo.SendExact(Data, tag);
+    }
+
+    /// <summary>Receives one data frame into <paramref name="payload"/> and checks its tag before the caller may use a byte of it.</summary>
+    public void ReceiveFrame(Span<byte> payload)
+    {
+        var seal = session.Incoming;
+        SocketIo.ReceiveExact(Data, payload);
+        if (seal is null) return;
+        var tag = _recvTag.AsSpan(0, seal.TagSize);
+        SocketIo.ReceiveExact(Data, tag);
+        seal.Verify(payload, tag, Rank);
+    }
 
     public void TrySendControl(ControlFrame frame)
     {
@@ -185,6 +208,14 @@ internal sealed class GroupLinks : IDisposable
             return Failure ?? new PeerFailedException(suspect, reason, LocalRank, Generation, inner);
         }
 
+        if (inner is FrameIntegrityException)
+        {
+            // A frame that fails its tag is proof against the link it came on, not a suspicion to weigh against the
+            // peers' reports (the sender, cut off, would otherwise blame us for the closed connection).
+            lock (_gate) _resolver.AddStrong(suspect, reason);
+            Conclude(suspect, reason, inner);
+            return Failure!;
+        }
         foreach (var link in Links.Values) link.TrySendControl(new ControlFrame(ControlKind.Suspect, suspect, (byte)reason));
         // Unblock our other data threads now; the verdict only needs the control channels.
         AbortData();
@@ -257,7 +288,7 @@ internal sealed class GroupLinks : IDisposable
     /// <summary>Maps a data-path exception to what it says about the peer.</summary>
     public static PeerFailureReason ReasonFor(Exception e) => e switch
     {
-        InvalidDataException => PeerFailureReason.ProtocolError,
+        InvalidDataException or FrameIntegrityException => PeerFailureReason.ProtocolError,
         TimeoutException => PeerFailureReason.TimedOut,
         _ when SocketIo.IsTimeout(e) => PeerFailureReason.TimedOut,
         _ => PeerFailureReason.ConnectionLost,

@@ -14,7 +14,7 @@ public enum AllReduceAlgorithm
 
 /// <summary>
 /// One rank's view of a group, as the control plane hands it out: who I am, who the others are,
-/// and the job/generation that every connection must prove it belongs to.
+/// and the job/generation that every connection must prove it belongs to, with the generation's <see cref="Secret"/>.
 /// </summary>
 /// <param name="Peers">Every rank's data-plane endpoint, indexed by rank (this rank's own entry is ignored). Unused in coordinator mode.</param>
 /// <param name="Reducer">The reducer's endpoint; required in coordinator mode.</param>
@@ -25,9 +25,13 @@ public sealed record GroupSpec(
     /// <summary>The rank the reducer uses in handshakes and in <see cref="PeerFailedException.Rank"/>.</summary>
     public const int ReducerRank = -1;
 
+    /// <summary>The generation's secret, from the coordinator; every link proves it in its handshake and keys its frame tags with it.</summary>
+    public required GroupSecret Secret { get; init; }
+
     public void Validate()
     {
         if (string.IsNullOrEmpty(JobId)) throw new ArgumentException("JobId is required.");
+        if (Secret is null) throw new ArgumentException("The group secret is required.");
         if (WorldSize < 1) throw new ArgumentException("WorldSize must be at least 1.");
         if (Rank < 0 || Rank >= WorldSize) throw new ArgumentException($"Rank {Rank} outside 0..{WorldSize - 1}.");
         if (Algorithm == AllReduceAlgorithm.Ring && Peers.Count != WorldSize)
@@ -68,6 +72,12 @@ public sealed record DataPlaneOptions
     public int SegmentBytes { get; init; } = 512 << 10;
 
     public WireFormat Wire { get; init; } = WireFormat.Float32;
+
+    /// <summary>
+    /// Tag on every data frame, keyed per connection from the group secret. Both ends must agree (the handshake checks).
+    /// AES-GMAC by default: on the project's machine it cost little bus bandwidth where HMAC-SHA256 cost a lot (docs/benchmarks.md).
+    /// </summary>
+    public FrameIntegrity Integrity { get; init; } = FrameIntegrity.AesGmac;
 
     /// <summary>SO_SNDBUF/SO_RCVBUF for data sockets; 0 keeps the OS default (autotuned on Linux).</summary>
     public int SocketBufferBytes { get; init; }

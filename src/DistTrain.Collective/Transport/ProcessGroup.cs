@@ -29,7 +29,8 @@ public sealed class ProcessGroup : IAllReduce, IDisposable
 
     /// <summary>
     /// Connects this rank to the others (ring: a full mesh, higher ranks dial lower ones) or to the
-    /// reducer (coordinator mode), with handshakes that reject any other job or generation.
+    /// reducer (coordinator mode), with handshakes that reject any other job or generation and anyone who cannot
+    /// prove the generation's secret.
     /// Throws <see cref="PeerFailedException"/> (Reason Unreachable) naming a rank that did not show up
     /// within <see cref="DataPlaneOptions.ConnectTimeout"/>, or <see cref="HandshakeRejectedException"/>.
     /// </summary>
@@ -53,7 +54,7 @@ public sealed class ProcessGroup : IAllReduce, IDisposable
             // a head start before timing out on it themselves, or they would all blame the reducer.
             options = options with { IoTimeout = options.IoTimeout + 2 * options.Grace };
         }
-        var links = await GroupFormation.FormAsync(spec.JobId, spec.Generation, spec.Rank, spec.WorldSize,
+        var links = await GroupFormation.FormAsync(spec.JobId, spec.Generation, spec.Rank, spec.WorldSize, spec.Secret,
             connectTo, acceptFrom, listener, options, ct).ConfigureAwait(false);
         return new ProcessGroup(spec, links);
     }

@@ -21,10 +21,12 @@ public sealed record WorkerRegistered(string WorkerId) : IWorkerProtocol;
 /// <param name="ResumeFrom">Checkpoint directory to load before the first step; null starts fresh.</param>
 /// <param name="Aggregation">How gradients are summed: <see cref="GradientAggregation"/>.</param>
 /// <param name="Reducer">The coordinator's reducer endpoint in coordinator mode; null for ring.</param>
+/// <param name="GroupSecret">The generation's 32-byte data-plane secret (fresh from a CSPRNG each generation): every
+/// gradient connection proves it and keys its frame tags with it. Printed as <c>System.Byte[]</c>, never its value; not journaled.</param>
 public sealed record PrepareGroup(
     string JobId, string Stage, int Generation, int Rank, int WorldSize,
     IReadOnlyList<DataPlaneEndpoint> Peers, string SpecYaml, bool Quick, string? ResumeFrom,
-    GradientAggregation Aggregation, GradientWire Wire, DataPlaneEndpoint? Reducer) : IWorkerProtocol;
+    GradientAggregation Aggregation, GradientWire Wire, DataPlaneEndpoint? Reducer, byte[] GroupSecret) : IWorkerProtocol;
 
 /// <summary>Who sums the gradients: the coordinator's reducer, or a ring among the workers.</summary>
 public enum GradientAggregation { Coordinator, Ring }

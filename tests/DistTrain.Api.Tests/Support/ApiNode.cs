@@ -29,10 +29,13 @@ public sealed class ApiNode : IAsyncDisposable
 
     /// <param name="token">null: local mode (anonymous calls allowed).</param>
     /// <param name="seeds">Seed nodes to join; empty makes this node the first seed.</param>
-    public static Task<ApiNode> StartAsync(string? token = null, string? tlsCertificate = null, string? tlsKey = null, string[]? seeds = null) =>
-        ApiServer.StartOnFreshPorts(() => StartOnceAsync(token, tlsCertificate, tlsKey, seeds));
+    /// <param name="configure">Further settings (a token file, say).</param>
+    public static Task<ApiNode> StartAsync(string? token = null, string? tlsCertificate = null, string? tlsKey = null, string[]? seeds = null,
+        Func<NodeSettings, NodeSettings>? configure = null) =>
+        ApiServer.StartOnFreshPorts(() => StartOnceAsync(token, tlsCertificate, tlsKey, seeds, configure));
 
-    private static async Task<ApiNode> StartOnceAsync(string? token, string? tlsCertificate, string? tlsKey, string[]? seeds)
+    private static async Task<ApiNode> StartOnceAsync(string? token, string? tlsCertificate, string? tlsKey, string[]? seeds,
+        Func<NodeSettings, NodeSettings>? configure)
     {
         string runRoot = Directory.CreateTempSubdirectory("disttrain-api-").FullName;
         int grpcPort = LoopbackPorts.Free();
@@ -40,11 +43,12 @@ public sealed class ApiNode : IAsyncDisposable
         {
             GrpcPort = grpcPort,
             ApiToken = token,
-            AllowAnonymousApi = token is null,
+            AllowAnonymousApi = token is null && configure is null,
             TlsCertificate = tlsCertificate,
             TlsKey = tlsKey,
             ClusterTls = LocalTls(runRoot),
         };
+        if (configure is not null) settings = configure(settings);
         var host = NodeComposition.Build(settings, quietHost: true);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try

@@ -61,7 +61,11 @@ public sealed class DataParallelRunTests
         Assert.Empty(run.OnWorkerAvailable(W("a")));
         var first = run.OnWorkerAvailable(W("b"));
         Assert.Equal(1001, Assert.IsType<GroupFormed>(first[0]).Generation);
-        Assert.Equal(new StartReducer(1001, 2, GradientWire.Bf16), first[1]);
+        var open1 = Assert.IsType<StartReducer>(first[1]);
+        Assert.Equal((1001, 2, GradientWire.Bf16), (open1.Generation, open1.WorldSize, open1.Wire));
+        // The reducer proves the same secret as the members, and the secret never prints.
+        Assert.Equal(Sent<PrepareGroup>(first)[0].GroupSecret, open1.Secret);
+        Assert.DoesNotContain(Convert.ToHexString(open1.Secret), open1.ToString());
         Assert.DoesNotContain(first, c => c is EndReducer);
 
         run.OnWorkerAvailable(W("c"));
@@ -70,7 +74,9 @@ public sealed class DataParallelRunTests
         var second = Assert.IsType<GroupFormed>(reformed[1]);
         Assert.Equal((1002, 1), (second.Generation, second.RestartsUsed));
         Assert.Equal(["a", "c"], second.Workers);
-        Assert.Equal(new StartReducer(1002, 2, GradientWire.Bf16), reformed[2]);
+        var open2 = Assert.IsType<StartReducer>(reformed[2]);
+        Assert.Equal((1002, 2), (open2.Generation, open2.WorldSize));
+        Assert.NotEqual(open1.Secret, open2.Secret);
 
         var end = run.Abandon("gave up").Where(c => c is not SendTo).ToList();
         Assert.Equal(new EndReducer(1002), end[0]);
@@ -251,6 +257,23 @@ public sealed class DataParallelRunTests
         Assert.Equal(RunPhase.Stopped, run.Phase);
         Assert.True(end.OfType<Finished>().Single().Stopped);
         Assert.Empty(run.OnWorkerAvailable(W("a")));                  // a stopped run takes no workers
+    }
+
+    [Fact]
+    public void Each_generation_hands_its_members_one_fresh_32_byte_data_plane_secret()
+    {
+        var run = NewRun(min: 2, max: 3);
+        var first = Sent<PrepareGroup>(run.OnWorkersAvailable([W("a"), W("b"), W("c")]));
+        Assert.All(first, p => Assert.Equal(32, p.GroupSecret.Length));
+        Assert.All(first, p => Assert.Equal(run.GroupSecret, p.GroupSecret));         // the members and the reducer hold the same one
+        Assert.Contains(first[0].GroupSecret, b => b != 0);
+        var firstSecret = run.GroupSecret.ToArray();
+
+        var second = Sent<PrepareGroup>(run.OnWorkerLost("b", "killed"));           // re-formed: generation 2
+        Assert.Equal(2, second.Count);
+        Assert.All(second, p => Assert.Equal(run.GroupSecret, p.GroupSecret));
+        Assert.NotEqual(firstSecret, run.GroupSecret);                               // a dropped member cannot rejoin with the old one
+        Assert.DoesNotContain(Convert.ToHexString(run.GroupSecret), second[0].ToString(), StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]

@@ -48,7 +48,7 @@ public sealed class FrameLimitTests(Xunit.Abstractions.ITestOutputHelper output)
                 GradientAggregation.Ring, GradientWire.Bf16, SpecLimits.MaxPriority, new RunResume(new string('c', 4096), int.MaxValue), int.MaxValue),
             new RunInference(job, stage, spec, true, int.MaxValue, SpecLimits.MaxWorkers, SpecLimits.MaxPriority),
             new PrepareGroup(job, stage, int.MaxValue, SpecLimits.MaxWorkers - 1, SpecLimits.MaxWorkers, peers, spec, true, new string('c', 4096),
-                GradientAggregation.Coordinator, GradientWire.Bf16, peers[0]),
+                GradientAggregation.Coordinator, GradientWire.Bf16, peers[0], new byte[32]),
             new RunShard(job, stage, spec, true, int.MaxValue, int.MaxValue),
         ];
     }

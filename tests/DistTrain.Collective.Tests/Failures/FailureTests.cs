@@ -102,19 +102,19 @@ public sealed class FailureTests(Xunit.Abstractions.ITestOutputHelper output)
         EndPoint[] peers = [l0.EndPoint, l1.EndPoint];
         var opts = Opts with { ConnectTimeout = TimeSpan.FromSeconds(10) };
         // Rank 0 of generation 7 is waiting for rank 1...
-        var rank0 = ProcessGroup.ConnectAsync(new GroupSpec("job", 7, 0, 2, peers), l0, opts);
+        var rank0 = ProcessGroup.ConnectAsync(LocalCluster.Spec("job", 7, 0, 2, peers), l0, opts);
         // ...when a leftover rank 1 of generation 6 dials in: it must be refused, not adopted.
         var stale = await Assert.ThrowsAsync<HandshakeRejectedException>(
-            () => ProcessGroup.ConnectAsync(new GroupSpec("job", 6, 1, 2, peers), l1, opts).WaitAsync(LocalCluster.Bound));
+            () => ProcessGroup.ConnectAsync(LocalCluster.Spec("job", 6, 1, 2, peers), l1, opts).WaitAsync(LocalCluster.Bound));
         Assert.Equal(HandshakeStatus.StaleGeneration, stale.Status);
         Assert.Equal(7, stale.TheirGeneration);
         // A group this listener does not serve is not refused (it may register a moment later, as when one stage
         // follows another on the same workers): it waits, and is named unreachable if its group never comes.
         var unserved = await Assert.ThrowsAsync<PeerFailedException>(() => ProcessGroup.ConnectAsync(
-            new GroupSpec("other-job", 7, 1, 2, peers), l1, opts with { ConnectTimeout = TimeSpan.FromSeconds(1) }).WaitAsync(LocalCluster.Bound));
+            LocalCluster.Spec("other-job", 7, 1, 2, peers), l1, opts with { ConnectTimeout = TimeSpan.FromSeconds(1) }).WaitAsync(LocalCluster.Bound));
         Assert.Equal(PeerFailureReason.Unreachable, unserved.Reason);
 
-        using var g1 = await ProcessGroup.ConnectAsync(new GroupSpec("job", 7, 1, 2, peers), l1, opts).WaitAsync(LocalCluster.Bound);
+        using var g1 = await ProcessGroup.ConnectAsync(LocalCluster.Spec("job", 7, 1, 2, peers), l1, opts).WaitAsync(LocalCluster.Bound);
         using var g0 = await rank0.WaitAsync(LocalCluster.Bound);
         float[] a = [1, 2], b = [10, 20];
         await Task.WhenAll(Task.Run(() => g0.AllReduce(a)), Task.Run(() => g1.AllReduce(b))).WaitAsync(LocalCluster.Bound);
@@ -129,10 +129,10 @@ public sealed class FailureTests(Xunit.Abstractions.ITestOutputHelper output)
         using var l1 = DataPlaneListener.Start(IPAddress.Loopback);
         EndPoint[] peers = [l0.EndPoint, l1.EndPoint];
         // Group b's rank 1 dials in before group b registers on l0: it waits instead of being refused.
-        var b1 = ProcessGroup.ConnectAsync(new GroupSpec("job/b", 1, 1, 2, peers), l1, Opts);
-        var a = await Task.WhenAll(ProcessGroup.ConnectAsync(new GroupSpec("job/a", 1, 0, 2, peers), l0, Opts),
-            ProcessGroup.ConnectAsync(new GroupSpec("job/a", 1, 1, 2, peers), l1, Opts)).WaitAsync(LocalCluster.Bound);
-        var b0 = await ProcessGroup.ConnectAsync(new GroupSpec("job/b", 1, 0, 2, peers), l0, Opts).WaitAsync(LocalCluster.Bound);
+        var b1 = ProcessGroup.ConnectAsync(LocalCluster.Spec("job/b", 1, 1, 2, peers), l1, Opts);
+        var a = await Task.WhenAll(ProcessGroup.ConnectAsync(LocalCluster.Spec("job/a", 1, 0, 2, peers), l0, Opts),
+            ProcessGroup.ConnectAsync(LocalCluster.Spec("job/a", 1, 1, 2, peers), l1, Opts)).WaitAsync(LocalCluster.Bound);
+        var b0 = await ProcessGroup.ConnectAsync(LocalCluster.Spec("job/b", 1, 0, 2, peers), l0, Opts).WaitAsync(LocalCluster.Bound);
         var b = new[] { b0, await b1.WaitAsync(LocalCluster.Bound) };
         float[][] xa = [[1, 2], [10, 20]], xb = [[3], [4]];
         await Task.WhenAll(Task.Run(() => a[0].AllReduce(xa[0])), Task.Run(() => a[1].AllReduce(xa[1])),
@@ -151,7 +151,7 @@ public sealed class FailureTests(Xunit.Abstractions.ITestOutputHelper output)
         using var l1 = DataPlaneListener.Start(IPAddress.Loopback);
         var opts = Opts with { ConnectTimeout = TimeSpan.FromMilliseconds(500) };
         var e = await Assert.ThrowsAsync<PeerFailedException>(() =>
-            ProcessGroup.ConnectAsync(new GroupSpec("job", 1, 0, 2, [l0.EndPoint, l1.EndPoint]), l0, opts).WaitAsync(LocalCluster.Bound));
+            ProcessGroup.ConnectAsync(LocalCluster.Spec("job", 1, 0, 2, [l0.EndPoint, l1.EndPoint]), l0, opts).WaitAsync(LocalCluster.Bound));
         Assert.Equal((1, PeerFailureReason.Unreachable), (e.Rank, e.Reason));
     }
 
@@ -162,8 +162,8 @@ public sealed class FailureTests(Xunit.Abstractions.ITestOutputHelper output)
         using var l1 = DataPlaneListener.Start(IPAddress.Loopback);
         EndPoint[] peers = [l0.EndPoint, l1.EndPoint];
         ProcessGroup[] Form(long gen) => Task.WhenAll(
-            ProcessGroup.ConnectAsync(new GroupSpec("job", gen, 0, 2, peers), l0, Opts),
-            ProcessGroup.ConnectAsync(new GroupSpec("job", gen, 1, 2, peers), l1, Opts)).WaitAsync(LocalCluster.Bound).GetAwaiter().GetResult();
+            ProcessGroup.ConnectAsync(LocalCluster.Spec("job", gen, 0, 2, peers), l0, Opts),
+            ProcessGroup.ConnectAsync(LocalCluster.Spec("job", gen, 1, 2, peers), l1, Opts)).WaitAsync(LocalCluster.Bound).GetAwaiter().GetResult();
         var old = Form(1);
         var next = Form(2);   // the control plane re-forms before it got round to closing generation 1
         float[] a = [1], b = [2];
@@ -181,8 +181,8 @@ public sealed class FailureTests(Xunit.Abstractions.ITestOutputHelper output)
         for (long gen = 1; gen <= 2; gen++)
         {
             var groups = await Task.WhenAll(
-                ProcessGroup.ConnectAsync(new GroupSpec("job", gen, 0, 2, peers), l0, Opts),
-                ProcessGroup.ConnectAsync(new GroupSpec("job", gen, 1, 2, peers), l1, Opts)).WaitAsync(LocalCluster.Bound);
+                ProcessGroup.ConnectAsync(LocalCluster.Spec("job", gen, 0, 2, peers), l0, Opts),
+                ProcessGroup.ConnectAsync(LocalCluster.Spec("job", gen, 1, 2, peers), l1, Opts)).WaitAsync(LocalCluster.Bound);
             float[] a = [gen], b = [1];
             await Task.WhenAll(Task.Run(() => groups[0].AllReduce(a)), Task.Run(() => groups[1].AllReduce(b))).WaitAsync(LocalCluster.Bound);
             Assert.Equal(gen + 1, a[0]);

@@ -20,7 +20,7 @@ public sealed class MultiProcessTests
         }
         var ports = new string[world];
         for (int r = 0; r < world; r++) ports[r] = await children.ReadLineAsync(r, cts.Token);
-        for (int r = 0; r < world; r++) await children.WriteLineAsync(r, $"{r} {string.Join(',', ports)}");
+        for (int r = 0; r < world; r++) await children.WriteLineAsync(r, $"{r} {string.Join(',', ports)} {Convert.ToBase64String(LocalCluster.Secret.ToBytes())}");
         for (int r = 0; r < world; r++) Assert.Equal("RUNNING", await children.ReadLineAsync(r, cts.Token));
 
         var clock = Stopwatch.StartNew();
