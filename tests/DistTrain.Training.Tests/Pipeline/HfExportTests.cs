@@ -138,6 +138,37 @@ public sealed class HfImportTests
     }
 
     [Fact]
+    public void A_tokenizer_that_is_not_the_checkpoints_is_refused_naming_both()
+    {
+        // The same BPE files in two folders: the checkpoint carries its own copy, the job declares the other one. The
+        // sizes agree (so model.vocab_size passes), but only the checkpoint's folder says the files are its tokenizer.
+        using var dir = new TempDir();
+        var shipped = Path.Combine(OwnDataTests.Folder, "data", "tokenizer");
+        var checkpoint = Path.Combine(dir.Path, "models", "bpe-tiny");
+        foreach (var folder in new[] { Path.Combine(dir.Path, "tok"), checkpoint })
+        {
+            Directory.CreateDirectory(folder);
+            foreach (var file in Directory.GetFiles(shipped)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        }
+        int size = DistTrain.Data.Tokenization.Tokenizers.FromFiles(checkpoint).Size;   // with the special ids
+        manual_seed(11);
+        using (var model = new GptLanguageModel(new GptConfig
+        {
+            VocabSize = size, HiddenSize = 16, Layers = 1, Heads = 2, IntermediateSize = 32, MaxPositions = 16, Gelu = GeluKind.Tanh,
+        }))
+            HfGpt2.Export(model, checkpoint, TokenizerSpec.SpecialIds);
+        var yaml = Spec.Replace("tokenizer: {kind: gpt2}", "tokenizer: {kind: files, path: tok}").Replace("hf:models/gpt2-tiny", "hf:models/bpe-tiny");
+
+        var e = Record.Exception(() => Run(dir.Path, yaml));
+        Assert.NotNull(e);
+        Assert.Contains("the job's tokenizer must be the checkpoint's", e.ToString());
+        Assert.Contains($"path: {Path.Combine("models", "bpe-tiny")}", e.ToString());   // the checkpoint's
+        Assert.Contains("the job declares kind files, path tok", e.ToString());          // the job's
+        // Declaring the checkpoint's own folder is accepted: the refusal is about which tokenizer, not about files.
+        Run(dir.Path, yaml.Replace("path: tok", $"path: {Path.Combine("models", "bpe-tiny")}"));
+    }
+
+    [Fact]
     public void The_validator_refuses_hf_init_for_other_families_and_unsafe_paths()
     {
         var bert = JobSpecs.Load(Spec.Replace("family: gpt", "family: bert").Replace("objective: clm", "objective: mlm").Replace(", gelu: tanh", ""));

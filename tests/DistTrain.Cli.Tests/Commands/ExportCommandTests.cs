@@ -1,0 +1,82 @@
+using System.Text.Json.Nodes;
+using DistTrain.Contracts.Specs;
+using DistTrain.Models;
+using DistTrain.Models.Interop;
+using static TorchSharp.torch;
+
+namespace DistTrain.Cli.Tests.Commands;
+
+/// <summary>
+/// `disttrain export` as a user runs it (a real process): a finished stage's folder becomes the same Hugging Face
+/// directory the run's own <c>outputs.export: hf</c> wrote, and that directory round-trips bit-exactly through import.
+/// </summary>
+public sealed class ExportCommandTests
+{
+    private const string Spec = """
+        name: cli-export
+        seed: 5
+        tokenizer: {kind: gpt2}
+        stages:
+          - name: lm
+            kind: pretrain
+            objective: clm
+            model: {family: gpt, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0}
+            data: {corpus: brown, seq_len: 16, max_examples: 32}
+            train: {steps: 2, batch_size: 4, lr: 1.0e-3, warmup: 1}
+            outputs: {export: hf}
+        """;
+
+    [Fact]
+    public void Export_writes_the_runs_own_hf_directory_and_it_round_trips_bit_exactly()
+    {
+        using var dir = new TempDir();
+        string spec = Path.Combine(dir.Path, "spec.yaml");
+        File.WriteAllText(spec, Spec);
+        string run = Path.Combine(dir.Path, "run");
+        var (code, stdout, stderr) = CliProcess.Run(TimeSpan.FromMinutes(5), "run", spec, "--out", run, "--threads", "1");
+        Assert.True(code == 0, stdout + stderr);
+
+        string exported = Path.Combine(dir.Path, "exported");
+        (code, stdout, stderr) = CliProcess.Run(TimeSpan.FromMinutes(3), "export", Path.Combine(run, "lm"), "--format", "hf", "--out", exported, "--spec", spec);
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Contains(exported, stdout);
+
+        // One code path: the command writes byte for byte what the stage's outputs.export wrote.
+        var inRun = Path.Combine(run, "lm", "hf");
+        var files = Directory.GetFiles(inRun).Select(Path.GetFileName).Order().ToArray();
+        Assert.Equal(files, Directory.GetFiles(exported).Select(Path.GetFileName).Order().ToArray());
+        Assert.Contains("model.safetensors", files);
+        foreach (var file in files)
+            Assert.True(File.ReadAllBytes(Path.Combine(inRun, file!)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(exported, file!))), $"{file} differs");
+        Assert.Equal("gpt2", (string)JsonNode.Parse(File.ReadAllText(Path.Combine(exported, "config.json")))!["model_type"]!);
+
+        // Import the written directory and write it again: every tensor comes back bit for bit.
+        string again = Path.Combine(dir.Path, "again");
+        using (var model = new GptLanguageModel(HfGpt2.ReadConfig(exported, TokenizerSpec.SpecialIds)))
+        {
+            HfGpt2.Import(model, exported, TokenizerSpec.SpecialIds);
+            HfGpt2.Export(model, again, TokenizerSpec.SpecialIds);
+        }
+        var first = Safetensors.Read(Path.Combine(exported, "model.safetensors"));
+        var second = Safetensors.Read(Path.Combine(again, "model.safetensors"));
+        Assert.Equal(first.Keys.Order(), second.Keys.Order());
+        foreach (var (name, tensor) in first)
+        {
+            Assert.Equal(tensor.dtype, second[name].dtype);
+            Assert.Equal(tensor.shape, second[name].shape);
+            Assert.True(tensor.contiguous().bytes.SequenceEqual(second[name].contiguous().bytes), $"{name} changed in the round trip");
+        }
+    }
+
+    [Fact]
+    public void Export_of_a_folder_that_is_not_a_stage_of_the_spec_is_refused()
+    {
+        using var dir = new TempDir();
+        string spec = Path.Combine(dir.Path, "spec.yaml");
+        File.WriteAllText(spec, Spec);
+        var notAStage = Directory.CreateDirectory(Path.Combine(dir.Path, "run", "nope")).FullName;
+        var (code, _, stderr) = CliProcess.Run(TimeSpan.FromMinutes(2), "export", notAStage, "--out", Path.Combine(dir.Path, "x"), "--spec", spec);
+        Assert.Equal(2, code);
+        Assert.Contains("is not the folder of a training stage", stderr);
+    }
+}
