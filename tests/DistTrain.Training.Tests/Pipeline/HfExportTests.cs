@@ -143,7 +143,7 @@ public sealed class HfImportTests
         // The same BPE files in two folders: the checkpoint carries its own copy, the job declares the other one. The
         // sizes agree (so model.vocab_size passes), but only the checkpoint's folder says the files are its tokenizer.
         using var dir = new TempDir();
-        var shipped = Path.Combine(OwnDataTests.Folder, "data", "tokenizer");
+        var shipped = Path.Combine(OwnData.Folder, "data", "tokenizer");
         var checkpoint = Path.Combine(dir.Path, "models", "bpe-tiny");
         foreach (var folder in new[] { Path.Combine(dir.Path, "tok"), checkpoint })
         {
