@@ -11,7 +11,7 @@ namespace DistTrain.Cli.Commands;
 ///   disttrain bench allreduce [--json] [--sizes 1,4,16,64,256] [--procs 2,3,4] [--modes ring,coordinator] [--wire fp32|bf16|fp16]
 ///                                   spawns one child per rank on loopback; ours vs raw TCP in the same run
 ///   disttrain bench overhead [--json] [--steps 40]   a 1-worker cluster job and the in-process step vs a bare TorchSharp loop
-///   disttrain bench scaling [--json] [--steps 40]    2 workers × 1 thread vs 1 worker × 1 thread
+///   disttrain bench scaling [--json] [--workers 1,2,3] [--steps 30] [--rounds 2]    weak scaling (same per-rank batch), then strong
 ///   disttrain bench data [--json] [--gb 1] [--small-mb 10] [--steps 200] [--dir DIR] [--keep]
 ///                                   a ~10 MB and a ≥ 1 GB corpus of your own: prepare throughput, worker RSS while training
 /// </remarks>
