@@ -17,7 +17,11 @@ using static TorchSharp.torch;
 namespace DistTrain.Bench;
 
 /// <summary>One measured configuration: seconds per optimizer step (median over the steady state) and examples per second.</summary>
-public sealed record StepTiming(string Name, int Workers, int Steps, double SecondsPerStep, double ExamplesPerSecond);
+/// <param name="ExposedReduceSeconds">
+/// Median, per step, of the time rank 0 spent blocked in all-reduces (counts and gradients, including waiting for a
+/// slower rank): the communication not hidden behind computation. Null where nothing is reduced (in-process runs).
+/// </param>
+public sealed record StepTiming(string Name, int Workers, int Steps, double SecondsPerStep, double ExamplesPerSecond, double? ExposedReduceSeconds = null);
 
 /// <summary>
 /// `disttrain bench overhead` and `disttrain bench scaling`: the training step as DistTrain runs it, against a bare
@@ -109,27 +113,71 @@ public static class TrainingBench
         optimizer.step();
     }
 
-    /// <summary>A real cluster job (coordinator here, workers as processes, 1 torch thread each): wall time between rank 0's steps.</summary>
-    public static async Task<StepTiming> ClusterAsync(int steps, int workers, string runRoot, ExecutableCommand exe, int batch = 16)
+    /// <summary>
+    /// A real cluster job (coordinator here, workers as processes, 1 torch thread each): wall time between rank 0's
+    /// steps. <paramref name="batch"/> is the GLOBAL batch, split evenly over the workers.
+    /// </summary>
+    public static async Task<StepTiming> ClusterAsync(int steps, int workers, string runRoot, ExecutableCommand exe, int batch = 16, string? label = null)
     {
         await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(workers, runRoot, exe, TorchThreads: 1));
-        var stamps = new List<(int Step, double Seconds)>();
+        var stamps = new List<(int Step, double Seconds, double Reduce)>();
         var clock = Stopwatch.StartNew();
-        Action<object> record = e => { if (e is StepCompleted { Rank: 0 } s) lock (stamps) stamps.Add((s.Step, clock.Elapsed.TotalSeconds)); };
+        Action<object> record = e => { if (e is StepCompleted { Rank: 0 } s) lock (stamps) stamps.Add((s.Step, clock.Elapsed.TotalSeconds, s.ReduceSeconds)); };
         cluster.System.ActorOf(Props.Create(() => new EventRecorder(record)));
         var result = (await new ClusterJobRunner(cluster.Jobs).RunAsync(Spec(steps, workers, batch), quick: false)).Stages.Single();
         if (!result.Succeeded) throw new InvalidOperationException(result.Summary);
-        List<double> intervals;
+        List<double> intervals, reduce;
         lock (stamps)
-            intervals = stamps.OrderBy(s => s.Step).Zip(stamps.OrderBy(s => s.Step).Skip(1), (a, b) => b.Seconds - a.Seconds).SkipLast(1).ToList();
-        return Summarise($"cluster, {workers} worker(s) × 1 thread", workers, batch, intervals);
+        {
+            var ordered = stamps.OrderBy(s => s.Step).ToList();
+            // The last step also evaluates, so the interval ending at it is left out (and its reduce time with it).
+            intervals = ordered.Zip(ordered.Skip(1), (a, b) => b.Seconds - a.Seconds).SkipLast(1).ToList();
+            reduce = ordered.Skip(1).SkipLast(1).Select(s => s.Reduce).ToList();
+        }
+        if (intervals.Count == 0) throw new InvalidOperationException($"too few steps ({steps}) to time");
+        var timing = Summarise(label ?? $"cluster, {workers} worker(s) × 1 thread", workers, batch, intervals);
+        return workers > 1 ? timing with { ExposedReduceSeconds = Median(reduce) } : timing;
+    }
+
+    private static double Median(IReadOnlyList<double> times)
+    {
+        var steady = times.Skip(Math.Min(5, times.Count / 4)).Order().ToList();
+        return steady[steady.Count / 2];
+    }
+
+    /// <summary>
+    /// Weak scaling, the headline: 1, 2, ... workers at the same per-rank batch, so each rank does the same work
+    /// and efficiency = 1-worker step time / N-worker step time (1.0 = communication and coordination are free).
+    /// The configurations run in rounds, interleaved (1, 2, 3, 1, 2, 3, ...), and each figure is the median of the
+    /// rounds' medians, so a neighbour's load that comes and goes hits every configuration alike.
+    /// </summary>
+    public static async Task<IReadOnlyList<StepTiming>> WeakScalingAsync(int steps, IReadOnlyList<int> workerCounts, int perRankBatch,
+        int rounds, string runRoot, ExecutableCommand exe)
+    {
+        var runs = workerCounts.ToDictionary(n => n, _ => new List<StepTiming>());
+        for (int round = 0; round < rounds; round++)
+            foreach (int n in workerCounts)
+                runs[n].Add(await ClusterAsync(steps, n, runRoot, exe, batch: perRankBatch * n));
+        return workerCounts.Select(n =>
+        {
+            var r = runs[n];
+            double step = MedianOf(r.Select(x => x.SecondsPerStep));
+            double? reduce = n > 1 ? MedianOf(r.Select(x => x.ExposedReduceSeconds!.Value)) : null;
+            string name = $"cluster, {n} × batch {perRankBatch}" + (n > Environment.ProcessorCount ? " (oversubscribed)" : "");
+            return new StepTiming(name, n, r.Sum(x => x.Steps), step, perRankBatch * n / step, reduce);
+        }).ToList();
+    }
+
+    private static double MedianOf(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
     private static StepTiming Summarise(string name, int workers, int batch, IReadOnlyList<double> times)
     {
         // The first steps pay for JIT and allocator warm-up; the median resists a noisy neighbour.
-        var steady = times.Skip(Math.Min(5, times.Count / 4)).Order().ToList();
-        double median = steady[steady.Count / 2];
+        double median = Median(times);
         return new StepTiming(name, workers, times.Count, median, batch / median);
     }
 
@@ -141,7 +189,8 @@ public static class TrainingBench
 
     /// <summary>One line per timing, for the text (non-JSON) output of the bench commands.</summary>
     public static string Table(IEnumerable<StepTiming> rows) =>
-        string.Join("\n", rows.Select(x => $"{x.Name,-36} {x.SecondsPerStep * 1000,8:F1} ms/step {x.ExamplesPerSecond,8:F1} ex/s"));
+        string.Join("\n", rows.Select(x => $"{x.Name,-44} {x.SecondsPerStep * 1000,8:F1} ms/step {x.ExamplesPerSecond,8:F1} ex/s"
+            + (x.ExposedReduceSeconds is { } r ? $" {r * 1000,8:F1} ms exposed all-reduce" : "")));
 
     public static string ToJson(object value) => JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
 }

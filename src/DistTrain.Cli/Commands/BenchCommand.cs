@@ -11,7 +11,7 @@ namespace DistTrain.Cli.Commands;
 ///   disttrain bench allreduce [--json] [--sizes 1,4,16,64,256] [--procs 2,3,4] [--modes ring,coordinator] [--wire fp32|bf16|fp16]
 ///                                   spawns one child per rank on loopback; ours vs raw TCP in the same run
 ///   disttrain bench overhead [--json] [--steps 40]   a 1-worker cluster job and the in-process step vs a bare TorchSharp loop
-///   disttrain bench scaling [--json] [--steps 40]    2 workers × 1 thread vs 1 worker × 1 thread
+///   disttrain bench scaling [--json] [--workers 1,2,3] [--steps 30] [--rounds 2]    weak scaling (same per-rank batch), then strong
 ///   disttrain bench startup [--json] [--workers 2] [--runs 5]
 ///                                   local-cluster start-up (coordinator up, every worker registered), TLS remoting vs plaintext
 ///   disttrain bench data [--json] [--gb 1] [--small-mb 10] [--steps 200] [--dir DIR] [--keep]
@@ -68,12 +68,13 @@ public static class BenchCommand
                 double bracket = (before.SecondsPerStep + after.SecondsPerStep) / 2;
                 var result = new
                 {
+                    load_average = LoadAverage(),
                     rows = new[] { bare, inProcess, before, cluster, after },
                     throughput_ratio_vs_bare = bare.SecondsPerStep / inProcess.SecondsPerStep,
                     overhead_ratio = cluster.SecondsPerStep / bracket,
                 };
                 Console.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result)
-                    : TrainingBench.Table(result.rows)
+                    : $"load average {result.load_average}\n" + TrainingBench.Table(result.rows)
                       + $"\nin-process throughput / bare (alternating steps) = {result.throughput_ratio_vs_bare:F3}\noverhead_ratio (1-worker cluster / bare before and after) = {result.overhead_ratio:F3}");
                 return 0;
             }
@@ -82,24 +83,59 @@ public static class BenchCommand
         return cmd;
     }
 
-    /// <summary>`bench scaling`: throughput of 2 workers × 1 thread over 1 worker × 1 thread, same global batch.</summary>
+    /// <summary>
+    /// `bench scaling`: weak scaling (1, 2, 3 workers at the same per-rank batch; the headline) and strong scaling
+    /// (1 worker at the global batch of 2 against 2 workers at half each; a second figure, see docs/benchmarks.md).
+    /// </summary>
     private static Command Scaling()
     {
         var json = new Option<bool>("--json") { Description = "Print JSON." };
-        var steps = new Option<int>("--steps") { Description = "Steps per measurement.", DefaultValueFactory = _ => 40 };
-        var cmd = new Command("scaling", "Throughput of a 2-worker cluster over a 1-worker cluster (1 torch thread per worker).") { json, steps };
+        var steps = new Option<int>("--steps") { Description = "Steps per measurement.", DefaultValueFactory = _ => 30 };
+        var rounds = new Option<int>("--rounds") { Description = "Interleaved rounds of every configuration (figures are medians over rounds).", DefaultValueFactory = _ => 2 };
+        var workers = new Option<string>("--workers") { Description = "Worker counts for weak scaling (1 is the baseline).", DefaultValueFactory = _ => "1,2,3" };
+        var batch = new Option<int>("--batch") { Description = "Per-rank batch.", DefaultValueFactory = _ => 16 };
+        var strong = new Option<bool>("--strong") { Description = "Also measure strong scaling (1 worker at 2× the batch against 2 workers).", DefaultValueFactory = _ => true };
+        var cmd = new Command("scaling", "Weak scaling of the cluster (1 torch thread per worker, same per-rank batch), plus strong scaling as a second figure.")
+            { json, steps, rounds, workers, batch, strong };
         cmd.SetAction(async (r, ct) =>
         {
-            int n = r.GetValue(steps);
+            int n = r.GetValue(steps), perRank = r.GetValue(batch), k = r.GetValue(rounds);
+            var counts = Ints(r.GetValue(workers)!);
+            if (n < 8) throw new ArgumentException("--steps must be at least 8 (the first steps are warm-up)");
+            if (k < 1 || perRank < 1) throw new ArgumentException("--rounds and --batch must be positive");
+            if (counts.Length == 0 || counts[0] != 1 || counts.Any(c => c < 1) || counts.Distinct().Count() != counts.Length)
+                throw new ArgumentException("--workers must start with 1 (the baseline) and list distinct positive counts");
             string root = Directory.CreateTempSubdirectory("disttrain-bench-").FullName;
             try
             {
-                var one = await TrainingBench.ClusterAsync(n, 1, root, ExecutableCommand.Self(), batch: 32);
-                var two = await TrainingBench.ClusterAsync(n, 2, root, ExecutableCommand.Self(), batch: 32);
-                var result = new { rows = new[] { one, two }, scaling_2x1_vs_1x1 = two.ExamplesPerSecond / one.ExamplesPerSecond };
+                var weak = await TrainingBench.WeakScalingAsync(n, counts, perRank, k, root, ExecutableCommand.Self());
+                var efficiency = weak.Skip(1).ToDictionary(w => w.Workers.ToString(), w => weak[0].SecondsPerStep / w.SecondsPerStep);
+                StepTiming[] strongRows = [];
+                if (r.GetValue(strong))
+                {
+                    var one = await TrainingBench.ClusterAsync(n, 1, root, ExecutableCommand.Self(), batch: 2 * perRank, label: $"cluster, 1 × batch {2 * perRank}");
+                    var two = await TrainingBench.ClusterAsync(n, 2, root, ExecutableCommand.Self(), batch: 2 * perRank, label: $"cluster, 2 × batch {perRank}");
+                    strongRows = [one, two];
+                }
+                var result = new
+                {
+                    processors = Environment.ProcessorCount,
+                    load_average = LoadAverage(),
+                    per_rank_batch = perRank,
+                    rounds = k,
+                    weak = weak,
+                    weak_scaling_efficiency = efficiency,
+                    strong = strongRows,
+                    strong_scaling_2x1_vs_1x1 = strongRows.Length == 2 ? strongRows[1].ExamplesPerSecond / strongRows[0].ExamplesPerSecond : (double?)null,
+                };
                 Console.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result)
-                    : TrainingBench.Table(result.rows)
-                      + $"\nscaling_2x1_vs_1x1 = {result.scaling_2x1_vs_1x1:F3}");
+                    : $"load average {result.load_average}, {result.processors} processors\n"
+                      + "weak scaling (same per-rank batch):\n" + TrainingBench.Table(weak)
+                      + string.Concat(efficiency.Select(e => $"\nweak_scaling_efficiency[{e.Key}] = {e.Value:F3}"))
+                      + (strongRows.Length == 2
+                          ? "\nstrong scaling (same global batch; the 1-worker run pays for 2x larger activations, see docs/benchmarks.md):\n"
+                            + TrainingBench.Table(strongRows) + $"\nstrong_scaling_2x1_vs_1x1 = {result.strong_scaling_2x1_vs_1x1:F3}"
+                          : ""));
                 return 0;
             }
             finally { Directory.Delete(root, recursive: true); }
@@ -127,6 +163,10 @@ public static class BenchCommand
         });
         return cmd;
     }
+
+    /// <summary>The 1/5/15-minute load averages, printed next to every timing (the machine is shared).</summary>
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
 
     private const string ChildName = "allreduce-child";
 

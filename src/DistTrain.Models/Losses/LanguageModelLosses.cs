@@ -19,10 +19,13 @@ public static class LanguageModelLosses
         var flatLabels = labels.reshape(-1);                                      // (N)
         var sum = nn.functional.cross_entropy(flatLogits, flatLabels, ignore_index: IgnoreIndex, reduction: nn.Reduction.Sum);
         var valid = flatLabels.ne(Scalars.IgnoreIndex);                                   // (N)
-        var correct = flatLogits.argmax(-1).eq(flatLabels).logical_and(valid);   // (N)
         return new LossTerms(sum, LossTerms.CountOf(valid))
         {
-            Metrics = new Dictionary<string, double> { ["correct"] = LossTerms.CountOf(correct) },
+            // Deferred: only evaluation reads it, and the argmax over (N, V) is not free.
+            Metrics = new DeferredMetrics(() => new Dictionary<string, double>
+            {
+                ["correct"] = LossTerms.CountOf(flatLogits.argmax(-1).eq(flatLabels).logical_and(valid)),   // (N)
+            }),
         };
     }
 
@@ -32,10 +35,13 @@ public static class LanguageModelLosses
     /// </summary>
     public static LossTerms CausalLm(Tensor logits, Tensor labels)
     {
+        // Shift the labels, not the logits: narrowing logits to (B, T-1, V) makes the flattening copy them (forward)
+        // and the narrow's backward fill a zero (B, T, V) gradient and copy into it — three passes over the largest
+        // tensor of the step. The last position gets label −100 instead, so the same targets are scored.
         long t = logits.shape[1];
-        var predictions = logits.narrow(1, 0, t - 1);                             // (B, T-1, V)
-        var targets = labels.narrow(1, 1, t - 1);                                 // (B, T-1)
-        return MaskedLm(predictions, targets);
+        var shifted = labels.narrow(1, 1, t - 1);                                 // (B, T-1)
+        var last = full(labels.shape[0], 1, Scalars.IgnoreIndex, dtype: labels.dtype, device: labels.device);   // (B, 1)
+        return MaskedLm(logits, cat([shifted, last], 1));                         // (B, T, V) against (B, T)
     }
 
     /// <summary>

@@ -115,6 +115,33 @@ public sealed class LossTests
     }
 
     [Fact]
+    public void Clm_counts_argmax_hits_on_read_and_its_gradient_equals_the_narrowed_logits_loss()
+    {
+        torch.random.manual_seed(11);
+        var logits = randn(2, 4, 5, ScalarType.Float64).requires_grad_();
+        var labels = tensor(new long[,] { { 0, 1, 2, 3 }, { 4, 0, -100, 1 } });
+        var clm = LanguageModelLosses.CausalLm(logits, labels);
+
+        var predicted = logits.detach().argmax(-1);   // (B, T)
+        int hits = 0;
+        for (int b = 0; b < 2; b++)
+            for (int t = 0; t < 3; t++)
+                if (labels[b, t + 1].item<long>() is var gold && gold != -100 && predicted[b, t].item<long>() == gold) hits++;
+        Assert.Equal(hits, clm.Metrics["correct"]);
+        Assert.Equal(5, clm.Count);
+
+        // Independent reference: the textbook form, logits narrowed to the first T-1 positions.
+        var reference = logits.detach().clone().requires_grad_();
+        var expected = nn.functional.cross_entropy(reference.narrow(1, 0, 3).reshape(-1, 5), labels.narrow(1, 1, 3).reshape(-1),
+            ignore_index: -100, reduction: nn.Reduction.Sum);
+        Assert.Equal(expected.item<double>(), clm.Sum.item<double>(), 12);
+        clm.Sum.backward();
+        expected.backward();
+        Assert.True(logits.grad!.allclose(reference.grad!, rtol: 0, atol: 1e-12));
+        Assert.Equal(0.0, logits.grad!.narrow(1, 3, 1).abs().sum().item<double>());   // the last position predicts nothing
+    }
+
+    [Fact]
     public void Sums_over_micro_batches_divided_by_the_global_count_equal_the_full_batch_mean()
     {
         var logits = randn(4, 6, 5, ScalarType.Float64);
