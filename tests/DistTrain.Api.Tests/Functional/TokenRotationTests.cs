@@ -89,7 +89,8 @@ public sealed class TokenRotationTests
     [Fact]
     public void A_token_and_a_token_file_together_are_refused_and_a_file_alone_serves_the_api()
     {
-        var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", 1, [], [], Path.GetTempPath()) { GrpcPort = 2 };
+        // Only the token settings are under test here; remoting is plaintext so no certificates are needed.
+        var settings = new NodeSettings([Roles.Coordinator], "127.0.0.1", 1, [], [], Path.GetTempPath()) { GrpcPort = 2, PlaintextRemoting = true, ClusterTls = null };
         var e = Assert.Throws<ArgumentException>(() => (settings with { ApiToken = "t", ApiTokenFile = "/run/token" }).Validate());
         Assert.Contains(EnvironmentVariables.ApiTokenFile, e.Message);
         Assert.Contains(EnvironmentVariables.ApiToken, e.Message);
