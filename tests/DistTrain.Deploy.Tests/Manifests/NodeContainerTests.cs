@@ -83,7 +83,15 @@ public sealed partial class NodeContainerTests
         var r = Rendered.Of(kustomization);
         var node = r.One<V1StatefulSet>("disttrain-coordinator").Spec.Template.Spec.Containers.Single(c => c.Name == "node");
         var env = Env(node);
-        Assert.Equal(r.Generated<V1Secret>("disttrain-api").Metadata.Name, env[EnvironmentVariables.ApiToken].ValueFrom.SecretKeyRef.Name);
+        // The token is a file of the mounted Secret (re-read on change: rotation without a restart), never a variable.
+        Assert.False(env.ContainsKey(EnvironmentVariables.ApiToken));
+        string tokenFile = env[EnvironmentVariables.ApiTokenFile].Value;
+        var coordinator = r.One<V1StatefulSet>("disttrain-coordinator").Spec.Template.Spec;
+        var mount = node.VolumeMounts.Single(m => tokenFile.StartsWith(m.MountPath + "/", StringComparison.Ordinal));
+        Assert.True(mount.ReadOnlyProperty);
+        var volume = coordinator.Volumes.Single(v => v.Name == mount.Name);
+        Assert.Equal(r.Generated<V1Secret>("disttrain-api").Metadata.Name, volume.Secret.SecretName);
+        Assert.Contains(Path.GetFileName(tokenFile), r.Generated<V1Secret>("disttrain-api").Data.Keys);
         string store = env[EnvironmentVariables.JobStore].Value;
         Assert.StartsWith("postgresql:", store);
         var parts = store["postgresql:".Length..].Split(';').Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
