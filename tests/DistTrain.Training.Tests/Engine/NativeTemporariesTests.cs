@@ -34,6 +34,13 @@ public sealed class NativeTemporariesTests
         global using global::System.Threading.Tasks;
         """;
 
+    /// <summary>The global usings the compiled projects declare themselves (<c>&lt;Using Include="…" /&gt;</c> in their csproj).</summary>
+    private static string ProjectUsings() => string.Concat(Projects
+        .Select(p => Path.Combine(ShippedFiles.Find(p), Path.GetFileName(p) + ".csproj"))
+        .SelectMany(csproj => System.Xml.Linq.XDocument.Load(csproj).Descendants("Using"))
+        .Select(u => $"global using global::{u.Attribute("Include")!.Value};\n")
+        .Distinct());
+
     /// <summary>One compilation for every test of the class: it takes a few seconds.</summary>
     private static readonly Lazy<CSharpCompilation> Compiled = new(Compile);
 
@@ -43,7 +50,7 @@ public sealed class NativeTemporariesTests
             .SelectMany(p => Directory.EnumerateFiles(ShippedFiles.Find(p), "*.cs", SearchOption.AllDirectories))
             .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
             .Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), new CSharpParseOptions(LanguageVersion.Preview), path: f))
-            .Append(CSharpSyntaxTree.ParseText(ImplicitUsings, new CSharpParseOptions(LanguageVersion.Preview)))
+            .Append(CSharpSyntaxTree.ParseText(ImplicitUsings + ProjectUsings(), new CSharpParseOptions(LanguageVersion.Preview)))
             .ToList();
         string[] compiledHere = ["DistTrain.Models.dll", "DistTrain.Training.dll", "DistTrain.Training.Tests.dll"];
         var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
