@@ -15,4 +15,19 @@ public static class TestSpecs
             data: {corpus: brown, seq_len: 32, max_examples: 64}
             train: {steps: {{steps}}, batch_size: 8, lr: 3.0e-3}
         """;
+
+    /// <summary>A 1-layer, 16-wide GPT on GPT-2's tokenizer for 2 steps that exports itself in Hugging Face layout (<c>outputs.export: hf</c>).</summary>
+    public static string HfExportingGpt(string name, int seed, int maxExamples) => $$"""
+        name: {{name}}
+        seed: {{seed}}
+        tokenizer: {kind: gpt2}
+        stages:
+          - name: lm
+            kind: pretrain
+            objective: clm
+            model: {family: gpt, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0}
+            data: {corpus: brown, seq_len: 16, max_examples: {{maxExamples}}}
+            train: {steps: 2, batch_size: 4, lr: 1.0e-3, warmup: 1}
+            outputs: {export: hf}
+        """;
 }

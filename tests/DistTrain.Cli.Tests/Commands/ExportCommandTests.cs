@@ -12,19 +12,7 @@ namespace DistTrain.Cli.Tests.Commands;
 /// </summary>
 public sealed class ExportCommandTests
 {
-    private const string Spec = """
-        name: cli-export
-        seed: 5
-        tokenizer: {kind: gpt2}
-        stages:
-          - name: lm
-            kind: pretrain
-            objective: clm
-            model: {family: gpt, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0}
-            data: {corpus: brown, seq_len: 16, max_examples: 32}
-            train: {steps: 2, batch_size: 4, lr: 1.0e-3, warmup: 1}
-            outputs: {export: hf}
-        """;
+    private static readonly string Spec = TestSpecs.HfExportingGpt("cli-export", seed: 5, maxExamples: 32);
 
     [Fact]
     public void Export_writes_the_runs_own_hf_directory_and_it_round_trips_bit_exactly()

@@ -14,19 +14,7 @@ namespace DistTrain.Training.Tests.Pipeline;
 /// </summary>
 public sealed class HfExportTests
 {
-    private const string Spec = """
-        name: hf-export
-        seed: 7
-        tokenizer: {kind: gpt2}
-        stages:
-          - name: lm
-            kind: pretrain
-            objective: clm
-            model: {family: gpt, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0}
-            data: {corpus: brown, seq_len: 16, max_examples: 64}
-            train: {steps: 2, batch_size: 4, lr: 1.0e-3, warmup: 1}
-            outputs: {export: hf}
-        """;
+    private static readonly string Spec = TestSpecs.HfExportingGpt("hf-export", seed: 7, maxExamples: 64);
 
     [Fact]
     public void A_gpt_stage_exports_a_directory_that_imports_back_to_the_same_logits()
