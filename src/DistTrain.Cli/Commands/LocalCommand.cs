@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using System.CommandLine;
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;

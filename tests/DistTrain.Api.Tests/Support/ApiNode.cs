@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using DistTrain.Api.Client;
 using DistTrain.Api.Hosting;
 using DistTrain.Api.V1;
