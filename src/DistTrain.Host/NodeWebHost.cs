@@ -33,10 +33,7 @@ public static class NodeWebHost
     /// <summary>Kestrel's listeners and the services behind the node's ports.</summary>
     public static void Configure(WebApplicationBuilder builder, NodeSettings settings)
     {
-        var ports = new[] { ("gRPC", ServesApi(settings) ? settings.GrpcPort : 0), ("metrics", settings.MetricsPort), ("management", settings.ManagementPort) }
-            .Where(p => p.Item2 > 0).ToList();
-        foreach (var group in ports.GroupBy(p => p.Item2).Where(g => g.Count() > 1))
-            throw new ArgumentException($"the {string.Join(" and ", group.Select(p => p.Item1))} ports are both {group.Key}: each needs a port of its own");
+        settings.Validate();   // among others: every port its own
         // Loaded now, so a bad certificate stops the start with its reason.
         X509Certificate2? certificate = ServesApi(settings) && settings.TlsCertificate is { } cert ? ApiServer.LoadCertificate(cert, settings.TlsKey!) : null;
         builder.WebHost.ConfigureKestrel(kestrel =>

@@ -14,7 +14,7 @@ namespace DistTrain.Cli.Commands;
 ///   disttrain bench --help                      the benchmarks: allreduce, overhead, scaling, startup, data
 ///   disttrain bench allreduce --sizes 16,64     as documented in docs/benchmarks.md
 /// disttrain-bench is found beside this executable, else (a development tree) in bench/DistTrain.Bench's build output of
-/// the same configuration, which `dotnet build DistTrain.sln` (test.sh) builds.
+/// the same configuration, which `dotnet build DistTrain.sln` (test.sh, .ci/run) builds.
 /// </remarks>
 public static class BenchCommand
 {
@@ -57,14 +57,22 @@ public static class BenchCommand
         return process.ExitCode;
     }
 
-    /// <summary>Beside this executable (a published folder), else the bench's build output of this build's configuration.</summary>
+    /// <summary>
+    /// Beside this executable (a published folder), else, in a development tree, the bench's build output of this build's
+    /// configuration: from <c>…/bin/CONFIGURATION/TFM/</c> (the CLI's, or a test project's that references it) up to the
+    /// folder holding <c>bench/DistTrain.Bench</c>.
+    /// </summary>
     private static IEnumerable<string> Places(string here)
     {
         yield return here;
-        // here = REPO/src/DistTrain.Cli/bin/CONFIGURATION/TFM/
         var tfm = new DirectoryInfo(here);
-        if (tfm.Parent?.Parent is { Name: "bin" } bin && bin.Parent is { Name: "DistTrain.Cli" } project && project.Parent?.Parent is { } repo)
-            yield return Path.Combine(repo.FullName, "bench", "DistTrain.Bench", "bin", tfm.Parent.Name, tfm.Name);
+        if (tfm.Parent?.Parent is not { Name: "bin" } bin) yield break;
+        for (var up = bin.Parent; up is not null; up = up.Parent)
+            if (Directory.Exists(Path.Combine(up.FullName, "bench", "DistTrain.Bench")))
+            {
+                yield return Path.Combine(up.FullName, "bench", "DistTrain.Bench", "bin", tfm.Parent.Name, tfm.Name);
+                yield break;
+            }
     }
 
     private static ExecutableCommand? Command(string folder)

@@ -60,10 +60,6 @@ public static class EnvironmentVariables
     public const string Server = "DISTTRAIN_SERVER";
     /// <summary>The bearer token the client commands send.</summary>
     public const string Token = "DISTTRAIN_TOKEN";
-    /// <summary>Read where they act (see <see cref="NodeEnvironment"/>'s remarks): fetched corpora, prepared data, chaos faults.</summary>
-    public const string Cache = "DISTTRAIN_CACHE";
-    public const string DataCache = "DISTTRAIN_DATA_CACHE";
-    public const string Faults = "DISTTRAIN_FAULTS";
 
     /// <summary>What a node reads.</summary>
     public static readonly string[] All = [Roles, Host, PublicHost, Port, Seeds, Devices, RunRoot, DataRoot, TorchThreads,
@@ -71,8 +67,6 @@ public static class EnvironmentVariables
         ClusterTlsCertificate, ClusterTlsKey, ClusterTlsAuthority, ClusterTlsRevocationList, ClusterTlsPassword, ClusterTls];
     /// <summary>What the client commands read.</summary>
     public static readonly string[] Client = [Server, Token];
-    /// <summary>Read by the data and training code of any process.</summary>
-    public static readonly string[] Process = [Cache, DataCache, Faults];
 }
 
 /// <summary>The ports a node listens on by default; manifests and docs are checked against these.</summary>
@@ -154,6 +148,9 @@ public sealed record NodeSettings(
             if (!Hosting.Roles.All.Contains(r)) throw new ArgumentException($"unknown role '{r}' (coordinator, worker)");
         foreach (var (name, value) in new[] { ("port", Port), ("gRPC port", GrpcPort), ("metrics port", MetricsPort), ("management port", ManagementPort) })
             if (value is < 0 or > 65535) throw new ArgumentException($"{name} {value} outside 0..65535");
+        var listening = new[] { ("remoting", Port), ("gRPC", IsCoordinator ? GrpcPort : 0), ("metrics", MetricsPort), ("management", ManagementPort) };
+        foreach (var shared in listening.Where(p => p.Item2 > 0).GroupBy(p => p.Item2).Where(g => g.Count() > 1))
+            throw new ArgumentException($"the {string.Join(" and ", shared.Select(p => p.Item1))} ports are both {shared.Key}: each needs a port of its own");
         if (Discovery is not ("seeds" or "kubernetes")) throw new ArgumentException($"unknown discovery '{Discovery}' (seeds, kubernetes)");
         if (Discovery == KubernetesDiscovery && ManagementPort == 0)
             throw new ArgumentException("kubernetes discovery needs a management port: cluster bootstrap talks to the other pods through Akka.Management");

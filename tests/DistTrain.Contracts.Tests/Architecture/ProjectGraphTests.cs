@@ -26,7 +26,7 @@ public sealed class ProjectGraphTests
         ["DistTrain.Cli"] = ["DistTrain.Training", "DistTrain.Cluster", "DistTrain.Api", "DistTrain.Host"],
     };
 
-    private static readonly string[] TensorFree = ["DistTrain.Contracts", "DistTrain.Execution", "DistTrain.Collective", "DistTrain.Cluster"];
+    private static readonly string[] TensorFree = ["DistTrain.Contracts", "DistTrain.Execution", "DistTrain.Collective", "DistTrain.Cluster", "DistTrain.Api"];
 
     private static readonly string Src = ShippedFiles.Find("src");
 
