@@ -77,10 +77,11 @@ public static class BenchCommand
 
     private static ExecutableCommand? Command(string folder)
     {
+        // The assembly decides: an apphost without it (a project that references the bench's copies only that) cannot run.
         string apphost = Path.Combine(folder, OperatingSystem.IsWindows() ? Executable + ".exe" : Executable);
         string dll = Path.Combine(folder, Executable + ".dll");
+        if (!File.Exists(dll)) return null;
         return File.Exists(apphost) ? new ExecutableCommand(apphost, [])
-            : File.Exists(dll) ? new ExecutableCommand(Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet", [dll])
-            : null;
+            : new ExecutableCommand(Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet", [dll]);
     }
 }

@@ -4,7 +4,8 @@ namespace DistTrain.Cli.Tests.Commands;
 
 /// <summary>
 /// `disttrain bench …` starts the benchmarks' own executable (disttrain-bench, which the CLI does not reference) with the
-/// arguments after `bench`: its output and exit code are the command's.
+/// arguments after `bench`: its output and exit code are the command's. The bench is found in its own build output,
+/// which `dotnet build DistTrain.sln` (test.sh) makes.
 /// </summary>
 public sealed class BenchCommandTests
 {
