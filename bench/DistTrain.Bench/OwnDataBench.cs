@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using DistTrain.Execution;
 using System.Diagnostics;
 using System.Text;

@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using System.Diagnostics;
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;

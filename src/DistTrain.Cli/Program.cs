@@ -4,6 +4,14 @@
 using System.CommandLine;
 using DistTrain.Cli.Commands;
 
+// The benchmarks are an executable of their own: everything after `bench` is theirs, --help included.
+if (args is ["bench", .. var benchArgs])
+{
+    using var cancel = new CancellationTokenSource();
+    Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
+    return await BenchCommand.RunAsync(benchArgs, cancel.Token);
+}
+
 var root = new RootCommand("DistTrain: distributed training of language models on an Akka.NET cluster.")
 {
     DemoCommand.Create(),

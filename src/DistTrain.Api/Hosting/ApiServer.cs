@@ -1,18 +1,18 @@
-using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using DistTrain.Api.Security;
 using DistTrain.Api.Services;
 using DistTrain.Cluster.Hosting;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace DistTrain.Api.Hosting;
 
 /// <summary>
-/// The job API on a coordinator node: Kestrel serving gRPC over HTTP/2 (cleartext h2c, or TLS when a certificate
-/// and key are configured), the Jobs service, gRPC health checking and server reflection, bearer-token auth.
+/// The job API on a coordinator node: the Jobs service, gRPC health checking and server reflection, bearer-token
+/// authentication (<see cref="BearerTokenHandler"/>). Kestrel, its ports and TLS belong to the node's one web host
+/// (DistTrain.Host's <c>NodeWebHost</c>), which maps these endpoints on the gRPC port.
 /// </summary>
 public static class ApiServer
 {
@@ -22,44 +22,45 @@ public static class ApiServer
     /// <summary>The name health checks report the Jobs service under (its fully qualified proto name).</summary>
     public const string JobsServiceName = "disttrain.v1.Jobs";
 
-    public static WebApplicationBuilder AddJobApi(this WebApplicationBuilder builder, NodeSettings settings)
+    public static IServiceCollection AddJobApi(this IServiceCollection services, NodeSettings settings)
     {
         settings.Validate();   // refuses a token-less API outside local mode, and half a TLS configuration
-        X509Certificate2? certificate = settings.TlsCertificate is { } cert ? LoadCertificate(cert, settings.TlsKey!) : null;
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.Limits.MaxRequestBodySize = MaxReceiveMessageBytes + 1024;
-            Listen(kestrel, settings.Host, settings.GrpcPort, listen =>
-            {
-                listen.Protocols = HttpProtocols.Http2;
-                if (certificate is not null) listen.UseHttps(certificate);
-            });
-        });
         var tokens = Tokens(settings);   // now, so a missing or empty token file stops the start with its reason
-        builder.Services.AddSingleton(_ => tokens);   // registered by factory, so the host disposes it (its poll timer)
-        builder.Services.AddSingleton<BearerTokenInterceptor>();
-        builder.Services.AddGrpc(o =>
-        {
-            o.MaxReceiveMessageSize = MaxReceiveMessageBytes;
-            o.Interceptors.Add<BearerTokenInterceptor>();
-        });
-        builder.Services.AddGrpcReflection();
-        builder.Services.AddHealthChecks().AddCheck<CoordinatorHealthCheck>("coordinator", tags: ["jobs"]);
-        builder.Services.AddGrpcHealthChecks(o =>
+        services.AddSingleton(_ => tokens);   // registered by factory, so the host disposes it (its poll timer)
+        services.AddAuthentication(BearerTokenHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, BearerTokenHandler>(BearerTokenHandler.SchemeName, null);
+        services.AddAuthorization(o => o.AddPolicy(BearerTokenHandler.Policy, p => p.RequireAuthenticatedUser()));
+        services.AddGrpc(o => o.MaxReceiveMessageSize = MaxReceiveMessageBytes);
+        services.AddGrpcReflection();
+        services.AddHealthChecks().AddCheck<CoordinatorHealthCheck>("coordinator", tags: ["jobs"]);
+        services.AddGrpcHealthChecks(o =>
         {
             o.Services.Map(JobsServiceName, r => r.Tags.Contains("jobs"));
             o.Services.Map("", _ => true);
         });
-        return builder;
+        return services;
     }
 
-    public static WebApplication MapJobApi(this WebApplication app)
+    /// <summary>
+    /// The API's middleware, in order: malformed bodies get INVALID_ARGUMENT with a position before grpc-dotnet reads
+    /// them (as before authentication existed as middleware: the check needs no token), then authentication and
+    /// authorization. Call after routing, so the authorization middleware sees each request's endpoint.
+    /// </summary>
+    public static IApplicationBuilder UseJobApi(this IApplicationBuilder app) => app
+        .UseMiddleware<RequestFrameGuard>()
+        .UseAuthentication()
+        .UseAuthorization();
+
+    /// <summary>
+    /// The API's endpoints: Jobs and reflection need the bearer token, health checks stay open (Kubernetes gRPC probes,
+    /// load balancers). <paramref name="scope"/> is applied to each (the host restricts them to the gRPC port).
+    /// </summary>
+    public static void MapJobApi(this IEndpointRouteBuilder app, Action<IEndpointConventionBuilder> scope)
     {
-        app.UseMiddleware<RequestFrameGuard>();   // malformed bodies: INVALID_ARGUMENT with a position, before grpc-dotnet reads them
-        app.MapGrpcService<JobsService>();
-        app.MapGrpcHealthChecksService();
-        app.MapGrpcReflectionService();
-        return app;
+        var jobs = app.MapGrpcService<JobsService>().RequireAuthorization(BearerTokenHandler.Policy);
+        var reflection = app.MapGrpcReflectionService().RequireAuthorization(BearerTokenHandler.Policy);
+        var health = app.MapGrpcHealthChecksService();
+        foreach (var endpoints in new IEndpointConventionBuilder[] { jobs, reflection, health }) scope(endpoints);
     }
 
     /// <summary>
@@ -90,13 +91,5 @@ public static class ApiServer
         {
             throw new ArgumentException($"cannot load the TLS certificate {certificatePath} with key {keyPath}: {e.Message}", e);
         }
-    }
-
-    /// <summary>Binds like the node's remoting: an IP address, <c>0.0.0.0</c> for every interface, or a host name.</summary>
-    private static void Listen(KestrelServerOptions kestrel, string host, int port, Action<ListenOptions> configure)
-    {
-        if (host is "localhost") kestrel.ListenLocalhost(port, configure);
-        else if (IPAddress.TryParse(host, out var ip)) kestrel.Listen(ip, port, configure);
-        else kestrel.ListenAnyIP(port, configure);
     }
 }

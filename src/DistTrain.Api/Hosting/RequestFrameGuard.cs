@@ -34,12 +34,8 @@ public sealed class RequestFrameGuard(RequestDelegate next)
             && await FindProblemAsync(context.Request, request, context.RequestAborted) is { } problem)
         {
             var error = ErrorTrailers.InvalidArgument("malformed request:", [problem]);
-            context.Response.StatusCode = StatusCodes.Status200OK;   // gRPC's trailers-only reply: the status rides in the headers
-            context.Response.ContentType = "application/grpc";
-            context.Response.Headers["grpc-status"] = ((int)error.StatusCode).ToString();
-            context.Response.Headers["grpc-message"] = ErrorTrailers.PercentEncode(error.Status.Detail);
-            foreach (var entry in error.Trailers.Where(e => e.IsBinary))   // the google.rpc.Status with its BadRequest
-                context.Response.Headers[entry.Key] = Convert.ToBase64String(entry.ValueBytes);
+            // The google.rpc.Status with its BadRequest rides along as a binary entry.
+            ErrorTrailers.WriteTrailersOnly(context.Response, error.StatusCode, error.Status.Detail, error.Trailers);
             return;
         }
         await next(context);

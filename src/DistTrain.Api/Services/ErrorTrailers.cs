@@ -55,6 +55,20 @@ public static class ErrorTrailers
         + Entry("grpc-status-details-bin", Convert.ToBase64String(status.ToByteArray()));
 
     /// <summary>
+    /// Answers a gRPC call before any handler runs (a middleware refusing it): gRPC's trailers-only reply, an HTTP 200
+    /// whose headers carry the status, its message and any binary trailers, as grpc-dotnet's own early errors do.
+    /// </summary>
+    public static void WriteTrailersOnly(Microsoft.AspNetCore.Http.HttpResponse response, StatusCode code, string message, Metadata? trailers = null)
+    {
+        response.StatusCode = Microsoft.AspNetCore.Http.StatusCodes.Status200OK;
+        response.ContentType = "application/grpc";
+        response.Headers["grpc-status"] = ((int)code).ToString();
+        response.Headers["grpc-message"] = PercentEncode(message);
+        foreach (var entry in trailers?.Where(e => e.IsBinary) ?? [])
+            response.Headers[entry.Key] = Convert.ToBase64String(entry.ValueBytes);
+    }
+
+    /// <summary>
     /// grpc-message's encoding (gRPC over HTTP/2): bytes outside printable ASCII, and '%', become %XX of their UTF-8.
     /// A character can grow nine-fold, which is why budgets are counted after encoding.
     /// </summary>

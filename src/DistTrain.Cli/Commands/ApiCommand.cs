@@ -1,3 +1,4 @@
+using DistTrain.Cluster.Hosting;
 using System.CommandLine;
 using DistTrain.Api.Client;
 using DistTrain.Api.V1;
@@ -14,8 +15,8 @@ namespace DistTrain.Cli.Commands;
 /// </summary>
 public static class ApiCommand
 {
-    public const string ServerVariable = "DISTTRAIN_SERVER";
-    public const string TokenVariable = "DISTTRAIN_TOKEN";
+    public const string ServerVariable = EnvironmentVariables.Server;
+    public const string TokenVariable = EnvironmentVariables.Token;
 
     /// <summary>Exit codes of the API commands, the same for all of them.</summary>
     public static class ExitCodes
@@ -59,8 +60,9 @@ public static class ApiCommand
         command.Options.Add(token);
         command.SetAction(async (parse, ct) =>
         {
-            string address = parse.GetValue(server) ?? Env(ServerVariable) ?? ApiChannel.DefaultServer;
-            string? secret = parse.GetValue(token) ?? Env(TokenVariable);
+            var env = NodeEnvironment.ReadClient();
+            string address = parse.GetValue(server) ?? env.Server ?? ApiChannel.DefaultServer;
+            string? secret = parse.GetValue(token) ?? env.Token;
             // Pipes and logs get wide lines rather than tables wrapped at 80 columns.
             if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 160);
             if (ApiChannel.SendsTokenInClear(address, secret))
@@ -135,8 +137,6 @@ public static class ApiCommand
         while (e.InnerException is not null) e = e.InnerException;
         return e.Message;
     }
-
-    private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 }
 
 /// <summary>Bad input to an API command (a flag's value, a file); printed as is, exit code 2.</summary>

@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using DistTrain.Contracts;
 using System.CommandLine;
 using DistTrain.Api.Client;

@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using System.CommandLine;
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
@@ -32,7 +33,7 @@ public static class LocalCommand
             if (n < 1) { Console.Error.WriteLine("disttrain local: --workers must be at least 1"); return 2; }
             string root = parse.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", $"local-{DateTime.Now:yyyyMMdd-HHmmss}"));
             string? data = parse.GetValue(dataRoot)?.FullName ?? parse.GetValue(run)?.Directory?.FullName
-                ?? (Environment.GetEnvironmentVariable(EnvironmentVariables.DataRoot) is { Length: > 0 } env ? Path.GetFullPath(env) : null);
+                ?? (NodeEnvironment.ReadDataRoot() is { } env ? Path.GetFullPath(env) : null);
             await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(n, root, ExecutableCommand.Self(), parse.GetValue(threads))
             {
                 ServeMetrics = parse.GetValue(metrics),

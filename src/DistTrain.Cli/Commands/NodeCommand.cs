@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using System.CommandLine;
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
@@ -6,8 +7,8 @@ using Microsoft.Extensions.Hosting;
 namespace DistTrain.Cli.Commands;
 
 /// <summary>
-/// `disttrain node`: one cluster node. Every option falls back to its environment variable
-/// (<see cref="EnvironmentVariables"/>), which is how Kubernetes configures pods.
+/// `disttrain node`: one cluster node. Every option falls back to its environment variable (read once by
+/// <see cref="NodeEnvironment"/>; names in <see cref="EnvironmentVariables"/>), which is how Kubernetes configures pods.
 ///   disttrain node --roles coordinator,worker --host 127.0.0.1 --port 4053 --devices cpu
 /// </summary>
 public static class NodeCommand
@@ -29,29 +30,18 @@ public static class NodeCommand
         var cmd = new Command("node", "Run one DistTrain cluster node.") { roles, host, publicHost, port, seeds, devices, runRoot, grpcPort, metricsPort, managementPort, jobStore, insecure };
         cmd.SetAction(async (parse, ct) =>
         {
-            NodeSettings settings;
             IHost node;
             try
             {
-                settings = Settings(parse.GetValue(roles), parse.GetValue(host), parse.GetValue(publicHost), parse.GetValue(port),
+                var env = NodeEnvironment.Read();   // every variable, checked, before anything starts
+                var settings = Settings(env, parse.GetValue(roles), parse.GetValue(host), parse.GetValue(publicHost), parse.GetValue(port),
                     parse.GetValue(seeds), parse.GetValue(devices), parse.GetValue(runRoot)) with
                 {
-                    GrpcPort = PortOrEnv(parse.GetValue(grpcPort), EnvironmentVariables.GrpcPort, DefaultPorts.Grpc),
-                    MetricsPort = PortOrEnv(parse.GetValue(metricsPort), EnvironmentVariables.MetricsPort, DefaultPorts.Metrics),
-                    ManagementPort = PortOrEnv(parse.GetValue(managementPort), EnvironmentVariables.ManagementPort, 0),
-                    JobStore = parse.GetValue(jobStore) ?? Env(EnvironmentVariables.JobStore),
-                    ApiToken = Env(EnvironmentVariables.ApiToken),
-                    ApiTokenFile = Env(EnvironmentVariables.ApiTokenFile),
-                    DataPlaneIntegrity = Env(EnvironmentVariables.DataPlaneIntegrity) is { } integrity
-                        ? DistTrain.Collective.Wire.FrameIntegrities.Parse(integrity) : new DistTrain.Collective.DataPlaneOptions().Integrity,
-                    ApiTokenGrace = Env(EnvironmentVariables.ApiTokenGrace) is { } grace
-                        ? TimeSpan.FromSeconds(int.TryParse(grace, out int s) && s >= 0 ? s
-                            : throw new ArgumentException($"{EnvironmentVariables.ApiTokenGrace} must be a whole number of seconds ≥ 0, got '{grace}'"))
-                        : TimeSpan.FromMinutes(5),
+                    GrpcPort = parse.GetValue(grpcPort) ?? env.GrpcPort ?? DefaultPorts.Grpc,
+                    MetricsPort = parse.GetValue(metricsPort) ?? env.MetricsPort ?? DefaultPorts.Metrics,
+                    ManagementPort = parse.GetValue(managementPort) ?? env.ManagementPort ?? 0,
+                    JobStore = parse.GetValue(jobStore) ?? env.JobStore,
                     AllowAnonymousApi = parse.GetValue(insecure),
-                    TlsCertificate = Env(EnvironmentVariables.TlsCertificate),
-                    TlsKey = Env(EnvironmentVariables.TlsKey),
-                    Discovery = Env(EnvironmentVariables.Discovery) ?? "seeds",
                 };
                 settings.Validate();
                 node = NodeComposition.Build(settings);   // also loads the TLS certificate, which may fail
@@ -68,32 +58,30 @@ public static class NodeCommand
         return cmd;
     }
 
-    private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
-
-    /// <summary>A flag's port, else its environment variable's, else the default; a malformed value is an error.</summary>
-    private static int PortOrEnv(int? flag, string variable, int fallback)
-    {
-        string? text = Env(variable);
-        return flag ?? (text is null ? fallback : int.TryParse(text, out int p) ? p
-            : throw new ArgumentException($"{variable}='{text}' is not a port number"));
-    }
-
     /// <summary>Merges flags over environment variables over defaults.</summary>
-    public static NodeSettings Settings(string? roles, string? host, string? publicHost, int? port, string? seeds, string? devices, string? runRoot)
+    public static NodeSettings Settings(NodeEnvironment env, string? roles, string? host, string? publicHost, int? port, string? seeds, string? devices, string? runRoot)
     {
         static string[] List(string? s) => (s ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        int resolvedPort = PortOrEnv(port, EnvironmentVariables.Port, DefaultPorts.Remoting);
-        string threadsText = Env(EnvironmentVariables.TorchThreads) ?? "0";
-        if (!int.TryParse(threadsText, out int threads) || threads < 0)
-            throw new ArgumentException($"{EnvironmentVariables.TorchThreads}='{threadsText}' is not a thread count");
         return new NodeSettings(
-            Roles: List(roles ?? Env(EnvironmentVariables.Roles) ?? "coordinator,worker"),
-            Host: host ?? Env(EnvironmentVariables.Host) ?? "127.0.0.1",
-            Port: resolvedPort,
-            Seeds: List(seeds ?? Env(EnvironmentVariables.Seeds)),
-            Devices: List(devices ?? Env(EnvironmentVariables.Devices) ?? "cpu"),
-            RunRoot: Path.GetFullPath(runRoot ?? Env(EnvironmentVariables.RunRoot) ?? "runs"),
-            PublicHost: publicHost ?? Env(EnvironmentVariables.PublicHost),
-            TorchThreads: threads);
+            Roles: List(roles ?? env.Roles ?? "coordinator,worker"),
+            Host: host ?? env.Host ?? "127.0.0.1",
+            Port: port ?? env.Port ?? DefaultPorts.Remoting,
+            Seeds: List(seeds ?? env.Seeds),
+            Devices: List(devices ?? env.Devices ?? "cpu"),
+            RunRoot: Path.GetFullPath(runRoot ?? env.RunRoot ?? "runs"),
+            PublicHost: publicHost ?? env.PublicHost,
+            TorchThreads: env.TorchThreads)
+        {
+            DataRoot = env.DataRoot,
+            ApiToken = env.ApiToken,
+            ApiTokenFile = env.ApiTokenFile,
+            ApiTokenGrace = env.ApiTokenGrace ?? TimeSpan.FromMinutes(5),
+            DataPlaneIntegrity = env.DataPlaneIntegrity ?? new DistTrain.Collective.DataPlaneOptions().Integrity,
+            TlsCertificate = env.TlsCertificate,
+            TlsKey = env.TlsKey,
+            Discovery = env.Discovery ?? NodeSettings.SeedsDiscovery,
+            ClusterTls = env.ClusterTls,
+            PlaintextRemoting = env.PlaintextRemoting,
+        };
     }
 }

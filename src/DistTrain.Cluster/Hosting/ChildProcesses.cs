@@ -17,6 +17,21 @@ public sealed record ExecutableCommand(string FileName, IReadOnlyList<string> Pr
     /// <summary><c>dotnet PATH</c>: how tests start the CLI they reference.</summary>
     public static ExecutableCommand Dll(string dllPath) => new("dotnet", [dllPath]);
 
+    /// <summary>The option that hands a command to a child process which starts it in turn (the CLI to disttrain-bench).</summary>
+    public const string HandOverOption = "--disttrain";
+
+    /// <summary>This command as leading arguments, <c>--disttrain FILE [--disttrain PREFIX]…</c>, for <see cref="TakeHandedOver"/>.</summary>
+    public IEnumerable<string> HandOver() => new[] { FileName }.Concat(PrefixArguments).SelectMany(a => new[] { HandOverOption, a });
+
+    /// <summary>The command <see cref="HandOver"/> put in front of <paramref name="args"/> (null if none), and the arguments after it.</summary>
+    public static (ExecutableCommand? Command, string[] Arguments) TakeHandedOver(string[] args)
+    {
+        var parts = new List<string>();
+        int i = 0;
+        for (; i + 1 < args.Length && args[i] == HandOverOption; i += 2) parts.Add(args[i + 1]);
+        return (parts.Count == 0 ? null : new ExecutableCommand(parts[0], parts[1..]), args[i..]);
+    }
+
     public ProcessStartInfo StartInfo(IEnumerable<string> arguments)
     {
         var psi = new ProcessStartInfo(FileName) { UseShellExecute = false };

@@ -9,8 +9,8 @@ public static class Roles
 }
 
 /// <summary>
-/// Every environment variable a DistTrain node reads, in one place. Kubernetes manifests and docs are
-/// checked against this list.
+/// The names of every environment variable DistTrain reads, in one place; <see cref="NodeEnvironment"/> reads them.
+/// Kubernetes manifests are checked against <see cref="All"/> (the node's), docs against every list.
 /// </summary>
 public static class EnvironmentVariables
 {
@@ -56,9 +56,17 @@ public static class EnvironmentVariables
     public const string ClusterTlsPassword = "DISTTRAIN_CLUSTER_TLS_PASSWORD";
     /// <summary><c>off</c>: plaintext remoting that anyone who reaches the port can join; only for a trusted, isolated network.</summary>
     public const string ClusterTls = "DISTTRAIN_CLUSTER_TLS";
+    /// <summary>The job API address the client commands (submit, jobs, status, watch, cancel, workers) call.</summary>
+    public const string Server = "DISTTRAIN_SERVER";
+    /// <summary>The bearer token the client commands send.</summary>
+    public const string Token = "DISTTRAIN_TOKEN";
+
+    /// <summary>What a node reads.</summary>
     public static readonly string[] All = [Roles, Host, PublicHost, Port, Seeds, Devices, RunRoot, DataRoot, TorchThreads,
         GrpcPort, MetricsPort, ManagementPort, JobStore, ApiToken, ApiTokenFile, ApiTokenGrace, DataPlaneIntegrity, TlsCertificate, TlsKey, Discovery,
         ClusterTlsCertificate, ClusterTlsKey, ClusterTlsAuthority, ClusterTlsRevocationList, ClusterTlsPassword, ClusterTls];
+    /// <summary>What the client commands read.</summary>
+    public static readonly string[] Client = [Server, Token];
 }
 
 /// <summary>The ports a node listens on by default; manifests and docs are checked against these.</summary>
@@ -113,19 +121,12 @@ public sealed record NodeSettings(
     /// Remoting's mutual-TLS files (<c>DISTTRAIN_CLUSTER_TLS_*</c>); a node without them refuses to start unless
     /// <see cref="PlaintextRemoting"/> says otherwise. Local clusters make their own (<see cref="Security.LocalCertificateAuthority"/>).
     /// </summary>
-    public Security.ClusterTlsFiles? ClusterTls { get; init; } = Security.ClusterTlsFiles.FromEnvironment();
+    public Security.ClusterTlsFiles? ClusterTls { get; init; }
     /// <summary><c>DISTTRAIN_CLUSTER_TLS=off</c>: remoting in plaintext, joinable by anything that reaches the port.</summary>
-    public bool PlaintextRemoting { get; init; } = ReadPlaintextRemoting();
-
-    private static bool ReadPlaintextRemoting() => Environment.GetEnvironmentVariable(EnvironmentVariables.ClusterTls) switch
-    {
-        null or "" or "on" => false,
-        "off" => true,
-        var v => throw new ArgumentException($"{EnvironmentVariables.ClusterTls}='{v}': on or off"),
-    };
+    public bool PlaintextRemoting { get; init; }
 
     /// <summary>This node's data root (<c>DISTTRAIN_DATA_ROOT</c>): specs' data paths are read under it, and the coordinator checks them at submit.</summary>
-    public string? DataRoot { get; init; } = Environment.GetEnvironmentVariable(EnvironmentVariables.DataRoot) is { Length: > 0 } d ? d : null;
+    public string? DataRoot { get; init; }
 
     public const string SystemName = "disttrain";
     public const string SeedsDiscovery = "seeds";
@@ -147,6 +148,9 @@ public sealed record NodeSettings(
             if (!Hosting.Roles.All.Contains(r)) throw new ArgumentException($"unknown role '{r}' (coordinator, worker)");
         foreach (var (name, value) in new[] { ("port", Port), ("gRPC port", GrpcPort), ("metrics port", MetricsPort), ("management port", ManagementPort) })
             if (value is < 0 or > 65535) throw new ArgumentException($"{name} {value} outside 0..65535");
+        var listening = new[] { ("remoting", Port), ("gRPC", IsCoordinator ? GrpcPort : 0), ("metrics", MetricsPort), ("management", ManagementPort) };
+        foreach (var shared in listening.Where(p => p.Item2 > 0).GroupBy(p => p.Item2).Where(g => g.Count() > 1))
+            throw new ArgumentException($"the {string.Join(" and ", shared.Select(p => p.Item1))} ports are both {shared.Key}: each needs a port of its own");
         if (Discovery is not ("seeds" or "kubernetes")) throw new ArgumentException($"unknown discovery '{Discovery}' (seeds, kubernetes)");
         if (Discovery == KubernetesDiscovery && ManagementPort == 0)
             throw new ArgumentException("kubernetes discovery needs a management port: cluster bootstrap talks to the other pods through Akka.Management");

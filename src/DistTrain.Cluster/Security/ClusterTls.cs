@@ -15,19 +15,6 @@ namespace DistTrain.Cluster.Security;
 /// <param name="Password">The PKCS#12 file's password, if it has one.</param>
 public sealed record ClusterTlsFiles(string Certificate, string? Key, string Authority, string? RevocationList = null, string? Password = null)
 {
-    /// <summary>The variables a node reads these from (see <see cref="Hosting.EnvironmentVariables"/>); null when none is set.</summary>
-    public static ClusterTlsFiles? FromEnvironment()
-    {
-        static string? Env(string name) => System.Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
-        string? cert = Env(Hosting.EnvironmentVariables.ClusterTlsCertificate), key = Env(Hosting.EnvironmentVariables.ClusterTlsKey),
-            ca = Env(Hosting.EnvironmentVariables.ClusterTlsAuthority), crl = Env(Hosting.EnvironmentVariables.ClusterTlsRevocationList),
-            password = Env(Hosting.EnvironmentVariables.ClusterTlsPassword);
-        if (cert is null && key is null && ca is null && crl is null) return null;
-        if (cert is null || ca is null)
-            throw new ArgumentException($"cluster TLS needs {Hosting.EnvironmentVariables.ClusterTlsCertificate} and {Hosting.EnvironmentVariables.ClusterTlsAuthority} (and {Hosting.EnvironmentVariables.ClusterTlsKey} for a PEM certificate)");
-        return new ClusterTlsFiles(cert, key, ca, crl, password);
-    }
-
     /// <summary>These files as the environment of a child <c>disttrain node</c> process.</summary>
     public IReadOnlyDictionary<string, string> Environment()
     {

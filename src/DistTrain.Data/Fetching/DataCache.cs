@@ -7,6 +7,7 @@ public static class DataCache
     public const string EnvironmentVariable = "DISTTRAIN_CACHE";
 
     /// <summary>The cache root this process uses (not created here).</summary>
+    /// <remarks>Read here, not by the node's NodeEnvironment: only `disttrain data fetch` and the corpus loaders use it, and Data sits below that project.</remarks>
     public static string DefaultRoot()
     {
         var fromEnv = Environment.GetEnvironmentVariable(EnvironmentVariable);

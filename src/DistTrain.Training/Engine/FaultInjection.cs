@@ -21,6 +21,10 @@ public sealed record FaultInjection(IReadOnlyList<FaultInjection.Fault> Faults)
     /// <summary>One fault: what, on which rank, after which step.</summary>
     public sealed record Fault(string Kind, int Rank, int Step, double Seconds);
 
+    /// <remarks>
+    /// Read here, not by the node's NodeEnvironment: chaos tests set and clear it per test inside one running process
+    /// (whose stage sessions must see the current value), and it is no setting a user configures.
+    /// </remarks>
     public static FaultInjection FromEnvironment() => Parse(Environment.GetEnvironmentVariable(Variable));
 
     public static FaultInjection Parse(string? text)

@@ -76,6 +76,10 @@ public sealed class DataCatalog
         _spam.GetOrAdd(seed, s => new Lazy<DatasetSplit<SpamMessage>>(() => SpamAssassinCorpus.LoadFromCache().Split(s))).Value;
 
     /// <summary>The prepared-data cache of a data root: <c>$DISTTRAIN_DATA_CACHE</c>, else <c>ROOT/.disttrain-cache</c>.</summary>
+    /// <remarks>
+    /// Read here, not by the node's NodeEnvironment: any process that prepares data reads it, the in-process
+    /// `disttrain run` as well as workers, and Training sits below the project that holds NodeEnvironment.
+    /// </remarks>
     public static string CacheRoot(string dataRoot) =>
         Environment.GetEnvironmentVariable(CacheVariable) is { Length: > 0 } dir ? Path.GetFullPath(dir) : Path.Combine(dataRoot, ".disttrain-cache");
 

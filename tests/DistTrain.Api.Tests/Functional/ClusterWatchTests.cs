@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using System.Text.RegularExpressions;
 using DistTrain.Api.Hosting;
 using DistTrain.Api.Tests.Support;

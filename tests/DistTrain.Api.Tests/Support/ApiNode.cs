@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using DistTrain.Api.Client;
 using DistTrain.Api.Hosting;
 using DistTrain.Api.V1;
@@ -17,14 +18,17 @@ public sealed class ApiNode : IAsyncDisposable
     private readonly IHost _host;
     private readonly string _runRoot;
 
-    private ApiNode(IHost host, string runRoot, int grpcPort, bool tls)
+    private ApiNode(IHost host, string runRoot, NodeSettings settings, bool tls)
     {
         _host = host;
         _runRoot = runRoot;
-        Address = $"{(tls ? "https" : "http")}://{(tls ? "localhost" : "127.0.0.1")}:{grpcPort}";
+        Settings = settings;
+        Address = $"{(tls ? "https" : "http")}://{(tls ? "localhost" : "127.0.0.1")}:{settings.GrpcPort}";
     }
 
     public string Address { get; }
+    /// <summary>The settings the node runs with (its ports, after <c>configure</c>).</summary>
+    public NodeSettings Settings { get; }
     public IServiceProvider Services => _host.Services;
 
     /// <param name="token">null: local mode (anonymous calls allowed).</param>
@@ -62,7 +66,7 @@ public sealed class ApiNode : IAsyncDisposable
             Directory.Delete(runRoot, recursive: true);
             throw;
         }
-        return new ApiNode(host, runRoot, grpcPort, tlsCertificate is not null);
+        return new ApiNode(host, runRoot, settings, tlsCertificate is not null);
     }
 
     /// <summary>Remoting certificates for a node of its own: a throw-away CA (discarded at once) and one node certificate under <paramref name="dir"/>.</summary>

@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using Akka.Actor;
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Coordination;

@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using System.Diagnostics;
 using System.Text.Json;
 using Akka.Actor;

@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using DistTrain.Contracts;
 using System.Text.Json;
 using DistTrain.Api.Hosting;

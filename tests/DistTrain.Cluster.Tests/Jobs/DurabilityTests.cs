@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;

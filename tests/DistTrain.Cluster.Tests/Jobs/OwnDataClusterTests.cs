@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using DistTrain.Execution;
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Jobs;

@@ -7,6 +7,10 @@ using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Observability;
 using DistTrain.Cluster.Worker;
 using DistTrain.Contracts.Protocols;
+using DistTrain.Host;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
 using Prometheus;
 
 namespace DistTrain.Cluster.Tests.Observability;
@@ -28,8 +32,8 @@ public sealed class MetricsActorTests() : Akka.TestKit.Xunit2.TestKit(Configurat
         var registry = Metrics.NewCustomRegistry();
         var metrics = new DistTrainMetrics(registry, "127.0.0.1:1", ["coordinator", "worker"]);
         int port = LoopbackPorts.Free();
-        var endpoint = new MetricsEndpoint(registry, "127.0.0.1", port);
-        await endpoint.StartAsync(CancellationToken.None);
+        await using var endpoint = MetricsOnly(registry, port);
+        await endpoint.StartAsync();
         try
         {
             Sys.ActorOf(MetricsActor.Props(new MetricsRecorder(metrics), coordinator: true, worker: true));
@@ -68,7 +72,7 @@ public sealed class MetricsActorTests() : Akka.TestKit.Xunit2.TestKit(Configurat
         }
         finally
         {
-            await endpoint.StopAsync(CancellationToken.None);
+            await endpoint.StopAsync();
         }
     }
 
@@ -78,9 +82,22 @@ public sealed class MetricsActorTests() : Akka.TestKit.Xunit2.TestKit(Configurat
         using var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
         int port = ((IPEndPoint)taken.LocalEndpoint).Port;
-        var endpoint = new MetricsEndpoint(Metrics.NewCustomRegistry(), "127.0.0.1", port);
-        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => endpoint.StartAsync(CancellationToken.None));
+        await using var endpoint = MetricsOnly(Metrics.NewCustomRegistry(), port);
+        var e = await Assert.ThrowsAsync<IOException>(() => endpoint.StartAsync());
         Assert.Contains($"127.0.0.1:{port}", e.Message);
+    }
+
+    /// <summary>A web host serving only <c>/metrics</c>, with the node's own listener and route (<see cref="NodeWebHost"/>).</summary>
+    private static WebApplication MetricsOnly(CollectorRegistry registry, int port)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(kestrel => NodeWebHost.Listen(kestrel, "127.0.0.1", port));
+        var app = builder.Build();
+        app.UseRouting();
+        app.UseOwnPortOnly();
+        app.MapNodeMetrics(registry, port);
+        return app;
     }
 
 }

@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using System.Threading.Channels;
 using Akka.Actor;
 using Akka.Event;

@@ -21,11 +21,12 @@ public sealed class ProjectGraphTests
         ["DistTrain.Models"] = [],
         ["DistTrain.Training"] = ["DistTrain.Contracts", "DistTrain.Execution", "DistTrain.Data", "DistTrain.Models"],
         ["DistTrain.Cluster"] = ["DistTrain.Contracts", "DistTrain.Execution", "DistTrain.Collective"],
-        ["DistTrain.Api"] = ["DistTrain.Cluster", "DistTrain.Training"],
-        ["DistTrain.Cli"] = ["DistTrain.Training", "DistTrain.Cluster", "DistTrain.Api", "DistTrain.Bench"],
+        ["DistTrain.Api"] = ["DistTrain.Cluster"],
+        ["DistTrain.Host"] = ["DistTrain.Api", "DistTrain.Cluster", "DistTrain.Training"],
+        ["DistTrain.Cli"] = ["DistTrain.Training", "DistTrain.Cluster", "DistTrain.Api", "DistTrain.Host"],
     };
 
-    private static readonly string[] TensorFree = ["DistTrain.Contracts", "DistTrain.Execution", "DistTrain.Collective", "DistTrain.Cluster"];
+    private static readonly string[] TensorFree = ["DistTrain.Contracts", "DistTrain.Execution", "DistTrain.Collective", "DistTrain.Cluster", "DistTrain.Api"];
 
     private static readonly string Src = ShippedFiles.Find("src");
 

@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using System.Net;
 using System.Text.Json;
 using DistTrain.Cluster.Hosting;

@@ -1,3 +1,4 @@
+using DistTrain.Host;
 using System.Text.RegularExpressions;
 using DistTrain.Cluster.Hosting;
 using k8s.Models;

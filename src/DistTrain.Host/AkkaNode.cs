@@ -7,6 +7,7 @@ using Akka.Management.Cluster.Bootstrap;
 using Akka.Remote.Hosting;
 using Akka.Persistence.Sql.Hosting;
 using DistTrain.Cluster.Coordination;
+using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Observability;
 using DistTrain.Cluster.Security;
@@ -16,17 +17,15 @@ using DistTrain.Cluster.Worker;
 using DistTrain.Execution;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace DistTrain.Cluster.Hosting;
-
-/// <summary>Marker key for the coordinator singleton proxy in the actor registry.</summary>
-public sealed class CoordinatorProxyKey;
+namespace DistTrain.Host;
 
 /// <summary>
-/// Composes one DistTrain node with Akka.Hosting: remoting, clustering with the node's roles, the coordinator
+/// The node's actor system with Akka.Hosting: remoting, clustering with the node's roles, the coordinator
 /// singleton and the job manager singleton with its journal (on coordinator-role nodes; the coordinator's proxy
-/// everywhere), <see cref="IJobService"/> for the job API, and one worker actor per device.
+/// everywhere), <see cref="IJobService"/> for the job API, the metrics actor, and one worker actor per device.
+/// <see cref="NodeComposition"/> calls it; the web side (ports, routes) is <see cref="NodeWebHost"/>'s.
 /// </summary>
-public static class NodeHost
+public static class AkkaNode
 {
     public const string CoordinatorName = "coordinator";
     public const string JobManagerName = "jobs";
@@ -47,7 +46,7 @@ public static class NodeHost
             + (logLevel == "INFO" ? "" : "akka.cluster.singleton-proxy.log-singleton-identification-failure = off\n");
         // Loaded before anything starts: a missing or unreadable file stops the node with its name.
         var tls = settings.ClusterTls?.Load();
-        services.AddDistTrainMetrics(settings);   // Prometheus /metrics when settings.MetricsPort > 0
+        services.AddDistTrainMetrics(settings);   // the node's Prometheus registry when settings.MetricsPort > 0
         services.AddAkka(NodeSettings.SystemName, builder =>
         {
             builder
@@ -58,7 +57,7 @@ public static class NodeHost
                     Roles = settings.Roles.ToArray(),
                     SeedNodes = kubernetes ? [] : settings.Seeds.Count > 0 ? settings.Seeds.ToArray() : [settings.Address],
                 });
-            // Started by ManagementEndpoint once the management port serves the contact-point route.
+            // Started by ClusterBootstrapStart once the management port serves the contact-point route.
             if (kubernetes)
                 builder.WithClusterBootstrap(autoStart: false);
             var singletonOptions = new ClusterSingletonOptions { Role = Roles.Coordinator, BufferSize = 1000 };
@@ -93,11 +92,6 @@ public static class NodeHost
                     }
                 });
         });
-        // The management port: /ready and /alive for Kubernetes probes, and the cluster-bootstrap contact point.
-        // Registered after Akka's hosted service, so it starts once the actor system runs.
-        if (settings.ManagementPort > 0)
-            services.AddHostedService(sp => new ManagementEndpoint(settings, sp.GetRequiredService<ActorSystem>(),
-                sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ManagementEndpoint>>()));
         return services;
     }
 
@@ -133,5 +127,5 @@ public static class NodeHost
     }
 
     /// <summary>Finds a file of <c>cluster-config/</c>: beside the executable (published) or up the tree (development).</summary>
-    public static string ClusterConfigPath(string file) => ShippedFiles.Find(Path.Combine("cluster-config", file));
+    private static string ClusterConfigPath(string file) => ShippedFiles.Find(Path.Combine("cluster-config", file));
 }

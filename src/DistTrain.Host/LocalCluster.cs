@@ -3,11 +3,12 @@ using Akka.Hosting;
 using DistTrain.Cluster.Coordination;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
+using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Security;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
-namespace DistTrain.Api.Hosting;
+namespace DistTrain.Host;
 
 /// <summary>Shape of a cluster on one machine.</summary>
 /// <param name="TorchThreads">Torch threads per worker process (0: libtorch's default).</param>

@@ -1,22 +1,24 @@
 using System.Collections.Immutable;
-using System.Net;
 using Akka.Actor;
 using Akka.Management.Cluster.Bootstrap;
 using Akka.Management.Cluster.Bootstrap.ContactPoint;
 using Akka.Management.Dsl;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
+using DistTrain.Cluster.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Newtonsoft.Json;
 using AkkaCluster = Akka.Cluster.Cluster;
 using MemberStatus = Akka.Cluster.MemberStatus;
 
-namespace DistTrain.Cluster.Hosting;
+namespace DistTrain.Host;
 
 /// <summary>
-/// The node's management port (DISTTRAIN_MANAGEMENT_PORT, 8558 on Kubernetes), served by Kestrel:
+/// The node's management routes (DISTTRAIN_MANAGEMENT_PORT, 8558 on Kubernetes), served by the node's web host
+/// (<see cref="NodeWebHost"/>) on the management port:
 /// <list type="bullet">
 /// <item><c>/alive</c>: 200 while the actor system runs (the liveness probe);</item>
 /// <item><c>/ready</c>: 200 once this node is an Up cluster member, 503 before and after (the readiness probe);</item>
@@ -25,51 +27,24 @@ namespace DistTrain.Cluster.Hosting;
 /// </list>
 /// Akka.Management's own HTTP server (Akka.Http.Shim on Ceen.Httpd) cannot serve here: the Ceen.Httpd 0.9.10 that
 /// restores with Akka.Management 1.5.73 lacks the method the shim calls (MissingMethodException at bind), and
-/// Akka.Management for .NET has no /ready or /alive anyway. Bootstrap itself (discovery, probing, the join decision)
-/// is Akka.Management's, started here once the contact-point route is up.
+/// Akka.Management for .NET has no /ready or /alive anyway. So its routes are served by our Kestrel like every other
+/// port. Bootstrap itself (discovery, probing, the join decision) is Akka.Management's, started by
+/// <see cref="ClusterBootstrapStart"/> once the contact-point route is up.
 /// </summary>
-public sealed class ManagementEndpoint(NodeSettings settings, ActorSystem system, ILogger<ManagementEndpoint> log) : IHostedService, IAsyncDisposable
+public static class ManagementEndpoint
 {
     public const string ReadyPath = "/ready";
     public const string AlivePath = "/alive";
     public const string SeedNodesPath = "/bootstrap/seed-nodes";
 
-    private WebApplication? _app;
-
-    public async Task StartAsync(CancellationToken ct)
+    /// <summary>Maps the three routes; <paramref name="scope"/> is applied to each (the host restricts them to the management port).</summary>
+    public static void MapManagement(this IEndpointRouteBuilder app, Action<IEndpointConventionBuilder> scope)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            if (IPAddress.TryParse(settings.Host, out var ip)) k.Listen(ip, settings.ManagementPort);
-            else k.ListenAnyIP(settings.ManagementPort);
-        });
-        _app = builder.Build();
-        _app.MapGet(AlivePath, () => Answer(Liveness(system)));
-        _app.MapGet(ReadyPath, () => Answer(Readiness(system)));
-        _app.MapGet(SeedNodesPath, () => SeedNodes(system));
-        await _app.StartAsync(ct);
-        log.LogInformation("management endpoint on {Host}:{Port}", settings.Host, settings.ManagementPort);
-
-        if (settings.Discovery == NodeSettings.KubernetesDiscovery)
-        {
-            // Bootstrap needs to know its own contact point (how the others reach this node's management port), which
-            // Akka.Management learns when its routes are taken; then discovery, probing and joining run in its actors.
-            var bootstrap = ClusterBootstrap.Get(system);
-            bootstrap.Routes(ManagementRouteProviderSettings.Create(new Uri($"http://{settings.AdvertisedHost}:{settings.ManagementPort}/"), true));
-            await bootstrap.Start();
-        }
-    }
-
-    public async Task StopAsync(CancellationToken ct)
-    {
-        if (_app is not null) await _app.StopAsync(ct);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_app is not null) await _app.DisposeAsync();
+        // The actor system is resolved per request: Akka's hosted service has started it before the web server starts.
+        ActorSystem System() => app.ServiceProvider.GetRequiredService<ActorSystem>();
+        scope(app.MapGet(AlivePath, () => Answer(Liveness(System()))));
+        scope(app.MapGet(ReadyPath, () => Answer(Readiness(System()))));
+        scope(app.MapGet(SeedNodesPath, () => SeedNodes(System())));
     }
 
     /// <summary>Whether traffic may be routed here: this node is an Up member (not joining, leaving or downed).</summary>
@@ -105,4 +80,27 @@ public sealed class ManagementEndpoint(NodeSettings settings, ActorSystem system
         string json = JsonConvert.SerializeObject(new HttpBootstrapJsonProtocol.SeedNodes(cluster.SelfMember.UniqueAddress.Address, members));
         return Results.Content(json, "application/json");
     }
+}
+
+/// <summary>
+/// Starts Akka.Management's cluster bootstrap (DISTTRAIN_DISCOVERY=kubernetes) once the web host serves the
+/// contact-point route: bootstrap needs to know its own contact point (how the others reach this node's management
+/// port), which Akka.Management learns when its routes are taken; then discovery, probing and joining run in its actors.
+/// </summary>
+public sealed class ClusterBootstrapStart(NodeSettings settings, ActorSystem system, ILogger<ClusterBootstrapStart> log) : IHostedLifecycleService
+{
+    public async Task StartedAsync(CancellationToken ct)
+    {
+        log.LogInformation("management endpoint on {Host}:{Port}", settings.Host, settings.ManagementPort);
+        if (settings.Discovery != NodeSettings.KubernetesDiscovery) return;
+        var bootstrap = ClusterBootstrap.Get(system);
+        bootstrap.Routes(ManagementRouteProviderSettings.Create(new Uri($"http://{settings.AdvertisedHost}:{settings.ManagementPort}/"), true));
+        await bootstrap.Start();
+    }
+
+    public Task StartAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StartingAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StoppingAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken ct) => Task.CompletedTask;
 }

@@ -9,12 +9,14 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 
-namespace DistTrain.Api.Hosting;
+namespace DistTrain.Host;
 
 /// <summary>
-/// The composition root of a node: Akka cluster, the training engine behind workers, and the data plane; on a
-/// coordinator node with a gRPC port, Kestrel serving the job API in the same process (<see cref="ApiServer"/>).
+/// The composition root of a node, the only one: the actor system (<see cref="AkkaNode"/>), the training engine behind
+/// the workers' seams (Training), the data plane (Collective), and the node's one web host (<see cref="NodeWebHost"/>:
+/// gRPC job API, <c>/metrics</c>, management) when it serves any HTTP port.
 /// </summary>
+/// <remarks>Run one with `disttrain node` (settings from flags and <see cref="NodeEnvironment"/>), or `disttrain local`.</remarks>
 public static class NodeComposition
 {
     /// <param name="quietHost">A node embedded in a command (e.g. `disttrain local`, tests): only warnings from the host and
@@ -24,8 +26,8 @@ public static class NodeComposition
     {
         settings.Validate();
         if (settings.TorchThreads > 0) torch.set_num_threads(settings.TorchThreads);
-        bool serveApi = settings.IsCoordinator && settings.GrpcPort > 0;
-        IHostApplicationBuilder builder = serveApi ? WebApplication.CreateSlimBuilder() : Host.CreateApplicationBuilder();
+        // One web host per node, and only when it has a port to serve: Kestrel with no listener would bind its default port.
+        IHostApplicationBuilder builder = NodeWebHost.Needed(settings) ? WebApplication.CreateSlimBuilder() : Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         if (quietHost)
         {
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -42,8 +44,8 @@ public static class NodeComposition
             reducer,
             logLevel: quietHost ? "WARNING" : "INFO");
         if (builder is not WebApplicationBuilder web) return ((HostApplicationBuilder)builder).Build();
-        var app = web.AddJobApi(settings).Build();
-        return app.MapJobApi();
+        NodeWebHost.Configure(web, settings);
+        return NodeWebHost.Map(web.Build(), settings);
     }
 }
 
