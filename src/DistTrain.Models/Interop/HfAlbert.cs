@@ -1,0 +1,130 @@
+using System.Text.Json.Nodes;
+using static TorchSharp.torch;
+
+namespace DistTrain.Models.Interop;
+
+/// <summary>
+/// Hugging Face ALBERT checkpoints (AlbertForPreTraining, AlbertForMaskedLM) in and out of <see cref="EncoderForPreTraining"/>
+/// with an <see cref="AlbertConfig"/>: factorised embeddings (LayerNorm at width E, then E→H) and one block shared by
+/// every layer. Only one layer group of one layer is supported, as every published ALBERT has. See docs/interop.md.
+/// </summary>
+public static class HfAlbert
+{
+    /// <summary>config.json's model_type.</summary>
+    public const string ModelType = "albert";
+
+    /// <summary>The <see cref="AlbertConfig"/> a checkpoint describes; the pair head comes from the tensors (sop_classifier = SOP).</summary>
+    public static ModelConfig ReadConfig(string dir, int specialRows)
+    {
+        var (json, path) = HfCheckpoint.ReadJson(dir);
+        HfCheckpoint.RequireType(json, path, ModelType);
+        var names = Safetensors.Names(dir);
+        if (!names.Contains("predictions.bias"))
+            throw new InvalidDataException($"{dir}: no masked-LM head (predictions.*); DistTrain imports AlbertForPreTraining or AlbertForMaskedLM checkpoints (a fine-tuned classifier's head is not imported; see docs/interop.md).");
+        foreach (var field in new[] { "num_hidden_groups", "inner_group_num" })
+            if ((HfCheckpoint.OptionalInt(json, field) ?? 1) != 1)
+                throw new InvalidDataException($"{path}: {field} {json[field]} is not supported (DistTrain shares one block across all layers: 1 group of 1 layer).");
+        if (HfCheckpoint.Str(json, "position_embedding_type", "absolute") != "absolute")
+            throw new InvalidDataException($"{path}: position_embedding_type '{json["position_embedding_type"]}' is not supported (absolute only).");
+        int hidden = HfCheckpoint.Int(json, path, "hidden_size"), embedding = HfCheckpoint.OptionalInt(json, "embedding_size") ?? 128;
+        // HF ALBERT always maps E→H with a Linear; DistTrain has that projection only when E ≠ H.
+        if (embedding == hidden) throw new InvalidDataException($"{path}: embedding_size equal to hidden_size ({hidden}) is not supported (DistTrain has no E→H projection then).");
+        return new AlbertConfig
+        {
+            Pair = names.Contains("sop_classifier.classifier.weight") ? PairObjective.SentenceOrder : PairObjective.None,
+            VocabSize = specialRows + HfCheckpoint.Int(json, path, "vocab_size"),
+            EmbeddingSize = embedding,
+            HiddenSize = hidden,
+            Layers = HfCheckpoint.Int(json, path, "num_hidden_layers"),
+            Heads = HfCheckpoint.Int(json, path, "num_attention_heads"),
+            IntermediateSize = HfCheckpoint.Int(json, path, "intermediate_size"),
+            MaxPositions = HfCheckpoint.Int(json, path, "max_position_embeddings"),
+            TypeVocabSize = HfCheckpoint.OptionalInt(json, "type_vocab_size") ?? 2,
+            LayerNormEps = HfCheckpoint.Real(json, "layer_norm_eps", 1e-12),
+            Dropout = HfCheckpoint.Real(json, "hidden_dropout_prob", 0.0),
+            AttentionDropout = HfCheckpoint.Real(json, "attention_probs_dropout_prob", 0.0),
+            InitStd = HfCheckpoint.Real(json, "initializer_range", 0.02),
+            Gelu = HfCheckpoint.Gelu(json, path, "hidden_act", "gelu_new"),
+            ShareLayers = true,
+            PadTokenId = 0,
+        };
+    }
+
+    /// <summary>Copies a checkpoint into an ALBERT <see cref="EncoderForPreTraining"/> built from <see cref="ReadConfig"/>.</summary>
+    public static void Import(nn.Module model, string dir, int specialRows)
+    {
+        var encoder = Check(model);
+        HfEncoderLayout.Import(encoder, dir, specialRows, Architecture(encoder), Map(encoder),
+            [("predictions.decoder.weight", "albert.embeddings.word_embeddings.weight"), ("predictions.decoder.bias", "predictions.bias")]);
+    }
+
+    /// <summary>Writes config.json and model.safetensors (AlbertForPreTraining or AlbertForMaskedLM names).</summary>
+    public static void Export(nn.Module model, string dir, int specialRows, IReadOnlyDictionary<string, string>? metadata)
+    {
+        var encoder = Check(model);
+        var c = encoder.Backbone.Config;
+        HfEncoderLayout.Export(encoder, dir, specialRows, Map(encoder), metadata);
+        HfEncoderLayout.WriteConfig(dir, new JsonObject
+        {
+            ["architectures"] = new JsonArray(Architecture(encoder)),
+            ["model_type"] = ModelType,
+            ["vocab_size"] = c.VocabSize - specialRows,
+            ["embedding_size"] = c.EmbeddingWidth,
+            ["hidden_size"] = c.HiddenSize,
+            ["num_hidden_layers"] = c.Layers,
+            ["num_hidden_groups"] = 1,
+            ["inner_group_num"] = 1,
+            ["num_attention_heads"] = c.Heads,
+            ["intermediate_size"] = c.IntermediateSize,
+            ["hidden_act"] = c.Gelu == GeluKind.Tanh ? "gelu_new" : "gelu",
+            ["max_position_embeddings"] = c.MaxPositions,
+            ["type_vocab_size"] = c.TypeVocabSize,
+            ["layer_norm_eps"] = c.LayerNormEps,
+            ["hidden_dropout_prob"] = c.Dropout,
+            ["attention_probs_dropout_prob"] = c.AttentionDropout,
+            ["initializer_range"] = c.InitStd,
+            ["position_embedding_type"] = "absolute",
+            ["tie_word_embeddings"] = true,
+            ["torch_dtype"] = "float32",
+        });
+    }
+
+    private static EncoderForPreTraining Check(nn.Module model)
+    {
+        if (model is not EncoderForPreTraining { Backbone.Config: AlbertConfig c } encoder)
+            throw new NotSupportedException($"a {model.GetType().Name} has no Hugging Face ALBERT layout (an ALBERT pre-training model is needed).");
+        if (c.Norm != NormPlacement.Post || !c.ShareLayers || c.EmbeddingWidth == c.HiddenSize || c.TypeVocabSize < 1 || c.PositionOffset != 0)
+            throw new NotSupportedException("only a post-LN ALBERT with shared layers, factorised embeddings (E < H) and token types has the Hugging Face layout.");
+        if (encoder.Pair == PairObjective.NextSentence) throw new NotSupportedException("an ALBERT with an NSP head has no Hugging Face ALBERT layout (AlbertForPreTraining's head is SOP).");
+        return encoder;
+    }
+
+    private static string Architecture(EncoderForPreTraining m) => m.Pair == PairObjective.SentenceOrder ? "AlbertForPreTraining" : "AlbertForMaskedLM";
+
+    /// <summary>EncoderForPreTraining names ↔ ALBERT's (the one shared block is albert_layer_groups.0.albert_layers.0).</summary>
+    private static List<HfKey> Map(EncoderForPreTraining m)
+    {
+        var c = m.Backbone.Config;
+        var map = HfEncoderLayout.Embeddings("encoder.", "albert.", c.TypeVocabSize > 0).ToList();
+        map.AddRange(HfEncoderLayout.Pair("encoder.projection", "albert.encoder.embedding_hidden_mapping_in"));
+        string o = "encoder.layers.0.", h = "albert.encoder.albert_layer_groups.0.albert_layers.0.";
+        foreach (var p in new[] { "weight", "bias" })
+        {
+            map.Add(new(o + "attention.qkv." + p, h + "attention.query." + p, h + "attention.key." + p, h + "attention.value." + p));
+            map.Add(new(o + "attention.proj." + p, h + "attention.dense." + p));
+            map.Add(new(o + "attention_norm." + p, h + "attention.LayerNorm." + p));
+            map.Add(new(o + "fc_in." + p, h + "ffn." + p));
+            map.Add(new(o + "fc_out." + p, h + "ffn_output." + p));
+            map.Add(new(o + "mlp_norm." + p, h + "full_layer_layer_norm." + p));
+        }
+        map.AddRange(HfEncoderLayout.Pair("mlm_head.transform", "predictions.dense"));
+        map.AddRange(HfEncoderLayout.Pair("mlm_head.norm", "predictions.LayerNorm"));
+        map.Add(new("mlm_head.bias", "predictions.bias"));
+        if (m.Pair == PairObjective.SentenceOrder)
+        {
+            map.AddRange(HfEncoderLayout.Pair("pair_head.pooler", "albert.pooler"));
+            map.AddRange(HfEncoderLayout.Pair("pair_head.classifier", "sop_classifier.classifier"));
+        }
+        return map;
+    }
+}

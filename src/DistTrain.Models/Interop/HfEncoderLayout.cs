@@ -1,0 +1,177 @@
+using System.Text.Json.Nodes;
+using static TorchSharp.torch;
+
+namespace DistTrain.Models.Interop;
+
+/// <summary>
+/// One DistTrain tensor and the Hugging Face tensor(s) it is: one name, or several concatenated along dim 0 (the fused
+/// qkv is query|key|value, each an nn.Linear (out, in), so no transpose anywhere in the encoder families).
+/// </summary>
+public sealed record HfKey(string Ours, params string[] Hf);
+
+/// <summary>
+/// The key-map machinery the encoder families (BERT, RoBERTa, ELECTRA, ALBERT) share: the post-LN block's names, the
+/// special-row rule, and the generic import (every name checked, shapes checked) and export (the exact inverse).
+/// </summary>
+/// <remarks>
+/// DistTrain's ids 0..specialRows−1 are its own special tokens, laid out as DistTrain.Data's SpecialTokens (pad 0, bos 1,
+/// eos 2, cls 3, sep 4, mask 5); a test checks the two agree. Checkpoint row r becomes DistTrain row specialRows + r.
+/// </remarks>
+public static class HfEncoderLayout
+{
+    /// <summary>DistTrain's special ids (SpecialTokens) and the checkpoint tokens whose rows they copy on import.</summary>
+    private static readonly (int Row, string[] Tokens, string? ConfigId)[] SpecialSources =
+    [
+        (0, ["[PAD]", "<pad>"], "pad_token_id"),
+        (1, ["[CLS]", "<s>"], "bos_token_id"),
+        (2, ["[SEP]", "</s>"], "eos_token_id"),
+        (3, ["[CLS]", "<s>"], "bos_token_id"),
+        (4, ["[SEP]", "</s>"], "eos_token_id"),
+        (5, ["[MASK]", "<mask>"], null),
+    ];
+
+    /// <summary>Buffers that some checkpoints save next to the weights; not weights, so skipped on import.</summary>
+    private static readonly string[] KnownBuffers = ["embeddings.position_ids", "embeddings.token_type_ids"];
+
+    /// <summary>The post-LN block of BERT, RoBERTa and ELECTRA: <c>{hf}encoder.layer.{i}.</c> ↔ <c>{ours}layers.{i}.</c>.</summary>
+    public static IEnumerable<HfKey> BertLayer(string ours, string hf)
+    {
+        foreach (var p in new[] { "weight", "bias" })
+        {
+            yield return new(ours + "attention.qkv." + p, hf + "attention.self.query." + p, hf + "attention.self.key." + p, hf + "attention.self.value." + p);
+            yield return new(ours + "attention.proj." + p, hf + "attention.output.dense." + p);
+            yield return new(ours + "attention_norm." + p, hf + "attention.output.LayerNorm." + p);
+            yield return new(ours + "fc_in." + p, hf + "intermediate.dense." + p);
+            yield return new(ours + "fc_out." + p, hf + "output.dense." + p);
+            yield return new(ours + "mlp_norm." + p, hf + "output.LayerNorm." + p);
+        }
+    }
+
+    /// <summary>BERT-style embeddings (word, position, token_type, LayerNorm) under <c>{hf}embeddings.</c>.</summary>
+    public static IEnumerable<HfKey> Embeddings(string ours, string hf, bool segments)
+    {
+        yield return new(ours + TokenTable, hf + "embeddings.word_embeddings.weight");
+        yield return new(ours + "embeddings.position.weight", hf + "embeddings.position_embeddings.weight");
+        if (segments) yield return new(ours + "embeddings.segment.weight", hf + "embeddings.token_type_embeddings.weight");
+        yield return new(ours + "embeddings.norm.weight", hf + "embeddings.LayerNorm.weight");
+        yield return new(ours + "embeddings.norm.bias", hf + "embeddings.LayerNorm.bias");
+    }
+
+    /// <summary>A Linear or LayerNorm's weight and bias.</summary>
+    public static IEnumerable<HfKey> Pair(string ours, string hf) => [new(ours + ".weight", hf + ".weight"), new(ours + ".bias", hf + ".bias")];
+
+    /// <summary>The token table's name inside a backbone; its special rows are handled by <see cref="Import"/> and <see cref="Export"/>.</summary>
+    public const string TokenTable = "embeddings.token.weight";
+
+    /// <summary>
+    /// Copies the directory's tensors into model through map. tied lists (name, of): tensors a checkpoint may also store
+    /// as copies of another (a tied decoder); they are accepted only when equal to it.
+    /// </summary>
+    /// <exception cref="InvalidDataException">missing, unmatched or uncovered names (all listed), a wrong shape, or a tied copy that differs.</exception>
+    public static void Import(nn.Module model, string dir, int specialRows, string architecture, IReadOnlyList<HfKey> map, IReadOnlyList<(string Name, string Of)> tied)
+    {
+        var hf = Safetensors.ReadDirectory(dir);
+        foreach (var name in hf.Keys.Where(n => KnownBuffers.Any(n.EndsWith)).ToList()) hf.Remove(name);
+        foreach (var (name, of) in tied)
+            if (hf.Remove(name, out var copy) && !(hf.TryGetValue(of, out var original) && copy.shape.SequenceEqual(original.shape) && copy.eq(original).all().item<bool>()))
+                throw new InvalidDataException($"{dir}: {name} differs from {of}; DistTrain ties them, so an untied checkpoint is not supported.");
+
+        var state = model.state_dict();
+        var wanted = map.SelectMany(k => k.Hf).ToHashSet(StringComparer.Ordinal);
+        var missing = map.SelectMany(k => k.Hf).Where(n => !hf.ContainsKey(n)).ToList();
+        var unmatched = hf.Keys.Where(n => !wanted.Contains(n)).OrderBy(n => n, StringComparer.Ordinal).ToList();
+        var uncovered = state.Keys.Except(map.Select(k => k.Ours)).ToList();
+        if (missing.Count + unmatched.Count + uncovered.Count > 0)
+            throw new InvalidDataException($"{dir}: the checkpoint does not match a {architecture} of this shape."
+                + (missing.Count > 0 ? $" Missing: {string.Join(", ", missing)}." : "")
+                + (unmatched.Count > 0 ? $" Unmatched: {string.Join(", ", unmatched)}." : "")
+                + (uncovered.Count > 0 ? $" Model tensors with no source: {string.Join(", ", uncovered)}." : ""));
+
+        var rows = SpecialRowSources(dir);
+        using var _ = no_grad();
+        foreach (var key in map)
+        {
+            using var scope = NewDisposeScope();
+            var source = key.Hf.Length == 1 ? hf[key.Hf[0]] : cat(key.Hf.Select(n => hf[n]).ToArray(), 0);
+            var target = state[key.Ours];
+            if (key.Ours.EndsWith(TokenTable, StringComparison.Ordinal))
+            {
+                long v = source.shape[0];
+                if (target.shape[0] != specialRows + v || target.shape[1] != source.shape[1])
+                    throw new InvalidDataException($"{dir}: {key.Hf[0]} is ({v}, {source.shape[1]}); the model expects ({target.shape[0] - specialRows}, {target.shape[1]}).");
+                target.narrow(0, specialRows, v).copy_(source);
+                var mean = source.mean([0]);                                            // (E)
+                for (int row = 0; row < specialRows; row++)
+                    target[row].copy_(rows.TryGetValue(row, out int r) && r >= 0 && r < v ? source[r] : mean);
+                continue;
+            }
+            if (!target.shape.SequenceEqual(source.shape))
+                throw new InvalidDataException($"{dir}: {string.Join(" | ", key.Hf)} is ({string.Join(", ", source.shape)}); the model expects ({string.Join(", ", target.shape)}).");
+            target.copy_(source);
+        }
+    }
+
+    /// <summary>The inverse of <see cref="Import"/>: model's tensors under the reference names (special rows dropped, qkv split) into dir/model.safetensors.</summary>
+    public static void Export(nn.Module model, string dir, int specialRows, IReadOnlyList<HfKey> map, IReadOnlyDictionary<string, string>? metadata)
+    {
+        Directory.CreateDirectory(dir);
+        var state = model.state_dict();
+        using var _ = no_grad();
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        foreach (var key in map)
+        {
+            var t = state[key.Ours];
+            if (key.Ours.EndsWith(TokenTable, StringComparison.Ordinal)) t = t.narrow(0, specialRows, t.shape[0] - specialRows);
+            long part = t.shape[0] / key.Hf.Length;
+            for (int i = 0; i < key.Hf.Length; i++)
+                tensors.Add(KeyValuePair.Create(key.Hf[i], key.Hf.Length == 1 ? t : t.narrow(0, i * part, part).contiguous()));
+        }
+        Safetensors.Write(Path.Combine(dir, "model.safetensors"), tensors, new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["format"] = "pt" });
+    }
+
+    /// <summary>Writes config.json.</summary>
+    public static void WriteConfig(string dir, JsonObject config) =>
+        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new() { WriteIndented = true }) + "\n");
+
+    /// <summary>
+    /// DistTrain special row → checkpoint row: the token's id in the directory's vocab.txt, vocab.json or tokenizer.json
+    /// when one is there, else config.json's *_token_id; rows with neither (and the sentinels) get the mean row.
+    /// </summary>
+    private static Dictionary<int, int> SpecialRowSources(string dir)
+    {
+        var (config, _) = HfCheckpoint.ReadJson(dir);
+        var vocab = Vocabulary(dir);
+        var rows = new Dictionary<int, int>();
+        foreach (var (row, tokens, configId) in SpecialSources)
+        {
+            int? id = tokens.Select(t => vocab.TryGetValue(t, out int i) ? i : (int?)null).FirstOrDefault(i => i is not null)
+                ?? (configId is null ? null : HfCheckpoint.OptionalInt(config, configId));
+            if (id is int found) rows[row] = found;
+        }
+        return rows;
+    }
+
+    /// <summary>token → id from vocab.txt (WordPiece: one token a line), vocab.json (BPE) or tokenizer.json (model.vocab and added_tokens).</summary>
+    private static Dictionary<string, int> Vocabulary(string dir)
+    {
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        var txt = Path.Combine(dir, "vocab.txt");
+        var json = Path.Combine(dir, "vocab.json");
+        var full = Path.Combine(dir, "tokenizer.json");
+        if (File.Exists(txt))
+        {
+            int i = 0;
+            foreach (var line in File.ReadLines(txt)) vocab.TryAdd(line.TrimEnd('\r'), i++);
+        }
+        else if (File.Exists(json))
+        {
+            foreach (var (token, id) in JsonNode.Parse(File.ReadAllText(json))!.AsObject()) vocab[token] = (int)id!;
+        }
+        else if (File.Exists(full) && JsonNode.Parse(File.ReadAllText(full)) is JsonObject t)
+        {
+            if (t["model"]?["vocab"] is JsonObject v) foreach (var (token, id) in v) vocab[token] = (int)id!;
+            if (t["added_tokens"] is JsonArray added) foreach (var a in added) vocab[(string)a!["content"]!] = (int)a["id"]!;
+        }
+        return vocab;
+    }
+}
