@@ -119,7 +119,7 @@ public static class HfAlbert
         }
         map.AddRange(HfEncoderLayout.Pair("mlm_head.transform", "predictions.dense"));
         map.AddRange(HfEncoderLayout.Pair("mlm_head.norm", "predictions.LayerNorm"));
-        map.Add(new("mlm_head.bias", "predictions.bias"));
+        map.Add(new("mlm_head.bias", "predictions.bias") { Vocab = true });
         if (m.Pair == PairObjective.SentenceOrder)
         {
             map.AddRange(HfEncoderLayout.Pair("pair_head.pooler", "albert.pooler"));

@@ -121,7 +121,7 @@ public static class HfBert
         string head = roberta ? "lm_head." : "cls.predictions.";
         map.AddRange(HfEncoderLayout.Pair("mlm_head.transform", head + (roberta ? "dense" : "transform.dense")));
         map.AddRange(HfEncoderLayout.Pair("mlm_head.norm", head + (roberta ? "layer_norm" : "transform.LayerNorm")));
-        map.Add(new("mlm_head.bias", head + "bias"));
+        map.Add(new("mlm_head.bias", head + "bias") { Vocab = true });
         bool nsp = model.Pair == PairObjective.NextSentence;
         if (nsp)
         {

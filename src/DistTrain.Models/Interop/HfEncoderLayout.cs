@@ -7,7 +7,11 @@ namespace DistTrain.Models.Interop;
 /// One DistTrain tensor and the Hugging Face tensor(s) it is: one name, or several concatenated along dim 0 (the fused
 /// qkv is query|key|value, each an nn.Linear (out, in), so no transpose anywhere in the encoder families).
 /// </summary>
-public sealed record HfKey(string Ours, params string[] Hf);
+public sealed record HfKey(string Ours, params string[] Hf)
+{
+    /// <summary>Indexed by token id along dim 0 (the token table, the MLM bias): DistTrain's special rows come first.</summary>
+    public bool Vocab { get; init; }
+}
 
 /// <summary>
 /// The key-map machinery the encoder families (BERT, RoBERTa, ELECTRA, ALBERT) share: the post-LN block's names, the
@@ -50,7 +54,7 @@ public static class HfEncoderLayout
     /// <summary>BERT-style embeddings (word, position, token_type, LayerNorm) under <c>{hf}embeddings.</c>.</summary>
     public static IEnumerable<HfKey> Embeddings(string ours, string hf, bool segments)
     {
-        yield return new(ours + TokenTable, hf + "embeddings.word_embeddings.weight");
+        yield return new(ours + TokenTable, hf + "embeddings.word_embeddings.weight") { Vocab = true };
         yield return new(ours + "embeddings.position.weight", hf + "embeddings.position_embeddings.weight");
         if (segments) yield return new(ours + "embeddings.segment.weight", hf + "embeddings.token_type_embeddings.weight");
         yield return new(ours + "embeddings.norm.weight", hf + "embeddings.LayerNorm.weight");
@@ -60,7 +64,7 @@ public static class HfEncoderLayout
     /// <summary>A Linear or LayerNorm's weight and bias.</summary>
     public static IEnumerable<HfKey> Pair(string ours, string hf) => [new(ours + ".weight", hf + ".weight"), new(ours + ".bias", hf + ".bias")];
 
-    /// <summary>The token table's name inside a backbone; its special rows are handled by <see cref="Import"/> and <see cref="Export"/>.</summary>
+    /// <summary>The token table's name inside a backbone.</summary>
     public const string TokenTable = "embeddings.token.weight";
 
     /// <summary>
@@ -94,13 +98,13 @@ public static class HfEncoderLayout
             using var scope = NewDisposeScope();
             var source = key.Hf.Length == 1 ? hf[key.Hf[0]] : cat(key.Hf.Select(n => hf[n]).ToArray(), 0);
             var target = state[key.Ours];
-            if (key.Ours.EndsWith(TokenTable, StringComparison.Ordinal))
+            if (key.Vocab)
             {
                 long v = source.shape[0];
-                if (target.shape[0] != specialRows + v || target.shape[1] != source.shape[1])
-                    throw new InvalidDataException($"{dir}: {key.Hf[0]} is ({v}, {source.shape[1]}); the model expects ({target.shape[0] - specialRows}, {target.shape[1]}).");
+                if (target.shape[0] != specialRows + v || !target.shape.Skip(1).SequenceEqual(source.shape.Skip(1)))
+                    throw new InvalidDataException($"{dir}: {key.Hf[0]} is ({string.Join(", ", source.shape)}); the model expects ({string.Join(", ", target.shape.Select((d, i) => i == 0 ? d - specialRows : d))}).");
                 target.narrow(0, specialRows, v).copy_(source);
-                var mean = source.mean([0]);                                            // (E)
+                var mean = source.mean([0]);                                            // (E) or () for a bias
                 for (int row = 0; row < specialRows; row++)
                     target[row].copy_(rows.TryGetValue(row, out int r) && r >= 0 && r < v ? source[r] : mean);
                 continue;
@@ -121,7 +125,7 @@ public static class HfEncoderLayout
         foreach (var key in map)
         {
             var t = state[key.Ours];
-            if (key.Ours.EndsWith(TokenTable, StringComparison.Ordinal)) t = t.narrow(0, specialRows, t.shape[0] - specialRows);
+            if (key.Vocab) t = t.narrow(0, specialRows, t.shape[0] - specialRows);
             long part = t.shape[0] / key.Hf.Length;
             for (int i = 0; i < key.Hf.Length; i++)
                 tensors.Add(KeyValuePair.Create(key.Hf[i], key.Hf.Length == 1 ? t : t.narrow(0, i * part, part).contiguous()));
@@ -134,7 +138,7 @@ public static class HfEncoderLayout
         File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new() { WriteIndented = true }) + "\n");
 
     /// <summary>
-    /// DistTrain special row → checkpoint row: the token's id in the directory's vocab.txt, vocab.json or tokenizer.json
+    /// DistTrain special row → checkpoint row (for the token table and the MLM bias alike): the token's id in the directory's vocab.txt, vocab.json or tokenizer.json
     /// when one is there, else config.json's *_token_id; rows with neither (and the sentinels) get the mean row.
     /// </summary>
     private static Dictionary<int, int> SpecialRowSources(string dir)
