@@ -508,20 +508,26 @@ public static partial class SpecValidator
             if (s.Inputs.HfInit is not { } dir) return;
             string path = $"{p}.inputs.init";
             if (!s.Kind.Trains()) Error(path, "only training stages load a Hugging Face checkpoint");
-            else if (s.Model.Family != ModelFamily.Gpt)
-                Error(path, $"Hugging Face import of family '{SpecNames.Of(s.Model.Family)}' is not supported yet (gpt only; see docs/interop.md)");
+            else if (!ModelFamilies.HfModelTypes.ContainsKey(s.Model.Family))
+                Error(path, $"Hugging Face import of family '{SpecNames.Of(s.Model.Family)}' is not supported yet ({Supported}; see docs/interop.md)");
+            else if (s.Model.Family == ModelFamily.Electra && s.Objective is RtdSpec)
+                Error(path, "an ELECTRA checkpoint is a discriminator without its generator, so it cannot start rtd pre-training; import it into a finetune stage");
             else if (DataPaths.LexicalProblem(dir) is { } problem) Error(path, problem);
             else if (dataRoot is not null && DataPaths.Missing(dataRoot, dir) is { } missing) Error(path, missing);
         }
 
-        /// <summary>Hugging Face export exists for GPT language models with a tokenizer Hugging Face can load (docs/interop.md).</summary>
+        private static string Supported => string.Join(", ", ModelFamilies.HfModelTypes.Keys.Select(f => SpecNames.Of(f)));
+
+        /// <summary>Hugging Face export exists for GPT language models and encoder pre-training models with a tokenizer Hugging Face can load (docs/interop.md).</summary>
         private void Export(string path, StageSpec s)
         {
             if (!s.Kind.Trains()) Error(path, "only training stages export a model");
-            else if (s.Model.Family != ModelFamily.Gpt)
-                Error(path, $"Hugging Face export of family '{SpecNames.Of(s.Model.Family)}' is not supported yet (gpt only; see docs/interop.md)");
-            else if (s.Objective is not (ClmSpec or SftSpec or DpoSpec))
+            else if (!ModelFamilies.HfModelTypes.ContainsKey(s.Model.Family))
+                Error(path, $"Hugging Face export of family '{SpecNames.Of(s.Model.Family)}' is not supported yet ({Supported}; see docs/interop.md)");
+            else if (s.Model.Family == ModelFamily.Gpt && s.Objective is not (ClmSpec or SftSpec or DpoSpec))
                 Error(path, "Hugging Face export needs a gpt language model (clm, sft or dpo), not a classifier or reward model");
+            else if (s.Model.Family != ModelFamily.Gpt && !(s.Kind == StageKind.Pretrain && s.Objective is MlmSpec or RtdSpec))
+                Error(path, $"Hugging Face export of a {SpecNames.Of(s.Model.Family)} needs its pre-training model (a pretrain stage with mlm{(s.Model.Family == ModelFamily.Electra ? " or rtd" : "")}); fine-tuned classifier heads are not exported");
             else if (spec.TokenizerOrDefault.Kind == TokenizerKind.Subvocab)
                 Error(path, "Hugging Face export needs tokenizer kind gpt2 or files; a sub-vocabulary has no Hugging Face form");
         }

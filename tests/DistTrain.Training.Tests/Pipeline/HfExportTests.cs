@@ -48,7 +48,8 @@ public sealed class HfExportTests
     }
 
     [Theory]
-    [InlineData("bert", "mlm", "Hugging Face export of family 'bert' is not supported yet")]
+    [InlineData("xlnet", "plm", "Hugging Face export of family 'xlnet' is not supported yet")]
+    [InlineData("bert", "mlm", null)]
     [InlineData("gpt", "clm", null)]
     public void The_validator_accepts_gpt_and_refuses_families_without_an_export(string family, string objective, string? error)
     {
@@ -159,9 +160,103 @@ public sealed class HfImportTests
     [Fact]
     public void The_validator_refuses_hf_init_for_other_families_and_unsafe_paths()
     {
-        var bert = JobSpecs.Load(Spec.Replace("family: gpt", "family: bert").Replace("objective: clm", "objective: mlm").Replace(", gelu: tanh", ""));
-        Assert.Contains(bert.Errors, e => e.ToString().Contains("Hugging Face import of family 'bert' is not supported yet"));
+        var xlnet = JobSpecs.Load(Spec.Replace("family: gpt", "family: xlnet").Replace("objective: clm", "objective: plm").Replace(", gelu: tanh", ""));
+        Assert.Contains(xlnet.Errors, e => e.ToString().Contains("Hugging Face import of family 'xlnet' is not supported yet"));
         var outside = JobSpecs.Load(Spec.Replace("hf:models/gpt2-tiny", "hf:../models"));
         Assert.Contains(outside.Errors, e => e.Path.EndsWith("inputs.init"));
+    }
+}
+
+/// <summary>
+/// The encoder families in a job: a RoBERTa mlm stage starts from a checkpoint (positions offset by padding_idx + 1, one
+/// token type, both taken from config.json) and exports it back; contradictions name the field; the validator refuses an
+/// ELECTRA discriminator under rtd pre-training; a WordPiece vocab.txt is refused with the reason.
+/// </summary>
+public sealed class HfEncoderImportTests
+{
+    private const string Spec = """
+        name: hf-roberta
+        seed: 7
+        tokenizer: {kind: gpt2}
+        stages:
+          - name: mlm
+            kind: pretrain
+            objective: mlm
+            inputs: {init: "hf:models/roberta-tiny"}
+            model: {family: roberta, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0}
+            data: {corpus: brown, seq_len: 16, max_examples: 32}
+            train: {steps: 2, batch_size: 4, lr: 1.0e-7, warmup: 1}
+            outputs: {export: hf}
+        """;
+
+    /// <summary>A RobertaForMaskedLM checkpoint over GPT-2's vocabulary under root/models/roberta-tiny.</summary>
+    private static string WriteCheckpoint(string root)
+    {
+        manual_seed(13);
+        using var model = ModelFactory.Create(new RobertaConfig
+        {
+            VocabSize = TokenizerSpec.Gpt2Size, HiddenSize = 16, Layers = 1, Heads = 2, IntermediateSize = 32, MaxPositions = 16, PositionOffset = 2,
+        });
+        var dir = Path.Combine(root, "models", "roberta-tiny");
+        HfBert.Export(model, dir, TokenizerSpec.SpecialIds, null);
+        return dir;
+    }
+
+    private static void Run(string root, string yaml)
+    {
+        var result = JobSpecs.Load(yaml);
+        Assert.True(result.Ok, string.Join("\n", result.Errors));
+        set_num_threads(1);
+        new PipelineRunner(Path.Combine(root, "runs"), "job", CPU, null, root).Run(result.Spec!);
+    }
+
+    [Fact]
+    public void A_roberta_stage_starts_from_the_checkpoint_and_exports_it_back_in_the_same_layout()
+    {
+        using var dir = new TempDir();
+        var checkpoint = WriteCheckpoint(dir.Path);
+        Run(dir.Path, Spec);
+        var hf = Path.Combine(new StageArtifacts(Path.Combine(dir.Path, "runs"), "job", "mlm").Directory, HfExport.Folder);
+        var before = Safetensors.Read(Path.Combine(checkpoint, "model.safetensors"));
+        var after = Safetensors.Read(Path.Combine(hf, "model.safetensors"));
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        // Two steps at lr 1e-7 move a weight by well under 1e-5; a fresh initialisation would differ by ~0.02.
+        foreach (var (name, t) in before)
+            Assert.True(t.shape.SequenceEqual(after[name].shape) && t.allclose(after[name], 0, 1e-5), $"{name} did not come from the checkpoint");
+        Assert.Equal(HfBert.ReadConfig(checkpoint, TokenizerSpec.SpecialIds), HfBert.ReadConfig(hf, TokenizerSpec.SpecialIds) with { Dropout = 0.1, AttentionDropout = 0.1 });
+        Assert.Contains("RobertaForMaskedLM", File.ReadAllText(Path.Combine(hf, "README.md")));
+    }
+
+    [Theory]
+    [InlineData("hidden: 16", "hidden: 32", "model.hidden is 32, config.json's hidden_size is 16")]
+    [InlineData("max_len: 16", "max_len: 12", "model.max_len is 12, config.json's max_position_embeddings − 2")]
+    [InlineData("family: roberta", "family: bert", "model.family is bert, config.json's model_type is roberta")]
+    public void A_spec_that_contradicts_the_checkpoint_is_an_error_naming_the_field(string from, string to, string error)
+    {
+        using var dir = new TempDir();
+        WriteCheckpoint(dir.Path);
+        var e = Record.Exception(() => Run(dir.Path, Spec.Replace(from, to).Replace("seq_len: 16", "seq_len: 12")));
+        Assert.NotNull(e);
+        Assert.Contains(error, e.ToString());
+    }
+
+    [Fact]
+    public void A_wordpiece_vocabulary_is_refused_with_the_reason()
+    {
+        using var dir = new TempDir();
+        var checkpoint = WriteCheckpoint(dir.Path);
+        File.WriteAllLines(Path.Combine(checkpoint, "vocab.txt"), ["[PAD]", "[CLS]"]);
+        var e = Record.Exception(() => Run(dir.Path, Spec));
+        Assert.NotNull(e);
+        Assert.Contains("WordPiece vocab.txt", e.ToString());
+    }
+
+    [Fact]
+    public void The_validator_refuses_an_electra_checkpoint_under_rtd_pretraining()
+    {
+        var yaml = Spec.Replace("family: roberta", "family: electra").Replace("objective: mlm", "objective: rtd")
+            .Replace("dropout: 0.0}", "dropout: 0.0, generator: {layers: 1, hidden: 8, heads: 1, ffn: 16}}");
+        var result = JobSpecs.Load(yaml);
+        Assert.Contains(result.Errors, e => e.ToString().Contains("inputs.init") && e.ToString().Contains("discriminator without its generator"));
     }
 }
