@@ -31,7 +31,7 @@ public static class HfExport
         {
             throw new NotSupportedException($"stage '{stage.Name}': {e.Message}", e);
         }
-        // The tokenizer's own files (vocab.json + merges.txt, or tokenizer.json); GPT-2's vocabulary saves none.
+        // The tokenizer's own files (vocab.json + merges.txt, tokenizer.json, or WordPiece's vocab.txt + tokenizer_config.json); GPT-2's vocabulary saves none.
         if (Directory.Exists(artifacts.Tokenizer))
             foreach (var file in Directory.EnumerateFiles(artifacts.Tokenizer).Where(f => Path.GetFileName(f) != Tokenizers.FileName))
                 File.Copy(file, Path.Combine(dir, Path.GetFileName(file)), overwrite: true);
@@ -47,7 +47,7 @@ public static class HfExport
         card.AppendLine($"A Hugging Face-layout model (`{architecture}`) trained with DistTrain.").AppendLine();
         card.AppendLine($"- stage kind: {SpecNames.Of(stage.Kind)}, objective: {(stage.Objective is { } o ? SpecNames.Of(o.Kind) : "none")}");
         card.AppendLine($"- data: {Describe(stage.Data.Source)} ({SpecNames.Of(stage.Data.Split)} split, sequence length {stage.Data.SeqLen})");
-        card.AppendLine($"- tokenizer: {(File.Exists(Path.Combine(artifacts.Tokenizer, "vocab.json")) || File.Exists(Path.Combine(artifacts.Tokenizer, "tokenizer.json")) ? "the files in this folder" : "GPT-2's own (no files written; load `gpt2`'s tokenizer)")}");
+        card.AppendLine($"- tokenizer: {(new[] { "vocab.json", "tokenizer.json", "vocab.txt" }.Any(f => File.Exists(Path.Combine(artifacts.Tokenizer, f))) ? "the files in this folder" : "GPT-2's own (no files written; load `gpt2`'s tokenizer)")}");
         if (File.Exists(artifacts.Metrics) && JsonNode.Parse(File.ReadAllText(artifacts.Metrics)) is JsonObject m)
         {
             card.AppendLine($"- steps: {m["steps"]}, workers: {m["world_size"]}").AppendLine();

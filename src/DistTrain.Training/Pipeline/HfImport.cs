@@ -92,16 +92,13 @@ public static class HfImport
     private static string Gelu(GeluKind kind) => SpecNames.Of(kind == GeluKind.Tanh ? GeluForm.Tanh : GeluForm.Exact);
 
     /// <summary>
-    /// The checkpoint's tokenizer files must be the job's (<c>kind: files</c> at the same folder), or the job reads GPT-2's
-    /// own vocabulary. A WordPiece vocab.txt (BERT, ELECTRA) is refused: DistTrain's tokenizers are byte-level BPE.
+    /// The checkpoint's tokenizer files (BPE vocab.json + merges.txt or tokenizer.json, WordPiece vocab.txt) must be the
+    /// job's (<c>kind: files</c> at the same folder), or the job reads GPT-2's own vocabulary.
     /// </summary>
     private static void CheckTokenizer(JobSpec job, string dataRoot, string dir, int vocab, string where)
     {
         var t = job.TokenizerOrDefault;
-        if (File.Exists(Path.Combine(dir, "vocab.txt")) && !File.Exists(Path.Combine(dir, "tokenizer.json")))
-            throw new InvalidDataException($"{where}: the checkpoint's tokenizer is a WordPiece vocab.txt, which DistTrain's tokenizers (byte-level BPE) cannot load; "
-                + "its ids would be read as other tokens (see docs/interop.md)");
-        bool hasFiles = File.Exists(Path.Combine(dir, "tokenizer.json"))
+        bool hasFiles = File.Exists(Path.Combine(dir, "tokenizer.json")) || File.Exists(Path.Combine(dir, "vocab.txt"))
             || (File.Exists(Path.Combine(dir, "vocab.json")) && File.Exists(Path.Combine(dir, "merges.txt")));
         bool gpt2Vocabulary = vocab == TokenizerSpec.Gpt2Size - TokenizerSpec.SpecialIds;
         static string Full(string p) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(p));
