@@ -260,3 +260,102 @@ public sealed class HfEncoderImportTests
         Assert.Contains(result.Errors, e => e.ToString().Contains("inputs.init") && e.ToString().Contains("discriminator without its generator"));
     }
 }
+
+/// <summary>
+/// BERT and ELECTRA in a job: a BertForPreTraining checkpoint with its WordPiece vocab.txt starts an mlm+nsp stage whose
+/// tokenizer is that folder, exports back in the same layout (tokenizer files included), and a classifier fine-tunes on
+/// top; an ELECTRA discriminator starts a finetune stage directly.
+/// </summary>
+public sealed class HfBertImportTests
+{
+    private static readonly string[] Words =
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "of", "and", "to", "a", "in", "is", "was", "he", "it", ",", ".", "##s", "##ed", "##ing"];
+
+    private const string Spec = """
+        name: hf-bert
+        seed: 7
+        tokenizer: {kind: files, path: models/bert-tiny}
+        stages:
+          - name: mlm
+            kind: pretrain
+            objective: {kind: mlm, sentence_task: nsp}
+            inputs: {init: "hf:models/bert-tiny"}
+            model: {family: bert, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0}
+            data: {corpus: brown, seq_len: 16, max_examples: 32}
+            train: {steps: 2, batch_size: 4, lr: 1.0e-7, warmup: 1}
+            outputs: {export: hf}
+          - name: clf
+            kind: finetune
+            inputs: {init: mlm}
+            objective: {kind: classification, task: genre}
+            model: {family: bert, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0}
+            data: {corpus: brown, seq_len: 16, max_examples: 32}
+            train: {steps: 2, batch_size: 4}
+        """;
+
+    private static void Run(string root, string yaml)
+    {
+        var result = JobSpecs.Load(yaml, root);
+        Assert.True(result.Ok, string.Join("\n", result.Errors));
+        set_num_threads(1);
+        new PipelineRunner(Path.Combine(root, "runs"), "job", CPU, null, root).Run(result.Spec!);
+    }
+
+    [Fact]
+    public void A_bert_checkpoint_with_its_wordpiece_vocabulary_pretrains_exports_and_fine_tunes()
+    {
+        using var dir = new TempDir();
+        var checkpoint = Path.Combine(dir.Path, "models", "bert-tiny");
+        manual_seed(17);
+        using (var model = ModelFactory.Create(new BertConfig
+        {
+            VocabSize = TokenizerSpec.SpecialIds + Words.Length, HiddenSize = 16, Layers = 1, Heads = 2, IntermediateSize = 32, MaxPositions = 16,
+        }))
+            HfBert.Export(model, checkpoint, TokenizerSpec.SpecialIds, null);
+        File.WriteAllLines(Path.Combine(checkpoint, "vocab.txt"), Words);
+        Run(dir.Path, Spec);
+
+        var hf = Path.Combine(new StageArtifacts(Path.Combine(dir.Path, "runs"), "job", "mlm").Directory, HfExport.Folder);
+        var before = Safetensors.Read(Path.Combine(checkpoint, "model.safetensors"));
+        var after = Safetensors.Read(Path.Combine(hf, "model.safetensors"));
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        Assert.Contains("cls.seq_relationship.weight", after.Keys);
+        foreach (var (name, t) in before)
+            Assert.True(t.shape.SequenceEqual(after[name].shape) && t.allclose(after[name], 0, 1e-5), $"{name} did not come from the checkpoint");
+        Assert.Equal(Words, File.ReadAllLines(Path.Combine(hf, "vocab.txt")));
+        Assert.Contains("BertForPreTraining", File.ReadAllText(Path.Combine(hf, "README.md")));
+        Assert.True(File.Exists(new StageArtifacts(Path.Combine(dir.Path, "runs"), "job", "clf").SafeTensors), "the classifier on the imported backbone did not train");
+    }
+
+    [Fact]
+    public void An_electra_discriminator_starts_a_finetune_stage()
+    {
+        using var dir = new TempDir();
+        var checkpoint = Path.Combine(dir.Path, "models", "electra-tiny");
+        manual_seed(19);
+        using (var model = new ElectraDiscriminator(new ElectraConfig
+        {
+            VocabSize = TokenizerSpec.SpecialIds + Words.Length, EmbeddingSize = 8, HiddenSize = 16, Layers = 1, Heads = 2, IntermediateSize = 32, MaxPositions = 16,
+        }))
+            HfElectra.Export(model, checkpoint, TokenizerSpec.SpecialIds, null);
+        File.WriteAllLines(Path.Combine(checkpoint, "vocab.txt"), Words);
+        var yaml = """
+            name: hf-electra
+            seed: 7
+            tokenizer: {kind: files, path: models/electra-tiny}
+            stages:
+              - name: clf
+                kind: finetune
+                inputs: {init: "hf:models/electra-tiny"}
+                objective: {kind: classification, task: genre}
+                model: {family: electra, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, embedding_size: 8, dropout: 0.0}
+                data: {corpus: brown, seq_len: 16, max_examples: 32}
+                train: {steps: 2, batch_size: 4, lr: 1.0e-7, warmup: 1}
+            """;
+        Run(dir.Path, yaml);
+        var trained = Safetensors.Read(new StageArtifacts(Path.Combine(dir.Path, "runs"), "job", "clf").SafeTensors);
+        var positions = trained.Single(kv => kv.Key.EndsWith("embeddings.position.weight")).Value;
+        var source = Safetensors.Read(Path.Combine(checkpoint, "model.safetensors"))["electra.embeddings.position_embeddings.weight"];
+        Assert.True(positions.allclose(source, 0, 1e-5), "the classifier's backbone did not start from the discriminator");
+    }
+}
