@@ -19,19 +19,22 @@ public sealed record HfKey(string Ours, params string[] Hf)
 /// </summary>
 /// <remarks>
 /// DistTrain's ids 0..specialRows−1 are its own special tokens, laid out as DistTrain.Data's SpecialTokens (pad 0, bos 1,
-/// eos 2, cls 3, sep 4, mask 5); a test checks the two agree. Checkpoint row r becomes DistTrain row specialRows + r.
+/// eos 2, cls 3, sep 4, mask 5); checkpoint row r becomes DistTrain row specialRows + r.
 /// </remarks>
 public static class HfEncoderLayout
 {
-    /// <summary>DistTrain's special ids (SpecialTokens) and the checkpoint tokens whose rows they copy on import.</summary>
+    /// <summary>DistTrain's special ids as DistTrain.Data's SpecialTokens numbers them (this project cannot see it; a test checks they agree).</summary>
+    public const int Pad = 0, Bos = 1, Eos = 2, Cls = 3, Sep = 4, Mask = 5;
+
+    /// <summary>DistTrain's special ids and the checkpoint tokens whose rows they copy on import (bos/cls = [CLS] or &lt;s&gt;, eos/sep = [SEP] or &lt;/s&gt;).</summary>
     private static readonly (int Row, string[] Tokens, string? ConfigId)[] SpecialSources =
     [
-        (0, ["[PAD]", "<pad>"], "pad_token_id"),
-        (1, ["[CLS]", "<s>"], "bos_token_id"),
-        (2, ["[SEP]", "</s>"], "eos_token_id"),
-        (3, ["[CLS]", "<s>"], "bos_token_id"),
-        (4, ["[SEP]", "</s>"], "eos_token_id"),
-        (5, ["[MASK]", "<mask>"], null),
+        (Pad, ["[PAD]", "<pad>"], "pad_token_id"),
+        (Bos, ["[CLS]", "<s>"], "bos_token_id"),
+        (Eos, ["[SEP]", "</s>"], "eos_token_id"),
+        (Cls, ["[CLS]", "<s>"], "bos_token_id"),
+        (Sep, ["[SEP]", "</s>"], "eos_token_id"),
+        (Mask, ["[MASK]", "<mask>"], null),
     ];
 
     /// <summary>Buffers that some checkpoints save next to the weights; not weights, so skipped on import.</summary>

@@ -98,9 +98,11 @@ public static class HfImport
     private static void CheckTokenizer(JobSpec job, string dataRoot, string dir, int vocab, string where)
     {
         var t = job.TokenizerOrDefault;
-        bool hasFiles = File.Exists(Path.Combine(dir, "tokenizer.json")) || File.Exists(Path.Combine(dir, "vocab.txt"))
+        bool wordPiece = File.Exists(Path.Combine(dir, "vocab.txt"));
+        bool hasFiles = File.Exists(Path.Combine(dir, "tokenizer.json")) || wordPiece
             || (File.Exists(Path.Combine(dir, "vocab.json")) && File.Exists(Path.Combine(dir, "merges.txt")));
-        bool gpt2Vocabulary = vocab == TokenizerSpec.Gpt2Size - TokenizerSpec.SpecialIds;
+        // A WordPiece vocabulary of GPT-2's size is still not GPT-2's.
+        bool gpt2Vocabulary = vocab == TokenizerSpec.Gpt2Size - TokenizerSpec.SpecialIds && !wordPiece;
         static string Full(string p) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(p));
         switch (t.Kind)
         {

@@ -1,6 +1,7 @@
 using DistTrain.Execution;
 using System.Text.Json.Nodes;
 using DistTrain.Contracts.Specs;
+using DistTrain.Data.Tokenization;
 using DistTrain.Models;
 using DistTrain.Models.Interop;
 using DistTrain.Training.Pipeline;
@@ -241,14 +242,22 @@ public sealed class HfEncoderImportTests
     }
 
     [Fact]
-    public void A_wordpiece_vocabulary_is_refused_with_the_reason()
+    public void The_special_rows_the_importer_fills_are_the_ids_the_datasets_use()
+    {
+        Assert.Equal((SpecialTokens.Pad, SpecialTokens.Bos, SpecialTokens.Eos, SpecialTokens.Cls, SpecialTokens.Sep, SpecialTokens.Mask),
+            (HfEncoderLayout.Pad, HfEncoderLayout.Bos, HfEncoderLayout.Eos, HfEncoderLayout.Cls, HfEncoderLayout.Sep, HfEncoderLayout.Mask));
+        Assert.Equal(SpecialTokens.Count, TokenizerSpec.SpecialIds);
+    }
+
+    [Fact]
+    public void A_checkpoint_with_tokenizer_files_under_a_job_that_declares_gpt2_is_refused_naming_the_folder()
     {
         using var dir = new TempDir();
         var checkpoint = WriteCheckpoint(dir.Path);
-        File.WriteAllLines(Path.Combine(checkpoint, "vocab.txt"), ["[PAD]", "[CLS]"]);
+        File.WriteAllLines(Path.Combine(checkpoint, "vocab.txt"), ["[PAD]", "[UNK]"]);
         var e = Record.Exception(() => Run(dir.Path, Spec));
         Assert.NotNull(e);
-        Assert.Contains("WordPiece vocab.txt", e.ToString());
+        Assert.Contains($"declare tokenizer: {{kind: files, path: {Path.Combine("models", "roberta-tiny")}}}", e.ToString());
     }
 
     [Fact]
