@@ -19,8 +19,8 @@ public static class HfAlbert
         var (json, path) = HfCheckpoint.ReadJson(dir);
         HfCheckpoint.RequireType(json, path, ModelType);
         var names = Safetensors.Names(dir);
-        if (!names.Contains("predictions.bias"))
-            throw new InvalidDataException($"{dir}: no masked-LM head (predictions.*); DistTrain imports AlbertForPreTraining or AlbertForMaskedLM checkpoints (a fine-tuned classifier's head is not imported; see docs/interop.md).");
+        if (!names.Contains("predictions.bias") && !HfEncoderLayout.IsClassifier(names))
+            throw new InvalidDataException($"{dir}: neither a masked-LM head (predictions.*) nor a sequence classifier (classifier.*); DistTrain imports AlbertForPreTraining, AlbertForMaskedLM or AlbertForSequenceClassification checkpoints (see docs/interop.md).");
         foreach (var field in new[] { "num_hidden_groups", "inner_group_num" })
             if ((HfCheckpoint.OptionalInt(json, field) ?? 1) != 1)
                 throw new InvalidDataException($"{path}: {field} {json[field]} is not supported (DistTrain shares one block across all layers: 1 group of 1 layer).");
@@ -50,23 +50,22 @@ public static class HfAlbert
         };
     }
 
-    /// <summary>Copies a checkpoint into an ALBERT <see cref="EncoderForPreTraining"/> built from <see cref="ReadConfig"/>.</summary>
+    /// <summary>Copies a checkpoint into an ALBERT pre-training model or classifier built by <see cref="HfEncoderLayout.CreateFor"/>.</summary>
     public static void Import(nn.Module model, string dir, int specialRows)
     {
-        var encoder = Check(model);
-        HfEncoderLayout.Import(encoder, dir, specialRows, Architecture(encoder), Map(encoder),
+        Check(model);
+        HfEncoderLayout.Import(model, dir, specialRows, Architecture(model), Map(model),
             [("predictions.decoder.weight", "albert.embeddings.word_embeddings.weight"), ("predictions.decoder.bias", "predictions.bias")]);
     }
 
     /// <summary>Writes config.json and model.safetensors (AlbertForPreTraining or AlbertForMaskedLM names).</summary>
     public static void Export(nn.Module model, string dir, int specialRows, IReadOnlyDictionary<string, string>? metadata)
     {
-        var encoder = Check(model);
-        var c = encoder.Backbone.Config;
-        HfEncoderLayout.Export(encoder, dir, specialRows, Map(encoder), metadata);
-        HfEncoderLayout.WriteConfig(dir, new JsonObject
+        var c = Check(model);
+        HfEncoderLayout.Export(model, dir, specialRows, Map(model), metadata);
+        var config = new JsonObject
         {
-            ["architectures"] = new JsonArray(Architecture(encoder)),
+            ["architectures"] = new JsonArray(Architecture(model)),
             ["model_type"] = ModelType,
             ["vocab_size"] = c.VocabSize - specialRows,
             ["embedding_size"] = c.EmbeddingWidth,
@@ -86,28 +85,37 @@ public static class HfAlbert
             ["position_embedding_type"] = "absolute",
             ["tie_word_embeddings"] = true,
             ["torch_dtype"] = "float32",
-        });
+        };
+        HfEncoderLayout.AddLabels(config, model);
+        HfEncoderLayout.WriteConfig(dir, config);
     }
 
-    private static EncoderForPreTraining Check(nn.Module model)
+    private static ModelConfig Check(nn.Module model)
     {
-        if (model is not EncoderForPreTraining { Backbone.Config: AlbertConfig c } encoder)
-            throw new NotSupportedException($"a {model.GetType().Name} has no Hugging Face ALBERT layout (an ALBERT pre-training model is needed).");
+        var c = HfEncoderLayout.BackboneConfig(model);
+        if (c is not AlbertConfig)
+            throw new NotSupportedException($"a {model.GetType().Name} of {c.GetType().Name} has no Hugging Face ALBERT layout.");
         if (c.Norm != NormPlacement.Post || !c.ShareLayers || c.EmbeddingWidth == c.HiddenSize || c.TypeVocabSize < 1 || c.PositionOffset != 0)
             throw new NotSupportedException("only a post-LN ALBERT with shared layers, factorised embeddings (E < H) and token types has the Hugging Face layout.");
-        if (encoder.Pair == PairObjective.NextSentence) throw new NotSupportedException("an ALBERT with an NSP head has no Hugging Face ALBERT layout (AlbertForPreTraining's head is SOP).");
-        return encoder;
+        if (model is EncoderForPreTraining { Pair: PairObjective.NextSentence }) throw new NotSupportedException("an ALBERT with an NSP head has no Hugging Face ALBERT layout (AlbertForPreTraining's head is SOP).");
+        return c;
     }
 
-    private static string Architecture(EncoderForPreTraining m) => m.Pair == PairObjective.SentenceOrder ? "AlbertForPreTraining" : "AlbertForMaskedLM";
-
-    /// <summary>EncoderForPreTraining names ↔ ALBERT's (the one shared block is albert_layer_groups.0.albert_layers.0).</summary>
-    private static List<HfKey> Map(EncoderForPreTraining m)
+    private static string Architecture(nn.Module m) => m switch
     {
-        var c = m.Backbone.Config;
-        var map = HfEncoderLayout.Embeddings("encoder.", "albert.", c.TypeVocabSize > 0).ToList();
-        map.AddRange(HfEncoderLayout.Pair("encoder.projection", "albert.encoder.embedding_hidden_mapping_in"));
-        string o = "encoder.layers.0.", h = "albert.encoder.albert_layer_groups.0.albert_layers.0.";
+        SequenceClassifier => "AlbertForSequenceClassification",
+        EncoderForPreTraining { Pair: PairObjective.SentenceOrder } => "AlbertForPreTraining",
+        _ => "AlbertForMaskedLM",
+    };
+
+    /// <summary>DistTrain names ↔ ALBERT's (the one shared block is albert_layer_groups.0.albert_layers.0).</summary>
+    private static List<HfKey> Map(nn.Module m)
+    {
+        var c = HfEncoderLayout.BackboneConfig(m);
+        string b = m is SequenceClassifier ? "backbone." : "encoder.";
+        var map = HfEncoderLayout.Embeddings(b, "albert.", c.TypeVocabSize > 0).ToList();
+        map.AddRange(HfEncoderLayout.Pair(b + "projection", "albert.encoder.embedding_hidden_mapping_in"));
+        string o = b + "layers.0.", h = "albert.encoder.albert_layer_groups.0.albert_layers.0.";
         foreach (var p in new[] { "weight", "bias" })
         {
             map.Add(new(o + "attention.qkv." + p, h + "attention.query." + p, h + "attention.key." + p, h + "attention.value." + p));
@@ -117,10 +125,16 @@ public static class HfAlbert
             map.Add(new(o + "fc_out." + p, h + "ffn_output." + p));
             map.Add(new(o + "mlp_norm." + p, h + "full_layer_layer_norm." + p));
         }
+        if (m is SequenceClassifier)
+        {
+            map.AddRange(HfEncoderLayout.Pair("head.pooler", "albert.pooler"));
+            map.AddRange(HfEncoderLayout.Pair("head.classifier", "classifier"));
+            return map;
+        }
         map.AddRange(HfEncoderLayout.Pair("mlm_head.transform", "predictions.dense"));
         map.AddRange(HfEncoderLayout.Pair("mlm_head.norm", "predictions.LayerNorm"));
         map.Add(new("mlm_head.bias", "predictions.bias") { Vocab = true });
-        if (m.Pair == PairObjective.SentenceOrder)
+        if (m is EncoderForPreTraining { Pair: PairObjective.SentenceOrder })
         {
             map.AddRange(HfEncoderLayout.Pair("pair_head.pooler", "albert.pooler"));
             map.AddRange(HfEncoderLayout.Pair("pair_head.classifier", "sop_classifier.classifier"));

@@ -17,8 +17,9 @@ public static class HfBert
     public const string RobertaType = "roberta";
 
     /// <summary>
-    /// The DistTrain config a checkpoint describes. The pair head comes from the tensors: cls.seq_relationship means
-    /// BertForPreTraining (NSP), its absence BertForMaskedLM. A checkpoint without the MLM head is refused.
+    /// The DistTrain config a checkpoint describes. The heads come from the tensors: cls.seq_relationship means
+    /// BertForPreTraining (NSP), cls.predictions alone BertForMaskedLM, classifier.* a *ForSequenceClassification
+    /// (see <see cref="Create"/>). A checkpoint with none of these heads is refused.
     /// </summary>
     /// <exception cref="InvalidDataException">config.json asks for math this model does not do; the message names the field.</exception>
     public static ModelConfig ReadConfig(string dir, int specialRows)
@@ -28,9 +29,9 @@ public static class HfBert
         if (type is not (BertType or RobertaType)) HfCheckpoint.RequireType(json, path, BertType);
         bool roberta = type == RobertaType;
         var names = Safetensors.Names(dir);
-        if (!names.Contains(roberta ? "lm_head.bias" : "cls.predictions.bias"))
-            throw new InvalidDataException($"{dir}: no masked-LM head ({(roberta ? "lm_head.*" : "cls.predictions.*")}); DistTrain imports "
-                + (roberta ? "RobertaForMaskedLM" : "BertForPreTraining or BertForMaskedLM") + " checkpoints (a fine-tuned classifier's head is not imported; see docs/interop.md).");
+        if (!names.Contains(roberta ? "lm_head.bias" : "cls.predictions.bias") && !HfEncoderLayout.IsClassifier(names))
+            throw new InvalidDataException($"{dir}: neither a masked-LM head ({(roberta ? "lm_head.*" : "cls.predictions.*")}) nor a sequence classifier (classifier.*); DistTrain imports "
+                + (roberta ? "RobertaForMaskedLM" : "BertForPreTraining, BertForMaskedLM") + $" or {(roberta ? "Roberta" : "Bert")}ForSequenceClassification checkpoints (see docs/interop.md).");
         if (HfCheckpoint.Str(json, "position_embedding_type", "absolute") != "absolute")
             throw new InvalidDataException($"{path}: position_embedding_type '{json["position_embedding_type"]}' is not supported (absolute only).");
         if (json["is_decoder"] is JsonValue d && (bool)d) throw new InvalidDataException($"{path}: is_decoder true is not supported (a bidirectional encoder only).");
@@ -59,24 +60,27 @@ public static class HfBert
         };
     }
 
-    /// <summary>Copies a checkpoint into model (an <see cref="EncoderForPreTraining"/> built from <see cref="ReadConfig"/>).</summary>
+    /// <summary>The module a checkpoint holds: a <see cref="SequenceClassifier"/> for a classifier checkpoint, else the pre-training model.</summary>
+    public static nn.Module Create(string dir, ModelConfig config) => HfEncoderLayout.CreateFor(dir, config);
+
+    /// <summary>Copies a checkpoint into model (built by <see cref="Create"/> from <see cref="ReadConfig"/>).</summary>
     public static void Import(nn.Module model, string dir, int specialRows)
     {
-        var (encoder, roberta) = Check(model);
-        var (map, tied, architecture) = Layout(encoder, roberta);
-        HfEncoderLayout.Import(encoder, dir, specialRows, architecture, map, tied);
+        var roberta = Check(model);
+        var (map, tied, architecture) = Layout(model, roberta);
+        HfEncoderLayout.Import(model, dir, specialRows, architecture, map, tied);
     }
 
     /// <summary>Writes config.json and model.safetensors (BertForPreTraining, BertForMaskedLM or RobertaForMaskedLM names).</summary>
     public static void Export(nn.Module model, string dir, int specialRows, IReadOnlyDictionary<string, string>? metadata)
     {
-        var (encoder, roberta) = Check(model);
-        var c = encoder.Backbone.Config;
-        if (encoder.Pair == PairObjective.SentenceOrder) throw new NotSupportedException("a BERT with a sentence-order head has no Hugging Face BERT layout (BertForPreTraining's head is NSP).");
+        var roberta = Check(model);
+        var c = ModelConfigOf(model);
+        if (model is EncoderForPreTraining { Pair: PairObjective.SentenceOrder }) throw new NotSupportedException("a BERT with a sentence-order head has no Hugging Face BERT layout (BertForPreTraining's head is NSP).");
         if (roberta && c.PositionOffset < 1)
             throw new NotSupportedException("a RoBERTa trained from scratch has no position offset; Hugging Face RoBERTa reads positions from padding_idx + 1 and treats a token id as padding, so it would compute another function (see docs/interop.md).");
-        var (map, _, architecture) = Layout(encoder, roberta);
-        HfEncoderLayout.Export(encoder, dir, specialRows, map, metadata);
+        var (map, _, architecture) = Layout(model, roberta);
+        HfEncoderLayout.Export(model, dir, specialRows, map, metadata);
         var config = new JsonObject
         {
             ["architectures"] = new JsonArray(architecture),
@@ -98,31 +102,43 @@ public static class HfBert
             ["torch_dtype"] = "float32",
         };
         if (roberta) config["pad_token_id"] = c.PositionOffset - 1;
+        HfEncoderLayout.AddLabels(config, model);
         HfEncoderLayout.WriteConfig(dir, config);
     }
 
-    private static (EncoderForPreTraining Encoder, bool Roberta) Check(nn.Module model)
+    private static ModelConfig ModelConfigOf(nn.Module model) => HfEncoderLayout.BackboneConfig(model);
+
+    /// <summary>True for RoBERTa; throws unless model is a BERT or RoBERTa pre-training model or [CLS]-pooler classifier.</summary>
+    private static bool Check(nn.Module model)
     {
-        if (model is not EncoderForPreTraining encoder || encoder.Backbone.Config is not (BertConfig or RobertaConfig))
-            throw new NotSupportedException($"a {model.GetType().Name} has no Hugging Face BERT/RoBERTa layout (a BERT or RoBERTa pre-training model is needed).");
-        var c = encoder.Backbone.Config;
+        var c = HfEncoderLayout.BackboneConfig(model);
+        if (c is not (BertConfig or RobertaConfig))
+            throw new NotSupportedException($"a {model.GetType().Name} of {c.GetType().Name} has no Hugging Face BERT/RoBERTa layout.");
         if (c.Norm != NormPlacement.Post || c.ShareLayers || c.EmbeddingWidth != c.HiddenSize || c.TypeVocabSize < 1)
             throw new NotSupportedException("only a post-LN BERT/RoBERTa with unshared layers, unfactorised embeddings and token types has the Hugging Face layout.");
-        return (encoder, c is RobertaConfig);
+        return c is RobertaConfig;
     }
 
     /// <summary>The key map for this model's heads, the tied copies a checkpoint may hold, and the architecture's name.</summary>
-    private static (List<HfKey> Map, List<(string, string)> Tied, string Architecture) Layout(EncoderForPreTraining model, bool roberta)
+    private static (List<HfKey> Map, List<(string, string)> Tied, string Architecture) Layout(nn.Module model, bool roberta)
     {
-        var c = model.Backbone.Config;
-        string p = roberta ? "roberta." : "bert.";
-        var map = HfEncoderLayout.Embeddings("encoder.", p, c.TypeVocabSize > 0).ToList();
-        for (int i = 0; i < c.Layers; i++) map.AddRange(HfEncoderLayout.BertLayer($"encoder.layers.{i}.", $"{p}encoder.layer.{i}."));
+        var c = HfEncoderLayout.BackboneConfig(model);
+        string p = roberta ? "roberta." : "bert.", o = model is SequenceClassifier ? "backbone." : "encoder.";
+        var map = HfEncoderLayout.Embeddings(o, p, c.TypeVocabSize > 0).ToList();
+        for (int i = 0; i < c.Layers; i++) map.AddRange(HfEncoderLayout.BertLayer($"{o}layers.{i}.", $"{p}encoder.layer.{i}."));
+        if (model is SequenceClassifier)
+        {
+            // RobertaClassificationHead is dense + tanh + out_proj on <s>: DistTrain's pooler + classifier under other names.
+            map.AddRange(HfEncoderLayout.Pair("head.pooler", roberta ? "classifier.dense" : p + "pooler.dense"));
+            map.AddRange(HfEncoderLayout.Pair("head.classifier", roberta ? "classifier.out_proj" : "classifier"));
+            return (map, [], roberta ? "RobertaForSequenceClassification" : "BertForSequenceClassification");
+        }
+        var encoder = (EncoderForPreTraining)model;
         string head = roberta ? "lm_head." : "cls.predictions.";
         map.AddRange(HfEncoderLayout.Pair("mlm_head.transform", head + (roberta ? "dense" : "transform.dense")));
         map.AddRange(HfEncoderLayout.Pair("mlm_head.norm", head + (roberta ? "layer_norm" : "transform.LayerNorm")));
         map.Add(new("mlm_head.bias", head + "bias") { Vocab = true });
-        bool nsp = model.Pair == PairObjective.NextSentence;
+        bool nsp = encoder.Pair == PairObjective.NextSentence;
         if (nsp)
         {
             map.AddRange(HfEncoderLayout.Pair("pair_head.pooler", p + "pooler.dense"));

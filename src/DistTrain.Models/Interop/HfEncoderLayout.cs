@@ -136,6 +136,45 @@ public static class HfEncoderLayout
         Safetensors.Write(Path.Combine(dir, "model.safetensors"), tensors, new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["format"] = "pt" });
     }
 
+    /// <summary>True when a checkpoint's tensors end in a sequence classifier (BERT/ALBERT classifier.weight, RoBERTa classifier.out_proj).</summary>
+    public static bool IsClassifier(IReadOnlySet<string> names) => names.Contains("classifier.weight") || names.Contains("classifier.out_proj.weight");
+
+    /// <summary>
+    /// The module an encoder checkpoint holds: a [CLS]-pooler <see cref="SequenceClassifier"/> of config.json's label count
+    /// (id2label, else num_labels, else 2) for a classifier, else the family's pre-training model.
+    /// </summary>
+    public static nn.Module CreateFor(string dir, ModelConfig config)
+    {
+        if (!IsClassifier(Safetensors.Names(dir))) return ModelFactory.Create(config);
+        var (json, _) = HfCheckpoint.ReadJson(dir);
+        int labels = json["id2label"] is JsonObject id2label ? id2label.Count : HfCheckpoint.OptionalInt(json, "num_labels") ?? 2;
+        return new SequenceClassifier(new Transformer(config), labels, PoolingMode.First);
+    }
+
+    /// <summary>The backbone config of a pre-training model or a classifier on a backbone.</summary>
+    public static ModelConfig BackboneConfig(nn.Module model) => model switch
+    {
+        IHasBackbone b => b.Backbone.Config,
+        SequenceClassifier { Backbone: Transformer t } when model.state_dict().ContainsKey("head.pooler.weight") => t.Config,
+        SequenceClassifier => throw new NotSupportedException("only a classifier that pools [CLS] through a dense+tanh pooler (pooling: first) has the Hugging Face *ForSequenceClassification layout."),
+        _ => throw new NotSupportedException($"a {model.GetType().Name} has no Hugging Face encoder layout (a pre-training model or a sequence classifier is needed)."),
+    };
+
+    /// <summary>A classifier's num_labels and id2label/label2id (LABEL_i; the pipeline writes the class names over them).</summary>
+    public static void AddLabels(JsonObject config, nn.Module model)
+    {
+        if (model is not SequenceClassifier classifier) return;
+        var names = Enumerable.Range(0, classifier.Classes).Select(i => $"LABEL_{i}").ToList();
+        SetLabels(config, names);
+    }
+
+    /// <summary>Writes id2label and label2id for names into config.</summary>
+    public static void SetLabels(JsonObject config, IReadOnlyList<string> names)
+    {
+        config["id2label"] = new JsonObject(names.Select((n, i) => KeyValuePair.Create(i.ToString(), (JsonNode?)n)));
+        config["label2id"] = new JsonObject(names.Select((n, i) => KeyValuePair.Create(n, (JsonNode?)i)));
+    }
+
     /// <summary>Writes config.json.</summary>
     public static void WriteConfig(string dir, JsonObject config) =>
         File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new() { WriteIndented = true }) + "\n");

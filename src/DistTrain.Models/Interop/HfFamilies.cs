@@ -9,14 +9,14 @@ namespace DistTrain.Models.Interop;
 /// </summary>
 /// <param name="ModelType">config.json's model_type.</param>
 /// <param name="ReadConfig">checkpoint directory, special rows → the DistTrain config it describes (VocabSize includes the special rows).</param>
-/// <param name="Create">config → the module the checkpoint holds (its heads included), ready for Import.</param>
+/// <param name="Create">checkpoint directory, its config → the module the checkpoint holds (its heads included), ready for Import.</param>
 /// <param name="Import">copies the directory's tensors into that module; a missing or unmatched tensor is an error naming it.</param>
 /// <param name="Export">writes a trained module (config.json + model.safetensors with the reference names); refuses modules it has no layout for.</param>
 /// <param name="Fields">spec field (model.layers, …) → the config.json field it must agree with, for error messages.</param>
 public sealed record HfFamily(
     string ModelType,
     Func<string, int, ModelConfig> ReadConfig,
-    Func<ModelConfig, nn.Module> Create,
+    Func<string, ModelConfig, nn.Module> Create,
     Action<nn.Module, string, int> Import,
     Action<nn.Module, string, int, IReadOnlyDictionary<string, string>?> Export,
     IReadOnlyDictionary<string, string> Fields);
@@ -34,7 +34,7 @@ public static class HfFamilies
     /// <summary>Every family with a reader and writer.</summary>
     public static IReadOnlyDictionary<string, HfFamily> ByModelType { get; } = new[]
     {
-        new HfFamily(HfGpt2.ModelType, HfGpt2.ReadConfig, c => new GptLanguageModel((GptConfig)c),
+        new HfFamily(HfGpt2.ModelType, HfGpt2.ReadConfig, (_, c) => new GptLanguageModel((GptConfig)c),
             (m, d, s) => HfGpt2.Import(As<GptLanguageModel>(m, HfGpt2.ModelType), d, s),
             (m, d, s, meta) => HfGpt2.Export(As<GptLanguageModel>(m, HfGpt2.ModelType), d, s, meta),
             new Dictionary<string, string>
@@ -42,10 +42,10 @@ public static class HfFamilies
                 ["model.layers"] = "n_layer", ["model.hidden"] = "n_embd", ["model.heads"] = "n_head", ["model.ffn"] = "n_inner",
                 ["model.max_len"] = "n_positions", ["model.vocab_size"] = "vocab_size", ["model.gelu"] = "activation_function",
             }),
-        new HfFamily(HfBert.BertType, (d, s) => HfBert.ReadConfig(d, s), ModelFactory.Create, HfBert.Import, HfBert.Export, BertFields),
-        new HfFamily(HfBert.RobertaType, (d, s) => HfBert.ReadConfig(d, s), ModelFactory.Create, HfBert.Import, HfBert.Export, BertFields),
-        new HfFamily(HfElectra.ModelType, HfElectra.ReadConfig, c => new ElectraDiscriminator((ElectraConfig)c), HfElectra.Import, HfElectra.Export, BertFields),
-        new HfFamily(HfAlbert.ModelType, HfAlbert.ReadConfig, ModelFactory.Create, HfAlbert.Import, HfAlbert.Export, BertFields),
+        new HfFamily(HfBert.BertType, HfBert.ReadConfig, HfBert.Create, HfBert.Import, HfBert.Export, BertFields),
+        new HfFamily(HfBert.RobertaType, HfBert.ReadConfig, HfBert.Create, HfBert.Import, HfBert.Export, BertFields),
+        new HfFamily(HfElectra.ModelType, HfElectra.ReadConfig, (_, c) => new ElectraDiscriminator((ElectraConfig)c), HfElectra.Import, HfElectra.Export, BertFields),
+        new HfFamily(HfAlbert.ModelType, HfAlbert.ReadConfig, HfEncoderLayout.CreateFor, HfAlbert.Import, HfAlbert.Export, BertFields),
     }.ToDictionary(f => f.ModelType, StringComparer.Ordinal);
 
     /// <summary>The family a checkpoint directory's config.json names.</summary>

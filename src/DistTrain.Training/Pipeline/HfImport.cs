@@ -44,7 +44,7 @@ public static class HfImport
             throw new InvalidDataException($"{where}: the spec contradicts the checkpoint: {string.Join("; ", contradictions)}");
         CheckTokenizer(job, dataRoot!, dir, theirs.VocabSize - TokenizerSpec.SpecialIds, where);
 
-        using var source = family.Create(theirs);
+        using var source = family.Create(dir, theirs);
         family.Import(source, dir, TokenizerSpec.SpecialIds);
         if (source.GetType() == model.GetType())
         {
