@@ -526,11 +526,17 @@ public static partial class SpecValidator
                 Error(path, $"Hugging Face export of family '{SpecNames.Of(s.Model.Family)}' is not supported yet ({Supported}; see docs/interop.md)");
             else if (s.Model.Family == ModelFamily.Gpt && s.Objective is not (ClmSpec or SftSpec or DpoSpec))
                 Error(path, "Hugging Face export needs a gpt language model (clm, sft or dpo), not a classifier or reward model");
-            else if (s.Model.Family != ModelFamily.Gpt && !(s.Kind == StageKind.Pretrain && s.Objective is MlmSpec or RtdSpec))
-                Error(path, $"Hugging Face export of a {SpecNames.Of(s.Model.Family)} needs its pre-training model (a pretrain stage with mlm{(s.Model.Family == ModelFamily.Electra ? " or rtd" : "")}); fine-tuned classifier heads are not exported");
+            else if (s.Model.Family != ModelFamily.Gpt && !(s.Kind == StageKind.Pretrain && s.Objective is MlmSpec or RtdSpec) && !HfClassifier(s))
+                Error(path, $"Hugging Face export of a {SpecNames.Of(s.Model.Family)} needs its pre-training model (a pretrain stage with mlm{(s.Model.Family == ModelFamily.Electra ? " or rtd" : "")})"
+                    + (s.Model.Family == ModelFamily.Electra ? "; an ELECTRA classifier's head (dense, GELU) is not DistTrain's (pooler, tanh)" : " or a finetune sequence classifier that pools [CLS] (pooling: cls, the default)"));
             else if (spec.TokenizerOrDefault.Kind == TokenizerKind.Subvocab)
                 Error(path, "Hugging Face export needs tokenizer kind gpt2 or files; a sub-vocabulary has no Hugging Face form");
         }
+
+        /// <summary>A BERT, RoBERTa or ALBERT sequence classifier on [CLS] through the pooler: *ForSequenceClassification.</summary>
+        private static bool HfClassifier(StageSpec s) =>
+            s.Kind == StageKind.Finetune && s.Model.Family is ModelFamily.Bert or ModelFamily.Roberta or ModelFamily.Albert
+            && s.Objective is ClassificationSpec { Pooling: null or SequencePooling.Cls } c && !c.Task.PerToken();
 
         private static bool IsLanguageModel(StageSpec s) => s.Objective is MlmSpec or ClmSpec or SftSpec or PlmSpec or SpanCorruptionSpec;
 

@@ -19,7 +19,7 @@ public static class HfExport
 
     /// <summary>Writes model (a trained model of stage) into dir with its family's writer; see docs/interop.md.</summary>
     /// <exception cref="NotSupportedException">the family has no Hugging Face layout, or the model is not one its writer knows (a classifier).</exception>
-    public static void Write(torch.nn.Module model, StageSpec stage, StageArtifacts artifacts, string dir)
+    public static void Write(torch.nn.Module model, JobSpec job, StageSpec stage, StageArtifacts artifacts, string dir)
     {
         if (!ModelFamilies.HfModelTypes.TryGetValue(stage.Model.Family, out var type))
             throw new NotSupportedException($"stage '{stage.Name}': Hugging Face export of family '{SpecNames.Of(stage.Model.Family)}' is not supported yet (see docs/interop.md)");
@@ -30,6 +30,14 @@ public static class HfExport
         catch (NotSupportedException e)
         {
             throw new NotSupportedException($"stage '{stage.Name}': {e.Message}", e);
+        }
+        // A classifier's config.json names its classes (the family writer only knows their number).
+        if (model is IClassifier && StageInputs.ClassesOfTrained(job, stage, artifacts) is { Count: > 0 } classes)
+        {
+            var path = Path.Combine(dir, "config.json");
+            var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            HfEncoderLayout.SetLabels(config, classes);
+            File.WriteAllText(path, config.ToJsonString(new() { WriteIndented = true }) + "\n");
         }
         // The tokenizer's own files (vocab.json + merges.txt, tokenizer.json, or WordPiece's vocab.txt + tokenizer_config.json); GPT-2's vocabulary saves none.
         if (Directory.Exists(artifacts.Tokenizer))

@@ -49,13 +49,16 @@ public static class HfImport
         if (source.GetType() == model.GetType())
         {
             // Same class, other heads (BertForMaskedLM under an mlm+nsp stage): name what the checkpoint lacks.
-            var have = source.state_dict().Keys.ToHashSet();
-            var need = model.state_dict().Keys.ToList();
-            if (need.Count != have.Count || need.Any(k => !have.Contains(k)))
-                throw new InvalidDataException($"{where}: the checkpoint's model has tensors [{string.Join(", ", have.Except(need))}] and lacks [{string.Join(", ", need.Except(have))}] that this stage's {SpecNames.Of(stage.Objective!.Kind)} model has");
+            var have = source.state_dict();
+            var need = model.state_dict();
+            if (need.Count != have.Count || need.Keys.Any(k => !have.ContainsKey(k)))
+                throw new InvalidDataException($"{where}: the checkpoint's model has tensors [{string.Join(", ", have.Keys.Except(need.Keys))}] and lacks [{string.Join(", ", need.Keys.Except(have.Keys))}] that this stage's {SpecNames.Of(stage.Objective!.Kind)} model has");
+            // A classifier checkpoint of another label set (the shapes of its last layer differ).
+            if (source is IClassifier theirsClassifier && model is IClassifier oursClassifier && theirsClassifier.Classes != oursClassifier.Classes)
+                throw new InvalidDataException($"{where}: the checkpoint classifies {theirsClassifier.Classes} labels (config.json's id2label), this stage {oursClassifier.Classes} classes");
         }
-        else if (model is not IHeadOnBackbone)
-            throw new InvalidDataException($"{where}: the checkpoint holds a {source.GetType().Name}; a {model.GetType().Name} can take only all of its weights or, under a head, its backbone");
+        else if (model is not IHeadOnBackbone || source is IHeadOnBackbone)
+            throw new InvalidDataException($"{where}: the checkpoint holds a {source.GetType().Name}; a {model.GetType().Name} can take all of a checkpoint of its own class, or a pre-training checkpoint's backbone under a head");
         ModelBuilder.Transfer(source, model);
     }
 

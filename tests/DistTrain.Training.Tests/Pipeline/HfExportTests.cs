@@ -300,6 +300,7 @@ public sealed class HfBertImportTests
             model: {family: bert, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0}
             data: {corpus: brown, seq_len: 16, max_examples: 32}
             train: {steps: 2, batch_size: 4}
+            outputs: {export: hf}
         """;
 
     private static void Run(string root, string yaml)
@@ -333,7 +334,46 @@ public sealed class HfBertImportTests
             Assert.True(t.shape.SequenceEqual(after[name].shape) && t.allclose(after[name], 0, 1e-5), $"{name} did not come from the checkpoint");
         Assert.Equal(Words, File.ReadAllLines(Path.Combine(hf, "vocab.txt")));
         Assert.Contains("BertForPreTraining", File.ReadAllText(Path.Combine(hf, "README.md")));
-        Assert.True(File.Exists(new StageArtifacts(Path.Combine(dir.Path, "runs"), "job", "clf").SafeTensors), "the classifier on the imported backbone did not train");
+
+        // The classifier exports as BertForSequenceClassification with its class names, and imports back to the same logits.
+        var job = JobSpecs.Load(Spec, dir.Path).Spec!;
+        var clf = new StageArtifacts(Path.Combine(dir.Path, "runs"), "job", "clf", dir.Path);
+        var clfHf = Path.Combine(clf.Directory, HfExport.Folder);
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(clfHf, "config.json")))!;
+        Assert.Equal("BertForSequenceClassification", (string)config["architectures"]![0]!);
+        var classes = StageInputs.ClassesOfTrained(job, job.Stage("clf")!, clf);
+        Assert.Equal(classes, config["id2label"]!.AsObject().Select(kv => (string)kv.Value!));
+        using var trained = (SequenceClassifier)ObjectiveFactory.LoadTrained(job, job.Stage("clf")!, clf, CPU);
+        var family = HfFamilies.Of(clfHf);
+        using var imported = family.Create(clfHf, family.ReadConfig(clfHf, TokenizerSpec.SpecialIds));
+        family.Import(imported, clfHf, TokenizerSpec.SpecialIds);
+        trained.eval();
+        imported.eval();
+        using (no_grad())
+        {
+            var ids = tensor(new long[] { 38 + 2, 38 + 5, 38 + 6, 38 + 3 }).unsqueeze(0);   // [CLS] the of [SEP] as checkpoint ids
+            Assert.True(trained.Classify(ids, null).allclose(((IClassifier)imported).Classify(ids, null), 0, 1e-6), "the exported classifier computes another function");
+        }
+
+        // That folder starts a finetune stage of another job whole: backbone, pooler and classifier.
+        var copy = Path.Combine(dir.Path, "models", "bert-clf");
+        Directory.CreateDirectory(copy);
+        foreach (var file in Directory.EnumerateFiles(clfHf)) File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        var again = Spec[..Spec.IndexOf("  - name: mlm", StringComparison.Ordinal)].Replace("models/bert-tiny", "models/bert-clf") + """
+              - name: clf
+                kind: finetune
+                inputs: {init: "hf:models/bert-clf"}
+                objective: {kind: classification, task: genre}
+                model: {family: bert, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0}
+                data: {corpus: brown, seq_len: 16, max_examples: 32}
+                train: {steps: 1, batch_size: 4, lr: 1.0e-7, warmup: 1}
+            """;
+        using var second = new TempDir();
+        Directory.CreateDirectory(Path.Combine(second.Path, "models"));
+        Directory.Move(copy, Path.Combine(second.Path, "models", "bert-clf"));
+        Run(second.Path, again);
+        var head = Safetensors.Read(new StageArtifacts(Path.Combine(second.Path, "runs"), "job", "clf").SafeTensors)["head.classifier.weight"];
+        Assert.True(head.allclose(Safetensors.Read(Path.Combine(clfHf, "model.safetensors"))["classifier.weight"], 0, 1e-5), "the classifier head did not come from the checkpoint");
     }
 
     [Fact]
