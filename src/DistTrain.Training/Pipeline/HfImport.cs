@@ -60,6 +60,23 @@ public static class HfImport
         else if (model is not IHeadOnBackbone || source is IHeadOnBackbone)
             throw new InvalidDataException($"{where}: the checkpoint holds a {source.GetType().Name}; a {model.GetType().Name} can take all of a checkpoint of its own class, or a pre-training checkpoint's backbone under a head");
         ModelBuilder.Transfer(source, model);
+        CarryPooler(source, model);
+    }
+
+    /// <summary>
+    /// A pre-training checkpoint's pooler (BERT's bert.pooler, ALBERT's albert.pooler: dense + tanh on [CLS]) becomes the
+    /// pooler of a [CLS] classifier's head, as transformers' *ForSequenceClassification.from_pretrained does; only the
+    /// classifier layer then starts fresh.
+    /// </summary>
+    private static void CarryPooler(torch.nn.Module source, torch.nn.Module model)
+    {
+        if (source is not EncoderForPreTraining || model is not SequenceClassifier) return;
+        var from = source.state_dict();
+        var to = model.state_dict();
+        using var _ = torch.no_grad();
+        foreach (var p in new[] { "weight", "bias" })
+            if (from.TryGetValue($"pair_head.pooler.{p}", out var pooler) && to.TryGetValue($"head.pooler.{p}", out var target) && target.shape.SequenceEqual(pooler.shape))
+                target.copy_(pooler);
     }
 
     /// <summary>

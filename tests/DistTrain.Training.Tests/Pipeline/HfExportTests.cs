@@ -301,6 +301,13 @@ public sealed class HfBertImportTests
             data: {corpus: brown, seq_len: 16, max_examples: 32}
             train: {steps: 2, batch_size: 4}
             outputs: {export: hf}
+          - name: direct
+            kind: finetune
+            inputs: {init: "hf:models/bert-tiny"}
+            objective: {kind: classification, task: genre}
+            model: {family: bert, layers: 1, hidden: 16, heads: 2, ffn: 32, max_len: 16, dropout: 0.0}
+            data: {corpus: brown, seq_len: 16, max_examples: 32}
+            train: {steps: 1, batch_size: 4, lr: 1.0e-7, warmup: 1}
         """;
 
     private static void Run(string root, string yaml)
@@ -334,6 +341,11 @@ public sealed class HfBertImportTests
             Assert.True(t.shape.SequenceEqual(after[name].shape) && t.allclose(after[name], 0, 1e-5), $"{name} did not come from the checkpoint");
         Assert.Equal(Words, File.ReadAllLines(Path.Combine(hf, "vocab.txt")));
         Assert.Contains("BertForPreTraining", File.ReadAllText(Path.Combine(hf, "README.md")));
+
+        // A classifier straight from the checkpoint starts with its bert.pooler as the head's pooler, as transformers does.
+        var direct = Safetensors.Read(new StageArtifacts(Path.Combine(dir.Path, "runs"), "job", "direct").SafeTensors);
+        Assert.True(direct["head.pooler.weight"].allclose(before["bert.pooler.dense.weight"], 0, 1e-5), "the classifier's pooler is not the checkpoint's");
+        Assert.True(direct["backbone.embeddings.position.weight"].allclose(before["bert.embeddings.position_embeddings.weight"], 0, 1e-5), "the classifier's backbone is not the checkpoint's");
 
         // The classifier exports as BertForSequenceClassification with its class names, and imports back to the same logits.
         var job = JobSpecs.Load(Spec, dir.Path).Spec!;
