@@ -531,6 +531,33 @@ public static partial class SpecValidator
                     + (s.Model.Family == ModelFamily.Electra ? "; an ELECTRA classifier's head (dense, GELU) is not DistTrain's (pooler, tanh)" : " or a finetune sequence classifier that pools [CLS] (pooling: cls, the default)"));
             else if (spec.TokenizerOrDefault.Kind == TokenizerKind.Subvocab)
                 Error(path, "Hugging Face export needs tokenizer kind gpt2 or files; a sub-vocabulary has no Hugging Face form");
+            else if (EncoderLayoutProblem(s) is { } problem)
+                Error(path, problem);
+        }
+
+        /// <summary>Why an encoder stage's model has no Hugging Face layout though its family has one (docs/interop.md), or null.</summary>
+        private string? EncoderLayoutProblem(StageSpec s)
+        {
+            var m = s.Model;
+            if (m.Family is not (ModelFamily.Bert or ModelFamily.Roberta or ModelFamily.Electra or ModelFamily.Albert)) return null;
+            if (m.NormPosition != LayerNormPosition.Post)
+                return $"a {SpecNames.Of(m.Family)} with norm {SpecNames.Of(m.NormPosition)} has no Hugging Face layout (post-LN only)";
+            if (m.Family == ModelFamily.Albert && m.EmbeddingWidth >= m.Hidden)
+                return $"Hugging Face ALBERT maps embedding_size to hidden with a projection DistTrain has only when embedding_size < hidden (here {m.EmbeddingWidth} and {m.Hidden})";
+            if (m.Family is ModelFamily.Bert or ModelFamily.Roberta && m.EmbeddingWidth != m.Hidden)
+                return $"Hugging Face {SpecNames.Of(m.Family)} has no factorised embeddings (embedding_size {m.EmbeddingWidth} ≠ hidden {m.Hidden})";
+            if (s.Objective is MlmSpec { SentenceTask: SentenceTask.Sop } && m.Family == ModelFamily.Bert)
+                return "BertForPreTraining's pair head is NSP; a BERT trained with sop has no Hugging Face layout";
+            if (s.Objective is MlmSpec { SentenceTask: SentenceTask.Nsp } && m.Family == ModelFamily.Albert)
+                return "AlbertForPreTraining's pair head is SOP; an ALBERT trained with nsp has no Hugging Face layout";
+            if (m.Family == ModelFamily.Roberta)
+            {
+                var root = s;
+                for (int hops = 0; root.Inputs.HfInit is null && root.Inputs.Init is { } init && Find(init) is { } up && hops < spec.Stages.Count; hops++) root = up;
+                if (root.Inputs.HfInit is null)
+                    return "a RoBERTa trained from scratch has no position offset, and Hugging Face RoBERTa would read another function (docs/interop.md); export RoBERTa stages that start from an hf: checkpoint";
+            }
+            return null;
         }
 
         /// <summary>A BERT, RoBERTa or ALBERT sequence classifier on [CLS] through the pooler: *ForSequenceClassification.</summary>
