@@ -21,7 +21,13 @@ namespace DistTrain.Bench;
 /// Median, per step, of the time rank 0 spent blocked in all-reduces (counts and gradients, including waiting for a
 /// slower rank): the communication not hidden behind computation. Null where nothing is reduced (in-process runs).
 /// </param>
-public sealed record StepTiming(string Name, int Workers, int Steps, double SecondsPerStep, double ExamplesPerSecond, double? ExposedReduceSeconds = null);
+/// <param name="CommSeconds">
+/// Median, per step, of the time rank 0's all-reduces ran on any thread; above <paramref name="ExposedReduceSeconds"/>
+/// when gradient buckets overlap backward (the difference is hidden).
+/// </param>
+/// <param name="GradientBucketMb">The stage's distributed.gradient_bucket_mb (0: one all-reduce after backward).</param>
+public sealed record StepTiming(string Name, int Workers, int Steps, double SecondsPerStep, double ExamplesPerSecond, double? ExposedReduceSeconds = null,
+    double? CommSeconds = null, double? GradientBucketMb = null);
 
 /// <summary>
 /// `disttrain bench overhead` and `disttrain bench scaling`: the training step as DistTrain runs it, against a bare
@@ -30,7 +36,7 @@ public sealed record StepTiming(string Name, int Workers, int Steps, double Seco
 public static class TrainingBench
 {
     /// <summary>The workload: a 2-layer GPT (1.45M parameters) on packed Brown sequences, global batch 16 × 64 tokens.</summary>
-    public static string Spec(int steps, int workers, int batch = 16) => $$"""
+    public static string Spec(int steps, int workers, int batch = 16, double bucketMb = DistributedSpec.DefaultGradientBucketMb) => $$"""
         name: bench
         seed: 5
         stages:
@@ -40,7 +46,7 @@ public static class TrainingBench
             model: {family: gpt, layers: 2, hidden: 128, heads: 4, ffn: 512, max_len: 64, vocab_size: 8192, dropout: 0.0}
             data: {corpus: brown, seq_len: 64}
             train: {steps: {{steps}}, batch_size: {{batch}}, lr: 1.0e-3, warmup: 0, clip: 1.0}
-            distributed: {workers: {{workers}}, aggregation: ring}
+            distributed: {workers: {{workers}}, aggregation: ring, gradient_bucket_mb: {{bucketMb.ToString(System.Globalization.CultureInfo.InvariantCulture)}}}
         """;
 
     private static JobSpec Job(string yaml) => JobSpecs.Load(yaml).Spec ?? throw new InvalidOperationException("bench spec invalid");
@@ -117,26 +123,28 @@ public static class TrainingBench
     /// A real cluster job (coordinator here, workers as processes, 1 torch thread each): wall time between rank 0's
     /// steps. <paramref name="batch"/> is the GLOBAL batch, split evenly over the workers.
     /// </summary>
-    public static async Task<StepTiming> ClusterAsync(int steps, int workers, string runRoot, ExecutableCommand exe, int batch = 16, string? label = null)
+    public static async Task<StepTiming> ClusterAsync(int steps, int workers, string runRoot, ExecutableCommand exe, int batch = 16, string? label = null,
+        double bucketMb = DistributedSpec.DefaultGradientBucketMb)
     {
         await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(workers, runRoot, exe, TorchThreads: 1));
-        var stamps = new List<(int Step, double Seconds, double Reduce)>();
+        var stamps = new List<(int Step, double Seconds, double Reduce, double Comm)>();
         var clock = Stopwatch.StartNew();
-        Action<object> record = e => { if (e is StepCompleted { Rank: 0 } s) lock (stamps) stamps.Add((s.Step, clock.Elapsed.TotalSeconds, s.ReduceSeconds)); };
+        Action<object> record = e => { if (e is StepCompleted { Rank: 0 } s) lock (stamps) stamps.Add((s.Step, clock.Elapsed.TotalSeconds, s.ReduceSeconds, s.CommSeconds)); };
         cluster.System.ActorOf(Props.Create(() => new EventRecorder(record)));
-        var result = (await new ClusterJobRunner(cluster.Jobs).RunAsync(Spec(steps, workers, batch), quick: false)).Stages.Single();
+        var result = (await new ClusterJobRunner(cluster.Jobs).RunAsync(Spec(steps, workers, batch, bucketMb), quick: false)).Stages.Single();
         if (!result.Succeeded) throw new InvalidOperationException(result.Summary);
-        List<double> intervals, reduce;
+        List<double> intervals, reduce, comm;
         lock (stamps)
         {
             var ordered = stamps.OrderBy(s => s.Step).ToList();
             // The last step also evaluates, so the interval ending at it is left out (and its reduce time with it).
             intervals = ordered.Zip(ordered.Skip(1), (a, b) => b.Seconds - a.Seconds).SkipLast(1).ToList();
             reduce = ordered.Skip(1).SkipLast(1).Select(s => s.Reduce).ToList();
+            comm = ordered.Skip(1).SkipLast(1).Select(s => s.Comm).ToList();
         }
         if (intervals.Count == 0) throw new InvalidOperationException($"too few steps ({steps}) to time");
         var timing = Summarise(label ?? $"cluster, {workers} worker(s) × 1 thread", workers, batch, intervals);
-        return workers > 1 ? timing with { ExposedReduceSeconds = Median(reduce) } : timing;
+        return workers > 1 ? timing with { ExposedReduceSeconds = Median(reduce), CommSeconds = Median(comm), GradientBucketMb = bucketMb } : timing;
     }
 
     private static double Median(IReadOnlyList<double> times)
@@ -148,23 +156,28 @@ public static class TrainingBench
     /// <summary>
     /// Weak scaling, the headline: 1, 2, ... workers at the same per-rank batch, so each rank does the same work
     /// and efficiency = 1-worker step time / N-worker step time (1.0 = communication and coordination are free).
-    /// The configurations run in rounds, interleaved (1, 2, 3, 1, 2, 3, ...), and each figure is the median of the
-    /// rounds' medians, so a neighbour's load that comes and goes hits every configuration alike.
+    /// Every N &gt; 1 runs once per gradient bucket size (0 = one all-reduce after backward; more = buckets overlapping
+    /// backward). The configurations run in rounds, interleaved (1, 2, 3, 1, 2, 3, ...), and each figure is the median
+    /// of the rounds' medians, so a neighbour's load that comes and goes hits every configuration alike.
     /// </summary>
     public static async Task<IReadOnlyList<StepTiming>> WeakScalingAsync(int steps, IReadOnlyList<int> workerCounts, int perRankBatch,
-        int rounds, string runRoot, ExecutableCommand exe)
+        int rounds, string runRoot, ExecutableCommand exe, IReadOnlyList<double> bucketMbs)
     {
-        var runs = workerCounts.ToDictionary(n => n, _ => new List<StepTiming>());
+        var configurations = workerCounts.SelectMany(n => n == 1 ? [(n, bucketMbs[0])] : bucketMbs.Select(mb => (n, mb))).ToList();
+        var runs = configurations.ToDictionary(c => c, _ => new List<StepTiming>());
         for (int round = 0; round < rounds; round++)
-            foreach (int n in workerCounts)
-                runs[n].Add(await ClusterAsync(steps, n, runRoot, exe, batch: perRankBatch * n));
-        return workerCounts.Select(n =>
+            foreach (var (n, mb) in configurations)
+                runs[(n, mb)].Add(await ClusterAsync(steps, n, runRoot, exe, batch: perRankBatch * n, bucketMb: mb));
+        return configurations.Select(c =>
         {
-            var r = runs[n];
+            var (n, mb) = c;
+            var r = runs[c];
             double step = MedianOf(r.Select(x => x.SecondsPerStep));
-            double? reduce = n > 1 ? MedianOf(r.Select(x => x.ExposedReduceSeconds!.Value)) : null;
-            string name = $"cluster, {n} × batch {perRankBatch}" + (n > Environment.ProcessorCount ? " (oversubscribed)" : "");
-            return new StepTiming(name, n, r.Sum(x => x.Steps), step, perRankBatch * n / step, reduce);
+            string name = $"cluster, {n} × batch {perRankBatch}" + (n > 1 && bucketMbs.Count > 1 ? $", buckets {mb} MB" : "")
+                + (n > Environment.ProcessorCount ? " (oversubscribed)" : "");
+            return new StepTiming(name, n, r.Sum(x => x.Steps), step, perRankBatch * n / step,
+                n > 1 ? MedianOf(r.Select(x => x.ExposedReduceSeconds!.Value)) : null,
+                n > 1 ? MedianOf(r.Select(x => x.CommSeconds!.Value)) : null, n > 1 ? mb : null);
         }).ToList();
     }
 
@@ -190,7 +203,8 @@ public static class TrainingBench
     /// <summary>One line per timing, for the text (non-JSON) output of the bench commands.</summary>
     public static string Table(IEnumerable<StepTiming> rows) =>
         string.Join("\n", rows.Select(x => $"{x.Name,-44} {x.SecondsPerStep * 1000,8:F1} ms/step {x.ExamplesPerSecond,8:F1} ex/s"
-            + (x.ExposedReduceSeconds is { } r ? $" {r * 1000,8:F1} ms exposed all-reduce" : "")));
+            + (x.ExposedReduceSeconds is { } r ? $" {r * 1000,8:F1} ms exposed all-reduce" : "")
+            + (x.CommSeconds is { } c ? $" {c * 1000,8:F1} ms all-reduce in total" : "")));
 
     public static string ToJson(object value) => JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
 }

@@ -10,11 +10,20 @@ public interface IGradientReducer
     int WorldSize { get; }
 
     /// <summary>
-    /// Replaces elements [0, length) with their sum over ranks. The last <paramref name="exactTail"/> elements
-    /// (counts, flags, loss sums) always travel as fp32, even when gradients use a bf16/fp16 wire format.
-    /// Must fail (not hang) if a peer is lost.
+    /// Replaces elements [offset, offset + length) with their sum over ranks. The last <paramref name="exactTail"/>
+    /// elements of that range (counts, flags, loss sums) always travel as fp32, even when gradients use a bf16/fp16
+    /// wire format. Must fail (not hang) if a peer is lost. One call at a time, but not necessarily from the device
+    /// thread: overlapped gradient buckets are reduced from the trainer's communication thread.
     /// </summary>
-    void AllReduceSum(float[] buffer, int length, int exactTail);
+    void AllReduceSum(float[] buffer, int offset, int length, int exactTail);
+}
+
+/// <summary>The whole-prefix form of <see cref="IGradientReducer.AllReduceSum"/>.</summary>
+public static class GradientReducerExtensions
+{
+    /// <summary>Sums elements [0, length) over ranks; see <see cref="IGradientReducer.AllReduceSum"/>.</summary>
+    public static void AllReduceSum(this IGradientReducer reducer, float[] buffer, int length, int exactTail) =>
+        reducer.AllReduceSum(buffer, 0, length, exactTail);
 }
 
 /// <summary>World size one: the sum over ranks is the buffer itself.</summary>
@@ -23,5 +32,5 @@ public sealed class LocalReducer : IGradientReducer
     public static readonly LocalReducer Instance = new();
     public int Rank => 0;
     public int WorldSize => 1;
-    public void AllReduceSum(float[] buffer, int length, int exactTail) { }
+    public void AllReduceSum(float[] buffer, int offset, int length, int exactTail) { }
 }

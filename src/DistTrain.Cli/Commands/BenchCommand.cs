@@ -94,9 +94,14 @@ public static class BenchCommand
         var rounds = new Option<int>("--rounds") { Description = "Interleaved rounds of every configuration (figures are medians over rounds).", DefaultValueFactory = _ => 2 };
         var workers = new Option<string>("--workers") { Description = "Worker counts for weak scaling (1 is the baseline).", DefaultValueFactory = _ => "1,2,3" };
         var batch = new Option<int>("--batch") { Description = "Per-rank batch.", DefaultValueFactory = _ => 16 };
+        var buckets = new Option<string>("--gradient-bucket-mb")
+        {
+            Description = "Gradient bucket sizes (MB) to run every N > 1 with, interleaved; 0 = one all-reduce after backward.",
+            DefaultValueFactory = _ => "0,0.5",
+        };
         var strong = new Option<bool>("--strong") { Description = "Also measure strong scaling (1 worker at 2× the batch against 2 workers).", DefaultValueFactory = _ => true };
         var cmd = new Command("scaling", "Weak scaling of the cluster (1 torch thread per worker, same per-rank batch), plus strong scaling as a second figure.")
-            { json, steps, rounds, workers, batch, strong };
+            { json, steps, rounds, workers, batch, buckets, strong };
         cmd.SetAction(async (r, ct) =>
         {
             int n = r.GetValue(steps), perRank = r.GetValue(batch), k = r.GetValue(rounds);
@@ -105,11 +110,17 @@ public static class BenchCommand
             if (k < 1 || perRank < 1) throw new ArgumentException("--rounds and --batch must be positive");
             if (counts.Length == 0 || counts[0] != 1 || counts.Any(c => c < 1) || counts.Distinct().Count() != counts.Length)
                 throw new ArgumentException("--workers must start with 1 (the baseline) and list distinct positive counts");
+            var bucketMbs = r.GetValue(buckets)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(x => double.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            if (bucketMbs.Length == 0 || bucketMbs.Any(b => b < 0) || bucketMbs.Distinct().Count() != bucketMbs.Length)
+                throw new ArgumentException("--gradient-bucket-mb must list distinct sizes >= 0");
             string root = Directory.CreateTempSubdirectory("disttrain-bench-").FullName;
             try
             {
-                var weak = await TrainingBench.WeakScalingAsync(n, counts, perRank, k, root, ExecutableCommand.Self());
-                var efficiency = weak.Skip(1).ToDictionary(w => w.Workers.ToString(), w => weak[0].SecondsPerStep / w.SecondsPerStep);
+                var weak = await TrainingBench.WeakScalingAsync(n, counts, perRank, k, root, ExecutableCommand.Self(), bucketMbs);
+                var efficiency = weak.Skip(1).ToDictionary(
+                    w => bucketMbs.Length > 1 ? $"{w.Workers}@{w.GradientBucketMb}MB" : w.Workers.ToString(),
+                    w => weak[0].SecondsPerStep / w.SecondsPerStep);
                 StepTiming[] strongRows = [];
                 if (r.GetValue(strong))
                 {

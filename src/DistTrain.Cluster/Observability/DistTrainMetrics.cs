@@ -51,6 +51,8 @@ public sealed class RankMetrics(MetricFactory f)
         "Time a step spent sampling and collating its batch before compute.", Buckets(0.0005, 4, 10));
     public readonly Histogram AllReduceSeconds = f.CreateHistogram("disttrain_allreduce_seconds",
         "Time a step spent in gradient and count all-reduces, including waiting for slower ranks.", Buckets(0.0005, 2, 18));
+    public readonly Histogram AllReduceHiddenSeconds = f.CreateHistogram("disttrain_allreduce_hidden_seconds",
+        "Time gradient all-reduces ran behind backward (overlapped buckets), which the step did not wait for.", Buckets(0.0005, 2, 18));
     public readonly Counter AllReduceBytes = f.CreateCounter("disttrain_allreduce_bytes_total",
         "Bytes of the buffers this rank all-reduced, in their wire format (a ring moves 2(N-1)/N of this per rank).", DistTrainMetrics.RankLabels);
     public readonly Histogram CheckpointSeconds = f.CreateHistogram("disttrain_checkpoint_seconds",
@@ -59,7 +61,7 @@ public sealed class RankMetrics(MetricFactory f)
         "Steps whose loss or gradient was NaN or infinite (the update was skipped and the rank failed).", DistTrainMetrics.RankLabels);
 
     /// <summary>Every per-rank collector, for removing one rank's series together.</summary>
-    public IEnumerable<Collector> All => [StepSeconds, Steps, TokensPerSecond, Loss, GradientNorm, LearningRate, DataWaitSeconds, AllReduceSeconds, AllReduceBytes, CheckpointSeconds, NonFiniteSteps];
+    public IEnumerable<Collector> All => [StepSeconds, Steps, TokensPerSecond, Loss, GradientNorm, LearningRate, DataWaitSeconds, AllReduceSeconds, AllReduceHiddenSeconds, AllReduceBytes, CheckpointSeconds, NonFiniteSteps];
 }
 
 /// <summary>Figures only the coordinator node has: stragglers across ranks, groups, jobs, the queue, cluster membership.</summary>

@@ -59,6 +59,7 @@ public sealed class MetricsRecorder
                 r.LearningRate.WithLabels(labels).Set(s.LearningRate);
                 r.DataWaitSeconds.WithLabels(labels).Observe(s.DataSeconds);
                 r.AllReduceSeconds.WithLabels(labels).Observe(s.ReduceSeconds);
+                r.AllReduceHiddenSeconds.WithLabels(labels).Observe(Math.Max(0, s.CommSeconds - s.ReduceSeconds));
                 r.AllReduceBytes.WithLabels(labels).Inc(s.ReduceBytes);
                 r.NonFiniteSteps.WithLabels(labels);   // published at zero
                 break;

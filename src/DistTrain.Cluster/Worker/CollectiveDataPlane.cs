@@ -66,20 +66,20 @@ public sealed class CollectiveDataPlane : IDataPlane
             if (_aborted) group.Dispose();
         }
 
-        public void AllReduceSum(float[] buffer, int length, int exactTail)
+        public void AllReduceSum(float[] buffer, int offset, int length, int exactTail)
         {
             if (spec.WorldSize == 1 && spec.Algorithm == AllReduceAlgorithm.Ring) return;
             var group = _group ?? throw new InvalidOperationException("the data-plane group is not connected");
             if (options.Wire == WireFormat.Float32 || exactTail == 0)
             {
-                group.AllReduce(buffer.AsSpan(0, length));
+                group.AllReduce(buffer.AsSpan(offset, length));
                 BytesReduced += (long)length * options.Wire.BytesPerElement();
             }
             else
             {
                 // Counts, flags and loss sums must stay exact: they travel as fp32 whatever the gradient wire format.
-                group.AllReduce(buffer.AsSpan(0, length - exactTail));
-                group.AllReduce(buffer.AsSpan(length - exactTail, exactTail), WireFormat.Float32);
+                if (length > exactTail) group.AllReduce(buffer.AsSpan(offset, length - exactTail));
+                group.AllReduce(buffer.AsSpan(offset + length - exactTail, exactTail), WireFormat.Float32);
                 BytesReduced += (long)(length - exactTail) * options.Wire.BytesPerElement() + (long)exactTail * WireFormat.Float32.BytesPerElement();
             }
         }

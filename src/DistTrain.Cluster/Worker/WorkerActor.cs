@@ -95,7 +95,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
                 double seconds = clock.Elapsed.TotalSeconds;
                 string? checksum = m.ChecksumAtEnd && step == m.ToStep - 1 ? session.ParameterChecksum() : null;
                 var report = new StepCompleted(m.JobId, m.Stage, m.Generation, group.Spec.Rank, step, r.Loss, r.GradNorm, r.LearningRate,
-                    r.Targets, seconds, r.ReduceSeconds, r.DataSeconds, checksum, group.Reducer.BytesReduced - bytesBefore);
+                    r.Targets, seconds, r.ReduceSeconds, r.DataSeconds, checksum, group.Reducer.BytesReduced - bytesBefore, r.CommSeconds);
                 group.Coordinator.Tell(report);
                 events.Publish(new WorkerReport(_workerId, report));
             }

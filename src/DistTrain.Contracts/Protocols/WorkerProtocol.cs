@@ -44,10 +44,11 @@ public sealed record RunSteps(string JobId, string Stage, int Generation, int Fr
 /// <param name="StepSeconds">Wall time the rank spent in the step: data, forward/backward, all-reduce, periodic evaluation.</param>
 /// <param name="ReduceSeconds">Of that, the time inside gradient and count all-reduces (including waiting for slower ranks).</param>
 /// <param name="ReduceBytes">Bytes of the buffers this rank all-reduced in the step, in their wire format.</param>
+/// <param name="CommSeconds">Time all-reduces ran, on whichever thread ran them; above ReduceSeconds when gradient buckets overlap backward.</param>
 public sealed record StepCompleted(
     string JobId, string Stage, int Generation, int Rank, int Step,
     double Loss, double GradNorm, double LearningRate, long Targets,
-    double StepSeconds, double ReduceSeconds, double DataSeconds, string? ParameterChecksum, long ReduceBytes = 0) : IWorkerProtocol;
+    double StepSeconds, double ReduceSeconds, double DataSeconds, string? ParameterChecksum, long ReduceBytes = 0, double CommSeconds = 0) : IWorkerProtocol;
 
 /// <summary>Save a checkpoint after step <paramref name="Step"/> (rank 0 writes; the others acknowledge).</summary>
 public sealed record SaveCheckpoint(string JobId, string Stage, int Generation, int Step) : IWorkerProtocol;

@@ -24,7 +24,7 @@ public static class SpecParser
     private static readonly string[] TrainKeys = ["steps", "batch_size", "micro_batches", "lr", "warmup", "schedule", "weight_decay", "clip", "eval_every", "checkpoint_every", "seed", "freeze_backbone"];
     private static readonly string[] InputKeys = ["init", "teacher", "reference", "labels"];
     private static readonly string[] OutputKeys = ["keep_checkpoints", "soft_labels", "metrics", "export"];
-    private static readonly string[] DistributedKeys = ["workers", "aggregation", "wire", "checksum_every", "max_restarts"];
+    private static readonly string[] DistributedKeys = ["workers", "aggregation", "wire", "checksum_every", "max_restarts", "gradient_bucket_mb"];
     private static readonly string[] WorkerKeys = ["min", "max"];
 
     /// <summary>Keys each objective accepts, <c>kind</c> included.</summary>
@@ -502,6 +502,7 @@ public static class SpecParser
             r.Enum<Aggregation>(d, "aggregation") ?? x.Aggregation,
             r.Enum<WireFormat>(d, "wire") ?? x.Wire,
             r.Int(d, "checksum_every") ?? x.ChecksumEvery,
-            r.Int(d, "max_restarts") ?? x.MaxRestarts);
+            r.Int(d, "max_restarts") ?? x.MaxRestarts,
+            r.Num(d, "gradient_bucket_mb") ?? x.GradientBucketMb);
     }
 }

@@ -465,6 +465,7 @@ public static partial class SpecValidator
             if (!Enum.IsDefined(d.Wire)) Error($"{path}.wire", "unknown wire format");
             if (d.ChecksumEvery < 0) Error($"{path}.checksum_every", "must be >= 0 (0 disables checksums)");
             Range($"{path}.max_restarts", d.MaxRestarts, 0, 100);
+            if (!(d.GradientBucketMb >= 0 && d.GradientBucketMb <= 1024)) Error($"{path}.gradient_bucket_mb", "must be a number from 0 (no overlap: one all-reduce after backward) to 1024");
         }
 
         private void Outputs(string p, StageSpec s)

@@ -36,6 +36,22 @@ public sealed class Transformer : Backbone
     /// <inheritdoc />
     public override ModelConfig Config { get; }
 
+    /// <summary>
+    /// When set, each block's output is recorded as a backward cut (<see cref="BackwardCuts"/>) so training can send
+    /// a block's gradients while earlier blocks are still in backward. Only for unshared layers; null by default.
+    /// </summary>
+    public BackwardCuts? Cuts
+    {
+        get => _cuts;
+        set => _cuts = value is null || !Config.ShareLayers ? value
+            : throw new InvalidOperationException("a transformer with shared layers cannot be cut: its block's gradients are final only after the first layer's backward");
+    }
+
+    private BackwardCuts? _cuts;
+
+    /// <summary>The distinct blocks in order of depth (one when layers are shared).</summary>
+    public IReadOnlyList<TransformerBlock> Blocks => layers.ToArray();
+
     /// <summary>The embedding tables (token, position, segment).</summary>
     public Embeddings Embeddings => embeddings;
 
@@ -54,7 +70,11 @@ public sealed class Transformer : Backbone
     {
         var x = Embed(ids, segments);                                        // (B, T, H)
         var mask = AttentionMask.Build(attentionMask, ids.shape[1], Config.IsCausal, x.dtype, x.device); // (B|1, 1, T, T)?
-        for (int i = 0; i < depth; i++) x = Layer(i).forward(x, mask);      // (B, T, H)
+        for (int i = 0; i < depth; i++)
+        {
+            x = Layer(i).forward(x, mask);                                   // (B, T, H)
+            if (_cuts is not null) x = _cuts.Record(Layer(i), x);
+        }
         return final_norm is null ? x : final_norm.forward(x);              // (B, T, H)
     }
 }

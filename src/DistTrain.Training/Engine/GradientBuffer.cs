@@ -5,8 +5,8 @@ using static TorchSharp.torch;
 namespace DistTrain.Training.Engine;
 
 /// <summary>
-/// One managed float buffer holding every gradient back to back, plus trailing scalars that ride the same
-/// all-reduce (the loss and a non-finite flag) so gradients need exactly one collective.
+/// One managed float buffer holding every gradient back to back, in the order given (the bucket order of
+/// <see cref="GradientBuckets"/>), plus trailing scalars that ride the last all-reduce (the loss and a non-finite flag).
 /// The buffer is shared zero-copy with a CPU tensor, so packing is a tensor copy (device to host on GPU).
 /// </summary>
 public sealed class GradientBuffer : IDisposable
@@ -31,17 +31,32 @@ public sealed class GradientBuffer : IDisposable
     public long ParameterCount { get; }
     public int Length => Data.Length;
 
+    /// <summary>Where parameter i's gradient starts in <see cref="Data"/> (i = parameter count: where the trailer starts).</summary>
+    public long Offset(int parameter) => _offsets[parameter];
+
     /// <summary>Copies every parameter's gradient (zeros where none), the loss and the flag into <see cref="Data"/>.</summary>
     public void Pack(double lossSum, bool nonFinite)
     {
+        PackGradients(0, _params.Length);
+        PackTrailer(lossSum, nonFinite);
+    }
+
+    /// <summary>Copies the gradients of parameters [first, end) (zeros where none) into their slots of <see cref="Data"/>.</summary>
+    public void PackGradients(int first, int end)
+    {
         using var scope = NewDisposeScope();
-        for (int i = 0; i < _params.Length; i++)
+        for (int i = first; i < end; i++)
         {
             var slice = _flat.narrow(0, _offsets[i], _offsets[i + 1] - _offsets[i]);   // (n,)
             var g = _params[i].grad;
             if (g is null) slice.zero_();
             else slice.copy_(g.detach().reshape(-1));
         }
+    }
+
+    /// <summary>Writes the loss sum and the non-finite flag after the gradients.</summary>
+    public void PackTrailer(double lossSum, bool nonFinite)
+    {
         long p = ParameterCount;
         Data[p] = (float)lossSum;
         Data[p + 1] = nonFinite ? 1f : 0f;

@@ -9,14 +9,18 @@ using static TorchSharp.torch;
 namespace DistTrain.Training.Engine;
 
 /// <summary>Optimizer settings of one stage.</summary>
+/// <param name="BucketBytes">Gradient bucket size for overlapping the all-reduce with backward (<see cref="GradientBuckets"/>); 0 reduces once after backward.</param>
 public sealed record TrainerOptions(LearningRateSchedule Schedule, double WeightDecay = 0.01, double ClipNorm = 1.0,
-    double Beta1 = 0.9, double Beta2 = 0.98, double Eps = 1e-8, long Seed = 1234);
+    double Beta1 = 0.9, double Beta2 = 0.98, double Eps = 1e-8, long Seed = 1234, long BucketBytes = 0);
 
 /// <summary>
 /// The data-parallel training step, the same in a single process and on the cluster: all-reduce the target
 /// counts, forward/backward each micro-batch's loss SUM divided by the GLOBAL count, all-reduce the gradients
 /// (with the loss and a non-finite flag), clip, AdamW. Normalising by the global count is what makes
 /// N ranks × M micro-batches equal one big batch, and the same gradient everywhere keeps replicas identical.
+/// With several ranks and <see cref="TrainerOptions.BucketBytes"/> &gt; 0, the last micro-batch's backward runs block
+/// by block (<see cref="BackwardCuts"/>) and each bucket of final gradients is reduced on a side thread meanwhile;
+/// the sums are the same elements either way.
 /// </summary>
 public sealed class Trainer : IDisposable
 {
@@ -25,6 +29,8 @@ public sealed class Trainer : IDisposable
     private readonly IGradientReducer _reducer;
     private readonly Parameter[] _params;
     private readonly GradientBuffer? _buffer;   // only when there are other ranks to reduce with
+    private readonly GradientBuckets? _buckets;
+    private readonly BucketSender? _sender;     // only when buckets overlap backward
 
     public Trainer(nn.Module model, TrainerOptions options, IGradientReducer reducer)
     {
@@ -32,7 +38,12 @@ public sealed class Trainer : IDisposable
         _options = options;
         _reducer = reducer;
         _params = TrainableParameters(model);
-        _buffer = reducer.WorldSize > 1 ? new GradientBuffer(_params) : null;
+        if (reducer.WorldSize > 1)
+        {
+            _buckets = GradientBuckets.Plan(model, _params, options.BucketBytes);
+            _buffer = new GradientBuffer(_buckets.Parameters);
+            if (_buckets.Overlaps) _sender = new BucketSender(reducer);
+        }
         ParameterCount = _params.Sum(p => p.numel());
         Optimizer = CreateAdamW(_params, options);
     }
@@ -48,6 +59,7 @@ public sealed class Trainer : IDisposable
     public StepReport Step(int step, IReadOnlyList<IMicroBatch> microBatches, double dataSeconds = 0)
     {
         var clock = Stopwatch.StartNew();
+        Overlap? overlap = null;
         try
         {
             _model.train();
@@ -59,28 +71,43 @@ public sealed class Trainer : IDisposable
             var reduceClock = new Stopwatch();
             long[] globalCounts = GlobalCounts(microBatches, reduceClock);
             double lossSum = 0;
-            foreach (var micro in microBatches)
+            overlap = _sender is not null ? new Overlap(this) : null;
+            for (int m = 0; m < microBatches.Count; m++)
             {
                 using var scope = NewDisposeScope();
-                var terms = micro.Loss();
-                CheckCounts(terms, micro.PartCounts);
-                if (globalCounts.Any(c => c > 0))
+                bool last = m == microBatches.Count - 1;
+                overlap?.Arm(last);
+                try
                 {
-                    var loss = terms.Normalize(globalCounts);   // Σ wᵢ·Sumᵢ / Gᵢ: this micro-batch's share of the global mean
-                    loss.backward();
-                    lossSum += loss.detach().cpu().item<float>();
+                    var terms = microBatches[m].Loss();
+                    CheckCounts(terms, microBatches[m].PartCounts);
+                    if (globalCounts.Any(c => c > 0))
+                    {
+                        var loss = terms.Normalize(globalCounts);   // Σ wᵢ·Sumᵢ / Gᵢ: this micro-batch's share of the global mean
+                        loss.backward();                            // with cuts armed: down to the last block's output
+                        lossSum += loss.detach().cpu().item<float>();
+                        if (last) overlap?.BackwardBlocks();
+                    }
                 }
+                finally { overlap?.Disarm(); }
             }
             if (globalCounts.All(c => c == 0))
                 throw new InvalidOperationException($"step {step}: no targets in the global batch (empty or fully masked data)");
 
             bool nonFinite = !double.IsFinite(lossSum);
+            double commSeconds = 0;
             if (_buffer is not null)
             {
                 // Gradients are already normalised: the reduced sum is the global batch's gradient.
                 reduceClock.Start();
-                _buffer.Pack(lossSum, nonFinite);
-                _reducer.AllReduceSum(_buffer.Data, _buffer.Length, GradientBuffer.Trailer);
+                if (overlap is not null) commSeconds = overlap.Finish(lossSum, nonFinite);
+                else
+                {
+                    var reduce = Stopwatch.StartNew();
+                    _buffer.Pack(lossSum, nonFinite);
+                    _reducer.AllReduceSum(_buffer.Data, _buffer.Length, GradientBuffer.Trailer);
+                    commSeconds = reduce.Elapsed.TotalSeconds;
+                }
                 reduceClock.Stop();
                 (lossSum, nonFinite) = (_buffer.LossSum, _buffer.AnyNonFinite);
                 if (!nonFinite) _buffer.Unpack(1.0);
@@ -93,10 +120,14 @@ public sealed class Trainer : IDisposable
             double lr = _options.Schedule.At(step);
             foreach (var group in Optimizer.ParamGroups) group.LearningRate = lr;
             Optimizer.step();
-            return new StepReport(step, lossSum, globalCounts[0], gradNorm, lr, clock.Elapsed.TotalSeconds, reduceClock.Elapsed.TotalSeconds, dataSeconds);
+            return new StepReport(step, lossSum, globalCounts[0], gradNorm, lr, clock.Elapsed.TotalSeconds, reduceClock.Elapsed.TotalSeconds, dataSeconds)
+            {
+                CommSeconds = commSeconds + _countsSeconds,
+            };
         }
         finally
         {
+            overlap?.Drain();
             foreach (var micro in microBatches) micro.Dispose();
         }
     }
@@ -111,7 +142,9 @@ public sealed class Trainer : IDisposable
             for (int i = 0; i < parts; i++) counts[i] += micro.PartCounts[i];
         }
         reduceClock.Start();
+        var clock = Stopwatch.StartNew();
         _reducer.AllReduceSum(counts, parts, exactTail: parts);
+        _countsSeconds = clock.Elapsed.TotalSeconds;
         reduceClock.Stop();
         // fp32 holds integers exactly up to 2^24; a step with more targets than that would need a wider count.
         if (counts.Any(c => c >= 1 << 24)) throw new InvalidOperationException("more than 2^24 targets in one step");
@@ -150,8 +183,86 @@ public sealed class Trainer : IDisposable
         return model.parameters().Where(p => p.requires_grad && seen.Add(p.Handle)).ToArray();
     }
 
+    private double _countsSeconds;
+
+    /// <summary>
+    /// One step's overlapped reduction: cuts armed on the last micro-batch's forward, its backward run segment by
+    /// segment (last block first), and each bucket sent as soon as all its blocks are through backward.
+    /// </summary>
+    private sealed class Overlap(Trainer trainer)
+    {
+        private readonly GradientBuckets _plan = trainer._buckets!;
+        private readonly GradientBuffer _buffer = trainer._buffer!;
+        private readonly BucketSender _sender = trainer._sender!;
+        private readonly BackwardCuts _cuts = new();
+        private readonly HashSet<TransformerBlock> _done = [];
+        private int _sent;
+        private bool _finished;
+
+        public void Arm(bool last)
+        {
+            _cuts.Clear();
+            foreach (var t in _plan.CutTransformers) t.Cuts = last ? _cuts : null;
+        }
+
+        public void Disarm()
+        {
+            foreach (var t in _plan.CutTransformers) t.Cuts = null;
+            _cuts.Clear();   // the cut tensors belong to the micro-batch's dispose scope
+        }
+
+        /// <summary>Backward through each cut, latest first; a block is final once its earliest cut is through (DPO runs a block twice).</summary>
+        public void BackwardBlocks()
+        {
+            var cuts = _cuts.Recorded;
+            var earliest = new Dictionary<TransformerBlock, int>();
+            for (int i = cuts.Count - 1; i >= 0; i--) earliest[cuts[i].Block] = i;
+            for (int i = cuts.Count - 1; i >= 0; i--)
+            {
+                cuts[i].Backward();
+                if (earliest[cuts[i].Block] != i) continue;
+                _done.Add(cuts[i].Block);
+                SendReady(finishing: false);
+            }
+        }
+
+        /// <summary>Sends what is left (the final bucket carries the loss and flag), waits for every bucket; returns the seconds spent reducing.</summary>
+        public double Finish(double lossSum, bool nonFinite)
+        {
+            _buffer.PackTrailer(lossSum, nonFinite);
+            SendReady(finishing: true);   // every bucket: also those of blocks this rank never ran (no forward, or not in this objective)
+            _finished = true;
+            return _sender.WaitAll();
+        }
+
+        /// <summary>After a failed step: lets buckets already queued finish (or fail), so the next collective starts alone.</summary>
+        public void Drain()
+        {
+            if (_finished) return;
+            _finished = true;
+            try { _sender.WaitAll(); }
+            catch (Exception) { /* the step has already failed with its own error */ }
+        }
+
+        private void SendReady(bool finishing)
+        {
+            while (_sent < _plan.Buckets.Count)
+            {
+                var bucket = _plan.Buckets[_sent];
+                bool final = _sent == _plan.Buckets.Count - 1;
+                if (!finishing && (final || !bucket.Blocks.All(_done.Contains))) return;
+                _buffer.PackGradients(bucket.First, bucket.End);
+                int offset = (int)_buffer.Offset(bucket.First);
+                int end = final ? _buffer.Length : (int)_buffer.Offset(bucket.End);
+                _sender.Send(_buffer.Data, offset, end - offset, final ? GradientBuffer.Trailer : 0);
+                _sent++;
+            }
+        }
+    }
+
     public void Dispose()
     {
+        _sender?.Dispose();
         _buffer?.Dispose();
         Optimizer.Dispose();
     }

@@ -41,7 +41,7 @@ public sealed class StageSession : ITrainingSession
         _objective = ObjectiveFactory.Create(job, stage, artifacts, device);
         var t = stage.Train;
         var schedule = new LearningRateSchedule(t.Lr, t.Warmup, t.Steps, t.Schedule.ToString().ToLowerInvariant());
-        _trainer = new Trainer(_objective.Model, new TrainerOptions(schedule, t.WeightDecay, t.Clip, Seed: _seed), reducer);
+        _trainer = new Trainer(_objective.Model, new TrainerOptions(schedule, t.WeightDecay, t.Clip, Seed: _seed, BucketBytes: stage.Distributed.GradientBucketBytes), reducer);
         var state = resumeFrom is null ? null : CheckpointStore.Load(resumeFrom, _objective.Model, _trainer.Optimizer);
         _sampler = new EpochSampler(_objective.TrainCount, _seed, state?.Sampler);
         NextStep = state?.Step ?? 0;

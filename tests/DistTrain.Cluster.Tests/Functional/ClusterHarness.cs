@@ -12,17 +12,17 @@ public static class ClusterHarness
 {
     /// <summary>A tiny GPT on real Brown text; no dropout, so data parallelism must reproduce one process exactly.</summary>
     public static string Spec(int workers, string aggregation, int steps = 20, int checkpointEvery = 0, int checksumEvery = 5,
-        int maxExamples = 240, int minWorkers = 0, int maxRestarts = 3) => $$"""
+        int maxExamples = 240, int minWorkers = 0, int maxRestarts = 3, int layers = 1, double bucketMb = 25) => $$"""
         name: tiny-dp
         seed: 11
         stages:
           - name: lm
             kind: pretrain
             objective: clm
-            model: {family: gpt, layers: 1, hidden: 32, heads: 2, ffn: 64, max_len: 32, vocab_size: 512, dropout: 0.0}
+            model: {family: gpt, layers: {{layers}}, hidden: 32, heads: 2, ffn: 64, max_len: 32, vocab_size: 512, dropout: 0.0}
             data: {corpus: brown, seq_len: 32, max_examples: {{maxExamples}}}
             train: {steps: {{steps}}, batch_size: 12, lr: 3.0e-3, warmup: 2, checkpoint_every: {{checkpointEvery}}}
-            distributed: {workers: {min: {{(minWorkers == 0 ? workers : minWorkers)}}, max: {{workers}}}, aggregation: {{aggregation}}, checksum_every: {{checksumEvery}}, max_restarts: {{maxRestarts}}}
+            distributed: {workers: {min: {{(minWorkers == 0 ? workers : minWorkers)}}, max: {{workers}}}, aggregation: {{aggregation}}, checksum_every: {{checksumEvery}}, max_restarts: {{maxRestarts}}{{(bucketMb == DistributedSpec.DefaultGradientBucketMb ? "" : $", gradient_bucket_mb: {bucketMb.ToString(System.Globalization.CultureInfo.InvariantCulture)}")}}}
         """;
 
     public static ExecutableCommand Disttrain() => ExecutableCommand.Dll(Path.Combine(AppContext.BaseDirectory, "disttrain.dll"));

@@ -20,8 +20,8 @@ public sealed class MetricsRecorderTests
     }
 
     private static StepCompleted Step(int rank, int step, string job = "j1", int generation = 1, double stepSeconds = 0.5, double reduceSeconds = 0.1,
-        double loss = 2.5, long targets = 1000, long bytes = 4096) =>
-        new(job, "lm", generation, rank, step, loss, 0.8, 3e-4, targets, stepSeconds, reduceSeconds, 0.02, null, bytes);
+        double loss = 2.5, long targets = 1000, long bytes = 4096, double commSeconds = 0.13) =>
+        new(job, "lm", generation, rank, step, loss, 0.8, 3e-4, targets, stepSeconds, reduceSeconds, 0.02, null, bytes, commSeconds);
 
     private static (string, string)[] Rank(string job, int rank, string node = "10.0.0.2:4053") => [("job_id", job), ("stage", "lm"), ("rank", rank.ToString()), ("node", node)];
 
@@ -45,6 +45,7 @@ public sealed class MetricsRecorderTests
         Assert.Equal(3e-4, s.Single("disttrain_learning_rate", rank));
         Assert.Equal(0.04, s.Single("disttrain_data_wait_seconds_sum", rank), 12);
         Assert.Equal(0.2, s.Single("disttrain_allreduce_seconds_sum", rank), 12);
+        Assert.Equal(0.06, s.Single("disttrain_allreduce_hidden_seconds_sum", rank), 12);   // 2 × (0.13 in all-reduces − 0.1 waited for)
         Assert.Equal(8192, s.Single("disttrain_allreduce_bytes_total", rank));
         Assert.Equal(1.5, s.Single("disttrain_checkpoint_seconds_sum", rank));
         Assert.Equal(0, s.Single("disttrain_nonfinite_steps_total", rank));

@@ -132,6 +132,8 @@ public sealed class MalformedSpecTests
         { "workers min above max", Stage("distributed: {workers: {min: 4, max: 2}}"), "stages[0].distributed.workers", "min (4) must be <= max (2)" },
         { "zero workers", Stage("distributed: {workers: 0}"), "stages[0].distributed.workers", "min must be >= 1" },
         { "negative restarts", Stage("distributed: {max_restarts: -1}"), "stages[0].distributed.max_restarts", "must be >= 0" },
+        { "negative gradient buckets", Stage("distributed: {gradient_bucket_mb: -1}"), "stages[0].distributed.gradient_bucket_mb", "must be a number from 0" },
+        { "gradient buckets above 1 GiB", Stage("distributed: {gradient_bucket_mb: 4096}"), "stages[0].distributed.gradient_bucket_mb", "to 1024" },
         { "max_examples zero", Stage("data: {max_examples: 0}"), "stages[0].data.max_examples", "must be > 0" },
         { "train_examples zero", Stage("data: {train_examples: 0}"), "stages[0].data.train_examples", "must be > 0" },
         { "train_examples on a label stage", J(Pre + Ft + "  - {name: l, kind: label, inputs: {teacher: ft}, data: {train_examples: 10}}\n"), "stages[2].data.train_examples", "a label stage does not train" },
