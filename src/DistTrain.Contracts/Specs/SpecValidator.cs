@@ -527,7 +527,7 @@ public static partial class SpecValidator
                 Error(path, $"Hugging Face export of family '{SpecNames.Of(s.Model.Family)}' is not supported yet ({Supported}; see docs/interop.md)");
             else if (s.Model.Family == ModelFamily.Gpt && s.Objective is not (ClmSpec or SftSpec or DpoSpec))
                 Error(path, "Hugging Face export needs a gpt language model (clm, sft or dpo), not a classifier or reward model");
-            else if (s.Model.Family != ModelFamily.Gpt && !(s.Kind == StageKind.Pretrain && s.Objective is MlmSpec or RtdSpec) && !HfClassifier(s))
+            else if (IsBertLine(s.Model.Family) && !(s.Kind == StageKind.Pretrain && s.Objective is MlmSpec or RtdSpec) && !HfClassifier(s))
                 Error(path, $"Hugging Face export of a {SpecNames.Of(s.Model.Family)} needs its pre-training model (a pretrain stage with mlm{(s.Model.Family == ModelFamily.Electra ? " or rtd" : "")})"
                     + (s.Model.Family == ModelFamily.Electra ? "; an ELECTRA classifier's head (dense, GELU) is not DistTrain's (pooler, tanh)" : " or a finetune sequence classifier that pools [CLS] (pooling: cls, the default)"));
             else if (spec.TokenizerOrDefault.Kind == TokenizerKind.Subvocab)
@@ -540,7 +540,7 @@ public static partial class SpecValidator
         private string? EncoderLayoutProblem(StageSpec s)
         {
             var m = s.Model;
-            if (m.Family is not (ModelFamily.Bert or ModelFamily.Roberta or ModelFamily.Electra or ModelFamily.Albert)) return null;
+            if (!IsBertLine(m.Family)) return null;
             if (m.NormPosition != LayerNormPosition.Post)
                 return $"a {SpecNames.Of(m.Family)} with norm {SpecNames.Of(m.NormPosition)} has no Hugging Face layout (post-LN only)";
             if (m.Family == ModelFamily.Albert && m.EmbeddingWidth >= m.Hidden)
@@ -560,6 +560,9 @@ public static partial class SpecValidator
             }
             return null;
         }
+
+        /// <summary>The post-LN encoders whose Hugging Face layouts share one key map (HfEncoderLayout).</summary>
+        private static bool IsBertLine(ModelFamily f) => f is ModelFamily.Bert or ModelFamily.Roberta or ModelFamily.Electra or ModelFamily.Albert;
 
         /// <summary>A BERT, RoBERTa or ALBERT sequence classifier on [CLS] through the pooler: *ForSequenceClassification.</summary>
         private static bool HfClassifier(StageSpec s) =>

@@ -32,12 +32,11 @@ public static class HfExport
             throw new NotSupportedException($"stage '{stage.Name}': {e.Message}", e);
         }
         // A classifier's config.json names its classes (the family writer only knows their number).
-        if (model is IClassifier && StageInputs.ClassesOfTrained(job, stage, artifacts) is { Count: > 0 } classes)
+        if (model is SequenceClassifier && StageInputs.ClassesOfTrained(job, stage, artifacts) is { Count: > 0 } classes)
         {
-            var path = Path.Combine(dir, "config.json");
-            var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!.AsObject();
             HfEncoderLayout.SetLabels(config, classes);
-            File.WriteAllText(path, config.ToJsonString(new() { WriteIndented = true }) + "\n");
+            HfEncoderLayout.WriteConfig(dir, config);
         }
         // The tokenizer's own files (vocab.json + merges.txt, tokenizer.json, or WordPiece's vocab.txt + tokenizer_config.json); GPT-2's vocabulary saves none.
         if (Directory.Exists(artifacts.Tokenizer))
