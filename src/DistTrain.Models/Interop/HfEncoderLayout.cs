@@ -79,6 +79,14 @@ public static class HfEncoderLayout
     {
         var hf = Safetensors.ReadDirectory(dir);
         foreach (var name in hf.Keys.Where(n => KnownBuffers.Any(n.EndsWith)).ToList()) hf.Remove(name);
+        // Checkpoints converted from TensorFlow (the hub's bert-base-uncased among them) name LayerNorm's parameters
+        // gamma and beta; transformers renames them on load, and so does this.
+        foreach (var name in hf.Keys.Where(n => n.EndsWith("LayerNorm.gamma", StringComparison.Ordinal) || n.EndsWith("LayerNorm.beta", StringComparison.Ordinal)).ToList())
+        {
+            var renamed = name.EndsWith(".gamma", StringComparison.Ordinal) ? name[..^".gamma".Length] + ".weight" : name[..^".beta".Length] + ".bias";
+            if (!hf.Remove(name, out var t) || !hf.TryAdd(renamed, t))
+                throw new InvalidDataException($"{dir}: both {name} and {renamed} are present.");
+        }
         foreach (var (name, of) in tied)
             if (hf.Remove(name, out var copy) && !(hf.TryGetValue(of, out var original) && copy.shape.SequenceEqual(original.shape) && copy.eq(original).all().item<bool>()))
                 throw new InvalidDataException($"{dir}: {name} differs from {of}; DistTrain ties them, so an untied checkpoint is not supported.");

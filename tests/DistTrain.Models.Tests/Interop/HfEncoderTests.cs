@@ -289,6 +289,20 @@ public sealed class HfEncoderTests : IDisposable
     }
 
     [Fact]
+    public void Tensorflow_style_layer_norm_names_gamma_and_beta_load_as_weight_and_bias()
+    {
+        var f = Families["bert"];
+        var modern = ReferenceTensors(f);
+        var old = modern.Select(kv => KeyValuePair.Create(kv.Key.Replace("LayerNorm.weight", "LayerNorm.gamma").Replace("LayerNorm.bias", "LayerNorm.beta"), kv.Value)).ToList();
+        Assert.Contains(old, kv => kv.Key == "bert.embeddings.LayerNorm.gamma");
+        using var a = Import(WriteCheckpoint(f, "modern", modern));
+        using var b = Import(WriteCheckpoint(f, "tf", old));
+        var ids = tensor(new long[] { 40, 45, 55 }).unsqueeze(0);
+        using var _ = no_grad();
+        Assert.True(Tensors.Same(((EncoderForPreTraining)a).forward(ids, null, null).MlmLogits, ((EncoderForPreTraining)b).forward(ids, null, null).MlmLogits));
+    }
+
+    [Fact]
     public void Special_rows_copy_the_vocabulary_special_tokens_and_the_mean_row_otherwise()
     {
         var dir = WriteCheckpoint(Families["bert"], "s");
