@@ -38,10 +38,12 @@ public static class Tokenizers
         }
         if (!Directory.Exists(path)) throw new InvalidDataException($"{path}: no such tokenizer file or directory");
         var json = Path.Combine(path, "tokenizer.json");
+        // A BERT checkpoint folder carries both vocab.txt and a WordPiece tokenizer.json; the vocab.txt is the one to read.
+        if (File.Exists(Path.Combine(path, "vocab.txt")) && (!File.Exists(json) || WordPieceTextTokenizer.IsWordPieceJson(json)))
+            return WordPieceTextTokenizer.FromDirectory(path);
         if (File.Exists(json)) return BpeTextTokenizer.FromTokenizerJson(json);
         string vocab = Path.Combine(path, "vocab.json"), merges = Path.Combine(path, "merges.txt");
         if (File.Exists(vocab) && File.Exists(merges)) return BpeTextTokenizer.FromVocabAndMerges(vocab, merges);
-        if (File.Exists(Path.Combine(path, "vocab.txt"))) return WordPieceTextTokenizer.FromDirectory(path);
         var found = Directory.EnumerateFileSystemEntries(path).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
         throw new InvalidDataException($"{path}: expected tokenizer.json, vocab.json + merges.txt, or vocab.txt (WordPiece); found: {(found.Length == 0 ? "nothing" : string.Join(", ", found))}");
     }

@@ -62,6 +62,13 @@ public sealed class WordPieceTextTokenizer : ITextTokenizer
         return new WordPieceTextTokenizer(Path.Combine(directory, VocabFile), lowercase);
     }
 
+    /// <summary>True when an HF tokenizers tokenizer.json's model is WordPiece (its vocabulary is the folder's vocab.txt).</summary>
+    public static bool IsWordPieceJson(string path)
+    {
+        try { return JsonNode.Parse(File.ReadAllText(path))?["model"]?["type"]?.GetValue<string>() == "WordPiece"; }
+        catch (System.Text.Json.JsonException) { return false; }
+    }
+
     internal static WordPieceTextTokenizer LoadSaved(string directory, JsonObject descriptor) =>
         new(Path.Combine(directory, VocabFile), descriptor["lowercase"] is JsonValue v && (bool)v);
 

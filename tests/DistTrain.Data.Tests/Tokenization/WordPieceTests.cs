@@ -35,6 +35,17 @@ public sealed class WordPieceTests
     }
 
     [Fact]
+    public void A_bert_folder_with_a_wordpiece_tokenizer_json_reads_its_vocab_txt()
+    {
+        using var dir = new TempFolder();
+        var path = Write(dir);
+        File.WriteAllText(Path.Combine(path, "tokenizer.json"), """{"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {}}}""");
+        var t = Tokenizers.FromFiles(path);
+        Assert.Equal("wordpiece", t.Kind);
+        Assert.Equal(new[] { Id("the"), Id("cat") }, t.Encode("the cat"));
+    }
+
+    [Fact]
     public void A_cased_vocabulary_keeps_case_and_the_tokenizer_saves_and_loads_back()
     {
         using var dir = new TempFolder();
