@@ -289,6 +289,29 @@ public sealed class HfEncoderTests : IDisposable
     }
 
     [Fact]
+    public void A_sharded_checkpoint_loads_the_same_weights_and_heads()
+    {
+        var f = Families["bert"];
+        var tensors = ReferenceTensors(f);
+        var dir = WriteCheckpoint(f, "sharded");
+        File.Delete(Path.Combine(dir, "model.safetensors"));
+        int half = tensors.Count / 2;
+        Safetensors.Write(Path.Combine(dir, "model-00001-of-00002.safetensors"), tensors.Take(half).ToList());
+        Safetensors.Write(Path.Combine(dir, "model-00002-of-00002.safetensors"), tensors.Skip(half).ToList());
+        var map = new JsonObject();
+        for (int i = 0; i < tensors.Count; i++) map[tensors[i].Key] = i < half ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+        File.WriteAllText(Path.Combine(dir, "model.safetensors.index.json"), new JsonObject { ["weight_map"] = map }.ToJsonString());
+
+        // The heads (here BertForPreTraining's NSP) are read from the index's names.
+        using var sharded = Import(dir);
+        Assert.Equal(PairObjective.NextSentence, ((EncoderForPreTraining)sharded).Pair);
+        using var single = Import(WriteCheckpoint(f, "single", tensors));
+        var ids = tensor(new long[] { 40, 45, 55 }).unsqueeze(0);
+        using var _ = no_grad();
+        Assert.True(Tensors.Same(((EncoderForPreTraining)sharded).forward(ids, null, null).MlmLogits, ((EncoderForPreTraining)single).forward(ids, null, null).MlmLogits));
+    }
+
+    [Fact]
     public void Tensorflow_style_layer_norm_names_gamma_and_beta_load_as_weight_and_bias()
     {
         var f = Families["bert"];
