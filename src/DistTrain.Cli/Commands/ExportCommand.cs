@@ -49,7 +49,7 @@ public static class ExportCommand
             {
                 var artifacts = new StageArtifacts(jobDir.Parent.FullName, jobDir.Name, stage.Name, root);
                 using var model = ObjectiveFactory.LoadTrained(job, stage, artifacts, torch.CPU);
-                HfExport.Write(model, stage, artifacts, parse.GetValue(output)!.FullName);
+                HfExport.Write(model, job, stage, artifacts, parse.GetValue(output)!.FullName);
                 Console.WriteLine(parse.GetValue(output)!.FullName);
                 return 0;
             }

@@ -22,6 +22,19 @@ public static class ModelFamilies
     };
 
     /// <summary>
+    /// The Hugging Face model_type each family imports from and exports to (docs/interop.md); a family absent here has
+    /// no interop yet. DistTrain.Models.Interop.HfFamilies holds the reader and writer of each model_type.
+    /// </summary>
+    public static IReadOnlyDictionary<ModelFamily, string> HfModelTypes { get; } = new Dictionary<ModelFamily, string>
+    {
+        [ModelFamily.Gpt] = "gpt2",
+        [ModelFamily.Bert] = "bert",
+        [ModelFamily.Roberta] = "roberta",
+        [ModelFamily.Electra] = "electra",
+        [ModelFamily.Albert] = "albert",
+    };
+
+    /// <summary>
     /// Ids every family's sub-vocabulary reserves before any merged GPT-2 token: 38 specials (pad, bos, eos, cls,
     /// sep, mask, 32 sentinels) and the 256 byte tokens that make the round trip exact. vocab_size must exceed it.
     /// </summary>

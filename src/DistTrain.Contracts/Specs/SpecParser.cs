@@ -245,7 +245,7 @@ public static class SpecParser
         string? path = r.Str(t, "path");
         if (size is not null && kind != TokenizerKind.Subvocab) r.Error(YamlSections.Join(e.Path, "size"), $"only a subvocab is sized; {SpecNames.Of(kind)} has the size of its vocabulary");
         if (path is not null && kind != TokenizerKind.Files) r.Error(YamlSections.Join(e.Path, "path"), $"only files tokenizers are read from a path");
-        if (path is null && kind == TokenizerKind.Files) r.Error(YamlSections.Join(e.Path, "path"), "required for files: a folder with vocab.json and merges.txt, or a tokenizer.json, under the data root");
+        if (path is null && kind == TokenizerKind.Files) r.Error(YamlSections.Join(e.Path, "path"), "required for files: a folder with vocab.json and merges.txt, a tokenizer.json, or a folder with a WordPiece vocab.txt, under the data root");
         return new TokenizerSpec(kind, size, path);
     }
 

@@ -509,23 +509,65 @@ public static partial class SpecValidator
             if (s.Inputs.HfInit is not { } dir) return;
             string path = $"{p}.inputs.init";
             if (!s.Kind.Trains()) Error(path, "only training stages load a Hugging Face checkpoint");
-            else if (s.Model.Family != ModelFamily.Gpt)
-                Error(path, $"Hugging Face import of family '{SpecNames.Of(s.Model.Family)}' is not supported yet (gpt only; see docs/interop.md)");
+            else if (!ModelFamilies.HfModelTypes.ContainsKey(s.Model.Family))
+                Error(path, $"Hugging Face import of family '{SpecNames.Of(s.Model.Family)}' is not supported yet ({Supported}; see docs/interop.md)");
+            else if (s.Model.Family == ModelFamily.Electra && s.Objective is RtdSpec)
+                Error(path, "an ELECTRA checkpoint is a discriminator without its generator, so it cannot start rtd pre-training; import it into a finetune stage");
             else if (DataPaths.LexicalProblem(dir) is { } problem) Error(path, problem);
             else if (dataRoot is not null && DataPaths.Missing(dataRoot, dir) is { } missing) Error(path, missing);
         }
 
-        /// <summary>Hugging Face export exists for GPT language models with a tokenizer Hugging Face can load (docs/interop.md).</summary>
+        private static string Supported => string.Join(", ", ModelFamilies.HfModelTypes.Keys.Select(f => SpecNames.Of(f)));
+
+        /// <summary>Hugging Face export exists for GPT language models and encoder pre-training models with a tokenizer Hugging Face can load (docs/interop.md).</summary>
         private void Export(string path, StageSpec s)
         {
             if (!s.Kind.Trains()) Error(path, "only training stages export a model");
-            else if (s.Model.Family != ModelFamily.Gpt)
-                Error(path, $"Hugging Face export of family '{SpecNames.Of(s.Model.Family)}' is not supported yet (gpt only; see docs/interop.md)");
-            else if (s.Objective is not (ClmSpec or SftSpec or DpoSpec))
+            else if (!ModelFamilies.HfModelTypes.ContainsKey(s.Model.Family))
+                Error(path, $"Hugging Face export of family '{SpecNames.Of(s.Model.Family)}' is not supported yet ({Supported}; see docs/interop.md)");
+            else if (s.Model.Family == ModelFamily.Gpt && s.Objective is not (ClmSpec or SftSpec or DpoSpec))
                 Error(path, "Hugging Face export needs a gpt language model (clm, sft or dpo), not a classifier or reward model");
+            else if (IsBertLine(s.Model.Family) && !(s.Kind == StageKind.Pretrain && s.Objective is MlmSpec or RtdSpec) && !HfClassifier(s))
+                Error(path, $"Hugging Face export of a {SpecNames.Of(s.Model.Family)} needs its pre-training model (a pretrain stage with mlm{(s.Model.Family == ModelFamily.Electra ? " or rtd" : "")})"
+                    + (s.Model.Family == ModelFamily.Electra ? "; an ELECTRA classifier's head (dense, GELU) is not DistTrain's (pooler, tanh)" : " or a finetune sequence classifier that pools [CLS] (pooling: cls, the default)"));
             else if (spec.TokenizerOrDefault.Kind == TokenizerKind.Subvocab)
                 Error(path, "Hugging Face export needs tokenizer kind gpt2 or files; a sub-vocabulary has no Hugging Face form");
+            else if (EncoderLayoutProblem(s) is { } problem)
+                Error(path, problem);
         }
+
+        /// <summary>Why an encoder stage's model has no Hugging Face layout though its family has one (docs/interop.md), or null.</summary>
+        private string? EncoderLayoutProblem(StageSpec s)
+        {
+            var m = s.Model;
+            if (!IsBertLine(m.Family)) return null;
+            if (m.NormPosition != LayerNormPosition.Post)
+                return $"a {SpecNames.Of(m.Family)} with norm {SpecNames.Of(m.NormPosition)} has no Hugging Face layout (post-LN only)";
+            if (m.Family == ModelFamily.Albert && m.EmbeddingWidth >= m.Hidden)
+                return $"Hugging Face ALBERT maps embedding_size to hidden with a projection DistTrain has only when embedding_size < hidden (here {m.EmbeddingWidth} and {m.Hidden})";
+            if (m.Family is ModelFamily.Bert or ModelFamily.Roberta && m.EmbeddingWidth != m.Hidden)
+                return $"Hugging Face {SpecNames.Of(m.Family)} has no factorised embeddings (embedding_size {m.EmbeddingWidth} ≠ hidden {m.Hidden})";
+            if (s.Objective is MlmSpec { SentenceTask: SentenceTask.Sop } && m.Family == ModelFamily.Bert)
+                return "BertForPreTraining's pair head is NSP; a BERT trained with sop has no Hugging Face layout";
+            if (s.Objective is MlmSpec { SentenceTask: SentenceTask.Nsp } && m.Family == ModelFamily.Albert)
+                return "AlbertForPreTraining's pair head is SOP; an ALBERT trained with nsp has no Hugging Face layout";
+            if (m.Family == ModelFamily.Roberta)
+            {
+                var root = s;
+                for (int hops = 0; root.Inputs.HfInit is null && root.Inputs.Init is { } init && Find(init) is { } up && hops < spec.Stages.Count; hops++) root = up;
+                if (root.Inputs.HfInit is null)
+                    return "a RoBERTa trained from scratch has no position offset, and Hugging Face RoBERTa would read another function (docs/interop.md); export RoBERTa stages that start from an hf: checkpoint";
+            }
+            return null;
+        }
+
+        /// <summary>The post-LN encoders whose Hugging Face layouts share one key map (HfEncoderLayout).</summary>
+        private static bool IsBertLine(ModelFamily f) => f is ModelFamily.Bert or ModelFamily.Roberta or ModelFamily.Electra or ModelFamily.Albert;
+
+        /// <summary>A BERT, RoBERTa or ALBERT sequence classifier on [CLS] through the pooler: *ForSequenceClassification.</summary>
+        private static bool HfClassifier(StageSpec s) =>
+            s.Kind == StageKind.Finetune && s.Model.Family is ModelFamily.Bert or ModelFamily.Roberta or ModelFamily.Albert
+            && s.Objective is ClassificationSpec { Pooling: null or SequencePooling.Cls } c && !c.Task.PerToken();
 
         private static bool IsLanguageModel(StageSpec s) => s.Objective is MlmSpec or ClmSpec or SftSpec or PlmSpec or SpanCorruptionSpec;
 

@@ -7,7 +7,7 @@ public enum TokenizerKind
     Subvocab,
     /// <summary>The full GPT-2 byte-level BPE, 50,257 ids after DistTrain's 38 special ids.</summary>
     Gpt2,
-    /// <summary>The user's own byte-level BPE files under the data root: <c>vocab.json</c> + <c>merges.txt</c>, or <c>tokenizer.json</c>.</summary>
+    /// <summary>The user's own files under the data root: byte-level BPE (<c>vocab.json</c> + <c>merges.txt</c>, or <c>tokenizer.json</c>) or BERT WordPiece (<c>vocab.txt</c>).</summary>
     Files,
 }
 

@@ -7,7 +7,7 @@ namespace DistTrain.Data.Tokenization;
 /// </remarks>
 public interface ITextTokenizer
 {
-    /// <summary>"subvocab", "gpt2" or "bpe".</summary>
+    /// <summary>"subvocab", "gpt2", "bpe" or "wordpiece".</summary>
     string Kind { get; }
 
     /// <summary>Stable and content-derived ("gpt2", "subvocab:sha256:…", "bpe:sha256:…"): a cache key, and what a checkpoint is checked against.</summary>

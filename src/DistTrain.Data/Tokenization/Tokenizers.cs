@@ -23,7 +23,10 @@ public static class Tokenizers
     /// <summary>Full GPT-2 (50,257 ids) shifted behind the specials: Size 50,295.</summary>
     public static ITextTokenizer Gpt2() => Gpt2TextTokenizer.Shared;
 
-    /// <summary>A user's byte-level BPE: a directory with tokenizer.json, or with vocab.json + merges.txt, or a path to a tokenizer.json.</summary>
+    /// <summary>
+    /// A user's tokenizer files: byte-level BPE (a directory with tokenizer.json, or with vocab.json + merges.txt, or a path
+    /// to a tokenizer.json), or a BERT WordPiece vocabulary (a directory with vocab.txt).
+    /// </summary>
     /// <exception cref="InvalidDataException">Missing, malformed or unsupported files; the message names the file and why.</exception>
     public static ITextTokenizer FromFiles(string path)
     {
@@ -35,11 +38,14 @@ public static class Tokenizers
         }
         if (!Directory.Exists(path)) throw new InvalidDataException($"{path}: no such tokenizer file or directory");
         var json = Path.Combine(path, "tokenizer.json");
+        // A BERT checkpoint folder carries both vocab.txt and a WordPiece tokenizer.json; the vocab.txt is the one to read.
+        if (File.Exists(Path.Combine(path, "vocab.txt")) && (!File.Exists(json) || WordPieceTextTokenizer.IsWordPieceJson(json)))
+            return WordPieceTextTokenizer.FromDirectory(path);
         if (File.Exists(json)) return BpeTextTokenizer.FromTokenizerJson(json);
         string vocab = Path.Combine(path, "vocab.json"), merges = Path.Combine(path, "merges.txt");
         if (File.Exists(vocab) && File.Exists(merges)) return BpeTextTokenizer.FromVocabAndMerges(vocab, merges);
         var found = Directory.EnumerateFileSystemEntries(path).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
-        throw new InvalidDataException($"{path}: expected tokenizer.json, or vocab.json + merges.txt; found: {(found.Length == 0 ? "nothing" : string.Join(", ", found))}");
+        throw new InvalidDataException($"{path}: expected tokenizer.json, vocab.json + merges.txt, or vocab.txt (WordPiece); found: {(found.Length == 0 ? "nothing" : string.Join(", ", found))}");
     }
 
     /// <summary>Reads a tokenizer written by <see cref="ITextTokenizer.Save"/>, of any kind.</summary>
@@ -59,7 +65,8 @@ public static class Tokenizers
             "gpt2" => Gpt2(),
             "subvocab" => SubVocabulary.Load(Path.Combine(directory, SubVocabulary.FileName)),
             "bpe" => BpeTextTokenizer.LoadSaved(directory, descriptor),
-            _ => throw new InvalidDataException($"{path}: unknown tokenizer kind '{kind}' (expected subvocab, gpt2 or bpe)"),
+            "wordpiece" => WordPieceTextTokenizer.LoadSaved(directory, descriptor),
+            _ => throw new InvalidDataException($"{path}: unknown tokenizer kind '{kind}' (expected subvocab, gpt2, bpe or wordpiece)"),
         };
         if (tokenizer.Identity != (string?)descriptor["identity"])
             throw new InvalidDataException($"{path}: the files give identity {tokenizer.Identity}, not the recorded {(string?)descriptor["identity"]} (changed after saving?)");

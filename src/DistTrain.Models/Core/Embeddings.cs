@@ -16,13 +16,15 @@ public sealed class Embeddings : nn.Module<Tensor, Tensor?, Tensor>
     private readonly Embedding? segment;
     private readonly LayerNorm? norm;
     private readonly Dropout dropout;
+    private readonly long offset;
 
     public Embeddings(ModelConfig config) : base(nameof(Embeddings))
     {
         config.Validate();
         int e = config.EmbeddingWidth;
         token = Init.Embedding(nn.Embedding(config.VocabSize, e), config.InitStd);
-        position = Init.Embedding(nn.Embedding(config.MaxPositions, e), config.InitStd);
+        offset = config.PositionOffset;
+        position = Init.Embedding(nn.Embedding(config.MaxPositions + offset, e), config.InitStd);
         if (config.TypeVocabSize > 0) segment = Init.Embedding(nn.Embedding(config.TypeVocabSize, e), config.InitStd);
         // Pre-LN stacks normalise at the start of every block already; GPT-2 has no embedding LayerNorm.
         if (config.Norm == NormPlacement.Post) norm = nn.LayerNorm(e, config.LayerNormEps);
@@ -40,10 +42,11 @@ public sealed class Embeddings : nn.Module<Tensor, Tensor?, Tensor>
     public override Tensor forward(Tensor ids, Tensor? segments)
     {
         long t = ids.shape[1];
-        long maxPositions = position.weight!.shape[0];
+        long maxPositions = position.weight!.shape[0] - offset;
         if (t > maxPositions) throw new ArgumentException($"sequence length {t} exceeds MaxPositions {maxPositions}.", nameof(ids));
-        using var length = t.ToScalar();
-        var positions = arange(length, ScalarType.Int64, ids.device).unsqueeze(0); // (1, T)
+        using var first = offset.ToScalar();
+        using var end = (offset + t).ToScalar();
+        var positions = arange(first, end, ScalarType.Int64, ids.device).unsqueeze(0); // (1, T): rows offset … offset+T−1
         var x = token.forward(ids).add(position.forward(positions), Scalars.One);      // (B, T, E)
         if (segment is not null)
             x = x.add(segments is null ? segment.forward(zeros_like(ids)) : segment.forward(segments), Scalars.One); // (B, T, E)

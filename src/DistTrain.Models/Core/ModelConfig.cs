@@ -30,6 +30,11 @@ public abstract record ModelConfig
     public NormPlacement Norm { get; init; } = NormPlacement.Post;
     /// <summary>Exact by default; a GPT-2 checkpoint imported from Hugging Face sets Tanh so it computes the function it was trained as.</summary>
     public GeluKind Gelu { get; init; } = GeluKind.Exact;
+    /// <summary>
+    /// Rows of the position table before position 0; position i reads row PositionOffset + i. 0 by default. A RoBERTa
+    /// checkpoint imported from Hugging Face sets padding_idx + 1 = 2, keeping its two unused rows so export gives them back.
+    /// </summary>
+    public int PositionOffset { get; init; }
     /// <summary>Reuse one block's weights for every layer (ALBERT's cross-layer sharing).</summary>
     public bool ShareLayers { get; init; }
     /// <summary>Standard deviation of the normal initialisation of linear and embedding weights.</summary>
@@ -58,6 +63,7 @@ public abstract record ModelConfig
         if (TypeVocabSize < 0) throw new ArgumentException($"{nameof(TypeVocabSize)} must be >= 0, got {TypeVocabSize}.", nameof(TypeVocabSize));
         if (EmbeddingSize < 0)
             throw new ArgumentException($"{nameof(EmbeddingSize)} must be 0 (= hidden) or positive, got {EmbeddingSize}.", nameof(EmbeddingSize));
+        if (PositionOffset < 0) throw new ArgumentException($"{nameof(PositionOffset)} must be >= 0, got {PositionOffset}.", nameof(PositionOffset));
         Probability(Dropout, nameof(Dropout));
         Probability(AttentionDropout, nameof(AttentionDropout));
         if (!(LayerNormEps > 0)) throw new ArgumentException($"{nameof(LayerNormEps)} must be > 0, got {LayerNormEps}.", nameof(LayerNormEps));

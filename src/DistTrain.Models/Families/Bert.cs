@@ -42,7 +42,7 @@ public sealed class EncoderForPreTraining : nn.Module<Tensor, Tensor?, Tensor?, 
             throw new ArgumentException($"{pair} needs segment embeddings for A and B (TypeVocabSize >= 2), got {config.TypeVocabSize}.", nameof(config));
         Pair = pair;
         encoder = new Transformer(config);
-        mlm_head = new MaskedLmHead(config.HiddenSize, encoder.Embeddings.Token, config.LayerNormEps, config.InitStd);
+        mlm_head = new MaskedLmHead(config.HiddenSize, encoder.Embeddings.Token, config.LayerNormEps, config.InitStd, config.Gelu);
         if (pair != PairObjective.None) pair_head = new SentencePairHead(config.HiddenSize, config.InitStd);
         RegisterComponents();
     }

@@ -66,8 +66,8 @@ public sealed class ElectraForPreTraining : nn.Module<Tensor, Tensor?, Tensor?, 
         discriminator = new Transformer(config);
         var generatorConfig = config.GeneratorConfig();
         generator = new Transformer(generatorConfig, discriminator.Embeddings);
-        generator_head = new MaskedLmHead(generatorConfig.HiddenSize, discriminator.Embeddings.Token, config.LayerNormEps, config.InitStd);
-        rtd_head = new ReplacedTokenHead(config.HiddenSize, config.InitStd);
+        generator_head = new MaskedLmHead(generatorConfig.HiddenSize, discriminator.Embeddings.Token, config.LayerNormEps, config.InitStd, config.Gelu);
+        rtd_head = new ReplacedTokenHead(config.HiddenSize, config.InitStd, config.Gelu);
         RegisterComponents();
     }
 
@@ -121,4 +121,29 @@ public sealed class ElectraForPreTraining : nn.Module<Tensor, Tensor?, Tensor?, 
         var rtd = ClassificationLosses.ReplacedTokenDetection(rtdLogits, replaced, attentionMask);
         return LossTerms.Combine(new LossPart("rtd", rtdWeight, rtd), new LossPart("mlm", 1.0, mlm));
     }
+}
+
+/// <summary>
+/// An ELECTRA discriminator on its own: the encoder and the replaced-token head, with the same names as inside
+/// <see cref="ElectraForPreTraining"/>. It is what a Hugging Face ElectraForPreTraining checkpoint holds (no generator).
+/// </summary>
+public sealed class ElectraDiscriminator : nn.Module<Tensor, Tensor?, Tensor?, Tensor>, IHasBackbone
+{
+    private readonly Transformer discriminator;
+    private readonly ReplacedTokenHead rtd_head;
+
+    public ElectraDiscriminator(ElectraConfig config) : base(nameof(ElectraDiscriminator))
+    {
+        config.Validate();
+        discriminator = new Transformer(config);
+        rtd_head = new ReplacedTokenHead(config.HiddenSize, config.InitStd, config.Gelu);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public Transformer Backbone => discriminator;
+
+    /// <summary>ids (B, T), attentionMask (B, T)?, segments (B, T)? → RTD logits (B, T); positive means "replaced".</summary>
+    public override Tensor forward(Tensor ids, Tensor? attentionMask, Tensor? segments)
+        => rtd_head.forward(discriminator.forward(ids, attentionMask, segments));
 }

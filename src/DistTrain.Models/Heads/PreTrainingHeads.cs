@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace DistTrain.Models;
 
-/// <summary>Masked-LM head: dense H→E + GELU + LayerNorm, then a decoder tied to the token embeddings (V×E) plus its own bias.</summary>
+/// <summary>Masked-LM head: dense H→E + GELU (the config's form) + LayerNorm, then a decoder tied to the token embeddings (V×E) plus its own bias.</summary>
 /// <remarks>
 /// The tied table is read through a delegate, not held as a field, so RegisterComponents does not register the embedding
 /// a second time: the weight belongs to the embeddings and appears once in parameters() and the state dict.
@@ -14,9 +14,11 @@ public sealed class MaskedLmHead : nn.Module<Tensor, Tensor>
     private readonly LayerNorm norm;
     private readonly Parameter bias;
     private readonly Func<Tensor> decoderWeight;
+    private readonly GELU.Approximate gelu;
 
-    public MaskedLmHead(int hidden, Embedding tokenEmbedding, double layerNormEps, double initStd) : base(nameof(MaskedLmHead))
+    public MaskedLmHead(int hidden, Embedding tokenEmbedding, double layerNormEps, double initStd, GeluKind gelu = GeluKind.Exact) : base(nameof(MaskedLmHead))
     {
+        this.gelu = gelu == GeluKind.Tanh ? GELU.Approximate.tanh : GELU.Approximate.none;
         var weight = tokenEmbedding.weight!;
         long vocab = weight.shape[0], width = weight.shape[1];
         transform = Init.Linear(nn.Linear(hidden, width), initStd);
@@ -29,7 +31,7 @@ public sealed class MaskedLmHead : nn.Module<Tensor, Tensor>
     /// <summary>hidden (B, T, H) → logits (B, T, V).</summary>
     public override Tensor forward(Tensor hidden)
     {
-        var x = norm.forward(nn.functional.gelu(transform.forward(hidden)));   // (B, T, E)
+        var x = norm.forward(nn.functional.gelu(transform.forward(hidden), gelu)); // (B, T, E)
         return nn.functional.linear(x, decoderWeight(), bias);                  // (B, T, V)
     }
 }
@@ -60,9 +62,11 @@ public sealed class ReplacedTokenHead : nn.Module<Tensor, Tensor>
 {
     private readonly Linear dense;
     private readonly Linear classifier;
+    private readonly GELU.Approximate gelu;
 
-    public ReplacedTokenHead(int hidden, double initStd) : base(nameof(ReplacedTokenHead))
+    public ReplacedTokenHead(int hidden, double initStd, GeluKind gelu = GeluKind.Exact) : base(nameof(ReplacedTokenHead))
     {
+        this.gelu = gelu == GeluKind.Tanh ? GELU.Approximate.tanh : GELU.Approximate.none;
         dense = Init.Linear(nn.Linear(hidden, hidden), initStd);
         classifier = Init.Linear(nn.Linear(hidden, 1), initStd);
         RegisterComponents();
@@ -70,5 +74,5 @@ public sealed class ReplacedTokenHead : nn.Module<Tensor, Tensor>
 
     /// <summary>hidden (B, T, H) → logits (B, T); positive means "replaced".</summary>
     public override Tensor forward(Tensor hidden)
-        => classifier.forward(nn.functional.gelu(dense.forward(hidden))).squeeze(-1); // (B, T)
+        => classifier.forward(nn.functional.gelu(dense.forward(hidden), gelu)).squeeze(-1); // (B, T)
 }

@@ -188,28 +188,3 @@ public static class HfGpt2
 
     private static bool Bool(JsonObject json, string field, bool fallback) => json[field] is JsonValue v ? (bool)v : fallback;
 }
-
-/// <summary>What every Hugging Face checkpoint reader shares: which family a config.json describes, and the families refused.</summary>
-public static class HfCheckpoint
-{
-    /// <summary>model_type values DistTrain cannot import or export yet.</summary>
-    public static readonly IReadOnlySet<string> NotSupported = new HashSet<string> { "bert", "roberta", "albert", "electra", "t5", "xlnet" };
-
-    /// <summary>config.json's model_type, read from a checkpoint directory.</summary>
-    public static string ModelType(string dir)
-    {
-        var path = Path.Combine(dir, "config.json");
-        if (!File.Exists(path)) throw new FileNotFoundException($"{dir}: no config.json; a Hugging Face checkpoint directory needs one.");
-        return JsonNode.Parse(File.ReadAllText(path))!["model_type"] is JsonValue v ? (string)v! : throw new InvalidDataException($"{path}: model_type is missing.");
-    }
-
-    /// <summary>Throws unless json's model_type is expected; a known but unsupported family gets a "not supported yet" message.</summary>
-    public static void RequireType(JsonObject json, string path, string expected)
-    {
-        var type = json["model_type"] is JsonValue v ? (string)v! : null;
-        if (type == expected) return;
-        throw new InvalidDataException(type is not null && NotSupported.Contains(type)
-            ? $"{path}: Hugging Face import/export of family '{type}' is not supported yet (supported: gpt2)."
-            : $"{path}: model_type is '{type ?? "(missing)"}', expected '{expected}'.");
-    }
-}

@@ -75,6 +75,25 @@ public static class Safetensors
         foreach (var blob in blobs) file.Write(blob);
     }
 
+    /// <summary>The tensor names of a checkpoint directory (single file or shards), from the headers only.</summary>
+    public static IReadOnlySet<string> Names(string dir)
+    {
+        var single = Path.Combine(dir, "model.safetensors");
+        var index = Path.Combine(dir, "model.safetensors.index.json");
+        if (!File.Exists(single))
+            return File.Exists(index) && JsonNode.Parse(File.ReadAllText(index))!["weight_map"] is JsonObject map
+                ? map.Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal)
+                : throw new FileNotFoundException($"{dir}: neither model.safetensors nor model.safetensors.index.json is there.");
+        using var file = File.OpenRead(single);
+        Span<byte> length = stackalloc byte[8];
+        file.ReadExactly(length);
+        long headerLength = BinaryPrimitives.ReadInt64LittleEndian(length);
+        if (headerLength <= 0 || 8 + headerLength > file.Length) throw new InvalidDataException($"{single}: bad header length {headerLength}.");
+        var header = new byte[headerLength];
+        file.ReadExactly(header);
+        return JsonNode.Parse(header)!.AsObject().Select(kv => kv.Key).Where(k => k != "__metadata__").ToHashSet(StringComparer.Ordinal);
+    }
+
     /// <summary>
     /// Reads a checkpoint directory: model.safetensors, or the shards named by model.safetensors.index.json's weight_map.
     /// </summary>

@@ -17,29 +17,44 @@ public static class HfExport
     /// <summary>The folder inside the stage folder that <c>outputs.export: hf</c> writes.</summary>
     public const string Folder = "hf";
 
-    /// <summary>Writes model (a trained GPT language model of stage) into dir; see docs/interop.md.</summary>
-    /// <exception cref="NotSupportedException">the model is not a GPT language model (the only family exported so far).</exception>
-    public static void Write(torch.nn.Module model, StageSpec stage, StageArtifacts artifacts, string dir)
+    /// <summary>Writes model (a trained model of stage) into dir with its family's writer; see docs/interop.md.</summary>
+    /// <exception cref="NotSupportedException">the family has no Hugging Face layout, or the model is not one its writer knows (a classifier).</exception>
+    public static void Write(torch.nn.Module model, JobSpec job, StageSpec stage, StageArtifacts artifacts, string dir)
     {
-        if (model is not GptLanguageModel gpt)
-            throw new NotSupportedException($"stage '{stage.Name}': Hugging Face export of {model.GetType().Name} is not supported yet (GPT language models only; see docs/interop.md)");
-        HfGpt2.Export(gpt, dir, TokenizerSpec.SpecialIds, new Dictionary<string, string> { ["disttrain_stage"] = stage.Name });
-        // The tokenizer's own files (vocab.json + merges.txt, or tokenizer.json); GPT-2's vocabulary saves none.
+        if (!ModelFamilies.HfModelTypes.TryGetValue(stage.Model.Family, out var type))
+            throw new NotSupportedException($"stage '{stage.Name}': Hugging Face export of family '{SpecNames.Of(stage.Model.Family)}' is not supported yet (see docs/interop.md)");
+        try
+        {
+            HfFamilies.For(type, $"stage '{stage.Name}'").Export(model, dir, TokenizerSpec.SpecialIds, new Dictionary<string, string> { ["disttrain_stage"] = stage.Name });
+        }
+        catch (NotSupportedException e)
+        {
+            throw new NotSupportedException($"stage '{stage.Name}': {e.Message}", e);
+        }
+        // A classifier's config.json names its classes (the family writer only knows their number).
+        if (model is SequenceClassifier && StageInputs.ClassesOfTrained(job, stage, artifacts) is { Count: > 0 } classes)
+        {
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!.AsObject();
+            HfEncoderLayout.SetLabels(config, classes);
+            HfEncoderLayout.WriteConfig(dir, config);
+        }
+        // The tokenizer's own files (vocab.json + merges.txt, tokenizer.json, or WordPiece's vocab.txt + tokenizer_config.json); GPT-2's vocabulary saves none.
         if (Directory.Exists(artifacts.Tokenizer))
             foreach (var file in Directory.EnumerateFiles(artifacts.Tokenizer).Where(f => Path.GetFileName(f) != Tokenizers.FileName))
                 File.Copy(file, Path.Combine(dir, Path.GetFileName(file)), overwrite: true);
-        File.WriteAllText(Path.Combine(dir, "README.md"), Card(stage, artifacts));
+        File.WriteAllText(Path.Combine(dir, "README.md"), Card(stage, artifacts, dir));
     }
 
     /// <summary>The model card: what the stage trained on, for how long, and the metrics it ended with (from metrics.json).</summary>
-    private static string Card(StageSpec stage, StageArtifacts artifacts)
+    private static string Card(StageSpec stage, StageArtifacts artifacts, string dir)
     {
         var card = new StringBuilder();
         card.AppendLine($"# {artifacts.JobId} / {stage.Name}").AppendLine();
-        card.AppendLine("A GPT-2-layout language model (`GPT2LMHeadModel`) trained with DistTrain.").AppendLine();
+        var architecture = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))?["architectures"]?[0]?.ToString() ?? "?";
+        card.AppendLine($"A Hugging Face-layout model (`{architecture}`) trained with DistTrain.").AppendLine();
         card.AppendLine($"- stage kind: {SpecNames.Of(stage.Kind)}, objective: {(stage.Objective is { } o ? SpecNames.Of(o.Kind) : "none")}");
         card.AppendLine($"- data: {Describe(stage.Data.Source)} ({SpecNames.Of(stage.Data.Split)} split, sequence length {stage.Data.SeqLen})");
-        card.AppendLine($"- tokenizer: {(File.Exists(Path.Combine(artifacts.Tokenizer, "vocab.json")) || File.Exists(Path.Combine(artifacts.Tokenizer, "tokenizer.json")) ? "the files in this folder" : "GPT-2's own (no files written; load `gpt2`'s tokenizer)")}");
+        card.AppendLine($"- tokenizer: {(new[] { "vocab.json", "tokenizer.json", "vocab.txt" }.Any(f => File.Exists(Path.Combine(artifacts.Tokenizer, f))) ? "the files in this folder" : "GPT-2's own (no files written; load `gpt2`'s tokenizer)")}");
         if (File.Exists(artifacts.Metrics) && JsonNode.Parse(File.ReadAllText(artifacts.Metrics)) is JsonObject m)
         {
             card.AppendLine($"- steps: {m["steps"]}, workers: {m["world_size"]}").AppendLine();

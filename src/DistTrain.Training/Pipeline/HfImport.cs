@@ -7,52 +7,122 @@ namespace DistTrain.Training.Pipeline;
 
 /// <summary>
 /// <c>inputs.init: "hf:DIR"</c>: initialises a stage's model from a Hugging Face checkpoint directory under the data root,
-/// after checking that the spec's model and tokenizer are the checkpoint's (docs/interop.md).
+/// after checking that the spec's model and tokenizer are the checkpoint's (docs/interop.md). Any family registered in
+/// <see cref="HfFamilies"/> for the stage's <see cref="ModelFamilies.HfModelTypes"/> entry is read the same way.
 /// </summary>
 public static class HfImport
 {
-    /// <summary>Loads the checkpoint into model (a language model or a head on a GPT backbone).</summary>
+    /// <summary>Loads the checkpoint into model (a pre-training model of the same architecture, or a head on its backbone).</summary>
     /// <exception cref="InvalidDataException">the spec contradicts config.json (the message names the spec field), or the tokenizer is not the checkpoint's.</exception>
     public static void Into(torch.nn.Module model, JobSpec job, StageSpec stage, string? dataRoot)
+    {
+        var (dir, family, where) = Checkpoint(stage, dataRoot);
+        var theirs = family.ReadConfig(dir, TokenizerSpec.SpecialIds);
+        var ours = ModelBuilder.BackboneOf(model).Config;
+
+        var contradictions = new List<string>();
+        void Same<T>(string field, T spec, T checkpoint, string? source = null)
+        {
+            if (!EqualityComparer<T>.Default.Equals(spec, checkpoint))
+                contradictions.Add($"{field} is {spec}, config.json's {source ?? family.Fields[field]} is {checkpoint}");
+        }
+        Same("model.layers", ours.Layers, theirs.Layers);
+        Same("model.hidden", ours.HiddenSize, theirs.HiddenSize);
+        Same("model.heads", ours.Heads, theirs.Heads);
+        Same("model.ffn", ours.IntermediateSize, theirs.IntermediateSize);
+        Same("model.max_len", ours.MaxPositions, theirs.MaxPositions,
+            theirs.PositionOffset == 0 ? null : $"{family.Fields["model.max_len"]} − {theirs.PositionOffset} (positions start at padding_idx + 1)");
+        Same("model.vocab_size", ours.VocabSize, theirs.VocabSize, $"{family.Fields["model.vocab_size"]} + {TokenizerSpec.SpecialIds} special ids");
+        Same("model.gelu", Gelu(ours.Gelu), Gelu(theirs.Gelu));
+        if (family.Fields.ContainsKey("model.embedding_size")) Same("model.embedding_size", ours.EmbeddingWidth, theirs.EmbeddingWidth);
+        // Not spec fields: Align copies them from config.json into the stage's config, so a difference here is a bug or an
+        // edited checkpoint.
+        Same("layer norm epsilon (not a spec field)", ours.LayerNormEps, theirs.LayerNormEps, "layer norm epsilon");
+        Same("position offset (not a spec field)", ours.PositionOffset, theirs.PositionOffset, "pad_token_id + 1");
+        Same("token types (not a spec field)", ours.TypeVocabSize, theirs.TypeVocabSize, "type_vocab_size");
+        if (contradictions.Count > 0)
+            throw new InvalidDataException($"{where}: the spec contradicts the checkpoint: {string.Join("; ", contradictions)}");
+        CheckTokenizer(job, dataRoot!, dir, theirs.VocabSize - TokenizerSpec.SpecialIds, where);
+
+        using var source = family.Create(dir, theirs);
+        family.Import(source, dir, TokenizerSpec.SpecialIds);
+        if (source.GetType() == model.GetType())
+        {
+            // Same class, other heads (BertForMaskedLM under an mlm+nsp stage): name what the checkpoint lacks.
+            var have = source.state_dict();
+            var need = model.state_dict();
+            if (need.Count != have.Count || need.Keys.Any(k => !have.ContainsKey(k)))
+                throw new InvalidDataException($"{where}: the checkpoint's model has tensors [{string.Join(", ", have.Keys.Except(need.Keys))}] and lacks [{string.Join(", ", need.Keys.Except(have.Keys))}] that this stage's {SpecNames.Of(stage.Objective!.Kind)} model has");
+            // A classifier checkpoint of another label set (the shapes of its last layer differ).
+            if (source is IClassifier theirsClassifier && model is IClassifier oursClassifier && theirsClassifier.Classes != oursClassifier.Classes)
+                throw new InvalidDataException($"{where}: the checkpoint classifies {theirsClassifier.Classes} labels (config.json's id2label), this stage {oursClassifier.Classes} classes");
+        }
+        else if (model is not IHeadOnBackbone || source is IHeadOnBackbone)
+            throw new InvalidDataException($"{where}: the checkpoint holds a {source.GetType().Name}; a {model.GetType().Name} can take all of a checkpoint of its own class, or a pre-training checkpoint's backbone under a head");
+        ModelBuilder.Transfer(source, model);
+        CarryPooler(source, model);
+    }
+
+    /// <summary>
+    /// A pre-training checkpoint's pooler (BERT's bert.pooler, ALBERT's albert.pooler: dense + tanh on [CLS]) becomes the
+    /// pooler of a [CLS] classifier's head, as transformers' *ForSequenceClassification.from_pretrained does; only the
+    /// classifier layer then starts fresh.
+    /// </summary>
+    private static void CarryPooler(torch.nn.Module source, torch.nn.Module model)
+    {
+        if (source is not EncoderForPreTraining || model is not SequenceClassifier) return;
+        var from = source.state_dict();
+        var to = model.state_dict();
+        using var _ = torch.no_grad();
+        foreach (var p in new[] { "weight", "bias" })
+            if (from.TryGetValue($"pair_head.pooler.{p}", out var pooler) && to.TryGetValue($"head.pooler.{p}", out var target) && target.shape.SequenceEqual(pooler.shape))
+                target.copy_(pooler);
+    }
+
+    /// <summary>
+    /// config with the fields a Hugging Face checkpoint fixes but a spec does not state (LayerNorm epsilon, RoBERTa's
+    /// position offset, the number of token types), taken from the checkpoint at the root of stage's init lineage.
+    /// Unchanged when the lineage does not start from a checkpoint or no data root is known.
+    /// </summary>
+    public static ModelConfig Align(ModelConfig config, JobSpec job, StageSpec stage, string? dataRoot)
+    {
+        var root = stage;
+        for (int hops = 0; root.Inputs.HfInit is null && root.Inputs.Init is { } init && job.Stage(init) is { } up && hops < job.Stages.Count; hops++) root = up;
+        if (root.Inputs.HfInit is null || dataRoot is null || !root.Model.SameShapeAs(stage.Model)) return config;
+        var (dir, family, _) = Checkpoint(root, dataRoot);
+        var theirs = family.ReadConfig(dir, TokenizerSpec.SpecialIds);
+        return config with { LayerNormEps = theirs.LayerNormEps, PositionOffset = theirs.PositionOffset, TypeVocabSize = theirs.TypeVocabSize };
+    }
+
+    /// <summary>The checkpoint directory of stage's hf: init, its family (which must be the stage's), and a prefix for messages.</summary>
+    private static (string Dir, HfFamily Family, string Where) Checkpoint(StageSpec stage, string? dataRoot)
     {
         string relative = stage.Inputs.HfInit ?? throw new ArgumentException($"stage '{stage.Name}' has no hf: init", nameof(stage));
         string where = $"stage '{stage.Name}': inputs.init {InputsSpec.HfPrefix}{relative}";
         if (dataRoot is null) throw new InvalidOperationException($"{where} needs a data root (--data-root)");
         var dir = DataPaths.Resolve(dataRoot, relative, out var problem) ?? throw new InvalidDataException($"{where}: {problem}");
-        if (ModelBuilder.BackboneOf(model).Config is not GptConfig ours)
-            throw new NotSupportedException($"{where}: Hugging Face import of family '{SpecNames.Of(stage.Model.Family)}' is not supported yet (gpt only; see docs/interop.md)");
-        var theirs = HfGpt2.ReadConfig(dir, TokenizerSpec.SpecialIds);
-
-        var contradictions = new List<string>();
-        void Same<T>(string field, T spec, T checkpoint, string source)
-        {
-            if (!EqualityComparer<T>.Default.Equals(spec, checkpoint)) contradictions.Add($"{field} is {spec}, config.json's {source} is {checkpoint}");
-        }
-        Same("model.layers", ours.Layers, theirs.Layers, "n_layer");
-        Same("model.hidden", ours.HiddenSize, theirs.HiddenSize, "n_embd");
-        Same("model.heads", ours.Heads, theirs.Heads, "n_head");
-        Same("model.ffn", ours.IntermediateSize, theirs.IntermediateSize, "n_inner");
-        Same("model.max_len", ours.MaxPositions, theirs.MaxPositions, "n_positions");
-        Same("model.vocab_size", ours.VocabSize, theirs.VocabSize, $"vocab_size + {TokenizerSpec.SpecialIds} special ids");
-        Same("model.gelu", SpecNames.Of(ours.Gelu == GeluKind.Tanh ? GeluForm.Tanh : GeluForm.Exact),
-            SpecNames.Of(theirs.Gelu == GeluKind.Tanh ? GeluForm.Tanh : GeluForm.Exact), "activation_function");
-        Same("layer norm epsilon (not a spec field)", ours.LayerNormEps, theirs.LayerNormEps, "layer_norm_epsilon");
-        if (contradictions.Count > 0)
-            throw new InvalidDataException($"{where}: the spec contradicts the checkpoint: {string.Join("; ", contradictions)}");
-        CheckTokenizer(job, dataRoot, dir, theirs.VocabSize - TokenizerSpec.SpecialIds, where);
-
-        using var source = new GptLanguageModel(ours);
-        HfGpt2.Import(source, dir, TokenizerSpec.SpecialIds);
-        ModelBuilder.Transfer(source, model);
+        if (!ModelFamilies.HfModelTypes.TryGetValue(stage.Model.Family, out var expected))
+            throw new NotSupportedException($"{where}: Hugging Face import of family '{SpecNames.Of(stage.Model.Family)}' is not supported yet (see docs/interop.md)");
+        var type = HfCheckpoint.ModelType(dir);
+        if (type != expected)
+            throw new InvalidDataException($"{where}: model.family is {SpecNames.Of(stage.Model.Family)}, config.json's model_type is {type} (a {SpecNames.Of(stage.Model.Family)} reads '{expected}')");
+        return (dir, HfFamilies.For(type, Path.Combine(dir, "config.json")), where);
     }
 
-    /// <summary>The checkpoint's tokenizer files must be the job's (<c>kind: files</c> at the same folder), or the job reads GPT-2's own vocabulary.</summary>
+    private static string Gelu(GeluKind kind) => SpecNames.Of(kind == GeluKind.Tanh ? GeluForm.Tanh : GeluForm.Exact);
+
+    /// <summary>
+    /// The checkpoint's tokenizer files (BPE vocab.json + merges.txt or tokenizer.json, WordPiece vocab.txt) must be the
+    /// job's (<c>kind: files</c> at the same folder), or the job reads GPT-2's own vocabulary.
+    /// </summary>
     private static void CheckTokenizer(JobSpec job, string dataRoot, string dir, int vocab, string where)
     {
         var t = job.TokenizerOrDefault;
-        bool hasFiles = File.Exists(Path.Combine(dir, "tokenizer.json"))
+        bool wordPiece = File.Exists(Path.Combine(dir, "vocab.txt"));
+        bool hasFiles = File.Exists(Path.Combine(dir, "tokenizer.json")) || wordPiece
             || (File.Exists(Path.Combine(dir, "vocab.json")) && File.Exists(Path.Combine(dir, "merges.txt")));
-        bool gpt2Vocabulary = vocab == TokenizerSpec.Gpt2Size - TokenizerSpec.SpecialIds;
+        // A WordPiece vocabulary of GPT-2's size is still not GPT-2's.
+        bool gpt2Vocabulary = vocab == TokenizerSpec.Gpt2Size - TokenizerSpec.SpecialIds && !wordPiece;
         static string Full(string p) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(p));
         switch (t.Kind)
         {

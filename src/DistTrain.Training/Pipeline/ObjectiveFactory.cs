@@ -75,7 +75,7 @@ public static class ObjectiveFactory
             ? StageInputs.Data(job, LabelStageOf(job, stage), artifacts, classesOf: ClassifierRoot(job, stage))
             : StageInputs.Data(job, stage, artifacts);
         int vocab = data.Tokenizer.Size;
-        var model = BuildModule(job, stage, data.Tokenizer, data.Classes);
+        var model = BuildModule(job, stage, data.Tokenizer, data.Classes, artifacts.DataRoot);
         Initialise(model, job, stage, artifacts, device);
         StageInputs.Record(artifacts, data);
 
@@ -149,14 +149,15 @@ public static class ObjectiveFactory
     public static IIndexedDataset<T> Capped<T>(IIndexedDataset<T> data, int? max) => max is int n ? new Limited<T>(data, n) : data;
 
     /// <summary>The module a stage trains, freshly initialised on the CPU, for a vocabulary of <paramref name="tokenizer"/>'s size and <paramref name="classes"/>.</summary>
-    public static nn.Module BuildModule(JobSpec job, StageSpec stage, Data.Tokenization.ITextTokenizer tokenizer, IReadOnlyList<string> classes)
+    /// <param name="dataRoot">where an <c>hf:</c> init lineage's checkpoint is; its config fixes fields a spec does not state (<see cref="HfImport.Align"/>)</param>
+    public static nn.Module BuildModule(JobSpec job, StageSpec stage, Data.Tokenization.ITextTokenizer tokenizer, IReadOnlyList<string> classes, string? dataRoot = null)
     {
         int vocab = tokenizer.Size;
         // A sub-vocabulary keeps at most vocab_size ids (a small corpus may have fewer distinct tokens); any other
         // tokenizer has exactly its size, and a spec that says otherwise is refused rather than silently resized.
         if (job.TokenizerOrDefault.Kind != TokenizerKind.Subvocab && stage.Model.VocabSize != 0 && stage.Model.VocabSize != vocab)
             throw new InvalidOperationException($"stage '{stage.Name}': model.vocab_size {stage.Model.VocabSize} differs from the tokenizer's {vocab} ids ({tokenizer.Identity}); omit vocab_size to take the tokenizer's");
-        var config = ModelBuilder.Config(stage.Model, stage.Objective, vocab);
+        var config = HfImport.Align(ModelBuilder.Config(stage.Model, stage.Objective, vocab), job, stage, dataRoot);
         Backbone Backbone() => ModelFactory.CreateBackbone(config);
         int Classes() => classes.Count > 0 ? classes.Count : throw new InvalidOperationException($"stage '{stage.Name}': a classifier needs its classes, and none are known");
         // T5 classifies text-to-text: the whole encoder-decoder, scoring one label word per class.
@@ -197,7 +198,7 @@ public static class ObjectiveFactory
     public static nn.Module LoadTrained(JobSpec job, StageSpec stage, StageArtifacts artifacts, Device device)
     {
         var (tokenizer, classes) = StageInputs.OfTrained(job, stage, artifacts);
-        var module = BuildModule(job, stage, tokenizer, classes);
+        var module = BuildModule(job, stage, tokenizer, classes, artifacts.DataRoot);
         ModelBuilder.LoadFinal(module, artifacts.Of(stage.Name));
         module.to(device);
         return module;

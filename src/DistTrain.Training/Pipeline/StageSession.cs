@@ -95,7 +95,7 @@ public sealed class StageSession : ITrainingSession
                 // Hugging Face interop: the final weights as safetensors (names are this model's state_dict keys).
                 _objective.Model.save_safetensors(_artifacts.SafeTensors);
                 if (_stage.Outputs.Export is ExportFormat.Hf)
-                    HfExport.Write(_objective.Model, _stage, _artifacts, Path.Combine(_artifacts.Directory, HfExport.Folder));
+                    HfExport.Write(_objective.Model, _job, _stage, _artifacts, Path.Combine(_artifacts.Directory, HfExport.Folder));
             }
         }
         return report;

@@ -7,19 +7,24 @@ using static TorchSharp.torch;
 namespace DistTrain.Cli.Tests.Commands;
 
 /// <summary>
-/// `disttrain export` as a user runs it (a real process): a finished stage's folder becomes the same Hugging Face
-/// directory the run's own <c>outputs.export: hf</c> wrote, and that directory round-trips bit-exactly through import.
+/// `disttrain export` as a user runs it (a real process): a finished stage's folder (GPT, and ALBERT for the encoder
+/// families) becomes the same Hugging Face directory the run's own <c>outputs.export: hf</c> wrote, and that directory
+/// round-trips bit-exactly through import.
 /// </summary>
 public sealed class ExportCommandTests
 {
     private static readonly string Spec = TestSpecs.HfExportingGpt("cli-export", seed: 5, maxExamples: 32);
 
-    [Fact]
-    public void Export_writes_the_runs_own_hf_directory_and_it_round_trips_bit_exactly()
+    [Theory]
+    [InlineData("gpt", "clm", "gpt2")]
+    [InlineData("albert", "mlm", "albert")]
+    public void Export_writes_the_runs_own_hf_directory_and_it_round_trips_bit_exactly(string family, string objective, string modelType)
     {
         using var dir = new TempDir();
         string spec = Path.Combine(dir.Path, "spec.yaml");
-        File.WriteAllText(spec, Spec);
+        // The same tiny stage for an encoder family: its HF writer is reached through the same registry.
+        File.WriteAllText(spec, family == "gpt" ? Spec : Spec.Replace("family: gpt", $"family: {family}").Replace("objective: clm", $"objective: {objective}")
+            .Replace("dropout: 0.0}", "dropout: 0.0, embedding_size: 8}"));
         string run = Path.Combine(dir.Path, "run");
         var (code, stdout, stderr) = CliProcess.Run(TimeSpan.FromMinutes(5), "run", spec, "--out", run, "--threads", "1");
         Assert.True(code == 0, stdout + stderr);
@@ -36,14 +41,15 @@ public sealed class ExportCommandTests
         Assert.Contains("model.safetensors", files);
         foreach (var file in files)
             Assert.True(File.ReadAllBytes(Path.Combine(inRun, file!)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(exported, file!))), $"{file} differs");
-        Assert.Equal("gpt2", (string)JsonNode.Parse(File.ReadAllText(Path.Combine(exported, "config.json")))!["model_type"]!);
+        Assert.Equal(modelType, (string)JsonNode.Parse(File.ReadAllText(Path.Combine(exported, "config.json")))!["model_type"]!);
 
         // Import the written directory and write it again: every tensor comes back bit for bit.
         string again = Path.Combine(dir.Path, "again");
-        using (var model = new GptLanguageModel(HfGpt2.ReadConfig(exported, TokenizerSpec.SpecialIds)))
+        var hf = HfFamilies.Of(exported);
+        using (var model = hf.Create(exported, hf.ReadConfig(exported, TokenizerSpec.SpecialIds)))
         {
-            HfGpt2.Import(model, exported, TokenizerSpec.SpecialIds);
-            HfGpt2.Export(model, again, TokenizerSpec.SpecialIds);
+            hf.Import(model, exported, TokenizerSpec.SpecialIds);
+            hf.Export(model, again, TokenizerSpec.SpecialIds, null);
         }
         var first = Safetensors.Read(Path.Combine(exported, "model.safetensors"));
         var second = Safetensors.Read(Path.Combine(again, "model.safetensors"));

@@ -233,7 +233,7 @@ public sealed class TokenizerTests
         using var tmp = new TempFolder();
         tmp.Write("vocab.json", "{}");
         var e = Assert.Throws<InvalidDataException>(() => Tokenizers.FromFiles(tmp.Path));
-        Assert.Contains("expected tokenizer.json, or vocab.json + merges.txt; found: vocab.json", e.Message);
+        Assert.Contains("expected tokenizer.json, vocab.json + merges.txt, or vocab.txt (WordPiece); found: vocab.json", e.Message);
     }
 
     /// <summary>A byte-level BPE learned here from a few sentences, with an independent (slow, obvious) encoder as the reference.</summary>

@@ -192,10 +192,6 @@ public sealed class HfGpt2Tests : IDisposable
     }
 
     [Theory]
-    [InlineData("bert")]
-    [InlineData("roberta")]
-    [InlineData("albert")]
-    [InlineData("electra")]
     [InlineData("t5")]
     [InlineData("xlnet")]
     public void Other_families_are_refused_as_not_supported_yet(string family)
