@@ -520,11 +520,19 @@ public static partial class SpecValidator
             if (!s.Kind.Trains()) Error(path, "only training stages export a model");
             else if (s.Model.Family != ModelFamily.Gpt)
                 Error(path, $"Hugging Face export of family '{SpecNames.Of(s.Model.Family)}' is not supported yet (gpt only; see docs/interop.md)");
-            else if (s.Objective is not (ClmSpec or SftSpec or DpoSpec))
-                Error(path, "Hugging Face export needs a gpt language model (clm, sft or dpo), not a classifier or reward model");
+            else if (s.Objective is not (ClmSpec or SftSpec or DpoSpec) && !ExportsAsSequenceClassifier(s))
+                Error(path, "Hugging Face export needs a gpt language model (clm, sft or dpo) or a sequence classifier pooling the last token (GPT2ForSequenceClassification), not a token classifier or reward model");
             else if (spec.TokenizerOrDefault.Kind == TokenizerKind.Subvocab)
                 Error(path, "Hugging Face export needs tokenizer kind gpt2 or files; a sub-vocabulary has no Hugging Face form");
         }
+
+        /// <summary>A sequence classifier (fine-tuned or distilled) that pools the last token: GPT2ForSequenceClassification's function.</summary>
+        private static bool ExportsAsSequenceClassifier(StageSpec s) => s.Objective switch
+        {
+            ClassificationSpec c => s.Kind == StageKind.Finetune && !c.Task.PerToken() && c.Pooling is null or SequencePooling.Last,
+            DistillSpec => s.Kind == StageKind.Distill,
+            _ => false,
+        };
 
         private static bool IsLanguageModel(StageSpec s) => s.Objective is MlmSpec or ClmSpec or SftSpec or PlmSpec or SpanCorruptionSpec;
 
