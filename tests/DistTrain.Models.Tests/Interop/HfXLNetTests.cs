@@ -96,37 +96,80 @@ public sealed class HfXLNetTests : IDisposable
         int t = 3;
         Tensor Project(string m) => x.matmul(w["layer.0.rel_attn." + m].reshape(H, H)).view(t, A, D); // einsum ibh,hnd->ibnd
         var (q, k, v) = (Project("q"), Project("k"), Project("v"));                              // (T, nh, d)
-        var inverse = Enumerable.Range(0, H / 2).Select(j => 1.0 / Math.Pow(10000, 2.0 * j / H)).ToArray();
-        Tensor Sinusoid(int distance) => tensor(inverse.Select(f => (float)Math.Sin(distance * f)).Concat(inverse.Select(f => (float)Math.Cos(distance * f))).ToArray()); // (H)
-        var rw = w["layer.0.rel_attn.r_w_bias"]; var rr = w["layer.0.rel_attn.r_r_bias"]; var rs = w["layer.0.rel_attn.r_s_bias"];
-        var same = w["layer.0.rel_attn.seg_embed"][0];                                           // (nh, d): one segment
         var vec = zeros(t, A, D);
-        for (int a = 0; a < A; a++)
-            for (int i = 0; i < t; i++)
-            {
-                var scores = zeros(t);
-                for (int j = 0; j < t; j++)
-                {
-                    var kr = Sinusoid(i - j).matmul(w["layer.0.rel_attn.r"].reshape(H, H)).view(A, D);   // R(i − j) through r
-                    var ac = (q[i, a] + rw[a]).dot(k[j, a]);
-                    var bd = (q[i, a] + rr[a]).dot(kr[a]);
-                    var ef = (q[i, a] + rs[a]).dot(same[a]);
-                    scores[j] = (ac + bd + ef) / Math.Sqrt(D);
-                }
-                var p = scores.softmax(0);                                                         // (T)
-                vec[i, a] = p.matmul(v.select(1, a));                                              // (d)
-            }
-        var attention = vec.view(t, H).matmul(w["layer.0.rel_attn.o"].reshape(H, H).t());        // einsum ibnd,hnd->ibh
-        var h1 = LayerNorm(attention + x, "layer.0.rel_attn.layer_norm", w);
-        var u = h1.matmul(w["layer.0.ff.layer_1.weight"].t()) + w["layer.0.ff.layer_1.bias"];
-        var gelu = 0.5 * u * (1 + (u / Math.Sqrt(2)).erf());
-        var expected = LayerNorm(gelu.matmul(w["layer.0.ff.layer_2.weight"].t()) + w["layer.0.ff.layer_2.bias"] + h1, "layer.0.ff.layer_norm", w);
+        for (int i = 0; i < t; i++) vec[i] = HandAttention(w, q[i], k, v, i, Enumerable.Range(0, t));
+        var expected = HandPostAttention(w, vec, x);
         var actual = model.Backbone.forward((hfIds + Special).unsqueeze(0), null, null)[0];      // (T, H) content stream
         Assert.True(actual.allclose(expected, 0, 1e-5), $"first layer differs by {(actual - expected).abs().max().item<float>()}");
 
         // Output layer: tied to the word embeddings, with lm_loss.bias; the special rows follow pad/bos/eos.
         var table = model.Backbone.Token.weight!;
         Assert.True(table[0].eq(w["word_embedding.weight"][Pad]).all().item<bool>() && table[2].eq(w["word_embedding.weight"][Eos]).all().item<bool>());
+    }
+
+    /// <summary>
+    /// The reference's attention of one query (nh, d) at position i over the keys js of layer 0: the score
+    /// ((q + r_w_bias)·k_j + (q + r_r_bias)·r(R(i − j)) + (q + r_s_bias)·seg_embed[same]) / √d, softmax, values → (nh, d).
+    /// </summary>
+    private static Tensor HandAttention(Dictionary<string, Tensor> w, Tensor query, Tensor k, Tensor v, int i, IEnumerable<int> js)
+    {
+        var keys = js.ToArray();
+        var inverse = Enumerable.Range(0, H / 2).Select(j => 1.0 / Math.Pow(10000, 2.0 * j / H)).ToArray();
+        Tensor Sinusoid(int distance) => tensor(inverse.Select(f => (float)Math.Sin(distance * f)).Concat(inverse.Select(f => (float)Math.Cos(distance * f))).ToArray()); // (H)
+        var rw = w["layer.0.rel_attn.r_w_bias"]; var rr = w["layer.0.rel_attn.r_r_bias"]; var rs = w["layer.0.rel_attn.r_s_bias"];
+        var same = w["layer.0.rel_attn.seg_embed"][0];                                           // (nh, d): one segment
+        var result = zeros(A, D);
+        for (int a = 0; a < A; a++)
+        {
+            var scores = zeros(keys.Length);
+            for (int n = 0; n < keys.Length; n++)
+            {
+                int j = keys[n];
+                var kr = Sinusoid(i - j).matmul(w["layer.0.rel_attn.r"].reshape(H, H)).view(A, D);   // R(i − j) through r
+                var ac = (query[a] + rw[a]).dot(k[j, a]);
+                var bd = (query[a] + rr[a]).dot(kr[a]);
+                var ef = (query[a] + rs[a]).dot(same[a]);
+                scores[n] = (ac + bd + ef) / Math.Sqrt(D);
+            }
+            result[a] = scores.softmax(0).matmul(v.select(1, a).index_select(0, tensor(keys.Select(j => (long)j).ToArray()))); // (d)
+        }
+        return result;
+    }
+
+    /// <summary>vec (T, nh, d) through o (einsum ibnd,hnd->ibh), the residual on stream (T, H), LayerNorm, then the MLP block → (T, H).</summary>
+    private static Tensor HandPostAttention(Dictionary<string, Tensor> w, Tensor vec, Tensor stream)
+    {
+        long t = vec.shape[0];
+        var attention = vec.reshape(t, H).matmul(w["layer.0.rel_attn.o"].reshape(H, H).t());
+        var h1 = LayerNorm(attention + stream, "layer.0.rel_attn.layer_norm", w);
+        var u = h1.matmul(w["layer.0.ff.layer_1.weight"].t()) + w["layer.0.ff.layer_1.bias"];
+        var gelu = 0.5 * u * (1 + (u / Math.Sqrt(2)).erf());
+        return LayerNorm(gelu.matmul(w["layer.0.ff.layer_2.weight"].t()) + w["layer.0.ff.layer_2.bias"] + h1, "layer.0.ff.layer_norm", w);
+    }
+
+    [Fact]
+    public void The_query_stream_logits_equal_the_references_two_stream_formulas()
+    {
+        var dir = WriteCheckpoint("two-stream", layers: 1);
+        var w = Safetensors.Read(Path.Combine(dir, "model.safetensors")).ToDictionary(kv => kv.Key.Replace("transformer.", ""), kv => kv.Value);
+        using var model = Import(dir);
+        using var _ = no_grad();
+        var hfIds = tensor(new long[] { 9, 4, 15 });
+        int[] ranks = [2, 0, 1];                                                                 // the factorisation order: 1, 2, 0
+        var x = w["word_embedding.weight"].index_select(0, hfIds);                               // (T, H) content
+        var k = x.matmul(w["layer.0.rel_attn.k"].reshape(H, H)).view(3, A, D);
+        var v = x.matmul(w["layer.0.rel_attn.v"].reshape(H, H)).view(3, A, D);
+        var g = w["mask_emb"].view(1, H).expand(3, H);                                           // (T, H) the query stream's start
+        var qg = g.matmul(w["layer.0.rel_attn.q"].reshape(H, H)).view(3, A, D);
+        var vec = zeros(3, A, D);
+        // The query stream at i reads the content of the positions earlier in the order; position 1 (first) is never a target.
+        foreach (int i in new[] { 0, 2 })
+            vec[i] = HandAttention(w, qg[i], k, v, i, Enumerable.Range(0, 3).Where(j => ranks[j] < ranks[i]));
+        var g1 = HandPostAttention(w, vec, g);                                                   // (T, H)
+        var expected = g1.matmul(w["word_embedding.weight"].t()) + w["lm_loss.bias"];           // (T, V) lm_loss, tied
+        var logits = model.forward((hfIds + Special).unsqueeze(0), tensor(ranks.Select(r => (long)r).ToArray()).unsqueeze(0), null)[0].narrow(1, Special, V);
+        foreach (int i in new[] { 0, 2 })
+            Assert.True(logits[i].allclose(expected[i], 0, 1e-5), $"position {i}: query-stream logits differ by {(logits[i] - expected[i]).abs().max().item<float>()}");
     }
 
     private static Tensor LayerNorm(Tensor x, string name, Dictionary<string, Tensor> w)
