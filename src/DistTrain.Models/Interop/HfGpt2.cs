@@ -25,7 +25,10 @@ public static class HfGpt2
     public static GptConfig ReadConfig(string dir, int specialRows)
     {
         var path = Path.Combine(dir, "config.json");
-        return ReadConfig(JsonNode.Parse(File.ReadAllText(path))!.AsObject(), path, specialRows);
+        var json = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        if (json["architectures"] is JsonArray archs && archs.Any(a => (string?)a == HfGpt2Classifier.Architecture))
+            throw new InvalidDataException($"{path}: a {HfGpt2Classifier.Architecture} checkpoint is not a GPT-2 language model; load it with HfGpt2Classifier (a stage cannot start from one yet).");
+        return ReadConfig(json, path, specialRows);
     }
 
     /// <summary><see cref="ReadConfig(string, int)"/> on a parsed config.json (path names it in errors).</summary>

@@ -92,12 +92,14 @@ public sealed class HfGpt2ClassifierTests : IDisposable
     }
 
     [Fact]
-    public void A_score_bias_is_refused_by_name_and_heads_of_another_function_are_not_exported()
+    public void A_score_bias_is_refused_by_name_a_classifier_is_not_read_as_a_language_model_and_heads_of_another_function_are_not_exported()
     {
         var error = Assert.Throws<InvalidDataException>(() => HfGpt2Classifier.Load(WriteReference("bias", withBias: true), Special));
         Assert.Contains("score.bias is unmatched", error.Message);
 
-        var config = HfGpt2.ReadConfig(WriteReference("shape"), Special);
+        Assert.Contains("not a GPT-2 language model", Assert.Throws<InvalidDataException>(() => HfGpt2.ReadConfig(WriteReference("lm"), Special)).Message);
+
+        var (config, _, _) = HfGpt2Classifier.ReadConfig(WriteReference("shape"), Special);
         using (var withBias = new SequenceClassifier(new GptLanguageModel(config).Backbone, C, PoolingMode.Last))
             Assert.Contains("has no bias", Assert.Throws<InvalidOperationException>(() => HfGpt2Classifier.Export(withBias, Labels, Path.Combine(root, "x"), Special)).Message);
         using (var mean = new SequenceClassifier(new GptLanguageModel(config).Backbone, C, PoolingMode.Mean, headBias: false))
