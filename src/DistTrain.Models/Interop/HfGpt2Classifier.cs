@@ -96,8 +96,8 @@ public static class HfGpt2Classifier
         var config = HfGpt2.Config(c, vocab + specialRows, Architecture);
         config[SpecialIdsFrom] = vocab;
         config["pad_token_id"] = vocab;              // DistTrain's pad (0): the reference pools the last id that is not it
-        config["bos_token_id"] = vocab + bosOffset;
-        config["eos_token_id"] = vocab + eosOffset;
+        config["bos_token_id"] = vocab + BosId;
+        config["eos_token_id"] = vocab + EosId;
         config["num_labels"] = labels.Count;
         config["problem_type"] = "single_label_classification";
         var id2label = new JsonObject();
@@ -112,7 +112,8 @@ public static class HfGpt2Classifier
         File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new() { WriteIndented = true }) + "\n");
     }
 
-    private const int bosOffset = 1, eosOffset = 2;
+    /// <summary>DistTrain's bos and eos ids (SpecialTokens.Bos/Eos; this project does not reference DistTrain.Data).</summary>
+    private const int BosId = 1, EosId = 2;
 
     /// <summary>Refuses a classifier whose function the reference cannot compute, saying what differs.</summary>
     private static void Require(SequenceClassifier model)
