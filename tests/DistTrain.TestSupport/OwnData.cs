@@ -23,3 +23,19 @@ public static class OwnData
         return root;
     }
 }
+
+/// <summary>examples/hf-teacher.yaml with what it needs: a data root holding own-data/, the spec, the teacher's pre-training spec and its script.</summary>
+public static class HfTeacherExample
+{
+    /// <summary>The files of the example besides own-data/.</summary>
+    public static readonly string[] Files = ["hf-teacher.yaml", "hf-teacher-pretrain.yaml", "make-hf-teacher.sh"];
+
+    /// <summary>A data root of the test's own (own-data/ and <see cref="Files"/>); the teacher is not made yet.</summary>
+    public static string CopyTo(string into)
+    {
+        var root = Path.GetDirectoryName(OwnData.CopyTo(into))!;
+        var examples = Path.GetDirectoryName(OwnData.Folder)!;
+        foreach (var file in Files) File.Copy(Path.Combine(examples, file), Path.Combine(root, file));
+        return root;
+    }
+}

@@ -525,8 +525,8 @@ public static partial class SpecValidator
             if (!s.Kind.Trains()) Error(path, "only training stages export a model");
             else if (!ModelFamilies.HfModelTypes.ContainsKey(s.Model.Family))
                 Error(path, $"Hugging Face export of family '{SpecNames.Of(s.Model.Family)}' is not supported yet ({Supported}; see docs/interop.md)");
-            else if (s.Model.Family == ModelFamily.Gpt && s.Objective is not (ClmSpec or SftSpec or DpoSpec))
-                Error(path, "Hugging Face export needs a gpt language model (clm, sft or dpo), not a classifier or reward model");
+            else if (s.Model.Family == ModelFamily.Gpt && s.Objective is not (ClmSpec or SftSpec or DpoSpec) && !ExportsAsSequenceClassifier(s))
+                Error(path, "Hugging Face export needs a gpt language model (clm, sft or dpo) or a sequence classifier pooling the last token (GPT2ForSequenceClassification), not a token classifier or reward model");
             else if (IsBertLine(s.Model.Family) && !(s.Kind == StageKind.Pretrain && s.Objective is MlmSpec or RtdSpec) && !HfClassifier(s))
                 Error(path, $"Hugging Face export of a {SpecNames.Of(s.Model.Family)} needs its pre-training model (a pretrain stage with mlm{(s.Model.Family == ModelFamily.Electra ? " or rtd" : "")})"
                     + (s.Model.Family == ModelFamily.Electra ? "; an ELECTRA classifier's head (dense, GELU) is not DistTrain's (pooler, tanh)" : " or a finetune sequence classifier that pools [CLS] (pooling: cls, the default)"));
@@ -568,6 +568,14 @@ public static partial class SpecValidator
         private static bool HfClassifier(StageSpec s) =>
             s.Kind == StageKind.Finetune && s.Model.Family is ModelFamily.Bert or ModelFamily.Roberta or ModelFamily.Albert
             && s.Objective is ClassificationSpec { Pooling: null or SequencePooling.Cls } c && !c.Task.PerToken();
+
+        /// <summary>A sequence classifier (fine-tuned or distilled) that pools the last token: GPT2ForSequenceClassification's function.</summary>
+        private static bool ExportsAsSequenceClassifier(StageSpec s) => s.Objective switch
+        {
+            ClassificationSpec c => s.Kind == StageKind.Finetune && !c.Task.PerToken() && c.Pooling is null or SequencePooling.Last,
+            DistillSpec => s.Kind == StageKind.Distill,
+            _ => false,
+        };
 
         private static bool IsLanguageModel(StageSpec s) => s.Objective is MlmSpec or ClmSpec or SftSpec or PlmSpec or SpanCorruptionSpec;
 

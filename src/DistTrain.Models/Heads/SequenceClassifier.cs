@@ -11,21 +11,33 @@ public sealed class SequenceClassificationHead : nn.Module<Tensor, Tensor?, Tens
     private readonly Linear classifier;
     private readonly PoolingMode pooling;
 
-    public SequenceClassificationHead(int hidden, int numLabels, PoolingMode pooling, double dropout, double initStd) : base(nameof(SequenceClassificationHead))
+    /// <param name="bias">False: the classifier has no bias, as Hugging Face's GPT2ForSequenceClassification (<c>score</c>) has none.</param>
+    public SequenceClassificationHead(int hidden, int numLabels, PoolingMode pooling, double dropout, double initStd, bool bias = true) : base(nameof(SequenceClassificationHead))
     {
         if (numLabels <= 0) throw new ArgumentException($"numLabels must be > 0, got {numLabels}.", nameof(numLabels));
         this.pooling = pooling;
         // BERT fine-tunes through a dense+tanh pooler on [CLS]; GPT classifiers read the last token's state directly.
         if (pooling == PoolingMode.First) pooler = Init.Linear(nn.Linear(hidden, hidden), initStd);
         this.dropout = nn.Dropout(dropout);
-        classifier = Init.Linear(nn.Linear(hidden, numLabels), initStd);
+        classifier = Init.Linear(nn.Linear(hidden, numLabels, hasBias: bias), initStd);
+        Pooling = pooling;
+        HasPooler = pooler is not null;
         RegisterComponents();
     }
+
+    /// <summary>How the head summarises the sequence.</summary>
+    public PoolingMode Pooling { get; }
+
+    /// <summary>True when a dense+tanh pooler sits between the pooled state and the classifier (pooling First).</summary>
+    public bool HasPooler { get; }
+
+    /// <summary>The final linear layer (C, H) with its bias, if any.</summary>
+    public Linear Classifier => classifier;
 
     /// <summary>hidden (B, T, H), attentionMask (B, T) or null → logits (B, C).</summary>
     public override Tensor forward(Tensor hidden, Tensor? attentionMask)
     {
-        var pooled = Pooling.Pool(hidden, attentionMask, pooling);              // (B, H)
+        var pooled = Models.Pooling.Pool(hidden, attentionMask, pooling);       // (B, H)
         if (pooler is not null) pooled = pooler.forward(pooled).tanh();          // (B, H)
         return classifier.forward(dropout.forward(pooled));                      // (B, C)
     }
@@ -38,17 +50,21 @@ public sealed class SequenceClassifier : nn.Module<Tensor, Tensor?, Tensor?, Ten
     private readonly SequenceClassificationHead head;
 
     /// <param name="pooling">Null: the family's own (<see cref="PoolingMode.Last"/> for decoders and XLNet, else [CLS]).</param>
-    public SequenceClassifier(Backbone backbone, int numLabels, PoolingMode? pooling = null) : base(nameof(SequenceClassifier))
+    /// <param name="headBias">False: no classifier bias (the Hugging Face GPT2ForSequenceClassification layout; docs/interop.md).</param>
+    public SequenceClassifier(Backbone backbone, int numLabels, PoolingMode? pooling = null, bool headBias = true) : base(nameof(SequenceClassifier))
     {
         var c = backbone.Config;
         this.backbone = backbone;
-        head = new SequenceClassificationHead(c.HiddenSize, numLabels, pooling ?? Pooling.Default(c.PoolsLastToken), c.Dropout, c.InitStd);
+        head = new SequenceClassificationHead(c.HiddenSize, numLabels, pooling ?? Pooling.Default(c.PoolsLastToken), c.Dropout, c.InitStd, headBias);
         Classes = numLabels;
         RegisterComponents();
     }
 
     /// <summary>The encoder or decoder under the head.</summary>
     public Backbone Backbone => backbone;
+
+    /// <summary>The head on top of <see cref="Backbone"/>.</summary>
+    public SequenceClassificationHead Head => head;
 
     /// <summary>ids (B, T), attentionMask (B, T)?, segments (B, T)? → logits (B, C).</summary>
     public override Tensor forward(Tensor ids, Tensor? attentionMask, Tensor? segments)

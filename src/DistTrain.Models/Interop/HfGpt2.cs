@@ -26,6 +26,14 @@ public static class HfGpt2
     {
         var path = Path.Combine(dir, "config.json");
         var json = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        if (json["architectures"] is JsonArray archs && archs.Any(a => (string?)a == HfGpt2Classifier.Architecture))
+            throw new InvalidDataException($"{path}: a {HfGpt2Classifier.Architecture} checkpoint is not a GPT-2 language model; load it with HfGpt2Classifier (a stage cannot start from one yet).");
+        return ReadConfig(json, path, specialRows);
+    }
+
+    /// <summary><see cref="ReadConfig(string, int)"/> on a parsed config.json (path names it in errors).</summary>
+    internal static GptConfig ReadConfig(JsonObject json, string path, int specialRows)
+    {
         HfCheckpoint.RequireType(json, path, ModelType);
         int hidden = Int(json, path, "n_embd");
         var gelu = Str(json, "activation_function", "gelu_new") switch
@@ -60,19 +68,34 @@ public static class HfGpt2
     /// <exception cref="InvalidDataException">a tensor is missing, unmatched or of the wrong shape; the message lists the names.</exception>
     public static void Import(GptLanguageModel model, string dir, int specialRows, int bosId = 1, int eosId = 2)
     {
-        var raw = Safetensors.ReadDirectory(dir);
-        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!.AsObject();
+        var hf = ReadTensors(dir);
+        if (hf.Remove("lm_head.weight", out var head) && !(hf.TryGetValue("wte.weight", out var wte) && head.shape.SequenceEqual(wte.shape) && head.eq(wte).all().item<bool>()))
+            throw new InvalidDataException($"{dir}: lm_head.weight differs from wte.weight; an untied output layer is not supported.");
+        LoadBackbone(model.Backbone, hf, dir, specialRows, bosId, eosId, specialRowsAt: null);
+    }
+
+    /// <summary>A checkpoint's tensors by GPT2Model name: the "transformer." prefix and the causal-mask buffers removed.</summary>
+    internal static Dictionary<string, Tensor> ReadTensors(string dir)
+    {
         var hf = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (name, t) in raw)
+        foreach (var (name, t) in Safetensors.ReadDirectory(dir))
         {
             if (KnownBuffers.Any(name.EndsWith)) continue;  // causal-mask buffers older checkpoints saved; not weights
             hf[name.StartsWith("transformer.", StringComparison.Ordinal) ? name["transformer.".Length..] : name] = t;
         }
-        if (hf.Remove("lm_head.weight", out var head) && !(hf.TryGetValue("wte.weight", out var wte) && head.shape.SequenceEqual(wte.shape) && head.eq(wte).all().item<bool>()))
-            throw new InvalidDataException($"{dir}: lm_head.weight differs from wte.weight; an untied output layer is not supported.");
+        return hf;
+    }
 
-        var state = model.Backbone.state_dict();
-        var map = KeyMap(model.Backbone.Config.Layers);
+    /// <summary>
+    /// Copies the GPT2Model tensors of hf (every one must be consumed; <see cref="ReadTensors"/>) into backbone.
+    /// specialRowsAt: null for a reference vocabulary (the special rows are made from the eos and mean rows); otherwise
+    /// the HF row where DistTrain's own special rows were appended by <see cref="BackboneTensors"/>, which restores them.
+    /// </summary>
+    internal static void LoadBackbone(Backbone backbone, Dictionary<string, Tensor> hf, string dir, int specialRows, int bosId, int eosId, long? specialRowsAt)
+    {
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!.AsObject();
+        var state = backbone.state_dict();
+        var map = KeyMap(backbone.Config.Layers);
         var missing = map.Where(m => !hf.ContainsKey(m.Hf)).Select(m => m.Hf).ToList();
         var unmatched = hf.Keys.Except(map.Select(m => m.Hf)).ToList();
         var uncovered = state.Keys.Except(map.Select(m => m.Ours)).ToList();
@@ -89,10 +112,15 @@ public static class HfGpt2
             var target = state[ours];
             if (ours == TokenKey)
             {
-                long v = source.shape[0];
-                if (target.shape[0] != specialRows + v || target.shape[1] != source.shape[1])
-                    throw new InvalidDataException($"{dir}: wte.weight is ({v}, {source.shape[1]}); the model expects ({target.shape[0] - specialRows}, {target.shape[1]}).");
-                target.narrow(0, specialRows, v).copy_(source);
+                long v = specialRowsAt ?? source.shape[0];
+                if (target.shape[0] != specialRows + v || target.shape[1] != source.shape[1] || source.shape[0] != v + (specialRowsAt is null ? 0 : specialRows))
+                    throw new InvalidDataException($"{dir}: wte.weight is ({source.shape[0]}, {source.shape[1]}); the model expects ({target.shape[0] - (specialRowsAt is null ? specialRows : 0)}, {target.shape[1]}).");
+                target.narrow(0, specialRows, v).copy_(source.narrow(0, 0, v));
+                if (specialRowsAt is not null)
+                {
+                    target.narrow(0, 0, specialRows).copy_(source.narrow(0, v, specialRows));
+                    continue;
+                }
                 var mean = source.mean([0]);                                                  // (H)
                 int eos = config["eos_token_id"] is JsonValue e ? (int)e : -1;
                 var endOfText = eos >= 0 && eos < v ? source[eos] : mean;                    // (H)
@@ -110,24 +138,44 @@ public static class HfGpt2
     public static void Export(GptLanguageModel model, string dir, int specialRows, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var c = model.Backbone.Config;
-        if (c.ShareLayers || c.EmbeddingWidth != c.HiddenSize || c.Norm != NormPlacement.Pre)
-            throw new InvalidOperationException("only an unshared, unfactorised pre-LN GPT has a GPT-2 layout.");
         Directory.CreateDirectory(dir);
-        var state = model.Backbone.state_dict();
         using var _ = no_grad();
+        Safetensors.Write(Path.Combine(dir, "model.safetensors"), BackboneTensors(model.Backbone, specialRows, appendSpecialRows: false),
+            new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["format"] = "pt" });
+        var config = Config(c, c.VocabSize - specialRows, "GPT2LMHeadModel");
+        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new() { WriteIndented = true }) + "\n");
+    }
+
+    /// <summary>
+    /// The backbone's tensors under "transformer." + GPT2Model names (Conv1D weights transposed). The special rows are
+    /// dropped, or, with appendSpecialRows, moved after the tokenizer's rows so that they survive the export.
+    /// </summary>
+    internal static List<KeyValuePair<string, Tensor>> BackboneTensors(Backbone backbone, int specialRows, bool appendSpecialRows)
+    {
+        var c = backbone.Config;
+        if (c is not GptConfig || c.ShareLayers || c.EmbeddingWidth != c.HiddenSize || c.Norm != NormPlacement.Pre)
+            throw new InvalidOperationException("only an unshared, unfactorised pre-LN GPT has a GPT-2 layout.");
+        var state = backbone.state_dict();
         var tensors = new List<KeyValuePair<string, Tensor>>();
         foreach (var (ours, name, transpose) in KeyMap(c.Layers))
         {
             var t = state[ours];
-            if (ours == TokenKey) t = t.narrow(0, specialRows, t.shape[0] - specialRows);
+            if (ours == TokenKey)
+            {
+                var own = t.narrow(0, specialRows, t.shape[0] - specialRows);                // (V, H)
+                t = appendSpecialRows ? cat([own, t.narrow(0, 0, specialRows)], 0) : own;    // (V [+ specials], H)
+            }
             tensors.Add(KeyValuePair.Create("transformer." + name, transpose ? t.t().contiguous() : t));
         }
-        Safetensors.Write(Path.Combine(dir, "model.safetensors"), tensors, new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["format"] = "pt" });
+        return tensors;
+    }
 
-        int vocab = c.VocabSize - specialRows;
+    /// <summary>config.json for a GPT-2 of c's shape with vocab rows in its table.</summary>
+    internal static JsonObject Config(ModelConfig c, int vocab, string architecture)
+    {
         var config = new JsonObject
         {
-            ["architectures"] = new JsonArray("GPT2LMHeadModel"),
+            ["architectures"] = new JsonArray(architecture),
             ["model_type"] = ModelType,
             ["vocab_size"] = vocab,
             ["n_positions"] = c.MaxPositions,
@@ -147,7 +195,7 @@ public static class HfGpt2
         };
         // GPT-2's own vocabulary ends with <|endoftext|>, its bos and eos.
         if (vocab == 50257) { config["bos_token_id"] = 50256; config["eos_token_id"] = 50256; }
-        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new() { WriteIndented = true }) + "\n");
+        return config;
     }
 
     private const string TokenKey = "embeddings.token.weight";

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using DistTrain.Contracts.Specs;
 using DistTrain.Data.Tokenization;
@@ -23,16 +24,21 @@ public static class HfExport
     {
         if (!ModelFamilies.HfModelTypes.TryGetValue(stage.Model.Family, out var type))
             throw new NotSupportedException($"stage '{stage.Name}': Hugging Face export of family '{SpecNames.Of(stage.Model.Family)}' is not supported yet (see docs/interop.md)");
+        var metadata = new Dictionary<string, string> { ["disttrain_stage"] = stage.Name };
         try
         {
-            HfFamilies.For(type, $"stage '{stage.Name}'").Export(model, dir, TokenizerSpec.SpecialIds, new Dictionary<string, string> { ["disttrain_stage"] = stage.Name });
+            // A GPT sequence classifier (fine-tuned or distilled) is GPT2ForSequenceClassification, with the class names of its classes.json.
+            if (model is SequenceClassifier gptClassifier && gptClassifier.Backbone.Config is GptConfig)
+                HfGpt2Classifier.Export(gptClassifier, ClassesOf(artifacts, gptClassifier.Classes), dir, TokenizerSpec.SpecialIds, metadata);
+            else
+                HfFamilies.For(type, $"stage '{stage.Name}'").Export(model, dir, TokenizerSpec.SpecialIds, metadata);
         }
         catch (NotSupportedException e)
         {
             throw new NotSupportedException($"stage '{stage.Name}': {e.Message}", e);
         }
         // A classifier's config.json names its classes (the family writer only knows their number).
-        if (model is SequenceClassifier && StageInputs.ClassesOfTrained(job, stage, artifacts) is { Count: > 0 } classes)
+        if (model is SequenceClassifier { Backbone.Config: not GptConfig } && StageInputs.ClassesOfTrained(job, stage, artifacts) is { Count: > 0 } classes)
         {
             var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!.AsObject();
             HfEncoderLayout.SetLabels(config, classes);
@@ -45,6 +51,15 @@ public static class HfExport
         File.WriteAllText(Path.Combine(dir, "README.md"), Card(stage, artifacts, dir));
     }
 
+    /// <summary>A classifier stage's class names, in the order of its logits.</summary>
+    private static IReadOnlyList<string> ClassesOf(StageArtifacts artifacts, int count)
+    {
+        var names = File.Exists(artifacts.Classes) ? JsonSerializer.Deserialize<string[]>(File.ReadAllText(artifacts.Classes)) : null;
+        if (names is null || names.Length != count)
+            throw new InvalidDataException($"{artifacts.Classes}: the stage's class names are missing or do not match its {count} classes");
+        return names;
+    }
+
     /// <summary>The model card: what the stage trained on, for how long, and the metrics it ended with (from metrics.json).</summary>
     private static string Card(StageSpec stage, StageArtifacts artifacts, string dir)
     {
@@ -52,6 +67,8 @@ public static class HfExport
         card.AppendLine($"# {artifacts.JobId} / {stage.Name}").AppendLine();
         var architecture = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))?["architectures"]?[0]?.ToString() ?? "?";
         card.AppendLine($"A Hugging Face-layout model (`{architecture}`) trained with DistTrain.").AppendLine();
+        if (architecture == HfGpt2Classifier.Architecture)
+            card.AppendLine($"DistTrain's special ids follow the tokenizer's (see `{HfGpt2Classifier.SpecialIdsFrom}` in config.json): inputs are cls + text + sep.").AppendLine();
         card.AppendLine($"- stage kind: {SpecNames.Of(stage.Kind)}, objective: {(stage.Objective is { } o ? SpecNames.Of(o.Kind) : "none")}");
         card.AppendLine($"- data: {Describe(stage.Data.Source)} ({SpecNames.Of(stage.Data.Split)} split, sequence length {stage.Data.SeqLen})");
         card.AppendLine($"- tokenizer: {(new[] { "vocab.json", "tokenizer.json", "vocab.txt" }.Any(f => File.Exists(Path.Combine(artifacts.Tokenizer, f))) ? "the files in this folder" : "GPT-2's own (no files written; load `gpt2`'s tokenizer)")}");

@@ -159,6 +159,8 @@ public static class ObjectiveFactory
             throw new InvalidOperationException($"stage '{stage.Name}': model.vocab_size {stage.Model.VocabSize} differs from the tokenizer's {vocab} ids ({tokenizer.Identity}); omit vocab_size to take the tokenizer's");
         var config = HfImport.Align(ModelBuilder.Config(stage.Model, stage.Objective, vocab), job, stage, dataRoot);
         Backbone Backbone() => ModelFactory.CreateBackbone(config);
+        // A classifier exported to Hugging Face is GPT2ForSequenceClassification, whose score layer has no bias (docs/interop.md).
+        bool HeadBias() => stage.Outputs.Export is not ExportFormat.Hf;
         int Classes() => classes.Count > 0 ? classes.Count : throw new InvalidOperationException($"stage '{stage.Name}': a classifier needs its classes, and none are known");
         // T5 classifies text-to-text: the whole encoder-decoder, scoring one label word per class.
         T5TextClassifier TextToText() => new((T5Model)ModelFactory.Create(config), StageData.LabelWords(tokenizer, classes));
@@ -178,9 +180,9 @@ public static class ObjectiveFactory
             (StageKind.Finetune, ClassificationSpec) when config is T5Config => TextToText(),
             (StageKind.Distill, _) when config is T5Config => TextToText(),
             (StageKind.Finetune, ClassificationSpec c) when c.Task.PerToken() => new TokenClassifier(Backbone(), Classes()),
-            (StageKind.Finetune, ClassificationSpec c) => new SequenceClassifier(Backbone(), Classes(), Pooling(c.Pooling)),
+            (StageKind.Finetune, ClassificationSpec c) => new SequenceClassifier(Backbone(), Classes(), Pooling(c.Pooling), HeadBias()),
             (StageKind.Reward, _) => new RewardModel(Backbone()),
-            (StageKind.Distill, _) => new SequenceClassifier(Backbone(), Classes()),
+            (StageKind.Distill, _) => new SequenceClassifier(Backbone(), Classes(), headBias: HeadBias()),
             _ => throw new NotSupportedException($"stage '{stage.Name}' ({stage.Kind}) has no model of its own"),
         };
     }

@@ -10,14 +10,14 @@ namespace DistTrain.Models.Tests.Interop;
 /// </summary>
 public sealed class HfGpt2Tests : IDisposable
 {
-    private const int Special = 38;   // DistTrain's own ids before a tokenizer's (TokenizerSpec.SpecialIds)
-    private const int V = 20, H = 16, L = 2, A = 2, I = 64, P = 8, Eos = 19;
+    internal const int Special = 38;   // DistTrain's own ids before a tokenizer's (TokenizerSpec.SpecialIds)
+    internal const int V = 20, H = 16, L = 2, A = 2, I = 64, P = 8, Eos = 19;
     private readonly string root = Directory.CreateTempSubdirectory("hf-gpt2-").FullName;
 
     public void Dispose() => Directory.Delete(root, recursive: true);
 
     /// <summary>Random GPT2LMHeadModel tensors under their HF names, plus the causal-mask buffer older checkpoints carry.</summary>
-    private static List<KeyValuePair<string, Tensor>> ReferenceTensors()
+    internal static List<KeyValuePair<string, Tensor>> ReferenceTensors()
     {
         Tiny.Seed(7);
         var t = new List<KeyValuePair<string, Tensor>>();
@@ -132,7 +132,7 @@ public sealed class HfGpt2Tests : IDisposable
     }
 
     /// <summary>One GPT-2 block from its Conv1D tensors (x · W + b, W (in, out)), written from the paper's formulas.</summary>
-    private static Tensor HandBlock(Dictionary<string, Tensor> w, int layer, Tensor x)
+    internal static Tensor HandBlock(Dictionary<string, Tensor> w, int layer, Tensor x)
     {
         string p = $"h.{layer}.";
         long t = x.shape[0], hd = H / A;
@@ -153,7 +153,7 @@ public sealed class HfGpt2Tests : IDisposable
         return x + gelu.matmul(w[p + "mlp.c_proj.weight"]) + w[p + "mlp.c_proj.bias"];                                          // (T, H)
     }
 
-    private static Tensor HandNorm(Tensor x, Tensor gain, Tensor bias)
+    internal static Tensor HandNorm(Tensor x, Tensor gain, Tensor bias)
     {
         var mean = x.mean([1], keepdim: true);
         var variance = (x - mean).pow(2).mean([1], keepdim: true);                      // biased, as LayerNorm
