@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using Akka.Event;
 using Akka.Persistence;
+using Akka.Persistence.Journal;
 using Akka.Persistence.Query;
 using Akka.Persistence.Sql.Query;
 using Akka.Streams;
@@ -256,9 +257,12 @@ public sealed class JobManagerActor : ReceivePersistentActor
     private void PersistFacts(List<IJobJournalEvent> facts)
     {
         if (facts.Count == 0) return;
-        PersistAll(facts.ToList(), Applied);
+        PersistAll(facts.Select(WithTag).ToList(), t => Applied((IJobJournalEvent)t.Payload));
         facts.Clear();
     }
+
+    /// <summary>Each record is tagged with its job, so the read side (<see cref="JobEventFeed"/>) queries one job's records.</summary>
+    private static Tagged WithTag(IJobJournalEvent e) => new(e, [JobEventFeed.TagOf(e.JobId)]);
 
     private void Submit(SubmitJob m)
     {
@@ -276,9 +280,9 @@ public sealed class JobManagerActor : ReceivePersistentActor
         var spec = parsed.Spec!;
         string id = $"{spec.Name}-{Now:yyyyMMdd-HHmmss}-{Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant()}";
         var replyTo = Sender;
-        Persist(new JobSubmitted(id, spec.Name, spec.Priority, m.SpecYaml, m.Quick, Now), e =>
+        Persist(WithTag(new JobSubmitted(id, spec.Name, spec.Priority, m.SpecYaml, m.Quick, Now)), t =>
         {
-            Applied(e);
+            Applied((IJobJournalEvent)t.Payload);
             _log.Info("job {0} submitted ({1} stage(s), priority {2})", id, spec.Stages.Count, spec.Priority);
             replyTo.Tell(new SubmitOutcome(id, []));
             RequestSchedule();
