@@ -168,6 +168,8 @@ public sealed class SnapshotRecoveryTests
             await Until(jobs, v => v.Count == 2, ct);
             await AssertMatchesTheWholeJournal(system, jobs, ct);
             Assert.Equal(JsonSerializer.Serialize(j2Events, Json), JsonSerializer.Serialize(await WatchToEnd(jobs, j2, 0, ct), Json));
+            // The rebuilt book is saved as the newest snapshot, in place of the unreadable one.
+            while ((await NewestSnapshot(system, ct))!.Snapshot is not JobBookSnapshot) await Task.Delay(50, ct);
             await node.StopAsync(ct);
         }
     }
