@@ -36,7 +36,7 @@ public static class AkkaNode
     {
         settings.Validate();
         var store = settings.IsCoordinator ? JobStore.Parse(settings.JobStore, settings.RunRoot) : null;
-        if (store is not null) services.AddSingleton<IJobService>(sp => new ActorJobService(sp.GetRequiredService<ActorRegistry>()));
+        if (store is not null) services.AddSingleton<IJobService>(sp => new ActorJobService(sp.GetRequiredService<ActorRegistry>(), new JobEventFeed(sp.GetRequiredService<ActorSystem>())));
         bool kubernetes = settings.Discovery == NodeSettings.KubernetesDiscovery;
         // On Kubernetes, cluster bootstrap finds the other pods through the API server; k8s.hocon says how.
         string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon"))
@@ -69,7 +69,7 @@ public static class AkkaNode
                 string? dataRoot = settings.DataRoot;
                 builder
                     .WithSqlPersistence(store.ConnectionString, store.Provider, autoInitialize: true)
-                    .WithCustomSerializer(JobJournalSerializer.Id, [typeof(IJobJournalEvent)], system => new JobJournalSerializer(system))
+                    .WithCustomSerializer(JobJournalSerializer.Id, JobJournalSerializer.Bindings, system => new JobJournalSerializer(system))
                     .WithSingleton<JobManagerProxyKey>(JobManagerName,
                         (_, registry, _) => JobManagerActor.Props(registry.Get<CoordinatorProxyKey>(), inference, settings.RunRoot, dataRoot),
                         singletonOptions, createProxyToo: true);

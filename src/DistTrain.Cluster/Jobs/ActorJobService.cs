@@ -12,12 +12,11 @@ public sealed class JobManagerProxyKey;
 
 /// <summary>
 /// <see cref="IJobService"/> over the job manager singleton (through its proxy, so it works from any coordinator
-/// node and across a fail-over) and the coordinator's worker registry. Every call is bounded by a timeout.
+/// node and across a fail-over) and the coordinator's worker registry; watches are served by the read side
+/// (<see cref="JobEventFeed"/>), from the journal. Every call is bounded by a timeout.
 /// </summary>
-public sealed class ActorJobService(IActorRegistry registry, TimeSpan? timeout = null) : IJobService
+public sealed class ActorJobService(IActorRegistry registry, JobEventFeed feed, TimeSpan? timeout = null) : IJobService
 {
-    private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(10);
-    private const int MaxSilentPolls = 12;   // consecutive unanswered polls (about 3 minutes without a singleton) before a watch gives up
     private readonly TimeSpan _timeout = timeout ?? TimeSpan.FromSeconds(30);
 
     private Task<IActorRef> Jobs(CancellationToken ct) => registry.GetAsync<JobManagerProxyKey>(ct);
@@ -41,32 +40,16 @@ public sealed class ActorJobService(IActorRegistry registry, TimeSpan? timeout =
         return (reply.Outcome, reply.Job);
     }
 
+    /// <remarks>
+    /// The job manager holds no watchers: the events come from the journal. Only a job the read journal has not seen
+    /// yet (submitted a moment ago, or unknown) is looked up in the job manager, which knows every job it accepted.
+    /// </remarks>
     public async IAsyncEnumerable<JobEvent> WatchAsync(string jobId, long afterSequence, [EnumeratorCancellation] CancellationToken ct)
     {
-        var jobs = await Jobs(ct);
-        long after = afterSequence;
-        int silent = 0;
-        while (true)
-        {
-            JobEventsPage page;
-            try
-            {
-                page = await jobs.Ask<JobEventsPage>(new GetJobEvents(jobId, after, 512, PollWait), PollWait + TimeSpan.FromSeconds(5), ct);
-                silent = 0;
-            }
-            catch (AskTimeoutException) when (++silent < MaxSilentPolls)
-            {
-                continue;   // the singleton is moving to another node; its proxy buffers until it is back
-            }
-            if (!page.Found) throw new KeyNotFoundException($"no job '{jobId}'");
-            foreach (var e in page.Events)
-            {
-                yield return e;
-                after = e.Sequence;
-                if (e.Body is JobFinished) yield break;
-            }
-            if (page.Ended) yield break;
-        }
+        if (!await feed.ContainsAsync(jobId, _timeout, ct) && await GetAsync(jobId, ct) is null)
+            throw new KeyNotFoundException($"no job '{jobId}'");
+        await foreach (var e in feed.WatchAsync(jobId, afterSequence, ct))
+            yield return e;
     }
 
     public async Task<IReadOnlyList<WorkerView>> WorkersAsync(CancellationToken ct)

@@ -22,11 +22,13 @@ public sealed class StageEntry(StageSpec spec)
     public StageView View() => new(Name, Spec.Kind.ToString().ToLowerInvariant(), State, Step, TotalSteps, Metrics, Error);
 }
 
-/// <summary>One job in the book: its spec, state, stages and the numbered events a watcher replays.</summary>
+/// <summary>
+/// One job in the book: its spec, state and stages. Its events are numbered here but not kept: the book hands each to
+/// its sink, and watchers replay them from the journal (<see cref="JobEventFeed"/>), so a finished job costs the book
+/// its views only, however many progress records it had.
+/// </summary>
 public sealed class JobEntry
 {
-    private readonly List<JobEvent> _events = new();
-
     internal JobEntry(JobSubmitted s, JobSpec spec, long order)
     {
         (JobId, Name, Priority, SpecYaml, Quick, Submitted, Spec, Order) = (s.JobId, s.Name, s.Priority, s.SpecYaml, s.Quick, s.At, spec, order);
@@ -47,7 +49,8 @@ public sealed class JobEntry
     public bool CancelRequested { get; internal set; }
     /// <summary>Stages in dependency order.</summary>
     public IReadOnlyList<StageEntry> Stages { get; }
-    public IReadOnlyList<JobEvent> Events => _events;
+    /// <summary>Events so far: the number of the last one (they are numbered from 1 without gaps).</summary>
+    public long EventCount { get; internal set; }
 
     public StageEntry Stage(string name) => Stages.FirstOrDefault(s => s.Name == name)
         ?? throw new KeyNotFoundException($"job {JobId} has no stage '{name}'");
@@ -57,7 +60,7 @@ public sealed class JobEntry
 
     public JobView View() => new(JobId, Name, Priority, State, Submitted, Stages.Select(s => s.View()).ToList(), Error);
 
-    internal void Emit(DateTimeOffset at, JobEventBody body) => _events.Add(new JobEvent(_events.Count + 1, at, body));
+    internal JobEvent Next(DateTimeOffset at, JobEventBody body) => new(++EventCount, at, body);
 }
 
 /// <summary>
@@ -73,7 +76,9 @@ public sealed class JobEntry
 ///   Running → Cancelled  cancelled
 /// Succeeded, Failed and Cancelled are final for both.
 /// </summary>
-public sealed class JobBook
+/// <param name="emitted">Receives every event a record produces, numbered, as it is applied (the actor publishes them;
+/// the read side streams them to a watcher; tests collect them).</param>
+public sealed class JobBook(Action<JobEntry, JobEvent>? emitted = null)
 {
     private readonly Dictionary<string, JobEntry> _jobs = new();
     private long _order;
@@ -91,7 +96,7 @@ public sealed class JobBook
             if (!parsed.Ok) throw new InvalidOperationException($"journal holds an invalid spec for {submitted.JobId}: {string.Join("; ", parsed.Errors)}");
             var entry = new JobEntry(submitted, parsed.Spec!, _order++);
             _jobs.Add(submitted.JobId, entry);
-            foreach (var s in entry.Stages) entry.Emit(e.At, new StageChanged(s.View()));
+            foreach (var s in entry.Stages) Emit(entry, e.At, new StageChanged(s.View()));
             return entry;
         }
         var job = _jobs.GetValueOrDefault(e.JobId) ?? throw new InvalidOperationException($"journal record for unknown job {e.JobId}: {e.GetType().Name}");
@@ -105,7 +110,7 @@ public sealed class JobBook
                 var stage = job.Stage(st.Stage);
                 Move(stage, JobState.Running, JobState.Queued);
                 if (job.State == JobState.Queued) job.State = JobState.Running;
-                job.Emit(e.At, new StageChanged(stage.View()));
+                Emit(job, e.At, new StageChanged(stage.View()));
                 break;
             }
             case StageProgressed p:
@@ -113,13 +118,13 @@ public sealed class JobBook
                 var stage = job.Stage(p.Stage);
                 stage.Step = Math.Max(stage.Step, p.Step + 1);
                 stage.TotalSteps = p.TotalSteps;
-                job.Emit(e.At, new StageProgress(p.Stage, p.Rank, p.Step, p.TotalSteps, p.Loss, p.TokensPerSecond));
+                Emit(job, e.At, new StageProgress(p.Stage, p.Rank, p.Step, p.TotalSteps, p.Loss, p.TokensPerSecond));
                 break;
             }
             case StageCheckpointed c:
                 job.Stage(c.Stage).Checkpoint = (c.Path, c.Step);
                 job.Stage(c.Stage).Step = Math.Max(job.Stage(c.Stage).Step, c.Step);
-                job.Emit(e.At, new StageCheckpointSaved(c.Stage, c.Step, c.Path));
+                Emit(job, e.At, new StageCheckpointSaved(c.Stage, c.Step, c.Path));
                 break;
             case StageEnded end:
             {
@@ -129,40 +134,46 @@ public sealed class JobBook
                 stage.Error = end.Error;
                 stage.Metrics = end.Metrics;
                 if (end.State == JobState.Succeeded) stage.Step = stage.TotalSteps;
-                job.Emit(e.At, new StageChanged(stage.View()));
-                if (end.Metrics.Count > 0) job.Emit(e.At, new StageEvaluated(end.Stage, stage.Step, end.Metrics));
-                if (end.Error is not null) job.Emit(e.At, new JobError($"stage {end.Stage}: {end.Error}"));
+                Emit(job, e.At, new StageChanged(stage.View()));
+                if (end.Metrics.Count > 0) Emit(job, e.At, new StageEvaluated(end.Stage, stage.Step, end.Metrics));
+                if (end.Error is not null) Emit(job, e.At, new JobError($"stage {end.Stage}: {end.Error}"));
                 break;
             }
             case StageRequeued r:
             {
                 var stage = job.Stage(r.Stage);
                 Move(stage, JobState.Queued, JobState.Running);
-                job.Emit(e.At, new StageChanged(stage.View()));
-                job.Emit(e.At, new JobError($"stage {r.Stage}: {r.Reason}"));
+                Emit(job, e.At, new StageChanged(stage.View()));
+                Emit(job, e.At, new JobError($"stage {r.Stage}: {r.Reason}"));
                 break;
             }
             case JobCancelRequested:
                 job.CancelRequested = true;
                 break;
             case JobNoted n:
-                job.Emit(e.At, new JobError(n.Message));
+                Emit(job, e.At, new JobError(n.Message));
                 break;
             case StageRestarted r:
                 job.Stage(r.Stage).Restarts = Math.Max(job.Stage(r.Stage).Restarts, r.Restarts);
-                job.Emit(e.At, new JobError(r.Message));
+                Emit(job, e.At, new JobError(r.Message));
                 break;
             case JobEnded end:
                 if (job.State.IsFinal()) throw new InvalidOperationException($"job {job.JobId} ended twice");
                 if (!end.State.IsFinal()) throw new InvalidOperationException($"job {job.JobId} cannot end as {end.State}");
                 job.State = end.State;
                 job.Error = end.Error;
-                job.Emit(e.At, new JobFinished(job.View()));
+                Emit(job, e.At, new JobFinished(job.View()));
                 break;
             default:
                 throw new InvalidOperationException($"unknown journal record {e.GetType().Name}");
         }
         return job;
+    }
+
+    private void Emit(JobEntry job, DateTimeOffset at, JobEventBody body)
+    {
+        var ev = job.Next(at, body);
+        emitted?.Invoke(job, ev);
     }
 
     private static void Move(StageEntry stage, JobState to, params JobState[] from)
@@ -196,6 +207,39 @@ public sealed class JobBook
                 : (queued, JobState.Cancelled, "cancelled by request");
         }
         return job.Stages.All(s => s.State == JobState.Succeeded) ? ([], JobState.Succeeded, null) : null;
+    }
+
+    /// <summary>The whole book as data, for a journal snapshot: recovery restores it and replays only the records after it.</summary>
+    public JobBookSnapshot Snapshot() => new(JobBookSnapshot.CurrentFormat, _order, _jobs.Values.OrderBy(j => j.Order).Select(j =>
+        new JobSnapshot(new JobSubmitted(j.JobId, j.Name, j.Priority, j.SpecYaml, j.Quick, j.Submitted), j.Order, j.State, j.Error,
+            j.CancelRequested, j.EventCount, j.Stages.Select(s => new StageSnapshot(s.Name, s.State, s.Step, s.TotalSteps, s.Attempts,
+                s.Restarts, s.Error, s.Metrics, s.Checkpoint?.Path, s.Checkpoint?.Step ?? 0)).ToList())).ToList());
+
+    /// <summary>
+    /// The book a snapshot describes. A snapshot that does not fit this code (another format, a spec that no longer
+    /// parses, stages that differ from the spec's) is refused with <see cref="InvalidDataException"/>, never half-read.
+    /// </summary>
+    public static JobBook Restore(JobBookSnapshot snapshot, Action<JobEntry, JobEvent>? emitted = null)
+    {
+        if (snapshot.Format != JobBookSnapshot.CurrentFormat)
+            throw new InvalidDataException($"job book snapshot format {snapshot.Format}; this build reads format {JobBookSnapshot.CurrentFormat}");
+        var book = new JobBook(emitted) { _order = snapshot.NextOrder };
+        foreach (var j in snapshot.Jobs)
+        {
+            var parsed = JobSpecs.Load(j.Submitted.SpecYaml, quick: j.Submitted.Quick);
+            if (!parsed.Ok) throw new InvalidDataException($"snapshot holds an invalid spec for {j.Submitted.JobId}: {string.Join("; ", parsed.Errors)}");
+            var entry = new JobEntry(j.Submitted, parsed.Spec!, j.Order) { State = j.State, Error = j.Error, CancelRequested = j.CancelRequested, EventCount = j.EventCount };
+            if (!entry.Stages.Select(s => s.Name).SequenceEqual(j.Stages.Select(s => s.Name)))
+                throw new InvalidDataException($"snapshot of job {j.Submitted.JobId} has stages [{string.Join(", ", j.Stages.Select(s => s.Name))}], its spec [{string.Join(", ", entry.Stages.Select(s => s.Name))}]");
+            foreach (var (stage, s) in entry.Stages.Zip(j.Stages))
+            {
+                (stage.State, stage.Step, stage.TotalSteps, stage.Attempts, stage.Restarts, stage.Error) = (s.State, s.Step, s.TotalSteps, s.Attempts, s.Restarts, s.Error);
+                stage.Metrics = new Dictionary<string, double>(s.Metrics);
+                stage.Checkpoint = s.CheckpointPath is { } path ? (path, s.CheckpointStep) : null;
+            }
+            if (!book._jobs.TryAdd(entry.JobId, entry)) throw new InvalidDataException($"snapshot holds job {entry.JobId} twice");
+        }
+        return book;
     }
 
     /// <summary>Counts for the queue gauge: jobs waiting for their first stage, and jobs running.</summary>

@@ -53,14 +53,27 @@ public sealed record JobNoted(string JobId, string Message, DateTimeOffset At) :
 public sealed record JobEnded(string JobId, JobState State, string? Error, DateTimeOffset At) : IJobJournalEvent;
 
 /// <summary>
-/// Journal serialization: System.Text.Json with the record's name as the manifest, so the stored rows are readable
-/// and independent of .NET type names and assembly versions.
+/// Journal and snapshot serialization: System.Text.Json with the record's name as the manifest, so the stored rows are
+/// readable and independent of .NET type names and assembly versions.
 /// </summary>
+/// <remarks>
+/// A journal record that cannot be read stops recovery (skipping it would lose a job). A snapshot that cannot be read
+/// (corrupt JSON, another format) is returned as <see cref="UnreadableSnapshot"/>: the job manager then rebuilds its book
+/// from the journal, which keeps every record.
+/// </remarks>
 public sealed class JobJournalSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
 {
     public const string Id = "disttrain-jobs";
 
-    private static readonly JsonSerializerOptions Json = new() { Converters = { new JsonStringEnumConverter() } };
+    /// <summary>The types this serializer is bound to (Akka.Hosting's <c>WithCustomSerializer</c>).</summary>
+    public static readonly Type[] Bindings = [typeof(IJobJournalEvent), typeof(JobBookSnapshot)];
+
+    // Losses and metrics may be NaN or infinite (a diverged run is recorded, then failed): JSON has no such numbers.
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        Converters = { new JsonStringEnumConverter() },
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     private static readonly Dictionary<string, Type> Types = typeof(IJobJournalEvent).Assembly.GetTypes()
         .Where(t => t.IsClass && !t.IsAbstract && typeof(IJobJournalEvent).IsAssignableFrom(t))
@@ -74,8 +87,28 @@ public sealed class JobJournalSerializer(ExtendedActorSystem system) : Serialize
 
     public override object FromBinary(byte[] bytes, string manifest)
     {
+        if (manifest == nameof(JobBookSnapshot)) return ReadSnapshot(bytes);
         if (!Types.TryGetValue(manifest, out var type))
             throw new SerializationException($"unknown job journal record '{manifest}': {Encoding.UTF8.GetString(bytes.AsSpan(0, Math.Min(bytes.Length, 200)))}");
         return JsonSerializer.Deserialize(bytes, type, Json) ?? throw new SerializationException($"empty job journal record '{manifest}'");
+    }
+
+    private static object ReadSnapshot(byte[] bytes)
+    {
+        try
+        {
+            // The format is read first, so a snapshot of another shape is refused by its number, not by a parse error.
+            using var doc = JsonDocument.Parse(bytes);
+            if (!doc.RootElement.TryGetProperty(nameof(JobBookSnapshot.Format), out var format) || !format.TryGetInt32(out int f))
+                return new UnreadableSnapshot("it has no format number");
+            if (f != JobBookSnapshot.CurrentFormat)
+                return new UnreadableSnapshot($"it is of format {f}; this build reads format {JobBookSnapshot.CurrentFormat}");
+            return doc.RootElement.Deserialize<JobBookSnapshot>(Json) is { Jobs: not null } snapshot
+                ? snapshot : new UnreadableSnapshot("it is empty");
+        }
+        catch (JsonException e)
+        {
+            return new UnreadableSnapshot($"it is not valid JSON ({e.Message})");
+        }
     }
 }

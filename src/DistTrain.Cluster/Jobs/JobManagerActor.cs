@@ -1,7 +1,13 @@
 using System.Security.Cryptography;
 using Akka.Actor;
+using Akka.Configuration;
 using Akka.Event;
 using Akka.Persistence;
+using Akka.Persistence.Journal;
+using Akka.Persistence.Query;
+using Akka.Persistence.Sql.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
 using DistTrain.Cluster.Coordination;
 using DistTrain.Contracts.Protocols;
 using DistTrain.Contracts.Specs;
@@ -17,24 +23,36 @@ namespace DistTrain.Cluster.Jobs;
 /// before acting on it. On recovery — after a kill -9 of its node, on the same or another coordinator node —
 /// stages that were running are queued again and resume from their last recorded checkpoint.
 /// </summary>
-public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
+/// <remarks>
+/// It serves no watchers: <see cref="JobEventFeed"/> reads the same journal. Every <c>disttrain.jobs.snapshot-every</c>
+/// records it saves a snapshot of its book (and deletes the older ones), so recovery reads that snapshot and the records
+/// after it. The journal keeps every record: the read side replays a job's records from it, and a snapshot that cannot
+/// be read is not fatal, the book is rebuilt from the journal instead.
+/// </remarks>
+public sealed class JobManagerActor : ReceivePersistentActor
 {
     public const string PersistenceIdValue = "disttrain-jobs";
+    public const string SnapshotEverySetting = "disttrain.jobs.snapshot-every";
+    /// <summary>Used where the configuration does not say (cluster-config/akka.hocon does).</summary>
+    public const int DefaultSnapshotEvery = 1000;
     private const int DefaultListLimit = 100, MaxListLimit = 1000;
+    private static readonly TimeSpan RebuildTimeout = TimeSpan.FromMinutes(5);
 
     private readonly IActorRef _coordinator;
     private readonly IInferenceRunner _inference;
     private readonly string _runRoot;
     private readonly string? _dataRoot;
+    private readonly int _snapshotEvery;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly JobBook _book = new();
-    private readonly JobScheduler _scheduler;
     private readonly Dictionary<(string Job, string Stage), CancellationTokenSource> _local = new();
-    private readonly List<ParkedPoll> _parked = new();
+    private JobBook _book = null!;
+    private JobScheduler _scheduler = null!;
     private (int, int) _lastCounts = (-1, -1);
     private bool _scheduleRequested;
+    private bool _live;                      // recovered: events of applied records are published
+    private long _sinceSnapshot;             // records since the last snapshot (or since the journal's start)
+    private (long SequenceNr, string Reason)? _unreadable;   // a snapshot offered on recovery that could not be read
 
-    public ITimerScheduler Timers { get; set; } = null!;
     public override string PersistenceId => PersistenceIdValue;
 
     public static Props Props(IActorRef coordinator, IInferenceRunner inference, string runRoot, string? dataRoot) =>
@@ -43,11 +61,23 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
     public JobManagerActor(IActorRef coordinator, IInferenceRunner inference, string runRoot, string? dataRoot)
     {
         (_coordinator, _inference, _runRoot, _dataRoot) = (coordinator, inference, runRoot, dataRoot);
-        _scheduler = new JobScheduler(_book, (job, stage) => RunReport.ReadStageMetrics(new StageArtifacts(runRoot, job, stage)));
+        _snapshotEvery = Context.System.Settings.Config.GetInt(SnapshotEverySetting, DefaultSnapshotEvery);
+        if (_snapshotEvery <= 0)
+            throw new ConfigurationException($"{SnapshotEverySetting} is {_snapshotEvery}: it must be a positive number of journal records");
+        UseBook(new JobBook(Published));
 
-        Recover<IJobJournalEvent>(e => _book.Apply(e));
+        Recover<SnapshotOffer>(Restore);
+        Recover<IJobJournalEvent>(e =>
+        {
+            if (_unreadable is null) _book.Apply(e);   // else the whole journal is replayed once recovery completes
+            _sinceSnapshot++;
+        });
         Recover<RecoveryCompleted>(_ => Self.Tell(Recovered.Instance));
+        Ready();
+    }
 
+    private void Ready()
+    {
         Command<Recovered>(_ => OnRecovered());
         Command<ScheduleNow>(_ => { _scheduleRequested = false; Execute(_scheduler.Schedule(Now)); PublishCounts(); });
         Command<SubmitJob>(Submit);
@@ -59,8 +89,6 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
             .Take(m.Limit <= 0 ? DefaultListLimit : Math.Min(m.Limit, MaxListLimit))
             .Select(j => j.View()).ToList())));
         Command<CancelJob>(Cancel);
-        Command<GetJobEvents>(Poll);
-        Command<PollTick>(_ => ExpirePolls());
 
         Command<GenerationStarted>(m => Execute(_scheduler.OnGenerationStarted(m, Now)));
         Command<StepCompleted>(m => Execute(_scheduler.OnStep(m, Now)));
@@ -74,14 +102,98 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
             Execute(_scheduler.OnLocalDone(d.JobId, d.Stage, d.Metrics, d.Error, Now));
             RequestSchedule();
         });
+
+        Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
+        Command<SaveSnapshotFailure>(f => _log.Warning("job manager: the snapshot at record {0} was not saved ({1}); recovery reads the journal from the previous one",
+            f.Metadata.SequenceNr, f.Cause.Message));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(f => _log.Warning("job manager: older snapshots were not deleted ({0})", f.Cause.Message));
     }
 
-    protected override void PreStart() => Timers.StartPeriodicTimer("polls", PollTick.Instance, TimeSpan.FromSeconds(1));
+    /// <summary>Waiting for the journal's records after an unreadable snapshot: every other message waits too.</summary>
+    private void Rebuilding()
+    {
+        Command<Rebuilt>(r =>
+        {
+            var book = new JobBook(Published);
+            foreach (var record in r.Records) book.Apply(record);
+            UseBook(book);
+            _unreadable = null;
+            _log.Info("job manager: rebuilt the job book from {0} journal record(s)", r.Records.Count);
+            SaveSnapshot(_book.Snapshot());   // replaces the unreadable one once saved
+            _sinceSnapshot = 0;
+            Become(Ready);
+            Stash.UnstashAll();
+            OnRecovered();
+        });
+        Command<Status.Failure>(f => throw new InvalidOperationException($"job manager: the journal could not be read after an unreadable snapshot: {f.Cause.Message}", f.Cause));
+        CommandAny(_ => Stash.Stash());
+    }
+
+    private void UseBook(JobBook book)
+    {
+        _book = book;
+        _scheduler = new JobScheduler(book, (job, stage) => RunReport.ReadStageMetrics(new StageArtifacts(_runRoot, job, stage)));
+    }
+
+    /// <summary>
+    /// A snapshot offered on recovery: the book it describes, or — when it cannot be read — nothing yet: the journal's
+    /// records are then read from the start once recovery completes (<see cref="RebuildFromJournal"/>), so no job is lost.
+    /// </summary>
+    private void Restore(SnapshotOffer offer)
+    {
+        try
+        {
+            var snapshot = offer.Snapshot switch
+            {
+                JobBookSnapshot s => s,
+                UnreadableSnapshot u => throw new InvalidDataException(u.Reason),
+                var other => throw new InvalidDataException($"it holds a {other.GetType().Name}, not a job book"),
+            };
+            UseBook(JobBook.Restore(snapshot, Published));
+            _log.Info("job manager: recovering from the snapshot at record {0} and the records after it", offer.Metadata.SequenceNr);
+        }
+        catch (Exception e)
+        {
+            _unreadable = (offer.Metadata.SequenceNr, e.Message);
+        }
+    }
+
+    private void RebuildFromJournal()
+    {
+        var (at, reason) = _unreadable!.Value;
+        _log.Warning("job manager: the snapshot at record {0} cannot be read ({1}); rebuilding the job book from the journal's {2} record(s)",
+            at, reason, LastSequenceNr);
+        Become(Rebuilding);
+        long expected = LastSequenceNr;
+        PersistenceQuery.Get(Context.System).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier)
+            .CurrentEventsByPersistenceId(PersistenceId, 0, expected)
+            .RunWith(Sink.Seq<EventEnvelope>(), Context.Materializer())
+            .WaitAsync(RebuildTimeout)
+            .ContinueWith(t =>
+            {
+                var envelopes = t.Result;
+                if (envelopes.Count != expected)
+                    throw new InvalidDataException($"the journal holds {envelopes.Count} of records 1..{expected}");
+                return (object)new Rebuilt(envelopes.Select(e => e.Event as IJobJournalEvent
+                    ?? throw new InvalidDataException($"record {e.SequenceNr} is a {e.Event.GetType().Name}")).ToList());
+            }, TaskContinuationOptions.ExecuteSynchronously)
+            .PipeTo(Self, failure: e => new Status.Failure(e is AggregateException { InnerException: { } i } ? i : e));
+    }
+
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        _log.Error(reason, "job manager: recovery failed ({0}); no job is served until the journal and its newest snapshot can be read " +
+            "(a snapshot of an unknown serializer can be deleted from the snapshot table: the journal keeps every record)", reason.Message);
+        base.OnRecoveryFailure(reason, message);
+    }
 
     private static DateTimeOffset Now => DateTimeOffset.UtcNow;
 
     private void OnRecovered()
     {
+        if (_unreadable is not null) { RebuildFromJournal(); return; }
+        _live = true;
         int jobs = _book.Live().Count();
         if (jobs > 0) _log.Info("job manager recovered {0} unfinished job(s)", jobs);
         Execute(_scheduler.Recovered(Now));
@@ -145,9 +257,12 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
     private void PersistFacts(List<IJobJournalEvent> facts)
     {
         if (facts.Count == 0) return;
-        PersistAll(facts.ToList(), Applied);
+        PersistAll(facts.Select(WithTag).ToList(), t => Applied((IJobJournalEvent)t.Payload));
         facts.Clear();
     }
+
+    /// <summary>Each record is tagged with its job, so the read side (<see cref="JobEventFeed"/>) queries one job's records.</summary>
+    private static Tagged WithTag(IJobJournalEvent e) => new(e, [JobEventFeed.TagOf(e.JobId)]);
 
     private void Submit(SubmitJob m)
     {
@@ -165,9 +280,9 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         var spec = parsed.Spec!;
         string id = $"{spec.Name}-{Now:yyyyMMdd-HHmmss}-{Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant()}";
         var replyTo = Sender;
-        Persist(new JobSubmitted(id, spec.Name, spec.Priority, m.SpecYaml, m.Quick, Now), e =>
+        Persist(WithTag(new JobSubmitted(id, spec.Name, spec.Priority, m.SpecYaml, m.Quick, Now)), t =>
         {
-            Applied(e);
+            Applied((IJobJournalEvent)t.Payload);
             _log.Info("job {0} submitted ({1} stage(s), priority {2})", id, spec.Stages.Count, spec.Priority);
             replyTo.Tell(new SubmitOutcome(id, []));
             RequestSchedule();
@@ -211,16 +326,20 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         catch (IOException e) { _log.Warning("job {0}: report.json not written: {1}", job.JobId, e.Message); }
     }
 
-    /// <summary>Applies a persisted record, publishes it, and answers watchers waiting on the job.</summary>
+    /// <summary>Applies a persisted record (its events are published as they are applied), and saves a snapshot every so many.</summary>
     private void Applied(IJobJournalEvent e)
     {
-        var job = _book.Find(e.JobId);
-        int before = job?.Events.Count ?? 0;
-        job = _book.Apply(e);
-        foreach (var ev in job.Events.Skip(before))
-            Context.System.EventStream.Publish(new JobActivity(job.JobId, job.Name, ev));
-        if (job.Events.Count > before) AnswerPolls(job);
+        _book.Apply(e);
         PublishCounts();
+        if (++_sinceSnapshot < _snapshotEvery) return;
+        _sinceSnapshot = 0;
+        SaveSnapshot(_book.Snapshot());   // in a persist handler: LastSequenceNr is this record's, and the book holds every record up to it
+    }
+
+    /// <summary>The book's sink: each event of a record applied live goes to the node's event stream (metrics, tests).</summary>
+    private void Published(JobEntry job, JobEvent e)
+    {
+        if (_live) Context.System.EventStream.Publish(new JobActivity(job.JobId, job.Name, e));
     }
 
     private void PublishCounts()
@@ -231,43 +350,8 @@ public sealed class JobManagerActor : ReceivePersistentActor, IWithTimers
         Context.System.EventStream.Publish(new JobQueueChanged(counts.Queued, counts.Running));
     }
 
-    private void Poll(GetJobEvents m)
-    {
-        var job = _book.Find(m.JobId);
-        if (job is null) { Sender.Tell(new JobEventsPage(false, [], false)); return; }
-        var page = Page(job, m.After, m.Max);
-        if (page.Events.Count > 0 || page.Ended || m.Wait <= TimeSpan.Zero) { Sender.Tell(page); return; }
-        _parked.Add(new ParkedPoll(Sender, m, DateTime.UtcNow + m.Wait));
-    }
-
-    private static JobEventsPage Page(JobEntry job, long after, int max)
-    {
-        var events = job.Events.Skip((int)Math.Clamp(after, 0, job.Events.Count)).Take(Math.Clamp(max, 1, 10_000)).ToList();
-        return new JobEventsPage(true, events, job.State.IsFinal() && events.Count == 0);
-    }
-
-    private void AnswerPolls(JobEntry job)
-    {
-        foreach (var p in _parked.Where(p => p.Request.JobId == job.JobId).ToList())
-        {
-            _parked.Remove(p);
-            p.ReplyTo.Tell(Page(job, p.Request.After, p.Request.Max));
-        }
-    }
-
-    private void ExpirePolls()
-    {
-        var now = DateTime.UtcNow;
-        foreach (var p in _parked.Where(p => p.Deadline <= now).ToList())
-        {
-            _parked.Remove(p);
-            p.ReplyTo.Tell(new JobEventsPage(true, [], false));
-        }
-    }
-
-    private sealed record ParkedPoll(IActorRef ReplyTo, GetJobEvents Request, DateTime Deadline);
     private sealed record LocalDone(string JobId, string Stage, IReadOnlyDictionary<string, double>? Metrics, Exception? Error);
     private sealed class Recovered { public static readonly Recovered Instance = new(); }
-    private sealed class PollTick { public static readonly PollTick Instance = new(); }
+    private sealed record Rebuilt(IReadOnlyList<IJobJournalEvent> Records);
     private sealed class ScheduleNow { public static readonly ScheduleNow Instance = new(); }
 }

@@ -19,10 +19,3 @@ public sealed record JobList(IReadOnlyList<JobView> Jobs);
 /// <summary>Answered with <see cref="CancelReply"/>.</summary>
 public sealed record CancelJob(string JobId) : IJobCommand;
 public sealed record CancelReply(CancelOutcome Outcome, JobView? Job);
-
-/// <summary>
-/// A long poll for a job's events after <paramref name="After"/>: answered at once when there are some, else when
-/// the next one happens or after <paramref name="Wait"/>, with <see cref="JobEventsPage"/>.
-/// </summary>
-public sealed record GetJobEvents(string JobId, long After, int Max, TimeSpan Wait) : IJobCommand;
-public sealed record JobEventsPage(bool Found, IReadOnlyList<JobEvent> Events, bool Ended);
