@@ -32,6 +32,8 @@ public static class ModelFamilies
         [ModelFamily.Roberta] = "roberta",
         [ModelFamily.Electra] = "electra",
         [ModelFamily.Albert] = "albert",
+        [ModelFamily.T5] = "t5",
+        [ModelFamily.Xlnet] = "xlnet",
     };
 
     /// <summary>

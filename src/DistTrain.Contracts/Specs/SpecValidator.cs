@@ -527,6 +527,10 @@ public static partial class SpecValidator
                 Error(path, $"Hugging Face export of family '{SpecNames.Of(s.Model.Family)}' is not supported yet ({Supported}; see docs/interop.md)");
             else if (s.Model.Family == ModelFamily.Gpt && s.Objective is not (ClmSpec or SftSpec or DpoSpec) && !ExportsAsSequenceClassifier(s))
                 Error(path, "Hugging Face export needs a gpt language model (clm, sft or dpo) or a sequence classifier pooling the last token (GPT2ForSequenceClassification), not a token classifier or reward model");
+            else if (s.Model.Family == ModelFamily.T5 && !(s.Kind == StageKind.Pretrain && s.Objective is SpanCorruptionSpec))
+                Error(path, "Hugging Face export of a t5 needs its encoder-decoder as pre-trained (a pretrain stage with span_corruption: T5ForConditionalGeneration); a text-to-text classifier is not exported");
+            else if (s.Model.Family == ModelFamily.Xlnet && !(s.Kind == StageKind.Pretrain && s.Objective is PlmSpec))
+                Error(path, "Hugging Face export of an xlnet needs its language model (a pretrain stage with plm: XLNetLMHeadModel), not a classifier or reward model");
             else if (IsBertLine(s.Model.Family) && !(s.Kind == StageKind.Pretrain && s.Objective is MlmSpec or RtdSpec) && !HfClassifier(s))
                 Error(path, $"Hugging Face export of a {SpecNames.Of(s.Model.Family)} needs its pre-training model (a pretrain stage with mlm{(s.Model.Family == ModelFamily.Electra ? " or rtd" : "")})"
                     + (s.Model.Family == ModelFamily.Electra ? "; an ELECTRA classifier's head (dense, GELU) is not DistTrain's (pooler, tanh)" : " or a finetune sequence classifier that pools [CLS] (pooling: cls, the default)"));

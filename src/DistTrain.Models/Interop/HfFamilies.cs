@@ -46,6 +46,23 @@ public static class HfFamilies
         new HfFamily(HfBert.RobertaType, HfBert.ReadConfig, HfBert.Create, HfBert.Import, HfBert.Export, BertFields),
         new HfFamily(HfElectra.ModelType, HfElectra.ReadConfig, (_, c) => new ElectraDiscriminator((ElectraConfig)c), HfElectra.Import, HfElectra.Export, BertFields),
         new HfFamily(HfAlbert.ModelType, HfAlbert.ReadConfig, HfEncoderLayout.CreateFor, HfAlbert.Import, HfAlbert.Export, BertFields),
+        // Relative positions: no max_len in config.json (the spec's max_len only bounds DistTrain's sequences).
+        new HfFamily(HfT5.ModelType, (d, s) => HfT5.ReadConfig(d, s), (_, c) => new T5Model((T5Config)c),
+            (m, d, s) => HfT5.Import(As<T5Model>(m, HfT5.ModelType), d, s),
+            (m, d, s, meta) => HfT5.Export(As<T5Model>(m, HfT5.ModelType), d, s, meta),
+            new Dictionary<string, string>
+            {
+                ["model.layers"] = "num_layers", ["model.hidden"] = "d_model", ["model.heads"] = "num_heads", ["model.ffn"] = "d_ff",
+                ["model.vocab_size"] = "vocab_size",
+            }),
+        new HfFamily(HfXLNet.ModelType, HfXLNet.ReadConfig, (_, c) => new XLNetLanguageModel((XLNetConfig)c),
+            (m, d, s) => HfXLNet.Import(As<XLNetLanguageModel>(m, HfXLNet.ModelType), d, s),
+            (m, d, s, meta) => HfXLNet.Export(As<XLNetLanguageModel>(m, HfXLNet.ModelType), d, s, meta),
+            new Dictionary<string, string>
+            {
+                ["model.layers"] = "n_layer", ["model.hidden"] = "d_model", ["model.heads"] = "n_head", ["model.ffn"] = "d_inner",
+                ["model.vocab_size"] = "vocab_size",
+            }),
     }.ToDictionary(f => f.ModelType, StringComparer.Ordinal);
 
     /// <summary>The family a checkpoint directory's config.json names.</summary>
@@ -67,7 +84,7 @@ public static class HfFamilies
 public static class HfCheckpoint
 {
     /// <summary>model_type values of issue #14's families that DistTrain cannot import or export yet.</summary>
-    public static readonly IReadOnlySet<string> NotSupported = new HashSet<string> { "t5", "xlnet" };
+    public static readonly IReadOnlySet<string> NotSupported = new HashSet<string>();
 
     /// <summary>config.json's model_type, read from a checkpoint directory.</summary>
     public static string ModelType(string dir)

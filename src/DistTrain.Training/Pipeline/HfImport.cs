@@ -18,7 +18,13 @@ public static class HfImport
     {
         var (dir, family, where) = Checkpoint(stage, dataRoot);
         var theirs = family.ReadConfig(dir, TokenizerSpec.SpecialIds);
-        var ours = ModelBuilder.BackboneOf(model).Config;
+        // T5 is an encoder-decoder without one backbone: the text-to-text classifier is the whole model plus label words.
+        ModelConfig ours = model switch
+        {
+            T5Model t5 => t5.Config,
+            T5TextClassifier t5Classifier => t5Classifier.Model.Config,
+            _ => ModelBuilder.BackboneOf(model).Config,
+        };
 
         var contradictions = new List<string>();
         void Same<T>(string field, T spec, T checkpoint, string? source = null)
@@ -30,16 +36,22 @@ public static class HfImport
         Same("model.hidden", ours.HiddenSize, theirs.HiddenSize);
         Same("model.heads", ours.Heads, theirs.Heads);
         Same("model.ffn", ours.IntermediateSize, theirs.IntermediateSize);
-        Same("model.max_len", ours.MaxPositions, theirs.MaxPositions,
-            theirs.PositionOffset == 0 ? null : $"{family.Fields["model.max_len"]} − {theirs.PositionOffset} (positions start at padding_idx + 1)");
+        if (family.Fields.ContainsKey("model.max_len"))   // relative-position families (T5, XLNet) have no position table to agree with
+            Same("model.max_len", ours.MaxPositions, theirs.MaxPositions,
+                theirs.PositionOffset == 0 ? null : $"{family.Fields["model.max_len"]} − {theirs.PositionOffset} (positions start at padding_idx + 1)");
         Same("model.vocab_size", ours.VocabSize, theirs.VocabSize, $"{family.Fields["model.vocab_size"]} + {TokenizerSpec.SpecialIds} special ids");
-        Same("model.gelu", Gelu(ours.Gelu), Gelu(theirs.Gelu));
+        Same("model.gelu", Gelu(ours.Gelu), Gelu(theirs.Gelu), family.Fields.GetValueOrDefault("model.gelu", "activation"));
         if (family.Fields.ContainsKey("model.embedding_size")) Same("model.embedding_size", ours.EmbeddingWidth, theirs.EmbeddingWidth);
         // Not spec fields: Align copies them from config.json into the stage's config, so a difference here is a bug or an
         // edited checkpoint.
         Same("layer norm epsilon (not a spec field)", ours.LayerNormEps, theirs.LayerNormEps, "layer norm epsilon");
         Same("position offset (not a spec field)", ours.PositionOffset, theirs.PositionOffset, "pad_token_id + 1");
         Same("token types (not a spec field)", ours.TypeVocabSize, theirs.TypeVocabSize, "type_vocab_size");
+        if (ours is T5Config oursT5 && theirs is T5Config theirsT5)
+        {
+            Same("relative buckets (not a spec field)", oursT5.RelativeBuckets, theirsT5.RelativeBuckets, "relative_attention_num_buckets");
+            Same("relative max distance (not a spec field)", oursT5.RelativeMaxDistance, theirsT5.RelativeMaxDistance, "relative_attention_max_distance");
+        }
         if (contradictions.Count > 0)
             throw new InvalidDataException($"{where}: the spec contradicts the checkpoint: {string.Join("; ", contradictions)}");
         CheckTokenizer(job, dataRoot!, dir, theirs.VocabSize - TokenizerSpec.SpecialIds, where);
@@ -57,7 +69,7 @@ public static class HfImport
             if (source is IClassifier theirsClassifier && model is IClassifier oursClassifier && theirsClassifier.Classes != oursClassifier.Classes)
                 throw new InvalidDataException($"{where}: the checkpoint classifies {theirsClassifier.Classes} labels (config.json's id2label), this stage {oursClassifier.Classes} classes");
         }
-        else if (model is not IHeadOnBackbone || source is IHeadOnBackbone)
+        else if (!(source is T5Model && model is T5TextClassifier) && (model is not IHeadOnBackbone || source is IHeadOnBackbone))
             throw new InvalidDataException($"{where}: the checkpoint holds a {source.GetType().Name}; a {model.GetType().Name} can take all of a checkpoint of its own class, or a pre-training checkpoint's backbone under a head");
         ModelBuilder.Transfer(source, model);
         CarryPooler(source, model);
@@ -91,7 +103,10 @@ public static class HfImport
         if (root.Inputs.HfInit is null || dataRoot is null || !root.Model.SameShapeAs(stage.Model)) return config;
         var (dir, family, _) = Checkpoint(root, dataRoot);
         var theirs = family.ReadConfig(dir, TokenizerSpec.SpecialIds);
-        return config with { LayerNormEps = theirs.LayerNormEps, PositionOffset = theirs.PositionOffset, TypeVocabSize = theirs.TypeVocabSize };
+        var aligned = config with { LayerNormEps = theirs.LayerNormEps, PositionOffset = theirs.PositionOffset, TypeVocabSize = theirs.TypeVocabSize };
+        return aligned is T5Config t5 && theirs is T5Config fixedBy
+            ? t5 with { RelativeBuckets = fixedBy.RelativeBuckets, RelativeMaxDistance = fixedBy.RelativeMaxDistance }
+            : aligned;
     }
 
     /// <summary>The checkpoint directory of stage's hf: init, its family (which must be the stage's), and a prefix for messages.</summary>

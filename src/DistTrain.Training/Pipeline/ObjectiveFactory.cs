@@ -159,8 +159,9 @@ public static class ObjectiveFactory
             throw new InvalidOperationException($"stage '{stage.Name}': model.vocab_size {stage.Model.VocabSize} differs from the tokenizer's {vocab} ids ({tokenizer.Identity}); omit vocab_size to take the tokenizer's");
         var config = HfImport.Align(ModelBuilder.Config(stage.Model, stage.Objective, vocab), job, stage, dataRoot);
         Backbone Backbone() => ModelFactory.CreateBackbone(config);
-        // A classifier exported to Hugging Face is GPT2ForSequenceClassification, whose score layer has no bias (docs/interop.md).
-        bool HeadBias() => stage.Outputs.Export is not ExportFormat.Hf;
+        // A GPT classifier exported to Hugging Face is GPT2ForSequenceClassification, whose score layer has no bias; the
+        // encoders' *ForSequenceClassification keep theirs (docs/interop.md).
+        bool HeadBias() => stage.Outputs.Export is not ExportFormat.Hf || config is not GptConfig;
         int Classes() => classes.Count > 0 ? classes.Count : throw new InvalidOperationException($"stage '{stage.Name}': a classifier needs its classes, and none are known");
         // T5 classifies text-to-text: the whole encoder-decoder, scoring one label word per class.
         T5TextClassifier TextToText() => new((T5Model)ModelFactory.Create(config), StageData.LabelWords(tokenizer, classes));

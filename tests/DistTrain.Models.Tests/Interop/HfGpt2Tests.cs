@@ -194,9 +194,9 @@ public sealed class HfGpt2Tests : IDisposable
     [Theory]
     [InlineData("t5")]
     [InlineData("xlnet")]
-    public void Other_families_are_refused_as_not_supported_yet(string family)
+    public void Another_familys_checkpoint_is_refused_naming_both_model_types(string family)
     {
         var error = Assert.Throws<InvalidDataException>(() => HfGpt2.ReadConfig(WriteCheckpoint(family, modelType: family), Special));
-        Assert.Contains($"family '{family}' is not supported yet", error.Message);
+        Assert.Contains($"model_type is '{family}', expected 'gpt2'", error.Message);
     }
 }
