@@ -63,29 +63,11 @@ public static class HfAlbert
     {
         var c = Check(model);
         HfEncoderLayout.Export(model, dir, specialRows, Map(model), metadata);
-        var config = new JsonObject
-        {
-            ["architectures"] = new JsonArray(Architecture(model)),
-            ["model_type"] = ModelType,
-            ["vocab_size"] = c.VocabSize - specialRows,
-            ["embedding_size"] = c.EmbeddingWidth,
-            ["hidden_size"] = c.HiddenSize,
-            ["num_hidden_layers"] = c.Layers,
-            ["num_hidden_groups"] = 1,
-            ["inner_group_num"] = 1,
-            ["num_attention_heads"] = c.Heads,
-            ["intermediate_size"] = c.IntermediateSize,
-            ["hidden_act"] = c.Gelu == GeluKind.Tanh ? "gelu_new" : "gelu",
-            ["max_position_embeddings"] = c.MaxPositions,
-            ["type_vocab_size"] = c.TypeVocabSize,
-            ["layer_norm_eps"] = c.LayerNormEps,
-            ["hidden_dropout_prob"] = c.Dropout,
-            ["attention_probs_dropout_prob"] = c.AttentionDropout,
-            ["initializer_range"] = c.InitStd,
-            ["position_embedding_type"] = "absolute",
-            ["tie_word_embeddings"] = true,
-            ["torch_dtype"] = "float32",
-        };
+        var config = HfEncoderLayout.EncoderConfig(c, specialRows, ModelType, Architecture(model), c.MaxPositions);
+        config["embedding_size"] = c.EmbeddingWidth;
+        config["num_hidden_groups"] = 1;   // one shared block: DistTrain's ALBERT
+        config["inner_group_num"] = 1;
+        config["tie_word_embeddings"] = true;
         HfEncoderLayout.AddLabels(config, model);
         HfEncoderLayout.WriteConfig(dir, config);
     }

@@ -81,26 +81,8 @@ public static class HfBert
             throw new NotSupportedException("a RoBERTa trained from scratch has no position offset; Hugging Face RoBERTa reads positions from padding_idx + 1 and treats a token id as padding, so it would compute another function (see docs/interop.md).");
         var (map, _, architecture) = Layout(model, roberta);
         HfEncoderLayout.Export(model, dir, specialRows, map, metadata);
-        var config = new JsonObject
-        {
-            ["architectures"] = new JsonArray(architecture),
-            ["model_type"] = roberta ? RobertaType : BertType,
-            ["vocab_size"] = c.VocabSize - specialRows,
-            ["hidden_size"] = c.HiddenSize,
-            ["num_hidden_layers"] = c.Layers,
-            ["num_attention_heads"] = c.Heads,
-            ["intermediate_size"] = c.IntermediateSize,
-            ["hidden_act"] = c.Gelu == GeluKind.Tanh ? "gelu_new" : "gelu",
-            ["max_position_embeddings"] = c.MaxPositions + c.PositionOffset,
-            ["type_vocab_size"] = c.TypeVocabSize,
-            ["layer_norm_eps"] = c.LayerNormEps,
-            ["hidden_dropout_prob"] = c.Dropout,
-            ["attention_probs_dropout_prob"] = c.AttentionDropout,
-            ["initializer_range"] = c.InitStd,
-            ["position_embedding_type"] = "absolute",
-            ["tie_word_embeddings"] = true,
-            ["torch_dtype"] = "float32",
-        };
+        var config = HfEncoderLayout.EncoderConfig(c, specialRows, roberta ? RobertaType : BertType, architecture, c.MaxPositions + c.PositionOffset);
+        config["tie_word_embeddings"] = true;
         if (roberta) config["pad_token_id"] = c.PositionOffset - 1;
         HfEncoderLayout.AddLabels(config, model);
         HfEncoderLayout.WriteConfig(dir, config);

@@ -62,26 +62,9 @@ public static class HfElectra
         if (c.Norm != NormPlacement.Post || c.ShareLayers || c.TypeVocabSize < 1 || c.PositionOffset != 0)
             throw new NotSupportedException("only a post-LN ELECTRA with unshared layers and token types has the Hugging Face layout.");
         HfEncoderLayout.Export(model, dir, specialRows, Map(c), metadata);
-        HfEncoderLayout.WriteConfig(dir, new JsonObject
-        {
-            ["architectures"] = new JsonArray("ElectraForPreTraining"),
-            ["model_type"] = ModelType,
-            ["vocab_size"] = c.VocabSize - specialRows,
-            ["embedding_size"] = c.EmbeddingWidth,
-            ["hidden_size"] = c.HiddenSize,
-            ["num_hidden_layers"] = c.Layers,
-            ["num_attention_heads"] = c.Heads,
-            ["intermediate_size"] = c.IntermediateSize,
-            ["hidden_act"] = c.Gelu == GeluKind.Tanh ? "gelu_new" : "gelu",
-            ["max_position_embeddings"] = c.MaxPositions,
-            ["type_vocab_size"] = c.TypeVocabSize,
-            ["layer_norm_eps"] = c.LayerNormEps,
-            ["hidden_dropout_prob"] = c.Dropout,
-            ["attention_probs_dropout_prob"] = c.AttentionDropout,
-            ["initializer_range"] = c.InitStd,
-            ["position_embedding_type"] = "absolute",
-            ["torch_dtype"] = "float32",
-        });
+        var config = HfEncoderLayout.EncoderConfig(c, specialRows, ModelType, "ElectraForPreTraining", c.MaxPositions);
+        config["embedding_size"] = c.EmbeddingWidth;
+        HfEncoderLayout.WriteConfig(dir, config);
     }
 
     /// <summary>discriminator.* and rtd_head.* (the names inside both ELECTRA modules) ↔ ElectraForPreTraining's.</summary>

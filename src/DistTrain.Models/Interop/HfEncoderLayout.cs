@@ -183,6 +183,30 @@ public static class HfEncoderLayout
         config["label2id"] = new JsonObject(names.Select((n, i) => KeyValuePair.Create(n, (JsonNode?)i)));
     }
 
+    /// <summary>
+    /// The config.json fields BERT, RoBERTa, ALBERT and ELECTRA write alike (BertConfig's schema, which the others
+    /// extend); each family adds its own (embedding_size, groups, tie_word_embeddings, pad_token_id).
+    /// </summary>
+    public static JsonObject EncoderConfig(ModelConfig c, int specialRows, string modelType, string architecture, int maxPositionEmbeddings) => new()
+    {
+        ["architectures"] = new JsonArray(architecture),
+        ["model_type"] = modelType,
+        ["vocab_size"] = c.VocabSize - specialRows,
+        ["hidden_size"] = c.HiddenSize,
+        ["num_hidden_layers"] = c.Layers,
+        ["num_attention_heads"] = c.Heads,
+        ["intermediate_size"] = c.IntermediateSize,
+        ["hidden_act"] = c.Gelu == GeluKind.Tanh ? "gelu_new" : "gelu",
+        ["max_position_embeddings"] = maxPositionEmbeddings,
+        ["type_vocab_size"] = c.TypeVocabSize,
+        ["layer_norm_eps"] = c.LayerNormEps,
+        ["hidden_dropout_prob"] = c.Dropout,
+        ["attention_probs_dropout_prob"] = c.AttentionDropout,
+        ["initializer_range"] = c.InitStd,
+        ["position_embedding_type"] = "absolute",
+        ["torch_dtype"] = "float32",
+    };
+
     /// <summary>Writes config.json.</summary>
     public static void WriteConfig(string dir, JsonObject config) =>
         File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new() { WriteIndented = true }) + "\n");

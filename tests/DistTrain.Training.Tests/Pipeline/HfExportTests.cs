@@ -97,13 +97,7 @@ public sealed class HfImportTests
         return Safetensors.Read(Path.Combine(dir, "model.safetensors"));
     }
 
-    private static void Run(string root, string yaml)
-    {
-        var result = JobSpecs.Load(yaml);
-        Assert.True(result.Ok, string.Join("\n", result.Errors));
-        set_num_threads(1);
-        new PipelineRunner(Path.Combine(root, "runs"), "job", CPU, null, root).Run(result.Spec!);
-    }
+    private static void Run(string root, string yaml) => TinySpecs.RunUnder(root, yaml);
 
     [Fact]
     public void A_stage_starts_from_the_checkpoint()
@@ -204,13 +198,7 @@ public sealed class HfEncoderImportTests
         return dir;
     }
 
-    private static void Run(string root, string yaml)
-    {
-        var result = JobSpecs.Load(yaml);
-        Assert.True(result.Ok, string.Join("\n", result.Errors));
-        set_num_threads(1);
-        new PipelineRunner(Path.Combine(root, "runs"), "job", CPU, null, root).Run(result.Spec!);
-    }
+    private static void Run(string root, string yaml) => TinySpecs.RunUnder(root, yaml);
 
     [Fact]
     public void A_roberta_stage_starts_from_the_checkpoint_and_exports_it_back_in_the_same_layout()

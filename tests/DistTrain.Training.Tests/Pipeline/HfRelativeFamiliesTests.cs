@@ -62,10 +62,7 @@ public sealed class HfRelativeFamiliesTests
     {
         using var dir = new TempDir();
         var checkpoint = WriteCheckpoint(dir.Path, family);
-        var result = JobSpecs.Load(Spec(family, objective));
-        Assert.True(result.Ok, string.Join("\n", result.Errors));
-        set_num_threads(1);
-        new PipelineRunner(Path.Combine(dir.Path, "runs"), "job", CPU, null, dir.Path).Run(result.Spec!);
+        TinySpecs.RunUnder(dir.Path, Spec(family, objective));
 
         var hf = Path.Combine(new StageArtifacts(Path.Combine(dir.Path, "runs"), "job", "lm").Directory, HfExport.Folder);
         var before = Safetensors.Read(Path.Combine(checkpoint, "model.safetensors"));
@@ -90,10 +87,7 @@ public sealed class HfRelativeFamiliesTests
     {
         using var dir = new TempDir();
         WriteCheckpoint(dir.Path, family);
-        var result = JobSpecs.Load(Spec(family, objective).Replace(from, to));
-        Assert.True(result.Ok, string.Join("\n", result.Errors));
-        set_num_threads(1);
-        var e = Record.Exception(() => new PipelineRunner(Path.Combine(dir.Path, "runs"), "job", CPU, null, dir.Path).Run(result.Spec!));
+        var e = Record.Exception(() => TinySpecs.RunUnder(dir.Path, Spec(family, objective).Replace(from, to)));
         Assert.NotNull(e);
         Assert.Contains(error, e.ToString());
     }

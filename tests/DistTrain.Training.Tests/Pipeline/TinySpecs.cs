@@ -1,4 +1,5 @@
 using DistTrain.Contracts.Specs;
+using DistTrain.Training.Pipeline;
 
 namespace DistTrain.Training.Tests.Pipeline;
 
@@ -22,6 +23,13 @@ public static class TinySpecs
         var result = JobSpecs.Load(yaml);
         Assert.True(result.Ok, string.Join("\n", result.Errors));
         return result.Spec!;
+    }
+
+    /// <summary>Runs yaml in this process, one torch thread, with root as the data root and root/runs/job as the run folder.</summary>
+    public static void RunUnder(string root, string yaml)
+    {
+        TorchSharp.torch.set_num_threads(1);
+        new PipelineRunner(Path.Combine(root, "runs"), "job", TorchSharp.torch.CPU, null, root).Run(Load(yaml));
     }
 
     /// <summary>The spec with every stage's train section changed.</summary>
