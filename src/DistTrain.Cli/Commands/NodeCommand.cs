@@ -84,11 +84,12 @@ public static class NodeCommand
         {
             var started = DateTime.UtcNow;
             RejoinPolicy.StopReason reason;
+            // Taken before running: RunAsync disposes the host and its services when it returns.
+            var system = node.Services.GetRequiredService<ActorSystem>();
             using (node)
             {
                 await node.RunAsync(ct);
-                reason = ct.IsCancellationRequested ? RejoinPolicy.StopReason.Requested
-                    : RejoinPolicy.ReasonOf(node.Services.GetRequiredService<ActorSystem>());
+                reason = ct.IsCancellationRequested ? RejoinPolicy.StopReason.Requested : RejoinPolicy.ReasonOf(system);
             }
             downings = policy.Count(downings, DateTime.UtcNow - started);
             if (policy.Decide(reason, downings) is not { } delay) return 0;

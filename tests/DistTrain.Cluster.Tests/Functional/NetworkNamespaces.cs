@@ -75,21 +75,21 @@ public sealed class NetworkNamespaces : IDisposable
         AddNamespace(Router);
         // The router forwards between the node links; a namespace starts with forwarding off.
         Run(IpPath, $"netns exec {Router} sh -c \"echo 1 > /proc/sys/net/ipv4/ip_forward\"");
-        Ip($"link add name {HostLink} type veth peer name h netns {Router}");
+        Ip($"link add name {HostLink} type veth peer name rhost netns {Router}");
         Ip($"addr add {HostAddress}/24 dev {HostLink}");
-        Ip($"link set {HostLink} up");
-        Ip($"-n {Router} addr add {Prefix}.0.1/24 dev h");
-        Ip($"-n {Router} link set h up");
+        Ip($"link set dev {HostLink} up");
+        Ip($"-n {Router} addr add {Prefix}.0.1/24 dev rhost");
+        Ip($"-n {Router} link set dev rhost up");
         Ip($"route add {Prefix}.0.0/16 via {Prefix}.0.1 dev {HostLink}");
         for (int i = 0; i < nodes; i++)
         {
             string ns = NamespaceOf(i);
             AddNamespace(ns);
-            Ip($"-n {Router} link add name n{i} type veth peer name eth0 netns {ns}");
-            Ip($"-n {Router} addr add {Prefix}.{i + 1}.1/24 dev n{i}");
-            Ip($"-n {Router} link set n{i} up");
+            Ip($"-n {Router} link add name rn{i} type veth peer name eth0 netns {ns}");
+            Ip($"-n {Router} addr add {Prefix}.{i + 1}.1/24 dev rn{i}");
+            Ip($"-n {Router} link set dev rn{i} up");
             Ip($"-n {ns} addr add {Address(i)}/24 dev eth0");
-            Ip($"-n {ns} link set eth0 up");
+            Ip($"-n {ns} link set dev eth0 up");
             Ip($"-n {ns} route add default via {Prefix}.{i + 1}.1");
         }
     }
@@ -98,7 +98,7 @@ public sealed class NetworkNamespaces : IDisposable
     {
         Ip($"netns add {name}");
         _namespaces.Add(name);
-        Ip($"-n {name} link set lo up");
+        Ip($"-n {name} link set dev lo up");
     }
 
     /// <summary>A start of <paramref name="psi"/> inside node <paramref name="node"/>'s namespace (`ip netns exec` execs it, so the process is the command itself).</summary>
@@ -148,8 +148,8 @@ public sealed class NetworkNamespaces : IDisposable
         foreach (var ns in Enumerable.Reverse(_namespaces))
             try { Ip($"netns del {ns}"); } catch (InvalidOperationException e) { problems.Add(e.Message); }
         _namespaces.Clear();
-        if (Run(IpPath, $"link show {HostLink}", check: false).ExitCode == 0)
-            try { Ip($"link del {HostLink}"); } catch (InvalidOperationException e) { problems.Add(e.Message); }
+        if (Run(IpPath, $"link show dev {HostLink}", check: false).ExitCode == 0)
+            try { Ip($"link del dev {HostLink}"); } catch (InvalidOperationException e) { problems.Add(e.Message); }
         if (problems.Count > 0) throw new InvalidOperationException("cleaning up network namespaces: " + string.Join("; ", problems));
     }
 
