@@ -70,7 +70,9 @@ public sealed class PartitionCluster : IAsyncLifetime
         psi.Environment[EnvironmentVariables.TorchThreads] = "1";
         foreach (var variable in EnvironmentVariables.All.Where(v => v.StartsWith("DISTTRAIN_", StringComparison.Ordinal)).Except([EnvironmentVariables.TorchThreads]))
             psi.Environment.Remove(variable);
-        psi.Environment.Remove(DistTrain.Training.Engine.FaultInjection.Variable);
+        // Rank 0 stalls 3 s after step 14 (and again whenever a group runs that step): the progress the test reacts to
+        // reaches it late, and the stall holds the stage mid-epoch, past its step-10 checkpoint, when the cut lands.
+        psi.Environment[DistTrain.Training.Engine.FaultInjection.Variable] = "straggle:rank=0:step=14:seconds=3";
         foreach (var (name, value) in _authority.Issue(Path.Combine(Root.Path, "tls", $"node-{node}"), $"node-{node}").Environment())
             psi.Environment[name] = value;
         _processes.Start(Net.Inside(node, psi), $"node-{node}", LogOf(node));

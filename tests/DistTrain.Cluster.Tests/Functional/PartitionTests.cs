@@ -20,7 +20,8 @@ public sealed class PartitionTests(PartitionCluster cluster, ITestOutputHelper o
     private static readonly TimeSpan PartitionLength = TimeSpan.FromSeconds(30);
     /// <summary>The cut lands after this step of rank 0: mid-epoch, past the step-10 checkpoint.</summary>
     private const int CutAfterStep = 14;
-    private const int Steps = 40, Examples = 240, CheckpointEvery = 10;
+    // One epoch of 20 steps: the length over which the other equivalence tests hold 1e-5 (float sums in another order drift further).
+    private const int Steps = 20, Examples = 240, CheckpointEvery = 10;
 
     private static string Stage1() => ClusterHarness.Spec(workers: 3, "ring", steps: Steps, checkpointEvery: CheckpointEvery, checksumEvery: 0, minWorkers: 2, maxRestarts: 10);
 
@@ -48,12 +49,12 @@ public sealed class PartitionTests(PartitionCluster cluster, ITestOutputHelper o
             return Task.FromResult<Action>(cluster.Net.Heal);
         });
 
-        var detected = run.Membership.First(s => s.Time > run.CutAt && !s.IsUp(PartitionCluster.WorkerId(cut)));
-        var removed = run.Membership.First(s => s.Time > run.CutAt && s.Workers is { } w && w.All(x => x.WorkerId != PartitionCluster.WorkerId(cut)));
-        var rejoined = run.Membership.First(s => s.Time > run.HealAt && s.IsUp(PartitionCluster.WorkerId(cut)));
-        output.WriteLine($"isolated node {cut} after step {run.MaxStepAtCut} for {PartitionLength.TotalSeconds:F0} s: unreachable after {Since(run.CutAt, detected.Time)}, " +
-            $"removed after {Since(run.CutAt, removed.Time)}, first step of the re-formed group after {Since(run.CutAt, run.RecoveredAt)}; " +
-            $"healed, registered again {Since(run.HealAt, rejoined.Time)} later; job {Since(run.SubmittedAt, run.EndedAt)}");
+        var detected = run.Membership.FirstOrDefault(s => s.Time > run.CutAt && !s.IsUp(PartitionCluster.WorkerId(cut)));
+        var removed = run.Membership.FirstOrDefault(s => s.Time > run.CutAt && s.Workers is { } w && w.All(x => x.WorkerId != PartitionCluster.WorkerId(cut)));
+        var rejoined = run.Membership.FirstOrDefault(s => s.Time > run.HealAt && s.IsUp(PartitionCluster.WorkerId(cut)));
+        output.WriteLine($"isolated node {cut} after step {run.MaxStepAtCut} for {PartitionLength.TotalSeconds:F0} s: unreachable after {Since(run.CutAt, detected?.Time)}, " +
+            $"removed after {Since(run.CutAt, removed?.Time)}, first step of the re-formed group after {Since(run.CutAt, run.RecoveredAt)}; " +
+            $"healed, registered again {Since(run.HealAt, rejoined?.Time)} later; job {Since(run.SubmittedAt, run.EndedAt)}");
 
         AssertSucceeded(run.Job);
         Assert.True(run.Job.Stages[0].Metrics["restarts"] >= 1, "the partition should have cost a restart");
@@ -80,10 +81,10 @@ public sealed class PartitionTests(PartitionCluster cluster, ITestOutputHelper o
             return Task.FromResult<Action>(cluster.Net.Heal);
         });
 
-        var detected = run.Membership.First(s => s.Time > run.CutAt && !s.IsUp(PartitionCluster.WorkerId(cut)));
-        var whole = run.Membership.First(s => s.Time > run.HealAt && Enumerable.Range(1, PartitionCluster.Workers).All(n => s.IsUp(PartitionCluster.WorkerId(n))));
-        output.WriteLine($"cut coordinator ↔ node {cut} after step {run.MaxStepAtCut} for {PartitionLength.TotalSeconds:F0} s: {Describe(detected)} after {Since(run.CutAt, detected.Time)}, " +
-            $"first step of the re-formed group after {Since(run.CutAt, run.RecoveredAt)}; all 3 workers up {Since(run.HealAt, whole.Time)} after healing; " +
+        var detected = run.Membership.FirstOrDefault(s => s.Time > run.CutAt && !s.IsUp(PartitionCluster.WorkerId(cut)));
+        var whole = run.Membership.FirstOrDefault(s => s.Time > run.HealAt && Enumerable.Range(1, PartitionCluster.Workers).All(n => s.IsUp(PartitionCluster.WorkerId(n))));
+        output.WriteLine($"cut coordinator ↔ node {cut} after step {run.MaxStepAtCut} for {PartitionLength.TotalSeconds:F0} s: {(detected is null ? "never detected" : Describe(detected))} after {Since(run.CutAt, detected?.Time)}, " +
+            $"first step of the re-formed group after {Since(run.CutAt, run.RecoveredAt)}; all 3 workers up {Since(run.HealAt, whole?.Time)} after healing; " +
             $"downed and restarted: {string.Join(", ", Enumerable.Range(0, 1 + PartitionCluster.Workers).Select(n => $"node {n} {Downings(n)}×"))}; job {Since(run.SubmittedAt, run.EndedAt)}");
 
         AssertSucceeded(run.Job);
@@ -239,5 +240,5 @@ public sealed class PartitionTests(PartitionCluster cluster, ITestOutputHelper o
 
     private static string Describe(Snapshot s) => s.Workers is null ? "the job API stopped answering" : "the worker was no longer listed as up";
 
-    private static string Since(DateTime from, DateTime to) => to == DateTime.MaxValue ? "never" : $"{(to - from).TotalSeconds:F1} s";
+    private static string Since(DateTime from, DateTime? to) => to is null || to == DateTime.MaxValue ? "never" : $"{(to.Value - from).TotalSeconds:F1} s";
 }
