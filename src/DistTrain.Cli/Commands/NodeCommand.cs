@@ -2,6 +2,8 @@ using DistTrain.Host;
 using System.CommandLine;
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Hosting;
+using Akka.Actor;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace DistTrain.Cli.Commands;
@@ -31,10 +33,11 @@ public static class NodeCommand
         cmd.SetAction(async (parse, ct) =>
         {
             IHost node;
+            NodeSettings settings;
             try
             {
                 var env = NodeEnvironment.Read();   // every variable, checked, before anything starts
-                var settings = Settings(env, parse.GetValue(roles), parse.GetValue(host), parse.GetValue(publicHost), parse.GetValue(port),
+                settings = Settings(env, parse.GetValue(roles), parse.GetValue(host), parse.GetValue(publicHost), parse.GetValue(port),
                     parse.GetValue(seeds), parse.GetValue(devices), parse.GetValue(runRoot)) with
                 {
                     GrpcPort = parse.GetValue(grpcPort) ?? env.GrpcPort ?? DefaultPorts.Grpc,
@@ -51,11 +54,49 @@ public static class NodeCommand
                 Console.Error.WriteLine($"disttrain node: {e.Message}");
                 return 2;
             }
-            using var host_ = node;
-            await host_.RunAsync(ct);
-            return 0;
+            return await RunRejoiningAsync(node, settings, ct);
         });
         return cmd;
+    }
+
+    /// <summary>Exit code of a node the cluster downed that has no other seed to rejoin through.</summary>
+    public const int ExitDownedWithoutSeeds = 3;
+
+    /// <summary>
+    /// Runs the node; when the cluster downs it (a partition the split-brain resolver settled against it), starts a fresh
+    /// host that joins the seeds again, after <see cref="RejoinPolicy"/>'s bounded backoff. Any other stop ends the process
+    /// with 0. The first host is built by the caller, so bad settings fail before anything runs.
+    /// </summary>
+    private static async Task<int> RunRejoiningAsync(IHost first, NodeSettings settings, CancellationToken ct)
+    {
+        var policy = RejoinPolicy.Default;
+        int downings = 0;
+        for (var node = first; ; node = NodeComposition.Build(settings))
+        {
+            var started = DateTime.UtcNow;
+            RejoinPolicy.StopReason reason;
+            // Taken before running: RunAsync disposes the host and its services when it returns.
+            var system = node.Services.GetRequiredService<ActorSystem>();
+            using (node)
+            {
+                await node.RunAsync(ct);
+                reason = ct.IsCancellationRequested ? RejoinPolicy.StopReason.Requested : RejoinPolicy.ReasonOf(system);
+            }
+            downings = policy.Count(downings, DateTime.UtcNow - started);
+            if (policy.Decide(reason, downings) is not { } delay) return 0;
+            if (RejoinPolicy.RejoinSettings(settings) is not { } rejoin)
+            {
+                Console.Error.WriteLine($"disttrain node: {settings.Address} was downed by the cluster and lists no seed but itself, " +
+                    "so a fresh actor system could only form a second cluster; exiting (list other nodes in --seeds to let it rejoin)");
+                return ExitDownedWithoutSeeds;
+            }
+            settings = rejoin;
+            // Written to stderr as well as Akka's log: an operator reading a pod's log must see why it restarted.
+            Console.Error.WriteLine($"disttrain node: {settings.Address} was downed by the cluster (downing {downings} in a row); " +
+                $"starting a fresh actor system that rejoins through {(settings.Seeds.Count > 0 ? string.Join(", ", settings.Seeds) : "cluster bootstrap")} in {delay.TotalSeconds:F0} s");
+            try { await Task.Delay(delay, ct); }
+            catch (OperationCanceledException) { return 0; }
+        }
     }
 
     /// <summary>Merges flags over environment variables over defaults.</summary>

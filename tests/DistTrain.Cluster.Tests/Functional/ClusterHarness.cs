@@ -51,6 +51,31 @@ public static class ClusterHarness
         return Trainer.TrainableParameters(module).SelectMany(p => p.detach().data<float>().ToArray()).ToArray();
     }
 
+    /// <summary>One rank's record of the examples it trained in one step of one group generation (<c>samples-rank*.jsonl</c>).</summary>
+    public sealed record SampleRecord(int Generation, int Step, int Epoch, int[] Examples);
+
+    /// <summary>
+    /// Exactly-once from the per-rank sampler records of a stage: for each step, the records of the last generation that
+    /// ran it count (earlier ones were rolled back); every step ran, and every epoch trained each example exactly once.
+    /// Returns every record, rolled back ones included.
+    /// </summary>
+    public static List<SampleRecord> AssertTrainedExactlyOnce(string stageDirectory, int steps, int examplesPerEpoch)
+    {
+        var records = Directory.GetFiles(stageDirectory, "samples-rank*.jsonl")
+            .SelectMany(File.ReadLines)
+            .Select(l => System.Text.Json.JsonSerializer.Deserialize<SampleRecord>(l, new System.Text.Json.JsonSerializerOptions { PropertyNameCaseInsensitive = true })!)
+            .ToList();
+        var committed = records.GroupBy(r => r.Step).SelectMany(g => g.Where(r => r.Generation == g.Max(x => x.Generation))).ToList();
+        Assert.Equal(Enumerable.Range(0, steps), committed.Select(r => r.Step).Distinct().Order());
+        foreach (var epoch in committed.GroupBy(r => r.Epoch))
+        {
+            var trained = epoch.SelectMany(r => r.Examples).ToList();
+            Assert.Equal(examplesPerEpoch, trained.Count);                           // no example twice…
+            Assert.Equal(Enumerable.Range(0, examplesPerEpoch), trained.Order());    // …and none missing
+        }
+        return records;
+    }
+
     public static double MaxAbsDiff(float[] a, float[] b)
     {
         Assert.Equal(a.Length, b.Length);

@@ -1,6 +1,5 @@
 using DistTrain.Host;
 using System.Diagnostics;
-using System.Text.Json;
 using Akka.Actor;
 using DistTrain.Api.Hosting;
 using DistTrain.Cluster.Coordination;
@@ -69,19 +68,7 @@ public sealed class FailureTests(ITestOutputHelper output)
         double recovery = (await recovered.Task - await killedAt.Task).TotalSeconds;
         output.WriteLine($"killed worker 1 after step 14; first step of the re-formed group (generation {generationAfterKill}) {recovery:F1} s later; {result.Summary}");
 
-        // From the per-rank sampler records: for each step, the records of the last generation that ran it count.
-        var records = Directory.GetFiles(Path.Combine(root.Path, job.JobId, "lm"), "samples-rank*.jsonl")
-            .SelectMany(File.ReadLines)
-            .Select(l => JsonSerializer.Deserialize<SampleRecord>(l, new JsonSerializerOptions { PropertyNameCaseInsensitive = true })!)
-            .ToList();
-        var committed = records.GroupBy(r => r.Step).SelectMany(g => g.Where(r => r.Generation == g.Max(x => x.Generation))).ToList();
-        Assert.Equal(Enumerable.Range(0, 40), committed.Select(r => r.Step).Distinct().Order());
-        foreach (var epoch in committed.GroupBy(r => r.Epoch))
-        {
-            var trained = epoch.SelectMany(r => r.Examples).ToList();
-            Assert.Equal(240, trained.Count);                           // no example twice…
-            Assert.Equal(Enumerable.Range(0, 240), trained.Order());    // …and none missing
-        }
+        var records = ClusterHarness.AssertTrainedExactlyOnce(Path.Combine(root.Path, job.JobId, "lm"), steps: 40, examplesPerEpoch: 240);
         Assert.Contains(records, r => r.Step >= 10 && r.Step <= 14 && r.Generation == FirstGeneration);   // rolled-back work existed
     }
 
@@ -145,6 +132,4 @@ public sealed class FailureTests(ITestOutputHelper output)
             Environment.SetEnvironmentVariable(FaultInjection.Variable, null);
         }
     }
-
-    private sealed record SampleRecord(int Generation, int Step, int Epoch, int[] Examples);
 }
