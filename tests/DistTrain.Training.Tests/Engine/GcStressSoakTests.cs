@@ -22,6 +22,7 @@ namespace DistTrain.Training.Tests.Engine;
 /// fixed paths at run time. A tiny GPT through the real causal-LM objective (padding, attention mask, ignore-index
 /// labels, loss normalisation) and the real trainer (AdamW, clipping, schedule).
 /// </remarks>
+[Collection(SoakFirst.Name)]
 public sealed class GcStressSoakTests(ITestOutputHelper output)
 {
     private const int Steps = 2000;

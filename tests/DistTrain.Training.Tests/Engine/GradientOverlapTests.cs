@@ -28,8 +28,12 @@ public sealed class GradientOverlapTests
         return torch.tensor(Enumerable.Range(0, batch * length).Select(_ => (long)g.Next(64)).ToArray(), [batch, length]);
     }
 
-    private static float[][] Gradients(nn.Module model) =>
-        Trainer.TrainableParameters(model).Select(p => p.grad is null ? [] : p.grad.data<float>().ToArray()).ToArray();
+    /// <summary>Every gradient copied out; the tensors read are disposed here, so no finalizer of this test runs in a later one (GcStressSoakTests).</summary>
+    private static float[][] Gradients(nn.Module model)
+    {
+        using var scope = NewDisposeScope();
+        return Trainer.TrainableParameters(model).Select(p => p.grad is null ? [] : p.grad.data<float>().ToArray()).ToArray();
+    }
 
     [Theory]
     [InlineData(1)]
@@ -116,6 +120,7 @@ public sealed class GradientOverlapTests
         var group = new MemoryGroup(world);
         var results = new float[world][];
         var errors = new Exception?[world];
+        torch.set_num_threads(1);   // as every worker runs; the ranks share the process's intra-op pool
         // Built here, before any rank runs: the trainer reseeds torch's one global generator at every step.
         var models = Enumerable.Range(0, world).Select(_ => { torch.manual_seed(5); return new GptLanguageModel(Gpt()); }).ToArray();
         var threads = Enumerable.Range(0, world).Select(rank => new Thread(() =>
@@ -130,7 +135,8 @@ public sealed class GradientOverlapTests
                     var report = trainer.Step(step, micro);
                     Assert.True(report.CommSeconds >= 0);
                 }
-                results[rank] = Trainer.TrainableParameters(model).SelectMany(p => p.detach().data<float>().ToArray()).ToArray();
+                using (var scope = NewDisposeScope())
+                    results[rank] = Trainer.TrainableParameters(model).SelectMany(p => p.detach().data<float>().ToArray()).ToArray();
             }
             catch (Exception e) { errors[rank] = e; group.Abort(); }
         })).ToList();
