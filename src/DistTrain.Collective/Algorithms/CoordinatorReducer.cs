@@ -24,7 +24,7 @@ public sealed class CoordinatorReducer : IDisposable
     private readonly CallHeader[] _headers;
     private readonly bool[] _gone;
     private readonly SemaphoreSlim _anyHeader = new(0);
-    private readonly SemaphoreSlim[] _headerReady, _inFull, _inFree, _outFull;
+    private readonly SemaphoreSlim[] _headerReady, _headerTaken, _inFull, _inFree, _outFull;
     private readonly SemaphoreSlim _outFree = new(Depth);
     private readonly byte[][][] _inSlots;
     private readonly byte[][] _outSlots = new byte[Depth][];
@@ -40,6 +40,7 @@ public sealed class CoordinatorReducer : IDisposable
         _headers = new CallHeader[world];
         _gone = new bool[world];
         _headerReady = NewSemaphores(world, 0);
+        _headerTaken = NewSemaphores(world, 0);
         _inFull = NewSemaphores(world, 0);
         _inFree = NewSemaphores(world, Depth);
         _outFull = NewSemaphores(world, 0);
@@ -88,8 +89,13 @@ public sealed class CoordinatorReducer : IDisposable
         var socket = link.Data;
         var h = new byte[CallHeader.Size];
         int item = 0;
+        bool first = true;
         while (true)
         {
+            // A worker's next header may already be queued behind this call (a zero-length call returns at once, so a
+            // rank can run calls ahead of the others): it must not overwrite this one before the reduce thread compared it.
+            if (!first) _headerTaken[w].Wait(_g.Aborted);
+            first = false;
             // Between calls a worker may be busy with its backward pass for any length of time.
             socket.ReceiveTimeout = 0;
             try { link.ReceiveFrame(h); }
@@ -141,6 +147,7 @@ public sealed class CoordinatorReducer : IDisposable
             for (int w = 1; w < _world; w++)
                 if (_headers[w] != call)
                     throw new ReducerBlameException(w, new InvalidDataException($"Rank {w} called {_headers[w]} but rank 0 called {call}."));
+            for (int w = 0; w < _world; w++) _headerTaken[w].Release();
 
             int length = checked((int)call.Length), wireBytes = call.Wire.BytesPerElement();
             if (_acc.Length < call.BucketElements) { _acc = new float[call.BucketElements]; _tmp = new float[call.BucketElements]; }

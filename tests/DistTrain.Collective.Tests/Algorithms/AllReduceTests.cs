@@ -106,6 +106,27 @@ public sealed class AllReduceTests
     }
 
     [Fact]
+    public async Task A_rank_that_runs_zero_length_calls_ahead_of_the_others_does_not_break_the_reducer()
+    {
+        // A zero-length call waits for no sums, so rank 0 can finish three of them before the others start one; its
+        // later headers then queue behind the first (in CI on 2026-12-04 the reducer compared rank 0's later header
+        // with rank 1's first and failed the group).
+        const int world = 3, ahead = 3, length = 5_003;
+        using var cluster = await LocalCluster.StartAsync(world, AllReduceAlgorithm.Coordinator, Small);
+        await Task.Factory.StartNew(() => { for (int call = 0; call < ahead; call++) cluster.Groups[0].AllReduce(Span<float>.Empty); },
+            TaskCreationOptions.LongRunning).WaitAsync(LocalCluster.Bound);
+        await Task.WhenAll(Enumerable.Range(1, world - 1).Select(r => Task.Factory.StartNew(() =>
+            { for (int call = 0; call < ahead; call++) cluster.Groups[r].AllReduce(Span<float>.Empty); },
+            TaskCreationOptions.LongRunning))).WaitAsync(LocalCluster.Bound);
+
+        var inputs = LocalCluster.RandomInputs(world, length, seed: 77);
+        var buffers = LocalCluster.Copy(inputs);
+        await cluster.AllReduceAsync(buffers);
+        for (int r = 0; r < world; r++) LocalCluster.AssertSameBits(LocalCluster.SequentialSum(inputs), buffers[r]);
+        Assert.Equal(ahead + 1, cluster.Reducer!.Steps);
+    }
+
+    [Fact]
     public async Task Large_buffer_with_default_buckets_is_exact_enough()
     {
         // 3 MB per rank crosses real bucket and segment sizes (default 4 MB buckets would make it one bucket).
