@@ -63,14 +63,15 @@ public static class NodeCommand
     public const int ExitDownedWithoutSeeds = 3;
 
     /// <summary>
-    /// Runs the node; when the cluster downs it (a partition the split-brain resolver settled against it), starts a fresh
-    /// host that joins the seeds again, after <see cref="RejoinPolicy"/>'s bounded backoff. Any other stop ends the process
-    /// with 0. The first host is built by the caller, so bad settings fail before anything runs.
+    /// Runs the node; when the cluster downs it (a partition the split-brain resolver settled against it), or Akka.Remote
+    /// stops it after a failed TLS handshake, starts a fresh host that joins the seeds again, after <see cref="RejoinPolicy"/>'s
+    /// bounded backoff. TLS failures that persist end the process with <see cref="RejoinPolicy.ExitTlsHandshakeFailed"/>;
+    /// any other stop ends it with 0. The first host is built by the caller, so bad settings fail before anything runs.
     /// </summary>
     private static async Task<int> RunRejoiningAsync(IHost first, NodeSettings settings, CancellationToken ct)
     {
         var policy = RejoinPolicy.Default;
-        int downings = 0;
+        int stops = 0;
         for (var node = first; ; node = NodeComposition.Build(settings))
         {
             var started = DateTime.UtcNow;
@@ -82,17 +83,25 @@ public static class NodeCommand
                 await node.RunAsync(ct);
                 reason = ct.IsCancellationRequested ? RejoinPolicy.StopReason.Requested : RejoinPolicy.ReasonOf(system);
             }
-            downings = policy.Count(downings, DateTime.UtcNow - started);
-            if (policy.Decide(reason, downings) is not { } delay) return 0;
+            stops = policy.Count(stops, DateTime.UtcNow - started);
+            string why = reason == RejoinPolicy.StopReason.TlsHandshakeFailed
+                ? "stopped by Akka.Remote after a failed TLS handshake (a peer that closed mid-handshake, or a certificate it refused: see the log above)"
+                : "downed by the cluster";
+            if (policy.Decide(reason, stops) is not { } delay)
+            {
+                if (reason != RejoinPolicy.StopReason.TlsHandshakeFailed) return 0;
+                Console.Error.WriteLine($"disttrain node: {settings.Address} was {why} {stops} times in a row; giving up");
+                return RejoinPolicy.ExitTlsHandshakeFailed;
+            }
             if (RejoinPolicy.RejoinSettings(settings) is not { } rejoin)
             {
-                Console.Error.WriteLine($"disttrain node: {settings.Address} was downed by the cluster and lists no seed but itself, " +
+                Console.Error.WriteLine($"disttrain node: {settings.Address} was {why} and lists no seed but itself, " +
                     "so a fresh actor system could only form a second cluster; exiting (list other nodes in --seeds to let it rejoin)");
-                return ExitDownedWithoutSeeds;
+                return reason == RejoinPolicy.StopReason.TlsHandshakeFailed ? RejoinPolicy.ExitTlsHandshakeFailed : ExitDownedWithoutSeeds;
             }
             settings = rejoin;
             // Written to stderr as well as Akka's log: an operator reading a pod's log must see why it restarted.
-            Console.Error.WriteLine($"disttrain node: {settings.Address} was downed by the cluster (downing {downings} in a row); " +
+            Console.Error.WriteLine($"disttrain node: {settings.Address} was {why} ({stops} in a row); " +
                 $"starting a fresh actor system that rejoins through {(settings.Seeds.Count > 0 ? string.Join(", ", settings.Seeds) : "cluster bootstrap")} in {delay.TotalSeconds:F0} s");
             try { await Task.Delay(delay, ct); }
             catch (OperationCanceledException) { return 0; }

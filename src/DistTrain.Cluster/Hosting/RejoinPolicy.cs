@@ -7,21 +7,35 @@ namespace DistTrain.Cluster.Hosting;
 /// partition, or an operator's <c>down</c>) cannot come back as the same actor system: Akka runs its coordinated shutdown
 /// and terminates it. The node then starts a fresh host (a new actor system, same address, new incarnation) and joins
 /// its seeds again, after a delay that doubles from <see cref="FirstDelay"/> up to <see cref="MaxDelay"/> and starts over
-/// once a host has stayed up for <see cref="Stable"/>. Any other stop (SIGTERM, Ctrl+C, a failed start) ends the process.
+/// once a host has stayed up for <see cref="Stable"/>.
+/// <para>
+/// Akka.Remote (1.5.74) also shuts the actor system down when an outbound TLS handshake fails, whatever the cause: a
+/// peer that closed the connection mid-handshake (restarting, or behind a partition) as much as a bad certificate. The
+/// node starts afresh the same way, at most <see cref="MaxTransportFailures"/> times in a row; a failure that persists
+/// (a certificate the peers refuse) then ends the process with Akka's exit code for it, so an orchestrator sees a failure.
+/// </para>
+/// Any other stop (SIGTERM, Ctrl+C, a failed start) ends the process.
 /// </summary>
 public sealed record RejoinPolicy(TimeSpan FirstDelay, TimeSpan MaxDelay, TimeSpan Stable)
 {
     public static readonly RejoinPolicy Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(5));
 
+    /// <summary>Fresh starts after failed TLS handshakes in a row (within <see cref="Stable"/>) before the process gives up.</summary>
+    public const int MaxTransportFailures = 5;
+
+    /// <summary>Akka's exit code for a shutdown after a failed TLS handshake, which the process ends with once it gives up.</summary>
+    public const int ExitTlsHandshakeFailed = 79;
+
     /// <summary>Why a node's host stopped, as far as rejoining is concerned.</summary>
-    public enum StopReason { Downed, Requested }
+    public enum StopReason { Downed, TlsHandshakeFailed, Requested }
 
     /// <summary>The delay before the next start, or null to end the process.</summary>
-    /// <param name="failuresInARow">Downings so far, counting this one, since a host last stayed up for <see cref="Stable"/>.</param>
+    /// <param name="failuresInARow">Stops so far, counting this one, since a host last stayed up for <see cref="Stable"/>.</param>
     public TimeSpan? Decide(StopReason reason, int failuresInARow)
     {
-        if (reason != StopReason.Downed) return null;
-        if (failuresInARow < 1) throw new ArgumentOutOfRangeException(nameof(failuresInARow), "a downing counts itself");
+        if (reason == StopReason.Requested) return null;
+        if (failuresInARow < 1) throw new ArgumentOutOfRangeException(nameof(failuresInARow), "a stop counts itself");
+        if (reason == StopReason.TlsHandshakeFailed && failuresInARow > MaxTransportFailures) return null;
         double seconds = FirstDelay.TotalSeconds * Math.Pow(2, Math.Min(failuresInARow - 1, 30));
         return TimeSpan.FromSeconds(Math.Min(seconds, MaxDelay.TotalSeconds));
     }
@@ -43,8 +57,16 @@ public sealed record RejoinPolicy(TimeSpan FirstDelay, TimeSpan MaxDelay, TimeSp
 
     /// <summary>
     /// Reads why a stopped node's actor system shut down: <see cref="StopReason.Downed"/> when the cluster downed or
-    /// removed it (<see cref="CoordinatedShutdown.ClusterDowningReason"/>), else <see cref="StopReason.Requested"/>.
+    /// removed it (<see cref="CoordinatedShutdown.ClusterDowningReason"/>), <see cref="StopReason.TlsHandshakeFailed"/>
+    /// when Akka.Remote stopped it after a failed TLS handshake, else <see cref="StopReason.Requested"/>.
     /// </summary>
-    public static StopReason ReasonOf(ActorSystem system) =>
-        CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason ? StopReason.Downed : StopReason.Requested;
+    public static StopReason ReasonOf(ActorSystem system) => CoordinatedShutdown.Get(system).ShutdownReason switch
+    {
+        CoordinatedShutdown.ClusterDowningReason => StopReason.Downed,
+        { } other when other.GetType().FullName == TlsHandshakeFailureReasonType => StopReason.TlsHandshakeFailed,
+        _ => StopReason.Requested,
+    };
+
+    /// <summary>Akka.Remote's reason for a shutdown after a failed TLS handshake: an internal type, so known by name (a test checks it exists).</summary>
+    public const string TlsHandshakeFailureReasonType = "Akka.Remote.Transport.DotNetty.TlsHandshakeFailureReason";
 }

@@ -68,6 +68,7 @@ public sealed class NetworkNamespaces : IDisposable
 
     private void Build(int nodes)
     {
+        ClearLeftovers();
         // Refuse rather than shadow a network this host already uses.
         var routes = Ip("-4 route show");
         if (routes.Split('\n').Any(l => l.StartsWith(Prefix + ".", StringComparison.Ordinal)))
@@ -91,6 +92,27 @@ public sealed class NetworkNamespaces : IDisposable
             Ip($"-n {ns} addr add {Address(i)}/24 dev eth0");
             Ip($"-n {ns} link set dev eth0 up");
             Ip($"-n {ns} route add default via {Prefix}.{i + 1}.1");
+        }
+    }
+
+    /// <summary>
+    /// Deletes what a test process that no longer runs left behind (killed with SIGKILL, its Dispose never ran): its
+    /// namespaces (named dt&lt;pid&gt;…), the processes still inside them, and its host link. A live process's are left alone.
+    /// </summary>
+    private static void ClearLeftovers()
+    {
+        var names = Ip("netns list").Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[0]);
+        foreach (var name in names)
+        {
+            var m = System.Text.RegularExpressions.Regex.Match(name, @"^dt(\d+)(r|n\d+)$");
+            if (!m.Success || !int.TryParse(m.Groups[1].Value, out int pid) || Directory.Exists($"/proc/{pid}")) continue;
+            foreach (var line in Ip($"netns pids {name}").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                if (int.TryParse(line.Trim(), out int orphan))
+                    try { using var p = Process.GetProcessById(orphan); p.Kill(); p.WaitForExit(CommandTimeout); }
+                    catch (ArgumentException) { }   // already gone
+            Ip($"netns del {name}");
+            // Goes with the router's namespace; deleted here in case that is not yet done (a failure means it is gone).
+            Run(IpPath, $"link del dev dt{pid}h", check: false);
         }
     }
 

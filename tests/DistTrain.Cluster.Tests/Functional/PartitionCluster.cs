@@ -100,7 +100,9 @@ public sealed class PartitionCluster : IAsyncLifetime
             if (seen is not null && ids.All(id => seen.Any(w => w.WorkerId == id && w.Health == "up" && w.JobId == "")))
                 return;
             var exited = _processes.Exited().ToList();
-            if (exited.Count > 0) throw new InvalidOperationException($"node process ended: {string.Join("; ", exited)} (logs: {Root.Path}/logs)");
+            if (exited.Count > 0)
+                throw new InvalidOperationException($"node process ended: {string.Join("; ", exited)}; the nodes' last log lines:\n" +
+                    string.Join("\n", Enumerable.Range(0, 1 + Workers).Select(n => $"--- node {n}\n" + string.Join("\n", File.Exists(LogOf(n)) ? File.ReadLines(LogOf(n)).TakeLast(15) : []))));
             await Task.Delay(250);   // an external cluster's registration: there is no event to wait on
         }
         throw new TimeoutException($"workers {string.Join(", ", ids)} not all up and idle within {timeout.TotalSeconds:F0} s; last seen: " +

@@ -1,3 +1,5 @@
+using Akka.Actor;
+using Akka.Configuration;
 using DistTrain.Cluster.Hosting;
 
 namespace DistTrain.Cluster.Tests.Hosting;
@@ -13,6 +15,39 @@ public sealed class RejoinPolicyTests
         var delays = Enumerable.Range(1, 8).Select(n => Policy.Decide(RejoinPolicy.StopReason.Downed, n)!.Value.TotalSeconds).ToArray();
         Assert.Equal([1, 2, 4, 8, 16, 30, 30, 30], delays);
         Assert.Equal(30, Policy.Decide(RejoinPolicy.StopReason.Downed, int.MaxValue)!.Value.TotalSeconds);
+    }
+
+    [Fact]
+    public void A_failed_tls_handshake_starts_afresh_a_bounded_number_of_times_in_a_row()
+    {
+        // A peer that closed mid-handshake (restarting, or behind a partition) is transient: start afresh, as after a downing.
+        var delays = Enumerable.Range(1, RejoinPolicy.MaxTransportFailures)
+            .Select(n => Policy.Decide(RejoinPolicy.StopReason.TlsHandshakeFailed, n)!.Value.TotalSeconds).ToArray();
+        Assert.Equal([1, 2, 4, 8, 16], delays);
+        // One that persists (a certificate the peers refuse) ends the process, which then exits with Akka's code for it.
+        Assert.Null(Policy.Decide(RejoinPolicy.StopReason.TlsHandshakeFailed, RejoinPolicy.MaxTransportFailures + 1));
+        Assert.Equal(1, Policy.Count(RejoinPolicy.MaxTransportFailures, RejoinPolicy.Default.Stable));
+    }
+
+    [Fact]
+    public async Task The_reason_is_read_from_the_actor_systems_coordinated_shutdown()
+    {
+        // Akka.Remote's reason type is internal: the policy knows it by name, so an upgrade that renames it must fail here.
+        var type = typeof(Akka.Remote.RemoteSettings).Assembly.GetType(RejoinPolicy.TlsHandshakeFailureReasonType);
+        Assert.NotNull(type);
+        var tls = (CoordinatedShutdown.Reason)Activator.CreateInstance(type!, "TLS handshake failed on outbound connection")!;
+        var cases = new (CoordinatedShutdown.Reason Reason, RejoinPolicy.StopReason Expected)[]
+        {
+            (CoordinatedShutdown.ClusterDowningReason.Instance, RejoinPolicy.StopReason.Downed),
+            (tls, RejoinPolicy.StopReason.TlsHandshakeFailed),
+            (CoordinatedShutdown.ClrExitReason.Instance, RejoinPolicy.StopReason.Requested),
+        };
+        foreach (var (reason, expected) in cases)
+        {
+            using var system = ActorSystem.Create("rejoin-reason", ConfigurationFactory.ParseString("akka.coordinated-shutdown.exit-clr = off"));
+            await CoordinatedShutdown.Get(system).Run(reason).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(expected, RejoinPolicy.ReasonOf(system));
+        }
     }
 
     [Fact]
