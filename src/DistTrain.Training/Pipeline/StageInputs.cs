@@ -79,19 +79,25 @@ public static class StageInputs
     public static void Record(StageArtifacts artifacts, StageData data)
     {
         Directory.CreateDirectory(artifacts.Directory);
-        if (!Directory.Exists(artifacts.Tokenizer) || Tokenizers.Load(artifacts.Tokenizer).Identity != data.Tokenizer.Identity)
+        string identity = data.Tokenizer.Identity;
+        if (IdentityAt(artifacts.Tokenizer) != identity)
         {
-            // Written aside and renamed, so a rank reading it never sees half a tokenizer.
+            // Written aside and renamed, and a published directory is never deleted in place (a recursive delete is not
+            // atomic): every rank may get here at once, and a rank reading the directory sees a whole tokenizer or none.
             var temp = artifacts.Tokenizer + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
             data.Tokenizer.Save(temp);
-            try
-            {
-                if (Directory.Exists(artifacts.Tokenizer)) Directory.Delete(artifacts.Tokenizer, recursive: true);
-                Directory.Move(temp, artifacts.Tokenizer);
-            }
+            try { Directory.Move(temp, artifacts.Tokenizer); }
             catch (IOException) when (Directory.Exists(artifacts.Tokenizer))
             {
-                Directory.Delete(temp, recursive: true);   // another rank wrote the same files first
+                if (IdentityAt(artifacts.Tokenizer) == identity) Directory.Delete(temp, recursive: true);   // another rank wrote the same files first
+                else
+                {
+                    // A different tokenizer from an earlier run of this stage: moved aside whole, then replaced.
+                    var stale = artifacts.Tokenizer + ".old-" + Guid.NewGuid().ToString("N")[..8];
+                    Directory.Move(artifacts.Tokenizer, stale);
+                    Directory.Move(temp, artifacts.Tokenizer);
+                    Directory.Delete(stale, recursive: true);
+                }
             }
         }
         if (data.Classes.Count > 0)
@@ -104,6 +110,14 @@ public static class StageInputs
                 File.Move(temp, artifacts.Classes, overwrite: true);
             }
         }
+    }
+
+    /// <summary>The identity of the tokenizer saved in <paramref name="directory"/>, or null when none (or only part of one) is there.</summary>
+    private static string? IdentityAt(string directory)
+    {
+        if (!Directory.Exists(directory)) return null;
+        try { return Tokenizers.Load(directory).Identity; }
+        catch (Exception e) when (e is InvalidDataException or IOException) { return null; }
     }
 
     /// <summary>The job's tokenizer as <paramref name="stage"/> uses it (a sub-vocabulary takes the stage's vocab_size unless the job sizes it).</summary>

@@ -44,6 +44,24 @@ public static class ClusterHarness
     }
 
     /// <summary>Every trainable parameter of a stage's final checkpoint, flattened.</summary>
+    /// <summary>
+    /// The single-process reference of the stages after <paramref name="finishedStage"/>, started from a cluster run's
+    /// output of that stage (copied from <paramref name="clusterStageDirectory"/>; the runner's resume skips it as
+    /// finished): each later stage then measures its own data-parallel error, not the one it inherits.
+    /// </summary>
+    public static string RunInProcessAfter(string yaml, string root, string finishedStage, string clusterStageDirectory)
+    {
+        var target = Path.Combine(root, "ref", finishedStage);
+        foreach (var dir in Directory.EnumerateDirectories(clusterStageDirectory, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(Path.Combine(target, Path.GetRelativePath(clusterStageDirectory, dir)));
+        Directory.CreateDirectory(target);
+        foreach (var file in Directory.EnumerateFiles(clusterStageDirectory, "*", SearchOption.AllDirectories))
+            File.Copy(file, Path.Combine(target, Path.GetRelativePath(clusterStageDirectory, file)));
+        TorchSharp.torch.set_num_threads(1);
+        new PipelineRunner(root, "ref", CPU).Run(Load(yaml), resume: true);
+        return Path.Combine(root, "ref");
+    }
+
     public static float[] FinalParameters(string yaml, string root, string jobId, string stage = "lm")
     {
         var job = Load(yaml);

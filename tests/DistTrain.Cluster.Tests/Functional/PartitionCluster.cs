@@ -101,13 +101,16 @@ public sealed class PartitionCluster : IAsyncLifetime
                 return;
             var exited = _processes.Exited().ToList();
             if (exited.Count > 0)
-                throw new InvalidOperationException($"node process ended: {string.Join("; ", exited)}; the nodes' last log lines:\n" +
-                    string.Join("\n", Enumerable.Range(0, 1 + Workers).Select(n => $"--- node {n}\n" + string.Join("\n", File.Exists(LogOf(n)) ? File.ReadLines(LogOf(n)).TakeLast(15) : []))));
+                throw new InvalidOperationException($"node process ended: {string.Join("; ", exited)}; the nodes' last log lines:\n" + LogTails());
             await Task.Delay(250);   // an external cluster's registration: there is no event to wait on
         }
         throw new TimeoutException($"workers {string.Join(", ", ids)} not all up and idle within {timeout.TotalSeconds:F0} s; last seen: " +
-            (seen is null ? "no answer" : string.Join(", ", seen.Select(w => $"{w.WorkerId} {w.Health} {w.JobId}/{w.Stage}"))) + $" (logs: {Root.Path}/logs)");
+            (seen is null ? "no answer" : string.Join(", ", seen.Select(w => $"{w.WorkerId} {w.Health} {w.JobId}/{w.Stage}"))) + "; the nodes' last log lines:\n" + LogTails());
     }
+
+    /// <summary>The last lines of every node's log (the folder goes with the fixture, so a failure carries them).</summary>
+    public string LogTails(int lines = 25) => string.Join("\n", Enumerable.Range(0, 1 + Workers).Select(n =>
+        $"--- node {n}\n" + string.Join("\n", File.Exists(LogOf(n)) ? File.ReadLines(LogOf(n)).TakeLast(lines) : [])));
 
     /// <summary>Polls the job until it ends, riding over the API's absence while the coordinator's node restarts.</summary>
     public async Task<JobReply> WaitForJobAsync(string jobId, TimeSpan timeout)

@@ -61,12 +61,21 @@ public sealed class PartitionTests(PartitionCluster cluster, ITestOutputHelper o
         Assert.True(run.Job.Stages[0].Metrics["restarts"] >= 1, "the partition should have cost a restart");
         var records = ClusterHarness.AssertTrainedExactlyOnce(StageDirectory(run, "lm"), Steps, Examples);
         Assert.Equal(CheckpointEvery, records.Where(r => r.Generation > records.Min(x => x.Generation)).Min(r => r.Step));   // resumed from the checkpoint
-        // The rejoined worker served the stage that needed all three.
-        Assert.Contains(run.Membership, s => s.Workers?.Any(w => w.WorkerId == PartitionCluster.WorkerId(cut) && w.Stage == "next") == true);
+        // The rejoined worker served the stage that needed all three: there are three workers, and "next" ran 10 steps on
+        // three ranks (its few steps can finish between two 200 ms samples of the worker list, so that list is no evidence).
+        var nextRanks = Directory.GetFiles(StageDirectory(run, "next"), "samples-rank*.jsonl");
+        Assert.Equal(3, nextRanks.Length);
+        Assert.All(nextRanks, f => Assert.Equal(10, File.ReadLines(f).Count()));
+        Assert.Equal(PartitionCluster.Workers, Enumerable.Range(1, PartitionCluster.Workers).Count(n => run.Membership.Any(s => s.IsUp(PartitionCluster.WorkerId(n)) && s.Time > run.HealAt)));
         // The cut-off node did not go on alone: its actor system was downed and replaced, the coordinator's never.
         Assert.True(Downings(cut) > cutDowned, $"node {cut} should have been downed and restarted its actor system");
         Assert.Equal(coordinatorDowned, Downings(PartitionCluster.CoordinatorNode));
-        AssertEquivalent(yaml, reference.Path, run, "lm", "next");
+        AssertEquivalent(yaml, reference.Path, run, "lm");
+        // "next" starts from lm's weights, which already differ from one process's by up to ~7e-6 (and grew to 1.1e-5 after
+        // its 10 steps in one run on 2026-12-04): its reference starts from the cluster's own lm, so the bound is this stage's error.
+        using var afterLm = new TempDir();
+        ClusterHarness.RunInProcessAfter(yaml, afterLm.Path, "lm", StageDirectory(run, "lm"));
+        AssertEquivalent(yaml, afterLm.Path, run, "next");
     }
 
     [RequiresNetworkNamespacesFact]
