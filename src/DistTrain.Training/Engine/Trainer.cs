@@ -69,7 +69,7 @@ public sealed class Trainer : IDisposable
             torch.random.manual_seed((long)(SeededRandom.For((ulong)_options.Seed, (ulong)step, stream: (ulong)_reducer.Rank + 1).NextUInt64() >> 1));
 
             var reduceClock = new Stopwatch();
-            long[] globalCounts = GlobalCounts(microBatches, reduceClock);
+            var (globalCounts, countsSeconds) = GlobalCounts(microBatches, reduceClock);
             double lossSum = 0;
             overlap = _sender is not null ? new Overlap(this) : null;
             for (int m = 0; m < microBatches.Count; m++)
@@ -122,7 +122,7 @@ public sealed class Trainer : IDisposable
             Optimizer.step();
             return new StepReport(step, lossSum, globalCounts[0], gradNorm, lr, clock.Elapsed.TotalSeconds, reduceClock.Elapsed.TotalSeconds, dataSeconds)
             {
-                CommSeconds = commSeconds + _countsSeconds,
+                CommSeconds = commSeconds + countsSeconds,
             };
         }
         finally
@@ -132,7 +132,8 @@ public sealed class Trainer : IDisposable
         }
     }
 
-    private long[] GlobalCounts(IReadOnlyList<IMicroBatch> microBatches, Stopwatch reduceClock)
+    /// <summary>The global batch's target counts per loss part, and the seconds their all-reduce took.</summary>
+    private (long[] Counts, double Seconds) GlobalCounts(IReadOnlyList<IMicroBatch> microBatches, Stopwatch reduceClock)
     {
         int parts = microBatches.Count > 0 ? microBatches[0].PartCounts.Count : 1;
         var counts = new float[parts];
@@ -144,11 +145,11 @@ public sealed class Trainer : IDisposable
         reduceClock.Start();
         var clock = Stopwatch.StartNew();
         _reducer.AllReduceSum(counts, parts, exactTail: parts);
-        _countsSeconds = clock.Elapsed.TotalSeconds;
+        double seconds = clock.Elapsed.TotalSeconds;
         reduceClock.Stop();
         // fp32 holds integers exactly up to 2^24; a step with more targets than that would need a wider count.
         if (counts.Any(c => c >= 1 << 24)) throw new InvalidOperationException("more than 2^24 targets in one step");
-        return counts.Select(c => (long)c).ToArray();
+        return (counts.Select(c => (long)c).ToArray(), seconds);
     }
 
     private static void CheckCounts(LossTerms terms, IReadOnlyList<long> declared)
@@ -182,8 +183,6 @@ public sealed class Trainer : IDisposable
         var seen = new HashSet<IntPtr>();
         return model.parameters().Where(p => p.requires_grad && seen.Add(p.Handle)).ToArray();
     }
-
-    private double _countsSeconds;
 
     /// <summary>
     /// One step's overlapped reduction: cuts armed on the last micro-batch's forward, its backward run segment by
