@@ -4,13 +4,15 @@
 #   docker build -f docker/cpu.Dockerfile -t disttrain:cpu .
 # The node reads its configuration from DISTTRAIN_* variables (docs/configuration.md); k8s/overlays/cpu runs it.
 
-# Build stage: the .NET 10 SDK (Ubuntu 24.04) publishes the CLI for linux-x64, so only Linux natives are copied.
+# Build stage: the .NET 10 SDK (Ubuntu 24.04) publishes the CLI and disttrain-bench (which `disttrain bench` starts
+# from beside itself) for linux-x64, so only Linux natives are copied.
 # Ubuntu 24.04's libstdc++ already has GLIBCXX_3.4.32, so build/TorchSharpNative.targets leaves the shim as it is.
 FROM mcr.microsoft.com/dotnet/sdk:10.0-noble AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/root/.nuget/packages \
-    dotnet publish src/DistTrain.Cli -c Release -r linux-x64 --self-contained false -p:TorchBackend=cpu -o /out
+    dotnet publish src/DistTrain.Cli -c Release -r linux-x64 --self-contained false -p:TorchBackend=cpu -o /out \
+    && dotnet publish bench/DistTrain.Bench -c Release -r linux-x64 --self-contained false -p:TorchBackend=cpu -o /out
 
 # Runtime stage: the ASP.NET Core runtime (Kestrel serves the management, metrics and gRPC ports).
 FROM mcr.microsoft.com/dotnet/aspnet:10.0-noble AS runtime

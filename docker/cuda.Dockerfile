@@ -4,13 +4,14 @@
 #   docker build -f docker/cuda.Dockerfile -t disttrain:cuda .
 # k8s/overlays/gpu runs it with one nvidia.com/gpu per worker pod (DISTTRAIN_DEVICES=cuda:0).
 
-# Build stage: the .NET 10 SDK (Ubuntu 24.04) publishes the CLI with the CUDA torch backend for linux-x64.
+# Build stage: the .NET 10 SDK (Ubuntu 24.04) publishes the CLI and disttrain-bench with the CUDA torch backend for linux-x64.
 # TorchSharp-cuda-linux comes from nuget.org (several GB: libtorch with its CUDA and cuDNN libraries).
 FROM mcr.microsoft.com/dotnet/sdk:10.0-noble AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/root/.nuget/packages \
-    dotnet publish src/DistTrain.Cli -c Release -r linux-x64 --self-contained false -p:TorchBackend=cuda -o /out
+    dotnet publish src/DistTrain.Cli -c Release -r linux-x64 --self-contained false -p:TorchBackend=cuda -o /out \
+    && dotnet publish bench/DistTrain.Bench -c Release -r linux-x64 --self-contained false -p:TorchBackend=cuda -o /out
 
 # The ASP.NET Core runtime to copy into the CUDA image (same Ubuntu 24.04 as the CUDA base below).
 FROM mcr.microsoft.com/dotnet/aspnet:10.0-noble AS dotnet

@@ -25,7 +25,9 @@ public sealed class DockerfileTests
         Assert.StartsWith("mcr.microsoft.com/dotnet/sdk:10.0", build.Base);
         string publish = build.All("RUN").Single(r => r.Contains("dotnet publish"));
         Assert.Contains("src/DistTrain.Cli", publish);
-        Assert.Contains($"-p:TorchBackend={backend}", publish);
+        // `disttrain bench` starts disttrain-bench from beside itself: both are published into the same folder, same backend.
+        Assert.Contains("bench/DistTrain.Bench", publish);
+        Assert.Equal(2, publish.Split($"-p:TorchBackend={backend} -o /out").Length - 1);
         // The runtime carries no SDK, and takes only the published output from the build stage.
         Assert.DoesNotContain("sdk", d.Final.Base);
         Assert.Contains(d.Final.All("COPY"), c => c.StartsWith("--from=build ", StringComparison.Ordinal));
