@@ -15,6 +15,7 @@ namespace DistTrain.Bench;
 ///                                   spawns one child per rank on loopback; ours vs raw TCP in the same run
 ///   disttrain bench overhead [--json] [--steps 40]   a 1-worker cluster job and the in-process step vs a bare TorchSharp loop
 ///   disttrain bench scaling [--json] [--workers 1,2,3] [--steps 30] [--rounds 2]    weak scaling (same per-rank batch), then strong
+///   disttrain bench ceiling [--json] [--processes 1,2] [--steps 40] [--rounds 2]   independent bare loops side by side: weak scaling's ceiling here
 ///   disttrain bench startup [--json] [--workers 2] [--runs 5]
 ///                                   local-cluster start-up (coordinator up, every worker registered), TLS remoting vs plaintext
 ///   disttrain bench data [--json] [--gb 1] [--small-mb 10] [--steps 200] [--dir DIR] [--keep]
@@ -26,7 +27,7 @@ public static class BenchCommand
     public static RootCommand Create(Func<ExecutableCommand> disttrain)
     {
         return new RootCommand("Run benchmarks (results: docs/benchmarks.md).")
-            { AllReduce(), AllReduceChild(), Overhead(disttrain), Scaling(disttrain), Data(disttrain), Startup(disttrain) };
+            { AllReduce(), AllReduceChild(), Overhead(disttrain), Scaling(disttrain), Ceiling(), CeilingChild(), Data(disttrain), Startup(disttrain) };
     }
 
     /// <summary>`bench data`: prepare a small and a large generated corpus, train on each on 2 workers, compare worker RSS.</summary>
@@ -108,8 +109,13 @@ public static class BenchCommand
             DefaultValueFactory = _ => "0,0.5",
         };
         var strong = new Option<bool>("--strong") { Description = "Also measure strong scaling (1 worker at 2× the batch against 2 workers).", DefaultValueFactory = _ => true };
+        var ceiling = new Option<bool>("--ceiling")
+        {
+            Description = "Also run the same counts of independent bare loops side by side (`bench ceiling`): the most weak scaling can reach here.",
+            DefaultValueFactory = _ => true,
+        };
         var cmd = new Command("scaling", "Weak scaling of the cluster (1 torch thread per worker, same per-rank batch), plus strong scaling as a second figure.")
-            { json, steps, rounds, workers, batch, buckets, strong };
+            { json, steps, rounds, workers, batch, buckets, strong, ceiling };
         cmd.SetAction(async (r, ct) =>
         {
             int n = r.GetValue(steps), perRank = r.GetValue(batch), k = r.GetValue(rounds);
@@ -129,6 +135,8 @@ public static class BenchCommand
                 var efficiency = weak.Skip(1).ToDictionary(
                     w => bucketMbs.Length > 1 ? $"{w.Workers}@{w.GradientBucketMb}MB" : w.Workers.ToString(),
                     w => weak[0].SecondsPerStep / w.SecondsPerStep);
+                var ceilingRows = r.GetValue(ceiling) ? await CeilingBench.RunAsync(counts, Math.Max(n, 20), perRank, k, ct) : [];
+                var ceilingEfficiency = ceilingRows.Skip(1).ToDictionary(c => c.Processes.ToString(), c => c.Efficiency);
                 StepTiming[] strongRows = [];
                 if (r.GetValue(strong))
                 {
@@ -144,6 +152,8 @@ public static class BenchCommand
                     rounds = k,
                     weak = weak,
                     weak_scaling_efficiency = efficiency,
+                    ceiling = ceilingRows,
+                    ceiling_efficiency = ceilingEfficiency,
                     strong = strongRows,
                     strong_scaling_2x1_vs_1x1 = strongRows.Length == 2 ? strongRows[1].ExamplesPerSecond / strongRows[0].ExamplesPerSecond : (double?)null,
                 };
@@ -151,6 +161,10 @@ public static class BenchCommand
                     : $"load average {result.load_average}, {result.processors} processors\n"
                       + "weak scaling (same per-rank batch):\n" + TrainingBench.Table(weak)
                       + string.Concat(efficiency.Select(e => $"\nweak_scaling_efficiency[{e.Key}] = {e.Value:F3}"))
+                      + (ceilingRows.Count > 0
+                          ? "\nthe machine's ceiling (independent bare TorchSharp loops side by side, no DistTrain, no communication):\n"
+                            + CeilingBench.Table(ceilingRows) + string.Concat(ceilingEfficiency.Select(e => $"\nceiling_efficiency[{e.Key}] = {e.Value:F3}"))
+                          : "")
                       + (strongRows.Length == 2
                           ? "\nstrong scaling (same global batch; the 1-worker run pays for 2x larger activations, see docs/benchmarks.md):\n"
                             + TrainingBench.Table(strongRows) + $"\nstrong_scaling_2x1_vs_1x1 = {result.strong_scaling_2x1_vs_1x1:F3}"
@@ -219,6 +233,39 @@ public static class BenchCommand
             if (asJson) Console.WriteLine(AllReduceBench.ToJson(rows));
             return 0;
         });
+        return cmd;
+    }
+
+    /// <summary>`bench ceiling`: 1, then N independent bare loops at once; the most weak scaling can reach on this machine.</summary>
+    private static Command Ceiling()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var steps = new Option<int>("--steps") { Description = "Steps per loop.", DefaultValueFactory = _ => 40 };
+        var rounds = new Option<int>("--rounds") { Description = "Interleaved rounds of every configuration (figures are medians over rounds).", DefaultValueFactory = _ => 2 };
+        var processes = new Option<string>("--processes") { Description = "Process counts (the smallest is the baseline).", DefaultValueFactory = _ => "1,2" };
+        var batch = new Option<int>("--batch") { Description = "Batch per process.", DefaultValueFactory = _ => 16 };
+        var cmd = new Command("ceiling", "Independent bare TorchSharp loops side by side (no DistTrain, no communication): the machine's ceiling for weak scaling.")
+            { json, steps, rounds, processes, batch };
+        cmd.SetAction(async (r, ct) =>
+        {
+            var rows = await CeilingBench.RunAsync(Ints(r.GetValue(processes)!), r.GetValue(steps), r.GetValue(batch), r.GetValue(rounds), ct);
+            Console.WriteLine(r.GetValue(json)
+                ? TrainingBench.ToJson(new { rows, ceiling_efficiency = rows.ToDictionary(x => x.Processes.ToString(), x => x.Efficiency) })
+                : CeilingBench.Table(rows));
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>One loop of `bench ceiling`, started by it; not for people.</summary>
+    private static Command CeilingChild()
+    {
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 40 };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 16 };
+        var cmd = new Command(CeilingBench.ChildName, "Internal: one loop of `bench ceiling`.") { Hidden = true };
+        cmd.Options.Add(steps);
+        cmd.Options.Add(batch);
+        cmd.SetAction(r => CeilingBench.RunChild(r.GetValue(steps), r.GetValue(batch)));
         return cmd;
     }
 

@@ -80,11 +80,13 @@ public static class TrainingBench
     }
 
     /// <summary>The bare loop alone (brackets the cluster measurement, which runs in another process).</summary>
-    public static StepTiming BareLoop(int steps, int batch = 16)
+    /// <param name="ready">Called once the model, optimizer and data are built, before the first step (a caller that starts several loops at once waits there).</param>
+    public static StepTiming BareLoop(int steps, int batch = 16, Action? ready = null)
     {
         var (model, optimizer, data) = BareSetup(Job(Spec(steps, 1, batch)));
         using var _ = model;
         using var __ = optimizer;
+        ready?.Invoke();
         var times = new List<double>();
         for (int step = 0; step < steps; step++)
         {
@@ -182,7 +184,7 @@ public static class TrainingBench
         }).ToList();
     }
 
-    private static double MedianOf(IEnumerable<double> values)
+    internal static double MedianOf(IEnumerable<double> values)
     {
         var sorted = values.Order().ToList();
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
