@@ -32,7 +32,17 @@ public static class Batching
     }
 
     /// <summary>1 where the id is a real token, 0 at padding: (B, T) int64.</summary>
-    public static Tensor AttentionMask(Tensor ids) => ids.ne(PadScalar).to(ScalarType.Int64);
+    /// <remarks>
+    /// The comparison is held in a <c>using</c> local, not chained (<c>ids.ne(pad).to(…)</c>): batches are built outside
+    /// any dispose scope, so nothing referenced the intermediate once <c>to</c> had read its handle, and its finalizer
+    /// could free it while libtorch copied from it. Under GcStressSoakTests that crashed the process (SIGSEGV in
+    /// <c>THSTensor_to_type</c> → <c>at::native::copy_</c>) or produced a wrong mask (docs/reliability.md).
+    /// </remarks>
+    public static Tensor AttentionMask(Tensor ids)
+    {
+        using var real = ids.ne(PadScalar);   // (B, T) bool
+        return real.to(ScalarType.Int64);     // (B, T)
+    }
 
     /// <summary>The pad id as a scalar operand rooted for the process (see DistTrain.Models.Scalars for why).</summary>
     private static readonly Scalar PadScalar = SpecialTokens.Pad.ToScalar();

@@ -6,7 +6,7 @@ namespace DistTrain.Training.Optimization;
 
 /// <summary>
 /// TorchSharp's AdamW, step for step (0.107: decoupled decay, bias corrections, <c>exp_avg_sq.sqrt() / √bc₂ + ε</c>),
-/// with every scalar operand held in a <c>using</c> local across its native call.
+/// with every scalar operand and intermediate tensor held in a <c>using</c> local across its native call.
 /// </summary>
 /// <remarks>
 /// Why: TorchSharp's own <c>AdamW.step</c> passes temporaries (<c>param.mul_(1 - lr * wd)</c>, <c>add_(grad, alpha: 1 - β₁)</c>)
@@ -40,7 +40,11 @@ public sealed class KeptAliveAdamW(IEnumerable<AdamW.ParamGroup> groups, double 
             state.exp_avg.mul_(keep1).add_(grad, take1);
             state.exp_avg_sq.mul_(keep2).addcmul_(grad, grad, take2);
             using var root2 = Math.Sqrt(correction2).ToScalar();
-            var denom = (state.exp_avg_sq.sqrt() / root2).add_(eps, DistTrain.Models.Scalars.One);
+            // Held, not chained: step() runs outside any dispose scope, so a bare sqrt() result is referenced by
+            // nothing while the division reads it, and its finalizer could free it (docs/reliability.md). In place,
+            // the same kernels on the same values as TorchSharp's (sqrt / √bc₂) + ε.
+            using var denom = state.exp_avg_sq.sqrt();
+            denom.div_(root2).add_(eps, DistTrain.Models.Scalars.One);
             using var stepSize = (-(lr / correction1)).ToScalar();
             param.addcdiv_(state.exp_avg, denom, stepSize);
         }
