@@ -17,7 +17,7 @@ public static class HfTeacherExampleCheck
 {
     public static void StudentExportMatchesTheTrainedStage(string specPath, string dataRoot, string runRoot, string jobId)
     {
-        var job = JobSpecs.LoadFile(specPath, dataRoot, quick: true).Spec!;
+        var job = JobSpecs.LoadFile(specPath, dataRoot, quick: true, HfCheckpointModels.Instance).Spec!;
         var stage = job.Stage("student")!;
         var artifacts = new StageArtifacts(runRoot, jobId, stage.Name, dataRoot);
         var hf = Path.Combine(artifacts.Directory, HfExport.Folder);
