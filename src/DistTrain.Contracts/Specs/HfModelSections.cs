@@ -57,6 +57,9 @@ public static class HfModelSections
             || !top.Children.TryGetValue(new YamlScalarNode("stages"), out var stagesNode) || stagesNode is not YamlSequenceNode stages)
             return new Filled(yaml, read, errors);
         var defaults = Mapping(top, "defaults") is { } d ? Mapping(d, "model") : null;
+        // A declared tokenizer fixes vocab_size (SpecParser: its size, known for a files tokenizer only once its files are
+        // read), so it is left to the tokenizer; the importer checks the two agree when it builds the stage.
+        bool tokenizerSizes = top.Children.ContainsKey(new YamlScalarNode("tokenizer"));
 
         bool changed = false;
         for (int i = 0; i < stages.Children.Count; i++)
@@ -95,7 +98,7 @@ public static class HfModelSections
             foreach (var f in fields)
             {
                 var key = new YamlScalarNode(f.Key);
-                if (model.Children.ContainsKey(key) || (defaults?.Children.ContainsKey(key) ?? false)) continue;
+                if (model.Children.ContainsKey(key) || (defaults?.Children.ContainsKey(key) ?? false) || (tokenizerSizes && f.Key == "vocab_size")) continue;
                 model.Children.Add(key, new YamlScalarNode(f.Value));
                 changed = true;
             }
@@ -139,7 +142,7 @@ public static class HfModelSections
         "heads" => m.Heads.ToString(System.Globalization.CultureInfo.InvariantCulture),
         "ffn" => m.Ffn.ToString(System.Globalization.CultureInfo.InvariantCulture),
         "max_len" => m.MaxLen.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        "vocab_size" => m.VocabSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        "vocab_size" => m.VocabSize == 0 ? null : m.VocabSize.ToString(System.Globalization.CultureInfo.InvariantCulture),   // 0: a files tokenizer's, read later
         "embedding_size" => m.EmbeddingWidth.ToString(System.Globalization.CultureInfo.InvariantCulture),
         "gelu" => m.Gelu is { } g ? SpecNames.Of(g) : null,
         _ => throw new ArgumentException($"'{key}' is not a model-section field a checkpoint determines", nameof(key)),
