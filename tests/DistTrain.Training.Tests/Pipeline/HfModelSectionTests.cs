@@ -125,6 +125,27 @@ public sealed class HfModelSectionTests
     }
 
     [Fact]
+    public void A_roberta_checkpoint_gives_max_len_without_its_position_offset()
+    {
+        using var dir = new TempDir();
+        var hf = Path.Combine(dir.Path, "models", "roberta-tiny");
+        manual_seed(13);
+        using (var model = ModelFactory.Create(new RobertaConfig
+        {
+            VocabSize = TokenizerSpec.Gpt2Size, HiddenSize = 16, Layers = 1, Heads = 2, IntermediateSize = 32, MaxPositions = 16, PositionOffset = 2,
+        }))
+            HfBert.Export(model, hf, TokenizerSpec.SpecialIds, null);
+        int table = (int)JsonNode.Parse(File.ReadAllText(Path.Combine(hf, "config.json")))!["max_position_embeddings"]!;
+        var yaml = Spec.Replace("gpt2-tiny", "roberta-tiny").Replace("objective: clm", "objective: mlm");
+        var result = Load(yaml, dir.Path);
+        Assert.True(result.Ok, string.Join("\n", result.Errors));
+        // RoBERTa's positions start at padding_idx + 1 = 2, so its table has two rows more than the positions it reads.
+        Assert.Equal(new ModelSpec(ModelFamily.Roberta, 1, 16, 2, 32, table - 2, TokenizerSpec.Gpt2Size, Gelu: GeluForm.Exact), result.Spec!.Stages[0].Model);
+        var wrong = Load(yaml.Replace("    data:", "    model: {max_len: 18}\n    data:"), dir.Path);
+        Assert.Contains(wrong.Errors, e => e.Path == "stages[0].model.max_len" && e.Message.Contains("config.json's max_position_embeddings − 2 (positions start at padding_idx + 1) is 16"));
+    }
+
+    [Fact]
     public void A_t5_checkpoint_gives_its_shape_but_max_len_stays_required()
     {
         using var dir = new TempDir();
