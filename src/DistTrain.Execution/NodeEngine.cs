@@ -8,7 +8,10 @@ namespace DistTrain.Execution;
 /// <param name="SessionsOn">The session factory of a worker's device (e.g. "cpu", "cuda:0").</param>
 /// <param name="ShardsOn">The inference-shard runner of a worker's device.</param>
 /// <param name="Inference">The coordinator node's merge of label shards (no device: it joins files).</param>
+/// <param name="Checkpoints">The reader of Hugging Face config.json files with which the job manager fills the model
+/// section of stages with an <c>hf:</c> init at submission (Contracts' HfModelSections); null: such stages must write it.</param>
 public sealed record NodeEngine(
     Func<string, ITrainingSessionFactory> SessionsOn,
     Func<string, IShardRunner> ShardsOn,
-    IInferenceRunner Inference);
+    IInferenceRunner Inference,
+    DistTrain.Contracts.Specs.ICheckpointModelReader? Checkpoints = null);

@@ -71,7 +71,7 @@ public static class AkkaNode
                     .WithSqlPersistence(store.ConnectionString, store.Provider, autoInitialize: true)
                     .WithCustomSerializer(JobJournalSerializer.Id, JobJournalSerializer.Bindings, system => new JobJournalSerializer(system))
                     .WithSingleton<JobManagerProxyKey>(JobManagerName,
-                        (_, registry, _) => JobManagerActor.Props(registry.Get<CoordinatorProxyKey>(), inference, settings.RunRoot, dataRoot),
+                        (_, registry, _) => JobManagerActor.Props(registry.Get<CoordinatorProxyKey>(), inference, settings.RunRoot, dataRoot, engine.Checkpoints),
                         singletonOptions, createProxyToo: true);
             }
             else

@@ -39,7 +39,8 @@ public static class NodeComposition
             new NodeEngine(
                 SessionsOn: _ => new StageSessionFactory(settings.DataRoot),
                 ShardsOn: _ => new ShardRunner(settings.DataRoot),
-                Inference: new InferenceRunner()),
+                Inference: new InferenceRunner(),
+                Checkpoints: HfCheckpointModels.Instance),
             dataPlanes: () => new CollectiveDataPlane(settings.Host, settings.AdvertisedHost, dataPlane),
             reducer,
             logLevel: quietHost ? "WARNING" : "INFO");

@@ -36,7 +36,7 @@ public static class DataCommand
         {
             var file = parse.GetValue(spec)!;
             var root = RunCommand.DataRoot(parse.GetValue(dataRoot), file);
-            var result = JobSpecs.LoadFile(file.FullName, root, parse.GetValue(quick));
+            var result = JobSpecs.LoadFile(file.FullName, root, parse.GetValue(quick), HfCheckpointModels.Instance);
             if (!result.Ok)
             {
                 foreach (var e in result.Errors) Console.Error.WriteLine($"{file.Name}: {e}");

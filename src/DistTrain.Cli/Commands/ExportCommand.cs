@@ -30,7 +30,7 @@ public static class ExportCommand
                 return 2;
             }
             var root = RunCommand.DataRoot(parse.GetValue(dataRoot), specFile);
-            var result = JobSpecs.LoadFile(specFile.FullName, root);
+            var result = JobSpecs.LoadFile(specFile.FullName, root, checkpoints: HfCheckpointModels.Instance);
             if (!result.Ok)
             {
                 foreach (var e in result.Errors) Console.Error.WriteLine($"{specFile.Name}: {e}");

@@ -27,7 +27,7 @@ public static class RunCommand
         cmd.SetAction(parse =>
         {
             var root = DataRoot(parse.GetValue(dataRoot), parse.GetValue(spec)!);
-            var result = JobSpecs.LoadFile(parse.GetValue(spec)!.FullName, root, quick: parse.GetValue(quick));
+            var result = JobSpecs.LoadFile(parse.GetValue(spec)!.FullName, root, quick: parse.GetValue(quick), checkpoints: HfCheckpointModels.Instance);
             if (!result.Ok)
             {
                 foreach (var e in result.Errors) Console.Error.WriteLine($"{parse.GetValue(spec)!.Name}: {e}");

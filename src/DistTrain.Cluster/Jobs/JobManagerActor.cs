@@ -42,6 +42,7 @@ public sealed class JobManagerActor : ReceivePersistentActor
     private readonly IInferenceRunner _inference;
     private readonly string _runRoot;
     private readonly string? _dataRoot;
+    private readonly ICheckpointModelReader? _checkpoints;
     private readonly int _snapshotEvery;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<(string Job, string Stage), CancellationTokenSource> _local = new();
@@ -55,12 +56,14 @@ public sealed class JobManagerActor : ReceivePersistentActor
 
     public override string PersistenceId => PersistenceIdValue;
 
-    public static Props Props(IActorRef coordinator, IInferenceRunner inference, string runRoot, string? dataRoot) =>
-        Akka.Actor.Props.Create(() => new JobManagerActor(coordinator, inference, runRoot, dataRoot));
+    /// <param name="checkpoints">Fills the model section of stages with an hf: init from config.json under dataRoot at
+    /// submission; the filled text is what the job stores and its workers parse (HfModelSections).</param>
+    public static Props Props(IActorRef coordinator, IInferenceRunner inference, string runRoot, string? dataRoot, ICheckpointModelReader? checkpoints = null) =>
+        Akka.Actor.Props.Create(() => new JobManagerActor(coordinator, inference, runRoot, dataRoot, checkpoints));
 
-    public JobManagerActor(IActorRef coordinator, IInferenceRunner inference, string runRoot, string? dataRoot)
+    public JobManagerActor(IActorRef coordinator, IInferenceRunner inference, string runRoot, string? dataRoot, ICheckpointModelReader? checkpoints = null)
     {
-        (_coordinator, _inference, _runRoot, _dataRoot) = (coordinator, inference, runRoot, dataRoot);
+        (_coordinator, _inference, _runRoot, _dataRoot, _checkpoints) = (coordinator, inference, runRoot, dataRoot, checkpoints);
         _snapshotEvery = Context.System.Settings.Config.GetInt(SnapshotEverySetting, DefaultSnapshotEvery);
         if (_snapshotEvery <= 0)
             throw new ConfigurationException($"{SnapshotEverySetting} is {_snapshotEvery}: it must be a positive number of journal records");
@@ -271,7 +274,7 @@ public sealed class JobManagerActor : ReceivePersistentActor
             Sender.Tell(new SubmitOutcome(null, [refused]));
             return;
         }
-        var parsed = JobSpecs.Load(m.SpecYaml, _dataRoot, m.Quick);
+        var parsed = JobSpecs.Load(m.SpecYaml, _dataRoot, m.Quick, _checkpoints);
         if (!parsed.Ok)
         {
             Sender.Tell(new SubmitOutcome(null, parsed.Errors));
@@ -280,7 +283,7 @@ public sealed class JobManagerActor : ReceivePersistentActor
         var spec = parsed.Spec!;
         string id = $"{spec.Name}-{Now:yyyyMMdd-HHmmss}-{Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant()}";
         var replyTo = Sender;
-        Persist(WithTag(new JobSubmitted(id, spec.Name, spec.Priority, m.SpecYaml, m.Quick, Now)), t =>
+        Persist(WithTag(new JobSubmitted(id, spec.Name, spec.Priority, parsed.Yaml!, m.Quick, Now)), t =>
         {
             Applied((IJobJournalEvent)t.Payload);
             _log.Info("job {0} submitted ({1} stage(s), priority {2})", id, spec.Stages.Count, spec.Priority);

@@ -11,18 +11,51 @@ public static class JobSpecs
     /// <remarks>Validation runs only on a spec that parsed cleanly: it needs complete records to reason about.</remarks>
     /// <param name="dataRoot">If given, data paths are also checked on disk against it (symlinks included).</param>
     /// <param name="quick">Apply <see cref="QuickTransform"/> after validation.</param>
-    public static SpecResult Load(string yaml, string? dataRoot = null, bool quick = false) =>
-        Check(SpecParser.Parse(yaml), dataRoot, quick);
+    /// <param name="checkpoints">With a data root: fills the model section of stages with an <c>hf:</c> init from their
+    /// config.json and refuses written fields that contradict it (<see cref="HfModelSections"/>); the result's
+    /// <see cref="SpecResult.Yaml"/> is then the effective text to store and send to workers.</param>
+    public static SpecResult Load(string yaml, string? dataRoot = null, bool quick = false, ICheckpointModelReader? checkpoints = null)
+    {
+        if (dataRoot is null || checkpoints is null || SpecInputTooBig(yaml))
+            return Check(SpecParser.Parse(yaml), yaml, dataRoot, quick);
+        var filled = HfModelSections.Fill(yaml, dataRoot, checkpoints);
+        var parsed = SpecParser.Parse(filled.Yaml);
+        if (filled.Errors.Count > 0)
+        {
+            // A stage whose checkpoint cannot be read has no model to parse: report why, not the fields it lacks.
+            var unread = filled.Errors.Select(e => e.Path[..e.Path.LastIndexOf(".inputs.init", StringComparison.Ordinal)] + ".model").ToList();
+            var rest = parsed.Errors.Where(e => !unread.Any(u => e.Path.StartsWith(u, StringComparison.Ordinal)));
+            return new SpecResult(null, filled.Errors.Concat(rest).ToList());
+        }
+        if (parsed.Spec is not null && HfModelSections.Contradictions(parsed.Spec, filled.Read, filled.Yaml) is { Count: > 0 } contradictions)
+            return new SpecResult(null, contradictions);
+        return Check(parsed, filled.Yaml, dataRoot, quick);
+    }
 
     /// <summary>Reads, parses and validates a spec file.</summary>
-    public static SpecResult LoadFile(string path, string? dataRoot = null, bool quick = false) =>
-        Check(SpecParser.ParseFile(path), dataRoot, quick);
+    public static SpecResult LoadFile(string path, string? dataRoot = null, bool quick = false, ICheckpointModelReader? checkpoints = null)
+    {
+        string yaml;
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists || info.Length > SpecLimits.MaxSpecBytes) return SpecParser.ParseFile(path);
+            yaml = File.ReadAllText(path, System.Text.Encoding.UTF8);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return SpecParser.ParseFile(path);   // says why it cannot be read
+        }
+        return Load(yaml, dataRoot, quick, checkpoints);
+    }
 
-    private static SpecResult Check(SpecResult parsed, string? dataRoot, bool quick)
+    private static bool SpecInputTooBig(string yaml) => System.Text.Encoding.UTF8.GetByteCount(yaml) > SpecLimits.MaxSpecBytes;
+
+    private static SpecResult Check(SpecResult parsed, string yaml, string? dataRoot, bool quick)
     {
         if (parsed.Spec is null) return parsed;
         var errors = SpecValidator.Validate(parsed.Spec, dataRoot);
         if (errors.Count > 0) return new SpecResult(null, errors);
-        return new SpecResult(quick ? QuickTransform.Apply(parsed.Spec) : parsed.Spec, []);
+        return new SpecResult(quick ? QuickTransform.Apply(parsed.Spec) : parsed.Spec, []) { Yaml = yaml };
     }
 }

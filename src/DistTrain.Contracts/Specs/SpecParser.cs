@@ -171,7 +171,7 @@ public static class SpecParser
         foreach (int i in order)
         {
             var raw = raws[i];
-            // An hf: init inherits nothing: the model section is written out and checked against config.json at run time.
+            // An hf: init inherits no stage's model: JobSpecs.Load fills what the stage does not write from config.json.
             string? baseName = raw.Inputs.HfInit is not null ? null : raw.Inputs.Init ?? (raw.Kind == StageKind.Label ? raw.Inputs.Teacher : null);
             int baseIndex = baseName is null ? -1 : raws.FindIndex(s => s.Name == baseName);
             string baseKey = YamlSections.Join(raw.Path, raw.Inputs.Init is not null ? "inputs.init" : "inputs.teacher");
@@ -254,7 +254,7 @@ public static class SpecParser
         Dictionary<string, Dictionary<string, Entry>?> defaults, bool inheritsModel, TokenizerSpec? tokenizer)
     {
         string path = raw.Path;
-        var model = ReadModel(r, modelSection, YamlSections.Join(path, "model"), inheritsModel, tokenizer);
+        var model = ReadModel(r, modelSection, YamlSections.Join(path, "model"), inheritsModel, tokenizer, raw.Inputs.HfInit);
         var objective = ReadObjective(r, raw, model);
 
         // A stage that names any data source replaces the default source whole; `inputs.labels` counts as naming one.
@@ -275,21 +275,29 @@ public static class SpecParser
         return new StageSpec(raw.Name, raw.Kind, raw.Needs, model, objective, data, train, raw.Inputs, outputs, distributed);
     }
 
-    private static ModelSpec ReadModel(YamlSections r, Dictionary<string, Entry> m, string path, bool inheritsModel, TokenizerSpec? tokenizer)
+    private static ModelSpec ReadModel(YamlSections r, Dictionary<string, Entry> m, string path, bool inheritsModel, TokenizerSpec? tokenizer, string? hfInit)
     {
+        // A stage with an hf: init reaches here with its model section filled from config.json (HfModelSections) when
+        // the spec was loaded with the data root; without it, the fields config.json would give are missing.
+        string missing = hfInit is null ? "required"
+            : $"required: written, or read from config.json of {InputsSpec.HfPrefix}{hfInit}, which needs the data root (disttrain run/submit read it)";
         if (m.Count == 0)
         {
             // An unresolvable init/teacher was reported where it is named; do not pile a second error on it.
-            if (!inheritsModel) r.Error(path, "required (no defaults.model, and no inputs.init to inherit from)");
+            if (hfInit is not null) r.Error(path, missing);
+            else if (!inheritsModel) r.Error(path, "required (no defaults.model, and no inputs.init to inherit from)");
             return new ModelSpec(ModelFamily.Bert, 1, 1, 1, 4, 1, 8);
         }
+        var family = r.Enum<ModelFamily>(m, "family");
         int Required(string key)
         {
-            if (!m.ContainsKey(key)) r.Error(YamlSections.Join(path, key), "required");
+            if (!m.ContainsKey(key))
+                r.Error(YamlSections.Join(path, key), hfInit is not null && key == "max_len" && family is { } f && f.HasRelativePositions()
+                    ? $"required: {SpecNames.Of(f)} has relative positions, so config.json gives no max_len; write the longest sequence this stage reads"
+                    : missing);
             return r.Int(m, key) ?? 0;
         }
-        var family = r.Enum<ModelFamily>(m, "family");
-        if (!m.ContainsKey("family")) r.Error(YamlSections.Join(path, "family"), "required");
+        if (!m.ContainsKey("family")) r.Error(YamlSections.Join(path, "family"), missing);
         int layers = Required("layers"), hidden = Required("hidden"), heads = Required("heads");
         int maxLen = Required("max_len");
         // A declared tokenizer fixes the vocabulary, so vocab_size may be left out: the tokenizer's size (known here for

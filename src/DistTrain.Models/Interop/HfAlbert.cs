@@ -59,7 +59,8 @@ public static class HfAlbert
     }
 
     /// <summary>Writes config.json and model.safetensors (AlbertForPreTraining or AlbertForMaskedLM names).</summary>
-    public static void Export(nn.Module model, string dir, int specialRows, IReadOnlyDictionary<string, string>? metadata)
+    /// <param name="classes">A classifier's class names in the order of its logits (config.json's id2label); null: LABEL_i.</param>
+    public static void Export(nn.Module model, string dir, int specialRows, IReadOnlyDictionary<string, string>? metadata, IReadOnlyList<string>? classes = null)
     {
         var c = Check(model);
         HfEncoderLayout.Export(model, dir, specialRows, Map(model), metadata);
@@ -68,7 +69,7 @@ public static class HfAlbert
         config["num_hidden_groups"] = 1;   // one shared block: DistTrain's ALBERT
         config["inner_group_num"] = 1;
         config["tie_word_embeddings"] = true;
-        HfEncoderLayout.AddLabels(config, model);
+        HfEncoderLayout.AddLabels(config, model, classes);
         HfEncoderLayout.WriteConfig(dir, config);
     }
 

@@ -72,7 +72,8 @@ public static class HfBert
     }
 
     /// <summary>Writes config.json and model.safetensors (BertForPreTraining, BertForMaskedLM or RobertaForMaskedLM names).</summary>
-    public static void Export(nn.Module model, string dir, int specialRows, IReadOnlyDictionary<string, string>? metadata)
+    /// <param name="classes">A classifier's class names in the order of its logits (config.json's id2label); null: LABEL_i.</param>
+    public static void Export(nn.Module model, string dir, int specialRows, IReadOnlyDictionary<string, string>? metadata, IReadOnlyList<string>? classes = null)
     {
         var roberta = Check(model);
         var c = ModelConfigOf(model);
@@ -84,7 +85,7 @@ public static class HfBert
         var config = HfEncoderLayout.EncoderConfig(c, specialRows, roberta ? RobertaType : BertType, architecture, c.MaxPositions + c.PositionOffset);
         config["tie_word_embeddings"] = true;
         if (roberta) config["pad_token_id"] = c.PositionOffset - 1;
-        HfEncoderLayout.AddLabels(config, model);
+        HfEncoderLayout.AddLabels(config, model, classes);
         HfEncoderLayout.WriteConfig(dir, config);
     }
 

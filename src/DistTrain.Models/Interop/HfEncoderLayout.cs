@@ -168,13 +168,20 @@ public static class HfEncoderLayout
         _ => throw new NotSupportedException($"a {model.GetType().Name} has no Hugging Face encoder layout (a pre-training model or a sequence classifier is needed)."),
     };
 
-    /// <summary>A classifier's num_labels and id2label/label2id (LABEL_i; the pipeline writes the class names over them).</summary>
-    public static void AddLabels(JsonObject config, nn.Module model)
+    /// <summary>A classifier's id2label/label2id: its class names, else LABEL_i (transformers' own placeholders).</summary>
+    /// <exception cref="ArgumentException">names that are not one per class.</exception>
+    public static void AddLabels(JsonObject config, nn.Module model, IReadOnlyList<string>? names)
     {
         if (model is not SequenceClassifier classifier) return;
-        var names = Enumerable.Range(0, classifier.Classes).Select(i => $"LABEL_{i}").ToList();
-        SetLabels(config, names);
+        SetLabels(config, ClassNames(classifier.Classes, names));
     }
+
+    /// <summary>names when they are one per class; LABEL_i when null.</summary>
+    /// <exception cref="ArgumentException">names that are not one per class.</exception>
+    public static IReadOnlyList<string> ClassNames(int classes, IReadOnlyList<string>? names) =>
+        names is null ? Enumerable.Range(0, classes).Select(i => $"LABEL_{i}").ToList()
+        : names.Count == classes ? names
+        : throw new ArgumentException($"{names.Count} class names for a classifier of {classes} classes.", nameof(names));
 
     /// <summary>Writes id2label and label2id for names into config.</summary>
     public static void SetLabels(JsonObject config, IReadOnlyList<string> names)

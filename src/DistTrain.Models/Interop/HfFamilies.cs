@@ -11,15 +11,23 @@ namespace DistTrain.Models.Interop;
 /// <param name="ReadConfig">checkpoint directory, special rows → the DistTrain config it describes (VocabSize includes the special rows).</param>
 /// <param name="Create">checkpoint directory, its config → the module the checkpoint holds (its heads included), ready for Import.</param>
 /// <param name="Import">copies the directory's tensors into that module; a missing or unmatched tensor is an error naming it.</param>
-/// <param name="Export">writes a trained module (config.json + model.safetensors with the reference names); refuses modules it has no layout for.</param>
+/// <param name="Write">writes a trained module (config.json + model.safetensors with the reference names) and, for a
+/// classifier, its class names; refuses modules it has no layout for. Called through <see cref="Export"/>.</param>
 /// <param name="Fields">spec field (model.layers, …) → the config.json field it must agree with, for error messages.</param>
 public sealed record HfFamily(
     string ModelType,
     Func<string, int, ModelConfig> ReadConfig,
     Func<string, ModelConfig, nn.Module> Create,
     Action<nn.Module, string, int> Import,
-    Action<nn.Module, string, int, IReadOnlyDictionary<string, string>?> Export,
-    IReadOnlyDictionary<string, string> Fields);
+    Action<nn.Module, string, int, IReadOnlyDictionary<string, string>?, IReadOnlyList<string>?> Write,
+    IReadOnlyDictionary<string, string> Fields)
+{
+    /// <summary>Writes model into dir in this family's layout (see <see cref="Write"/>).</summary>
+    /// <param name="classes">A sequence classifier's class names in the order of its logits (config.json's id2label);
+    /// null: LABEL_i. Not used by models without classes.</param>
+    public void Export(nn.Module model, string dir, int specialRows, IReadOnlyDictionary<string, string>? metadata, IReadOnlyList<string>? classes = null) =>
+        Write(model, dir, specialRows, metadata, classes);
+}
 
 /// <summary>The registry of Hugging Face families, keyed by config.json's model_type; one line per family.</summary>
 public static class HfFamilies
@@ -36,7 +44,12 @@ public static class HfFamilies
     {
         new HfFamily(HfGpt2.ModelType, HfGpt2.ReadConfig, (_, c) => new GptLanguageModel((GptConfig)c),
             (m, d, s) => HfGpt2.Import(As<GptLanguageModel>(m, HfGpt2.ModelType), d, s),
-            (m, d, s, meta) => HfGpt2.Export(As<GptLanguageModel>(m, HfGpt2.ModelType), d, s, meta),
+            // A GPT sequence classifier (fine-tuned or distilled) is GPT2ForSequenceClassification.
+            (m, d, s, meta, classes) =>
+            {
+                if (m is SequenceClassifier classifier) HfGpt2Classifier.Export(classifier, HfEncoderLayout.ClassNames(classifier.Classes, classes), d, s, meta);
+                else HfGpt2.Export(As<GptLanguageModel>(m, HfGpt2.ModelType), d, s, meta);
+            },
             new Dictionary<string, string>
             {
                 ["model.layers"] = "n_layer", ["model.hidden"] = "n_embd", ["model.heads"] = "n_head", ["model.ffn"] = "n_inner",
@@ -44,12 +57,13 @@ public static class HfFamilies
             }),
         new HfFamily(HfBert.BertType, HfBert.ReadConfig, HfBert.Create, HfBert.Import, HfBert.Export, BertFields),
         new HfFamily(HfBert.RobertaType, HfBert.ReadConfig, HfBert.Create, HfBert.Import, HfBert.Export, BertFields),
-        new HfFamily(HfElectra.ModelType, HfElectra.ReadConfig, (_, c) => new ElectraDiscriminator((ElectraConfig)c), HfElectra.Import, HfElectra.Export, BertFields),
+        // ELECTRA, T5 and XLNet write no classifiers (their writers refuse them), so they have no class names to write.
+        new HfFamily(HfElectra.ModelType, HfElectra.ReadConfig, (_, c) => new ElectraDiscriminator((ElectraConfig)c), HfElectra.Import, (m, d, s, meta, _) => HfElectra.Export(m, d, s, meta), BertFields),
         new HfFamily(HfAlbert.ModelType, HfAlbert.ReadConfig, HfEncoderLayout.CreateFor, HfAlbert.Import, HfAlbert.Export, BertFields),
         // Relative positions: no max_len in config.json (the spec's max_len only bounds DistTrain's sequences).
         new HfFamily(HfT5.ModelType, (d, s) => HfT5.ReadConfig(d, s), (_, c) => new T5Model((T5Config)c),
             (m, d, s) => HfT5.Import(As<T5Model>(m, HfT5.ModelType), d, s),
-            (m, d, s, meta) => HfT5.Export(As<T5Model>(m, HfT5.ModelType), d, s, meta),
+            (m, d, s, meta, _) => HfT5.Export(As<T5Model>(m, HfT5.ModelType), d, s, meta),
             new Dictionary<string, string>
             {
                 ["model.layers"] = "num_layers", ["model.hidden"] = "d_model", ["model.heads"] = "num_heads", ["model.ffn"] = "d_ff",
@@ -57,7 +71,7 @@ public static class HfFamilies
             }),
         new HfFamily(HfXLNet.ModelType, HfXLNet.ReadConfig, (_, c) => new XLNetLanguageModel((XLNetConfig)c),
             (m, d, s) => HfXLNet.Import(As<XLNetLanguageModel>(m, HfXLNet.ModelType), d, s),
-            (m, d, s, meta) => HfXLNet.Export(As<XLNetLanguageModel>(m, HfXLNet.ModelType), d, s, meta),
+            (m, d, s, meta, _) => HfXLNet.Export(As<XLNetLanguageModel>(m, HfXLNet.ModelType), d, s, meta),
             new Dictionary<string, string>
             {
                 ["model.layers"] = "n_layer", ["model.hidden"] = "d_model", ["model.heads"] = "n_head", ["model.ffn"] = "d_inner",

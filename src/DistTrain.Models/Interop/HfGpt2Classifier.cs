@@ -100,15 +100,7 @@ public static class HfGpt2Classifier
         config["eos_token_id"] = vocab + EosId;
         config["num_labels"] = labels.Count;
         config["problem_type"] = "single_label_classification";
-        var id2label = new JsonObject();
-        var label2id = new JsonObject();
-        for (int i = 0; i < labels.Count; i++)
-        {
-            id2label[i.ToString()] = labels[i];
-            label2id[labels[i]] = i;
-        }
-        config["id2label"] = id2label;
-        config["label2id"] = label2id;
+        HfEncoderLayout.SetLabels(config, labels);
         File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new() { WriteIndented = true }) + "\n");
     }
 

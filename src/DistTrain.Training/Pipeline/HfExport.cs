@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using DistTrain.Contracts.Specs;
 using DistTrain.Data.Tokenization;
@@ -25,39 +24,25 @@ public static class HfExport
         if (!ModelFamilies.HfModelTypes.TryGetValue(stage.Model.Family, out var type))
             throw new NotSupportedException($"stage '{stage.Name}': Hugging Face export of family '{SpecNames.Of(stage.Model.Family)}' is not supported yet (see docs/interop.md)");
         var metadata = new Dictionary<string, string> { ["disttrain_stage"] = stage.Name };
+        // A classifier's config.json names its classes (id2label): the ones it trained with (classes.json).
+        var classes = model is SequenceClassifier ? StageInputs.ClassesOfTrained(job, stage, artifacts) : null;
         try
         {
-            // A GPT sequence classifier (fine-tuned or distilled) is GPT2ForSequenceClassification, with the class names of its classes.json.
-            if (model is SequenceClassifier gptClassifier && gptClassifier.Backbone.Config is GptConfig)
-                HfGpt2Classifier.Export(gptClassifier, ClassesOf(artifacts, gptClassifier.Classes), dir, TokenizerSpec.SpecialIds, metadata);
-            else
-                HfFamilies.For(type, $"stage '{stage.Name}'").Export(model, dir, TokenizerSpec.SpecialIds, metadata);
+            HfFamilies.For(type, $"stage '{stage.Name}'").Export(model, dir, TokenizerSpec.SpecialIds, metadata, classes);
         }
         catch (NotSupportedException e)
         {
             throw new NotSupportedException($"stage '{stage.Name}': {e.Message}", e);
         }
-        // A classifier's config.json names its classes (the family writer only knows their number).
-        if (model is SequenceClassifier { Backbone.Config: not GptConfig } && StageInputs.ClassesOfTrained(job, stage, artifacts) is { Count: > 0 } classes)
+        catch (ArgumentException e) when (classes is not null)
         {
-            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!.AsObject();
-            HfEncoderLayout.SetLabels(config, classes);
-            HfEncoderLayout.WriteConfig(dir, config);
+            throw new InvalidDataException($"stage '{stage.Name}': {artifacts.Classes}: {e.Message}", e);
         }
         // The tokenizer's own files (vocab.json + merges.txt, tokenizer.json, or WordPiece's vocab.txt + tokenizer_config.json); GPT-2's vocabulary saves none.
         if (Directory.Exists(artifacts.Tokenizer))
             foreach (var file in Directory.EnumerateFiles(artifacts.Tokenizer).Where(f => Path.GetFileName(f) != Tokenizers.FileName))
                 File.Copy(file, Path.Combine(dir, Path.GetFileName(file)), overwrite: true);
         File.WriteAllText(Path.Combine(dir, "README.md"), Card(stage, artifacts, dir));
-    }
-
-    /// <summary>A classifier stage's class names, in the order of its logits.</summary>
-    private static IReadOnlyList<string> ClassesOf(StageArtifacts artifacts, int count)
-    {
-        var names = File.Exists(artifacts.Classes) ? JsonSerializer.Deserialize<string[]>(File.ReadAllText(artifacts.Classes)) : null;
-        if (names is null || names.Length != count)
-            throw new InvalidDataException($"{artifacts.Classes}: the stage's class names are missing or do not match its {count} classes");
-        return names;
     }
 
     /// <summary>The model card: what the stage trained on, for how long, and the metrics it ended with (from metrics.json).</summary>

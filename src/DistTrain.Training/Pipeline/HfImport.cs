@@ -153,3 +153,48 @@ public static class HfImport
         }
     }
 }
+
+/// <summary>
+/// The model-section fields a Hugging Face checkpoint's config.json determines, read by its family's reader in
+/// <see cref="HfFamilies"/> (the same reading <see cref="HfImport.Into"/> checks the built model against). Given to
+/// <see cref="JobSpecs.Load"/> where the data root is known, so a stage with <c>inputs.init: hf:DIR</c> may leave them out.
+/// </summary>
+/// <remarks>
+/// Not determined by config.json, so written or left to the spec's defaults: <c>dropout</c> (0.1), <c>norm</c> (the family's
+/// own: pre-LN for GPT-2 and T5, post-LN otherwise, which the importers require), <c>generator</c>, and <c>max_len</c> for the
+/// relative-position families (T5, XLNet), which stays required. <c>gelu</c> is filled for the families whose config.json
+/// names an activation DistTrain has a choice of (GPT-2, the BERT line); <c>embedding_size</c> for ALBERT and ELECTRA.
+/// </remarks>
+public sealed class HfCheckpointModels : ICheckpointModelReader
+{
+    /// <summary>The one instance (the reader keeps no state).</summary>
+    public static HfCheckpointModels Instance { get; } = new();
+
+    private HfCheckpointModels() { }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<CheckpointField> Read(string dir)
+    {
+        var type = HfCheckpoint.ModelType(dir);
+        var family = HfFamilies.For(type, Path.Combine(dir, "config.json"));
+        var ours = ModelFamilies.HfModelTypes.Single(kv => kv.Value == type).Key;
+        var c = family.ReadConfig(dir, TokenizerSpec.SpecialIds);
+        static string S(int v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var fields = new List<CheckpointField>
+        {
+            new("family", SpecNames.Of(ours), $"model_type {type}'s family"),
+            new("layers", S(c.Layers), family.Fields["model.layers"]),
+            new("hidden", S(c.HiddenSize), family.Fields["model.hidden"]),
+            new("heads", S(c.Heads), family.Fields["model.heads"]),
+            new("ffn", S(c.IntermediateSize), family.Fields["model.ffn"]),
+        };
+        if (family.Fields.TryGetValue("model.max_len", out var positions))
+            fields.Add(new("max_len", S(c.MaxPositions), c.PositionOffset == 0 ? positions : $"{positions} − {c.PositionOffset} (positions start at padding_idx + 1)"));
+        fields.Add(new("vocab_size", S(c.VocabSize), $"{family.Fields["model.vocab_size"]} + {TokenizerSpec.SpecialIds} special ids"));
+        if (family.Fields.TryGetValue("model.gelu", out var activation))
+            fields.Add(new("gelu", SpecNames.Of(c.Gelu == GeluKind.Tanh ? GeluForm.Tanh : GeluForm.Exact), activation));
+        if (ours is ModelFamily.Albert or ModelFamily.Electra)
+            fields.Add(new("embedding_size", S(c.EmbeddingWidth), family.Fields["model.embedding_size"]));
+        return fields;
+    }
+}

@@ -17,7 +17,7 @@ public static class HfTeacherExampleCheck
 {
     public static void StudentExportMatchesTheTrainedStage(string specPath, string dataRoot, string runRoot, string jobId)
     {
-        var job = JobSpecs.LoadFile(specPath, dataRoot, quick: true).Spec!;
+        var job = JobSpecs.LoadFile(specPath, dataRoot, quick: true, HfCheckpointModels.Instance).Spec!;
         var stage = job.Stage("student")!;
         var artifacts = new StageArtifacts(runRoot, jobId, stage.Name, dataRoot);
         var hf = Path.Combine(artifacts.Directory, HfExport.Folder);
@@ -47,6 +47,8 @@ public static class HfTeacherExampleCheck
 
         // Writing the imported student again gives every tensor back bit for bit, with the stage's class names.
         var classes = System.Text.Json.JsonSerializer.Deserialize<string[]>(File.ReadAllText(artifacts.Classes))!;
+        var exported = JsonNode.Parse(File.ReadAllText(Path.Combine(hf, "config.json")))!["id2label"]!.AsObject();
+        Assert.Equal(classes, exported.Select(kv => (string)kv.Value!));   // the registry's writer took the stage's class names
         var again = Path.Combine(runRoot, "hf-again");
         HfGpt2Classifier.Export(imported, classes, again, TokenizerSpec.SpecialIds);
         var first = Safetensors.Read(Path.Combine(hf, "model.safetensors"));

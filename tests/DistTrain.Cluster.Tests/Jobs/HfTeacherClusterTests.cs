@@ -31,6 +31,12 @@ public sealed class HfTeacherClusterTests(ITestOutputHelper output)
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(6));
         await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(2, runs, ClusterHarness.Disttrain()) { DataRoot = root }, timeout.Token);
         var spec = Path.Combine(root, "hf-teacher.yaml");
+        // The teacher writes no model section: the job manager fills it from config.json at submission, and refuses a
+        // written field that contradicts it, naming the field, before any stage starts.
+        var contradicting = File.ReadAllText(spec).Replace("    inputs: {init: \"hf:models/gpt-teacher\"}\n", "    inputs: {init: \"hf:models/gpt-teacher\"}\n    model: {layers: 3}\n");
+        Assert.NotEqual(File.ReadAllText(spec), contradicting);
+        var refused = await Assert.ThrowsAsync<ArgumentException>(() => new ClusterJobRunner(cluster.Jobs).RunAsync(contradicting, quick: true, null, timeout.Token));
+        Assert.Contains("stages[0].model.layers: is 3, but config.json's n_layer is 2", refused.Message);
         var result = await new ClusterJobRunner(cluster.Jobs).RunAsync(File.ReadAllText(spec), quick: true, null, timeout.Token);
         output.WriteLine($"{result.State}; {string.Join("; ", result.Stages.Select(s => $"{s.Stage} {s.Summary}"))}");
         Assert.True(result.State == JobState.Succeeded, string.Join("; ", result.Stages.Select(s => $"{s.Stage}: {s.Summary}")));
