@@ -136,7 +136,7 @@ public static class BenchCommand
                     w => bucketMbs.Length > 1 ? $"{w.Workers}@{w.GradientBucketMb}MB" : w.Workers.ToString(),
                     w => weak[0].SecondsPerStep / w.SecondsPerStep);
                 var ceilingRows = r.GetValue(ceiling) ? await CeilingBench.RunAsync(counts, Math.Max(n, 20), perRank, k, ct) : [];
-                var ceilingEfficiency = ceilingRows.Skip(1).ToDictionary(c => c.Processes.ToString(), c => c.Efficiency);
+                var ceilingEfficiency = ceilingRows.Skip(1).ToDictionary(c => c.Processes + (c.LockStep ? "@lockstep" : ""), c => c.Efficiency);
                 StepTiming[] strongRows = [];
                 if (r.GetValue(strong))
                 {
@@ -250,7 +250,7 @@ public static class BenchCommand
         {
             var rows = await CeilingBench.RunAsync(Ints(r.GetValue(processes)!), r.GetValue(steps), r.GetValue(batch), r.GetValue(rounds), ct);
             Console.WriteLine(r.GetValue(json)
-                ? TrainingBench.ToJson(new { rows, ceiling_efficiency = rows.ToDictionary(x => x.Processes.ToString(), x => x.Efficiency) })
+                ? TrainingBench.ToJson(new { rows, ceiling_efficiency = rows.ToDictionary(x => x.Processes + (x.LockStep ? "@lockstep" : ""), x => x.Efficiency) })
                 : CeilingBench.Table(rows));
             return 0;
         });
@@ -262,10 +262,12 @@ public static class BenchCommand
     {
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 40 };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 16 };
+        var lockStep = new Option<bool>("--lock-step");
         var cmd = new Command(CeilingBench.ChildName, "Internal: one loop of `bench ceiling`.") { Hidden = true };
         cmd.Options.Add(steps);
         cmd.Options.Add(batch);
-        cmd.SetAction(r => CeilingBench.RunChild(r.GetValue(steps), r.GetValue(batch)));
+        cmd.Options.Add(lockStep);
+        cmd.SetAction(r => CeilingBench.RunChild(r.GetValue(steps), r.GetValue(batch), r.GetValue(lockStep)));
         return cmd;
     }
 

@@ -3,7 +3,7 @@ using DistTrain.Cluster.Hosting;
 namespace DistTrain.Bench;
 
 /// <summary>One row of `bench ceiling`: N independent bare loops at once, each one's step time (the mean over the N processes).</summary>
-public sealed record CeilingRow(int Processes, double SecondsPerStep, double Slowest, double Efficiency);
+public sealed record CeilingRow(int Processes, bool LockStep, double SecondsPerStep, double Slowest, double Efficiency);
 
 /// <summary>
 /// `disttrain bench ceiling`: what this machine allows data parallelism at best. It runs the bare TorchSharp loop of
@@ -11,6 +11,9 @@ public sealed record CeilingRow(int Processes, double SecondsPerStep, double Slo
 /// DistTrain and no communication between them, and reports efficiency = 1-process step time ÷ step time of each of N.
 /// That is the ceiling for `bench scaling`'s weak_scaling_efficiency on the same machine: what N processes lose to
 /// each other through shared cores, caches, memory bandwidth and a hypervisor, before any gradient is exchanged.
+/// With lock step, the loops also wait for each other after every step (through this process, no data exchanged), as
+/// data-parallel ranks do at their all-reduce: their phases (matrix products, softmax, optimizer) then coincide, as
+/// they do in a cluster, instead of drifting apart.
 /// Children start with the allocator settings the cluster's workers get (<see cref="ExecutableCommand.AllocatorEnvironment"/>),
 /// build everything, report ready, and start their loops together. Rounds interleave the configurations.
 /// </summary>
@@ -18,26 +21,28 @@ public static class CeilingBench
 {
     public const string ChildName = "ceiling-child";
 
-    public static async Task<IReadOnlyList<CeilingRow>> RunAsync(IReadOnlyList<int> processCounts, int steps, int batch, int rounds, CancellationToken ct)
+    public static async Task<IReadOnlyList<CeilingRow>> RunAsync(IReadOnlyList<int> processCounts, int steps, int batch, int rounds, CancellationToken ct,
+        bool lockStep = true)
     {
-        var perRound = processCounts.ToDictionary(n => n, _ => new List<(double Mean, double Slowest)>());
+        var configurations = processCounts.SelectMany(n => n == processCounts.Min() || !lockStep ? [(n, false)] : new[] { (n, false), (n, true) }).ToList();
+        var perRound = configurations.ToDictionary(c => c, _ => new List<(double Mean, double Slowest)>());
         for (int round = 0; round < rounds; round++)
-            foreach (int n in processCounts)
-                perRound[n].Add(await RunOnceAsync(n, steps, batch, ct));
-        double baseline = TrainingBench.MedianOf(perRound[processCounts.Min()].Select(r => r.Mean));
-        return processCounts.Select(n =>
+            foreach (var c in configurations)
+                perRound[c].Add(await RunOnceAsync(c.n, c.Item2, steps, batch, ct));
+        double baseline = TrainingBench.MedianOf(perRound[configurations[0]].Select(r => r.Mean));
+        return configurations.Select(c =>
         {
-            double step = TrainingBench.MedianOf(perRound[n].Select(r => r.Mean));
-            return new CeilingRow(n, step, TrainingBench.MedianOf(perRound[n].Select(r => r.Slowest)), baseline / step);
+            double step = TrainingBench.MedianOf(perRound[c].Select(r => r.Mean));
+            return new CeilingRow(c.n, c.Item2, step, TrainingBench.MedianOf(perRound[c].Select(r => r.Slowest)), baseline / step);
         }).ToList();
     }
 
-    private static async Task<(double Mean, double Slowest)> RunOnceAsync(int n, int steps, int batch, CancellationToken ct)
+    private static async Task<(double Mean, double Slowest)> RunOnceAsync(int n, bool lockStep, int steps, int batch, CancellationToken ct)
     {
         using var children = new ChildSet();
         for (int i = 0; i < n; i++)
         {
-            var psi = AllReduceBench.Self(ChildName, "--steps", steps.ToString(), "--batch", batch.ToString())();
+            var psi = AllReduceBench.Self(ChildName, "--steps", steps.ToString(), "--batch", batch.ToString(), "--lock-step", lockStep ? "true" : "false")();
             foreach (var (name, value) in ExecutableCommand.AllocatorEnvironment)
                 if (Environment.GetEnvironmentVariable(name) is null) psi.Environment[name] = value;
             children.Start(psi);
@@ -47,6 +52,14 @@ public static class CeilingBench
         for (int i = 0; i < n; i++)
             if (await children.ReadLineAsync(i, bound.Token) != "ready") throw new InvalidOperationException($"ceiling child {i} did not report ready");
         for (int i = 0; i < n; i++) await children.WriteLineAsync(i, "go");
+        if (lockStep)
+            for (int step = 0; step < steps; step++)
+            {
+                // Every loop's "done" for this step, then "go" to all: a barrier, as an all-reduce is.
+                for (int i = 0; i < n; i++)
+                    if (await children.ReadLineAsync(i, bound.Token) != "done") throw new InvalidOperationException($"ceiling child {i} broke lock step");
+                for (int i = 0; i < n; i++) await children.WriteLineAsync(i, "go");
+            }
         var timings = new StepTiming[n];
         for (int i = 0; i < n; i++) timings[i] = BenchWire.Read<StepTiming>(await children.ReadLineAsync(i, bound.Token));
         await children.WaitForExitAsync(bound.Token);
@@ -54,19 +67,20 @@ public static class CeilingBench
     }
 
     /// <summary>The child: build, say "ready", wait for "go" on stdin, run the loop, print its timing as one JSON line.</summary>
-    public static int RunChild(int steps, int batch)
+    public static int RunChild(int steps, int batch, bool lockStep)
     {
-        var timing = TrainingBench.BareLoop(steps, batch, ready: () =>
+        void Barrier(string say)
         {
-            Console.Out.WriteLine("ready");
+            Console.Out.WriteLine(say);
             Console.Out.Flush();
-            if (Console.In.ReadLine() != "go") throw new InvalidOperationException("the parent went away before the start");
-        });
+            if (Console.In.ReadLine() != "go") throw new InvalidOperationException("the parent went away");
+        }
+        var timing = TrainingBench.BareLoop(steps, batch, ready: () => Barrier("ready"), afterStep: lockStep ? () => Barrier("done") : null);
         Console.Out.WriteLine(BenchWire.Write(timing));
         Console.Out.Flush();
         return 0;
     }
 
     public static string Table(IEnumerable<CeilingRow> rows) =>
-        string.Join("\n", rows.Select(r => $"{r.Processes} independent bare loop(s) at once {r.SecondsPerStep * 1000,8:F1} ms/step (slowest {r.Slowest * 1000,6:F1}) efficiency {r.Efficiency:F3}"));
+        string.Join("\n", rows.Select(r => $"{r.Processes} bare loop(s) at once{(r.LockStep ? ", in lock step" : "              ")} {r.SecondsPerStep * 1000,8:F1} ms/step (slowest {r.Slowest * 1000,6:F1}) efficiency {r.Efficiency:F3}"));
 }

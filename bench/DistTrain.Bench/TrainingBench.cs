@@ -81,7 +81,8 @@ public static class TrainingBench
 
     /// <summary>The bare loop alone (brackets the cluster measurement, which runs in another process).</summary>
     /// <param name="ready">Called once the model, optimizer and data are built, before the first step (a caller that starts several loops at once waits there).</param>
-    public static StepTiming BareLoop(int steps, int batch = 16, Action? ready = null)
+    /// <param name="afterStep">Called after each step, inside its timing (a caller that keeps several loops in lock step waits there).</param>
+    public static StepTiming BareLoop(int steps, int batch = 16, Action? ready = null, Action? afterStep = null)
     {
         var (model, optimizer, data) = BareSetup(Job(Spec(steps, 1, batch)));
         using var _ = model;
@@ -92,6 +93,7 @@ public static class TrainingBench
         {
             var clock = Stopwatch.StartNew();
             BareStep(model, optimizer, data, step, batch);
+            afterStep?.Invoke();
             times.Add(clock.Elapsed.TotalSeconds);
         }
         return Summarise("bare TorchSharp loop", 1, batch, times);
