@@ -42,6 +42,7 @@ public static class AkkaNode
         string hocon = File.ReadAllText(ClusterConfigPath("akka.hocon"))
             + (kubernetes ? "\n" + File.ReadAllText(ClusterConfigPath("k8s.hocon")) : "")
             + $"\nakka.loglevel = {logLevel}\n"
+            + (settings.SeedNodeTimeout is { } seedTimeout ? $"akka.cluster.seed-node-timeout = {(long)seedTimeout.TotalSeconds}s\n" : "")
             // A node embedded in a command reports problems in its own words; the proxies' start-up chatter is noise there.
             + (logLevel == "INFO" ? "" : "akka.cluster.singleton-proxy.log-singleton-identification-failure = off\n");
         // Loaded before anything starts: a missing or unreadable file stops the node with its name.

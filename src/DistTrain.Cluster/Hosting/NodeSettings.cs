@@ -118,6 +118,13 @@ public sealed record NodeSettings(
     public string Discovery { get; init; } = "seeds";
 
     /// <summary>
+    /// Set only on a rejoining founder (<see cref="RejoinPolicy.RejoinSettings"/>): it lists itself first and forms a new
+    /// cluster only when every other seed answers that it is in none, never after a timeout (Akka's
+    /// <c>seed-node-timeout</c>, which this raises past any run). Null keeps Akka's default.
+    /// </summary>
+    public TimeSpan? SeedNodeTimeout { get; init; }
+
+    /// <summary>
     /// Remoting's mutual-TLS files (<c>DISTTRAIN_CLUSTER_TLS_*</c>); a node without them refuses to start unless
     /// <see cref="PlaintextRemoting"/> says otherwise. Local clusters make their own (<see cref="Security.LocalCertificateAuthority"/>).
     /// </summary>

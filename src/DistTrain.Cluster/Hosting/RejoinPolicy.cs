@@ -44,16 +44,32 @@ public sealed record RejoinPolicy(TimeSpan FirstDelay, TimeSpan MaxDelay, TimeSp
     public int Count(int failuresInARow, TimeSpan uptime) => uptime >= Stable ? 1 : failuresInARow + 1;
 
     /// <summary>
-    /// The settings a node rejoins with: its seeds without itself, so that the fresh actor system can only join the
-    /// cluster that downed it and never forms a second one on its own (Akka's first seed joins itself when no other
-    /// seed answers). Null when no other seed is listed: such a node cannot rejoin safely, and exits instead.
+    /// The settings a node rejoins with. Akka's first seed forms a new cluster by joining itself when no other seed
+    /// answers, so a downed node must not simply start again with its old seeds: on the minority side of a partition it
+    /// would form a second cluster. Hence:
+    /// <list type="bullet">
+    /// <item>a node rejoins through its seeds <em>without its own address</em>, so it can only join an existing cluster;</item>
+    /// <item>except the <b>founder</b>, the first seed of the original list: it lists itself first again, but with Akka's
+    /// seed-node timeout raised past any run (<see cref="FounderSeedNodeTimeout"/>), so it joins itself only when every
+    /// other seed has answered that it is in no cluster (Akka's first-seed process: all <c>InitJoinNack</c>). That is the
+    /// whole cluster downed at once (the split-brain resolver downs every node when the network stays unstable, e.g. a
+    /// flapping link): without a founder nobody would ever form it again. A seed that does not answer (cut off) keeps it
+    /// waiting, so a partition cannot make a second cluster. One founder only: two could each see the other uninitialised.</item>
+    /// </list>
+    /// Null when no other seed is listed: such a node cannot rejoin safely, and exits instead.
     /// </summary>
-    public static NodeSettings? RejoinSettings(NodeSettings settings)
+    public static NodeSettings? RejoinSettings(NodeSettings settings, string? founder = null)
     {
         if (settings.Discovery == NodeSettings.KubernetesDiscovery) return settings;   // bootstrap joins an existing cluster first
         var others = settings.Seeds.Where(s => s != settings.Address).ToList();
-        return others.Count == 0 ? null : settings with { Seeds = others };
+        if (others.Count == 0) return null;
+        return (founder ?? settings.Seeds.FirstOrDefault()) == settings.Address
+            ? settings with { Seeds = [settings.Address, .. others], SeedNodeTimeout = FounderSeedNodeTimeout }
+            : settings with { Seeds = others };
     }
+
+    /// <summary>A rejoining founder's seed-node timeout: longer than any run, so it never forms a cluster by timing out.</summary>
+    public static readonly TimeSpan FounderSeedNodeTimeout = TimeSpan.FromDays(365);
 
     /// <summary>
     /// Reads why a stopped node's actor system shut down: <see cref="StopReason.Downed"/> when the cluster downed or

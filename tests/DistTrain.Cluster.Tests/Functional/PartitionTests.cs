@@ -137,6 +137,40 @@ public sealed class PartitionTests(PartitionCluster cluster, ITestOutputHelper o
         AssertEquivalent(yaml, reference.Path, run, "lm");
     }
 
+    [RequiresNetworkNamespacesFact]
+    public async Task A_cluster_whose_every_node_was_downed_forms_again_around_its_founder()
+    {
+        // Every node cut off from every other for longer than the resolver waits: each side is a minority of one, so every
+        // node downs itself and starts a fresh actor system. The others rejoin only through seeds other than themselves;
+        // only the founder (the coordinator's node, first seed) may form a cluster, and only once every other seed has
+        // answered that it is in none (RejoinPolicy.RejoinSettings). Without a founder nobody would ever form it again.
+        var all = Enumerable.Range(0, 1 + PartitionCluster.Workers).ToList();
+        var workers = Enumerable.Range(1, PartitionCluster.Workers).Select(PartitionCluster.WorkerId).ToList();
+        await cluster.WaitForWorkersAsync(workers, TimeSpan.FromMinutes(2));
+        var before = all.ToDictionary(n => n, Downings);
+        var cutAt = DateTime.UtcNow;
+        foreach (int node in all) cluster.Net.Isolate(node);
+        try
+        {
+            // The fault lasts until every node has downed itself (its log says so); bounded.
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+            while (all.Any(n => Downings(n) == before[n]) && DateTime.UtcNow < deadline)
+                await Task.Delay(500);   // reading other processes' logs: there is no event to wait on
+        }
+        finally { cluster.Net.Heal(); }
+        var healAt = DateTime.UtcNow;
+        Assert.All(all, n => Assert.True(Downings(n) > before[n], $"node {n} was not downed: {cluster.LogTails()}"));
+
+        await cluster.WaitForWorkersAsync(workers, TimeSpan.FromMinutes(2));
+        var wholeAt = DateTime.UtcNow;
+        string jobId = (await cluster.Client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = Stage1() }, deadline: DateTime.UtcNow.AddSeconds(30))).JobId;
+        var job = await cluster.WaitForJobAsync(jobId, JobTimeout);
+        output.WriteLine($"every node isolated: all {all.Count} downed within {(healAt - cutAt).TotalSeconds:F1} s; one cluster with all workers up and idle " +
+            $"{(wholeAt - healAt).TotalSeconds:F1} s after the heal; a job then ran in {(DateTime.UtcNow - wholeAt).TotalSeconds:F1} s");
+        AssertSucceeded(job);
+        ClusterHarness.AssertTrainedExactlyOnce(Path.Combine(cluster.Root.Path, jobId, "lm"), Steps, Examples);
+    }
+
     /// <summary>What the coordinator's worker list said at one moment (null: its API did not answer).</summary>
     private sealed record Snapshot(DateTime Time, IReadOnlyList<ApiWorker>? Workers)
     {

@@ -69,5 +69,24 @@ public sealed class RejoinPolicyTests
         // Only itself to join: a fresh actor system would form a second cluster, so there is no rejoin.
         Assert.Null(RejoinPolicy.RejoinSettings(self with { Seeds = ["akka.tcp://disttrain@10.0.0.2:4053"] }));
         Assert.Null(RejoinPolicy.RejoinSettings(self with { Seeds = [] }));
+        Assert.Null(self.SeedNodeTimeout);
+    }
+
+    [Fact]
+    public void The_founder_lists_itself_first_again_but_forms_a_cluster_only_when_every_other_seed_is_in_none()
+    {
+        const string founder = "akka.tcp://disttrain@10.0.0.1:4053", worker = "akka.tcp://disttrain@10.0.0.2:4053", other = "akka.tcp://disttrain@10.0.0.3:4053";
+        var node = new NodeSettings(["coordinator"], "10.0.0.1", 4053, [founder, worker, other], ["cpu"], "/tmp") { ClusterTls = null, PlaintextRemoting = true };
+        var rejoin = RejoinPolicy.RejoinSettings(node, founder)!;
+        // Self first runs Akka's first-seed process: join an answering cluster, or itself once all others answered "none";
+        // the timeout after which it would join itself anyway is raised past any run.
+        Assert.Equal([founder, worker, other], rejoin.Seeds);
+        Assert.Equal(RejoinPolicy.FounderSeedNodeTimeout, rejoin.SeedNodeTimeout);
+        Assert.True(rejoin.SeedNodeTimeout > TimeSpan.FromDays(30));
+        // A second rejoin of the founder stays the same; any other node never lists itself.
+        Assert.Equal(rejoin.Seeds, RejoinPolicy.RejoinSettings(rejoin, founder)!.Seeds);
+        var workerNode = node with { Host = "10.0.0.2", Roles = ["worker"] };
+        Assert.Equal([founder, other], RejoinPolicy.RejoinSettings(workerNode, founder)!.Seeds);
+        Assert.Null(RejoinPolicy.RejoinSettings(workerNode, founder)!.SeedNodeTimeout);
     }
 }
