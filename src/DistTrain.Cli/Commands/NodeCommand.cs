@@ -72,7 +72,6 @@ public static class NodeCommand
     {
         var policy = RejoinPolicy.Default;
         int stops = 0;
-        string? founder = settings.Seeds.FirstOrDefault();   // of the original list: rejoins keep reordering it
         for (var node = first; ; node = NodeComposition.Build(settings))
         {
             var started = DateTime.UtcNow;
@@ -94,7 +93,7 @@ public static class NodeCommand
                 Console.Error.WriteLine($"disttrain node: {settings.Address} was {why} {stops} times in a row; giving up");
                 return RejoinPolicy.ExitTlsHandshakeFailed;
             }
-            if (RejoinPolicy.RejoinSettings(settings, founder) is not { } rejoin)
+            if (RejoinPolicy.RejoinSettings(settings) is not { } rejoin)
             {
                 Console.Error.WriteLine($"disttrain node: {settings.Address} was {why} and lists no seed but itself, " +
                     "so a fresh actor system could only form a second cluster; exiting (list other nodes in --seeds to let it rejoin)");

@@ -56,14 +56,16 @@ public sealed record RejoinPolicy(TimeSpan FirstDelay, TimeSpan MaxDelay, TimeSp
     /// flapping link): without a founder nobody would ever form it again. A seed that does not answer (cut off) keeps it
     /// waiting, so a partition cannot make a second cluster. One founder only: two could each see the other uninitialised.</item>
     /// </list>
-    /// Null when no other seed is listed: such a node cannot rejoin safely, and exits instead.
+    /// Null when no other seed is listed: such a node cannot rejoin safely, and exits instead. The first seed is the same
+    /// before and after (the founder keeps itself first, any other node drops only itself), so a node can rejoin again
+    /// and again from its last settings.
     /// </summary>
-    public static NodeSettings? RejoinSettings(NodeSettings settings, string? founder = null)
+    public static NodeSettings? RejoinSettings(NodeSettings settings)
     {
         if (settings.Discovery == NodeSettings.KubernetesDiscovery) return settings;   // bootstrap joins an existing cluster first
         var others = settings.Seeds.Where(s => s != settings.Address).ToList();
         if (others.Count == 0) return null;
-        return (founder ?? settings.Seeds.FirstOrDefault()) == settings.Address
+        return settings.Seeds[0] == settings.Address
             ? settings with { Seeds = [settings.Address, .. others], SeedNodeTimeout = FounderSeedNodeTimeout }
             : settings with { Seeds = others };
     }

@@ -31,8 +31,12 @@ public interface ICheckpointModelReader
 /// </summary>
 public static class HfModelSections
 {
-    /// <summary>A filled spec, the fields read per stage index, and errors (at <c>stages[i].inputs.init</c>) for checkpoints that could not be read.</summary>
-    public sealed record Filled(string Yaml, IReadOnlyDictionary<int, IReadOnlyList<CheckpointField>> Read, IReadOnlyList<SpecError> Errors);
+    /// <summary>
+    /// A filled spec, the fields read per stage index, the model keys each of those stages wrote itself (the rest come
+    /// from config.json or <c>defaults.model</c>), and errors (at <c>stages[i].inputs.init</c>) for checkpoints that could not be read.
+    /// </summary>
+    public sealed record Filled(string Yaml, IReadOnlyDictionary<int, IReadOnlyList<CheckpointField>> Read,
+        IReadOnlyDictionary<int, IReadOnlySet<string>> Own, IReadOnlyList<SpecError> Errors);
 
     /// <summary>
     /// Fills the model section of every stage with an hf: init from its config.json. Text without such stages, or whose
@@ -42,6 +46,7 @@ public static class HfModelSections
     public static Filled Fill(string yaml, string dataRoot, ICheckpointModelReader reader)
     {
         var read = new Dictionary<int, IReadOnlyList<CheckpointField>>();
+        var own = new Dictionary<int, IReadOnlySet<string>>();
         var errors = new List<SpecError>();
         YamlStream stream;
         try
@@ -51,11 +56,11 @@ public static class HfModelSections
         }
         catch (Exception e) when (e is YamlException or InvalidOperationException or ArgumentException or FormatException or IndexOutOfRangeException)
         {
-            return new Filled(yaml, read, errors);   // the parser reports it
+            return new Filled(yaml, read, own, errors);   // the parser reports it
         }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode top
             || !top.Children.TryGetValue(new YamlScalarNode("stages"), out var stagesNode) || stagesNode is not YamlSequenceNode stages)
-            return new Filled(yaml, read, errors);
+            return new Filled(yaml, read, own, errors);
         var defaults = Mapping(top, "defaults") is { } d ? Mapping(d, "model") : null;
         // A declared tokenizer fixes vocab_size (SpecParser: its size, known for a files tokenizer only once its files are
         // read), so it is left to the tokenizer; the importer checks the two agree when it builds the stage.
@@ -95,6 +100,7 @@ public static class HfModelSections
                 model = new YamlMappingNode { Style = YamlDotNet.Core.Events.MappingStyle.Flow };
                 stage.Children.Add(new YamlScalarNode("model"), model);
             }
+            own[i] = model.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value ?? "").ToHashSet(StringComparer.Ordinal);
             foreach (var f in fields)
             {
                 var key = new YamlScalarNode(f.Key);
@@ -103,21 +109,21 @@ public static class HfModelSections
                 changed = true;
             }
         }
-        if (!changed) return new Filled(yaml, read, errors);
+        if (!changed) return new Filled(yaml, read, own, errors);
         var text = new StringBuilder();
         using (var writer = new StringWriter(text)) stream.Save(writer, assignAnchors: false);
-        return new Filled(text.ToString(), read, errors);
+        return new Filled(text.ToString(), read, own, errors);
     }
 
     /// <summary>
     /// Each written model field of a stage with an hf: init that contradicts its config.json, named by the key that
     /// writes it (the stage's model section, else defaults.model).
     /// </summary>
-    public static IReadOnlyList<SpecError> Contradictions(JobSpec spec, IReadOnlyDictionary<int, IReadOnlyList<CheckpointField>> read, string yaml)
+    public static IReadOnlyList<SpecError> Contradictions(JobSpec spec, Filled filled)
     {
         var errors = new List<SpecError>();
         var stages = spec.Stages;
-        foreach (var (i, fields) in read)
+        foreach (var (i, fields) in filled.Read)
         {
             if (i >= stages.Count) continue;
             var stage = stages[i];
@@ -125,7 +131,9 @@ public static class HfModelSections
             {
                 var ours = Written(stage.Model, f.Key);
                 if (ours is null || ours == f.Value) continue;
-                string path = OwnKey(yaml, i, f.Key) ? $"stages[{i}].model.{f.Key}" : $"defaults.model.{f.Key}";
+                // A stage whose model is not a mapping wrote nothing of its own that could be read; the parser reports it.
+                bool stageWrote = !filled.Own.TryGetValue(i, out var keys) || keys.Contains(f.Key);
+                string path = stageWrote ? $"stages[{i}].model.{f.Key}" : $"defaults.model.{f.Key}";
                 errors.Add(new SpecError(path,
                     $"is {ours}, but config.json's {f.Source} is {f.Value} (stage '{stage.Name}' starts from {InputsSpec.HfPrefix}{stage.Inputs.HfInit}; leave the field out to take config.json's)"));
             }
@@ -147,22 +155,6 @@ public static class HfModelSections
         "gelu" => m.Gelu is { } g ? SpecNames.Of(g) : null,
         _ => throw new ArgumentException($"'{key}' is not a model-section field a checkpoint determines", nameof(key)),
     };
-
-    private static bool OwnKey(string yaml, int stage, string key)
-    {
-        try
-        {
-            var stream = new YamlStream();
-            stream.Load(new StringReader(yaml));
-            return stream.Documents[0].RootNode is YamlMappingNode top
-                && top.Children.TryGetValue(new YamlScalarNode("stages"), out var s) && s is YamlSequenceNode seq
-                && seq.Children[stage] is YamlMappingNode st && Mapping(st, "model") is { } m && m.Children.ContainsKey(new YamlScalarNode(key));
-        }
-        catch (YamlException)
-        {
-            return true;
-        }
-    }
 
     private static YamlMappingNode? Mapping(YamlMappingNode parent, string key) =>
         parent.Children.TryGetValue(new YamlScalarNode(key), out var node) ? node as YamlMappingNode : null;

@@ -27,7 +27,7 @@ public static class JobSpecs
             var rest = parsed.Errors.Where(e => !unread.Any(u => e.Path.StartsWith(u, StringComparison.Ordinal)));
             return new SpecResult(null, filled.Errors.Concat(rest).ToList());
         }
-        if (parsed.Spec is not null && HfModelSections.Contradictions(parsed.Spec, filled.Read, filled.Yaml) is { Count: > 0 } contradictions)
+        if (parsed.Spec is not null && HfModelSections.Contradictions(parsed.Spec, filled) is { Count: > 0 } contradictions)
             return new SpecResult(null, contradictions);
         return Check(parsed, filled.Yaml, dataRoot, quick);
     }
@@ -35,18 +35,8 @@ public static class JobSpecs
     /// <summary>Reads, parses and validates a spec file.</summary>
     public static SpecResult LoadFile(string path, string? dataRoot = null, bool quick = false, ICheckpointModelReader? checkpoints = null)
     {
-        string yaml;
-        try
-        {
-            var info = new FileInfo(path);
-            if (!info.Exists || info.Length > SpecLimits.MaxSpecBytes) return SpecParser.ParseFile(path);
-            yaml = File.ReadAllText(path, System.Text.Encoding.UTF8);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            return SpecParser.ParseFile(path);   // says why it cannot be read
-        }
-        return Load(yaml, dataRoot, quick, checkpoints);
+        var (yaml, failure) = SpecParser.ReadFile(path);
+        return failure ?? Load(yaml!, dataRoot, quick, checkpoints);
     }
 
     private static bool SpecInputTooBig(string yaml) => System.Text.Encoding.UTF8.GetByteCount(yaml) > SpecLimits.MaxSpecBytes;

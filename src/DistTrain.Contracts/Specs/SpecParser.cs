@@ -33,16 +33,23 @@ public static class SpecParser
     /// <summary>Reads and parses a spec file, refusing files over <see cref="SpecLimits.MaxSpecBytes"/> before reading them.</summary>
     public static SpecResult ParseFile(string path)
     {
+        var (yaml, failure) = ReadFile(path);
+        return failure ?? Parse(yaml!);
+    }
+
+    /// <summary>A spec file's text, or (text null) the result that says why it cannot be read: missing, over the size limit, unreadable.</summary>
+    public static (string? Yaml, SpecResult? Failure) ReadFile(string path)
+    {
         try
         {
             var info = new FileInfo(path);
-            if (!info.Exists) return Fail($"file '{path}' does not exist");
-            if (info.Length > SpecLimits.MaxSpecBytes) return TooBig(info.Length);
-            return Parse(File.ReadAllText(path, Encoding.UTF8));
+            if (!info.Exists) return (null, Fail($"file '{path}' does not exist"));
+            if (info.Length > SpecLimits.MaxSpecBytes) return (null, TooBig(info.Length));
+            return (File.ReadAllText(path, Encoding.UTF8), null);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            return Fail($"cannot read '{path}': {e.Message}");
+            return (null, Fail($"cannot read '{path}': {e.Message}"));
         }
     }
 

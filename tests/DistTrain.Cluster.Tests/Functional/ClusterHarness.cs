@@ -51,12 +51,7 @@ public static class ClusterHarness
     /// </summary>
     public static string RunInProcessAfter(string yaml, string root, string finishedStage, string clusterStageDirectory)
     {
-        var target = Path.Combine(root, "ref", finishedStage);
-        foreach (var dir in Directory.EnumerateDirectories(clusterStageDirectory, "*", SearchOption.AllDirectories))
-            Directory.CreateDirectory(Path.Combine(target, Path.GetRelativePath(clusterStageDirectory, dir)));
-        Directory.CreateDirectory(target);
-        foreach (var file in Directory.EnumerateFiles(clusterStageDirectory, "*", SearchOption.AllDirectories))
-            File.Copy(file, Path.Combine(target, Path.GetRelativePath(clusterStageDirectory, file)));
+        TestFiles.CopyDirectory(clusterStageDirectory, Path.Combine(root, "ref", finishedStage));
         TorchSharp.torch.set_num_threads(1);
         new PipelineRunner(root, "ref", CPU).Run(Load(yaml), resume: true);
         return Path.Combine(root, "ref");

@@ -77,16 +77,16 @@ public sealed class RejoinPolicyTests
     {
         const string founder = "akka.tcp://disttrain@10.0.0.1:4053", worker = "akka.tcp://disttrain@10.0.0.2:4053", other = "akka.tcp://disttrain@10.0.0.3:4053";
         var node = new NodeSettings(["coordinator"], "10.0.0.1", 4053, [founder, worker, other], ["cpu"], "/tmp") { ClusterTls = null, PlaintextRemoting = true };
-        var rejoin = RejoinPolicy.RejoinSettings(node, founder)!;
+        var rejoin = RejoinPolicy.RejoinSettings(node)!;
         // Self first runs Akka's first-seed process: join an answering cluster, or itself once all others answered "none";
         // the timeout after which it would join itself anyway is raised past any run.
         Assert.Equal([founder, worker, other], rejoin.Seeds);
         Assert.Equal(RejoinPolicy.FounderSeedNodeTimeout, rejoin.SeedNodeTimeout);
         Assert.True(rejoin.SeedNodeTimeout > TimeSpan.FromDays(30));
-        // A second rejoin of the founder stays the same; any other node never lists itself.
-        Assert.Equal(rejoin.Seeds, RejoinPolicy.RejoinSettings(rejoin, founder)!.Seeds);
+        // A second rejoin of the founder stays the same; any other node never lists itself, and keeps the founder first.
+        Assert.Equal(rejoin.Seeds, RejoinPolicy.RejoinSettings(rejoin)!.Seeds);
         var workerNode = node with { Host = "10.0.0.2", Roles = ["worker"] };
-        Assert.Equal([founder, other], RejoinPolicy.RejoinSettings(workerNode, founder)!.Seeds);
-        Assert.Null(RejoinPolicy.RejoinSettings(workerNode, founder)!.SeedNodeTimeout);
+        Assert.Equal([founder, other], RejoinPolicy.RejoinSettings(workerNode)!.Seeds);
+        Assert.Null(RejoinPolicy.RejoinSettings(workerNode)!.SeedNodeTimeout);
     }
 }

@@ -25,7 +25,7 @@ public sealed class HfTeacherClusterTests(ITestOutputHelper output)
         var root = HfTeacherExample.CopyTo(dir.Path);
         var pretrain = JobSpecs.LoadFile(Path.Combine(root, "hf-teacher-pretrain.yaml"), root, quick: true).Spec!;
         new PipelineRunner(Path.Combine(dir.Path, "pretrain"), "pretrain", CPU, null, root).Run(pretrain);
-        CopyDirectory(Path.Combine(dir.Path, "pretrain", "pretrain", "lm", HfExport.Folder), Path.Combine(root, "models", "gpt-teacher"));
+        TestFiles.CopyDirectory(Path.Combine(dir.Path, "pretrain", "pretrain", "lm", HfExport.Folder), Path.Combine(root, "models", "gpt-teacher"));
 
         var runs = Path.Combine(dir.Path, "runs");
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(6));
@@ -43,11 +43,5 @@ public sealed class HfTeacherClusterTests(ITestOutputHelper output)
         Assert.True(File.Exists(Path.Combine(new StageArtifacts(runs, result.JobId!, "student").Directory, "samples-rank1.jsonl")), "the student did not train on two workers");
 
         HfTeacherExampleCheck.StudentExportMatchesTheTrainedStage(spec, root, runs, result.JobId!);
-    }
-
-    private static void CopyDirectory(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.GetFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
     }
 }
