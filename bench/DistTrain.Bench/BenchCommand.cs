@@ -57,23 +57,36 @@ public static class BenchCommand
         return cmd;
     }
 
+    /// <summary>
+    /// Untimed steps before every measured run. A fresh `disttrain node` spends its first 10–20 s compiling .NET code
+    /// on a background thread; on a machine whose every core runs a worker, that thread takes CPU from training
+    /// (docs/benchmarks.md). A training job runs for hours, so the bench measures after it, as PyTorch's own do.
+    /// </summary>
+    private static Option<int> WarmupSteps() => new("--warmup-steps")
+    {
+        Description = "Untimed steps before each measurement (JIT and allocator warm-up of the worker processes).",
+        DefaultValueFactory = _ => 100,
+    };
+
     /// <summary>`bench overhead`: a 1-worker cluster job and the in-process session against a bare TorchSharp loop.</summary>
     private static Command Overhead(Func<ExecutableCommand> disttrain)
     {
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var steps = new Option<int>("--steps") { Description = "Steps per measurement.", DefaultValueFactory = _ => 40 };
-        var cmd = new Command("overhead", "Step time of DistTrain (in-process and a 1-worker cluster) over a bare TorchSharp loop, 1 thread each.") { json, steps };
+        var warmup = WarmupSteps();
+        var cmd = new Command("overhead", "Step time of DistTrain (in-process and a 1-worker cluster) over a bare TorchSharp loop, 1 thread each.") { json, steps, warmup };
         cmd.SetAction(async (r, ct) =>
         {
-            int n = r.GetValue(steps);
+            int n = r.GetValue(steps), w = r.GetValue(warmup);
+            if (w < 0) throw new ArgumentException("--warmup-steps must be >= 0");
             string root = Directory.CreateTempSubdirectory("disttrain-bench-").FullName;
             try
             {
-                var (bare, inProcess) = TrainingBench.BareAndInProcess(n, root);
+                var (bare, inProcess) = TrainingBench.BareAndInProcess(n, root, warmupSteps: w);
                 // The cluster runs in other processes, so it cannot alternate step by step: bare loops before and after bracket it.
-                var before = TrainingBench.BareLoop(n);
-                var cluster = await TrainingBench.ClusterAsync(n, 1, root, disttrain());
-                var after = TrainingBench.BareLoop(n);
+                var before = TrainingBench.BareLoop(n, warmupSteps: w);
+                var cluster = await TrainingBench.ClusterAsync(n, 1, root, disttrain(), warmupSteps: w);
+                var after = TrainingBench.BareLoop(n, warmupSteps: w);
                 double bracket = (before.SecondsPerStep + after.SecondsPerStep) / 2;
                 var result = new
                 {
@@ -114,11 +127,13 @@ public static class BenchCommand
             Description = "Also run the same counts of independent bare loops side by side (`bench ceiling`): the most weak scaling can reach here.",
             DefaultValueFactory = _ => true,
         };
+        var warmup = WarmupSteps();
         var cmd = new Command("scaling", "Weak scaling of the cluster (1 torch thread per worker, same per-rank batch), plus strong scaling as a second figure.")
-            { json, steps, rounds, workers, batch, buckets, strong, ceiling };
+            { json, steps, rounds, workers, batch, buckets, strong, ceiling, warmup };
         cmd.SetAction(async (r, ct) =>
         {
-            int n = r.GetValue(steps), perRank = r.GetValue(batch), k = r.GetValue(rounds);
+            int n = r.GetValue(steps), perRank = r.GetValue(batch), k = r.GetValue(rounds), w = r.GetValue(warmup);
+            if (w < 0) throw new ArgumentException("--warmup-steps must be >= 0");
             var counts = Ints(r.GetValue(workers)!);
             if (n < 8) throw new ArgumentException("--steps must be at least 8 (the first steps are warm-up)");
             if (k < 1 || perRank < 1) throw new ArgumentException("--rounds and --batch must be positive");
@@ -131,17 +146,17 @@ public static class BenchCommand
             string root = Directory.CreateTempSubdirectory("disttrain-bench-").FullName;
             try
             {
-                var weak = await TrainingBench.WeakScalingAsync(n, counts, perRank, k, root, disttrain(), bucketMbs);
+                var weak = await TrainingBench.WeakScalingAsync(n, counts, perRank, k, root, disttrain(), bucketMbs, w);
                 var efficiency = weak.Skip(1).ToDictionary(
                     w => bucketMbs.Length > 1 ? $"{w.Workers}@{w.GradientBucketMb}MB" : w.Workers.ToString(),
                     w => weak[0].SecondsPerStep / w.SecondsPerStep);
-                var ceilingRows = r.GetValue(ceiling) ? await CeilingBench.RunAsync(counts, Math.Max(n, 20), perRank, k, ct) : [];
+                var ceilingRows = r.GetValue(ceiling) ? await CeilingBench.RunAsync(counts, Math.Max(n, 20), perRank, k, ct, warmupSteps: w) : [];
                 var ceilingEfficiency = ceilingRows.Skip(1).ToDictionary(c => c.Processes + (c.LockStep ? "@lockstep" : ""), c => c.Efficiency);
                 StepTiming[] strongRows = [];
                 if (r.GetValue(strong))
                 {
-                    var one = await TrainingBench.ClusterAsync(n, 1, root, disttrain(), batch: 2 * perRank, label: $"cluster, 1 × batch {2 * perRank}");
-                    var two = await TrainingBench.ClusterAsync(n, 2, root, disttrain(), batch: 2 * perRank, label: $"cluster, 2 × batch {perRank}");
+                    var one = await TrainingBench.ClusterAsync(n, 1, root, disttrain(), batch: 2 * perRank, label: $"cluster, 1 × batch {2 * perRank}", warmupSteps: w);
+                    var two = await TrainingBench.ClusterAsync(n, 2, root, disttrain(), batch: 2 * perRank, label: $"cluster, 2 × batch {perRank}", warmupSteps: w);
                     strongRows = [one, two];
                 }
                 var result = new
@@ -244,11 +259,14 @@ public static class BenchCommand
         var rounds = new Option<int>("--rounds") { Description = "Interleaved rounds of every configuration (figures are medians over rounds).", DefaultValueFactory = _ => 2 };
         var processes = new Option<string>("--processes") { Description = "Process counts (the smallest is the baseline).", DefaultValueFactory = _ => "1,2" };
         var batch = new Option<int>("--batch") { Description = "Batch per process.", DefaultValueFactory = _ => 16 };
+        var warmup = WarmupSteps();
         var cmd = new Command("ceiling", "Independent bare TorchSharp loops side by side (no DistTrain, no communication): the machine's ceiling for weak scaling.")
-            { json, steps, rounds, processes, batch };
+            { json, steps, rounds, processes, batch, warmup };
         cmd.SetAction(async (r, ct) =>
         {
-            var rows = await CeilingBench.RunAsync(Ints(r.GetValue(processes)!), r.GetValue(steps), r.GetValue(batch), r.GetValue(rounds), ct);
+            if (r.GetValue(warmup) < 0) throw new ArgumentException("--warmup-steps must be >= 0");
+            var rows = await CeilingBench.RunAsync(Ints(r.GetValue(processes)!), r.GetValue(steps), r.GetValue(batch), r.GetValue(rounds), ct,
+                warmupSteps: r.GetValue(warmup));
             Console.WriteLine(r.GetValue(json)
                 ? TrainingBench.ToJson(new { rows, ceiling_efficiency = rows.ToDictionary(x => x.Processes + (x.LockStep ? "@lockstep" : ""), x => x.Efficiency) })
                 : CeilingBench.Table(rows));
@@ -263,11 +281,13 @@ public static class BenchCommand
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 40 };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 16 };
         var lockStep = new Option<bool>("--lock-step");
+        var warmup = new Option<int>("--warmup-steps");
         var cmd = new Command(CeilingBench.ChildName, "Internal: one loop of `bench ceiling`.") { Hidden = true };
         cmd.Options.Add(steps);
         cmd.Options.Add(batch);
         cmd.Options.Add(lockStep);
-        cmd.SetAction(r => CeilingBench.RunChild(r.GetValue(steps), r.GetValue(batch), r.GetValue(lockStep)));
+        cmd.Options.Add(warmup);
+        cmd.SetAction(r => CeilingBench.RunChild(r.GetValue(steps), r.GetValue(batch), r.GetValue(lockStep), r.GetValue(warmup)));
         return cmd;
     }
 

@@ -22,13 +22,13 @@ public static class CeilingBench
     public const string ChildName = "ceiling-child";
 
     public static async Task<IReadOnlyList<CeilingRow>> RunAsync(IReadOnlyList<int> processCounts, int steps, int batch, int rounds, CancellationToken ct,
-        bool lockStep = true)
+        bool lockStep = true, int warmupSteps = 0)
     {
         var configurations = processCounts.SelectMany(n => n == processCounts.Min() || !lockStep ? [(n, false)] : new[] { (n, false), (n, true) }).ToList();
         var perRound = configurations.ToDictionary(c => c, _ => new List<(double Mean, double Slowest)>());
         for (int round = 0; round < rounds; round++)
             foreach (var c in configurations)
-                perRound[c].Add(await RunOnceAsync(c.n, c.Item2, steps, batch, ct));
+                perRound[c].Add(await RunOnceAsync(c.n, c.Item2, steps, batch, warmupSteps, ct));
         double baseline = TrainingBench.MedianOf(perRound[configurations[0]].Select(r => r.Mean));
         return configurations.Select(c =>
         {
@@ -37,12 +37,13 @@ public static class CeilingBench
         }).ToList();
     }
 
-    private static async Task<(double Mean, double Slowest)> RunOnceAsync(int n, bool lockStep, int steps, int batch, CancellationToken ct)
+    private static async Task<(double Mean, double Slowest)> RunOnceAsync(int n, bool lockStep, int steps, int batch, int warmupSteps, CancellationToken ct)
     {
         using var children = new ChildSet();
         for (int i = 0; i < n; i++)
         {
-            var psi = AllReduceBench.Self(ChildName, "--steps", steps.ToString(), "--batch", batch.ToString(), "--lock-step", lockStep ? "true" : "false")();
+            var psi = AllReduceBench.Self(ChildName, "--steps", steps.ToString(), "--batch", batch.ToString(), "--lock-step", lockStep ? "true" : "false",
+                "--warmup-steps", warmupSteps.ToString())();
             foreach (var (name, value) in ExecutableCommand.AllocatorEnvironment)
                 if (Environment.GetEnvironmentVariable(name) is null) psi.Environment[name] = value;
             children.Start(psi);
@@ -53,7 +54,7 @@ public static class CeilingBench
             if (await children.ReadLineAsync(i, bound.Token) != "ready") throw new InvalidOperationException($"ceiling child {i} did not report ready");
         for (int i = 0; i < n; i++) await children.WriteLineAsync(i, "go");
         if (lockStep)
-            for (int step = 0; step < steps; step++)
+            for (int step = 0; step < warmupSteps + steps; step++)
             {
                 // Every loop's "done" for this step, then "go" to all: a barrier, as an all-reduce is.
                 for (int i = 0; i < n; i++)
@@ -67,7 +68,7 @@ public static class CeilingBench
     }
 
     /// <summary>The child: build, say "ready", wait for "go" on stdin, run the loop, print its timing as one JSON line.</summary>
-    public static int RunChild(int steps, int batch, bool lockStep)
+    public static int RunChild(int steps, int batch, bool lockStep, int warmupSteps)
     {
         void Barrier(string say)
         {
@@ -75,7 +76,7 @@ public static class CeilingBench
             Console.Out.Flush();
             if (Console.In.ReadLine() != "go") throw new InvalidOperationException("the parent went away");
         }
-        var timing = TrainingBench.BareLoop(steps, batch, ready: () => Barrier("ready"), afterStep: lockStep ? () => Barrier("done") : null);
+        var timing = TrainingBench.BareLoop(steps, batch, ready: () => Barrier("ready"), afterStep: lockStep ? () => Barrier("done") : null, warmupSteps: warmupSteps);
         Console.Out.WriteLine(BenchWire.Write(timing));
         Console.Out.Flush();
         return 0;

@@ -57,9 +57,9 @@ public static class TrainingBench
     /// and DistTrain's own in-process step (sampler, trainer, gradient buffer), run in alternation, one step each,
     /// on the same model shape, data and one thread, so load from a neighbour hits both alike.
     /// </summary>
-    public static (StepTiming Bare, StepTiming InProcess) BareAndInProcess(int steps, string runRoot, int batch = 16)
+    public static (StepTiming Bare, StepTiming InProcess) BareAndInProcess(int steps, string runRoot, int batch = 16, int warmupSteps = 0)
     {
-        var job = Job(Spec(steps + 1, 1, batch));
+        var job = Job(Spec(warmupSteps + steps + 1, 1, batch));
         var (model, optimizer, data) = BareSetup(job);
         using var _ = model;
         using var __ = optimizer;
@@ -67,14 +67,14 @@ public static class TrainingBench
         using var session = new StageSession(job, stage, new StageArtifacts(runRoot, "inprocess", "lm"), CPU, LocalReducer.Instance, null);
         var bare = new List<double>();
         var ours = new List<double>();
-        for (int step = 0; step < steps; step++)
+        for (int step = 0; step < warmupSteps + steps; step++)
         {
             var clock = Stopwatch.StartNew();
             BareStep(model, optimizer, data, step, batch);
-            bare.Add(clock.Elapsed.TotalSeconds);
+            if (step >= warmupSteps) bare.Add(clock.Elapsed.TotalSeconds);
             clock.Restart();
             session.RunStep(step);   // never the last step of the stage, which also evaluates
-            ours.Add(clock.Elapsed.TotalSeconds);
+            if (step >= warmupSteps) ours.Add(clock.Elapsed.TotalSeconds);
         }
         return (Summarise("bare TorchSharp loop", 1, batch, bare), Summarise("DistTrain in-process session", 1, batch, ours));
     }
@@ -82,19 +82,20 @@ public static class TrainingBench
     /// <summary>The bare loop alone (brackets the cluster measurement, which runs in another process).</summary>
     /// <param name="ready">Called once the model, optimizer and data are built, before the first step (a caller that starts several loops at once waits there).</param>
     /// <param name="afterStep">Called after each step, inside its timing (a caller that keeps several loops in lock step waits there).</param>
-    public static StepTiming BareLoop(int steps, int batch = 16, Action? ready = null, Action? afterStep = null)
+    /// <param name="warmupSteps">Steps run first and not timed.</param>
+    public static StepTiming BareLoop(int steps, int batch = 16, Action? ready = null, Action? afterStep = null, int warmupSteps = 0)
     {
-        var (model, optimizer, data) = BareSetup(Job(Spec(steps, 1, batch)));
+        var (model, optimizer, data) = BareSetup(Job(Spec(warmupSteps + steps, 1, batch)));
         using var _ = model;
         using var __ = optimizer;
         ready?.Invoke();
         var times = new List<double>();
-        for (int step = 0; step < steps; step++)
+        for (int step = 0; step < warmupSteps + steps; step++)
         {
             var clock = Stopwatch.StartNew();
             BareStep(model, optimizer, data, step, batch);
             afterStep?.Invoke();
-            times.Add(clock.Elapsed.TotalSeconds);
+            if (step >= warmupSteps) times.Add(clock.Elapsed.TotalSeconds);
         }
         return Summarise("bare TorchSharp loop", 1, batch, times);
     }
@@ -126,22 +127,26 @@ public static class TrainingBench
 
     /// <summary>
     /// A real cluster job (coordinator here, workers as processes, 1 torch thread each): wall time between rank 0's
-    /// steps. <paramref name="batch"/> is the GLOBAL batch, split evenly over the workers.
+    /// steps. <paramref name="batch"/> is the GLOBAL batch, split evenly over the workers. The job runs
+    /// <paramref name="warmupSteps"/> more steps first, untimed: a fresh worker process spends its first seconds
+    /// compiling .NET code on a background thread (docs/benchmarks.md), which on a machine with no spare core takes
+    /// CPU from the training threads.
     /// </summary>
     public static async Task<StepTiming> ClusterAsync(int steps, int workers, string runRoot, ExecutableCommand exe, int batch = 16, string? label = null,
-        double bucketMb = DistributedSpec.DefaultGradientBucketMb)
+        double bucketMb = DistributedSpec.DefaultGradientBucketMb, int warmupSteps = 0)
     {
         await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(workers, runRoot, exe, TorchThreads: 1));
         var stamps = new List<(int Step, double Seconds, double Reduce, double Comm)>();
         var clock = Stopwatch.StartNew();
         Action<object> record = e => { if (e is StepCompleted { Rank: 0 } s) lock (stamps) stamps.Add((s.Step, clock.Elapsed.TotalSeconds, s.ReduceSeconds, s.CommSeconds)); };
         cluster.System.ActorOf(Props.Create(() => new EventRecorder(record)));
-        var result = (await new ClusterJobRunner(cluster.Jobs).RunAsync(Spec(steps, workers, batch, bucketMb), quick: false)).Stages.Single();
+        var result = (await new ClusterJobRunner(cluster.Jobs).RunAsync(Spec(warmupSteps + steps, workers, batch, bucketMb), quick: false)).Stages.Single();
         if (!result.Succeeded) throw new InvalidOperationException(result.Summary);
         List<double> intervals, reduce, comm;
         lock (stamps)
         {
-            var ordered = stamps.OrderBy(s => s.Step).ToList();
+            // The last warm-up step's stamp starts the first timed interval.
+            var ordered = stamps.Where(s => s.Step >= warmupSteps - 1).OrderBy(s => s.Step).ToList();
             // The last step also evaluates, so the interval ending at it is left out (and its reduce time with it).
             intervals = ordered.Zip(ordered.Skip(1), (a, b) => b.Seconds - a.Seconds).SkipLast(1).ToList();
             reduce = ordered.Skip(1).SkipLast(1).Select(s => s.Reduce).ToList();
@@ -166,13 +171,13 @@ public static class TrainingBench
     /// of the rounds' medians, so a neighbour's load that comes and goes hits every configuration alike.
     /// </summary>
     public static async Task<IReadOnlyList<StepTiming>> WeakScalingAsync(int steps, IReadOnlyList<int> workerCounts, int perRankBatch,
-        int rounds, string runRoot, ExecutableCommand exe, IReadOnlyList<double> bucketMbs)
+        int rounds, string runRoot, ExecutableCommand exe, IReadOnlyList<double> bucketMbs, int warmupSteps = 0)
     {
         var configurations = workerCounts.SelectMany(n => n == 1 ? [(n, bucketMbs[0])] : bucketMbs.Select(mb => (n, mb))).ToList();
         var runs = configurations.ToDictionary(c => c, _ => new List<StepTiming>());
         for (int round = 0; round < rounds; round++)
             foreach (var (n, mb) in configurations)
-                runs[(n, mb)].Add(await ClusterAsync(steps, n, runRoot, exe, batch: perRankBatch * n, bucketMb: mb));
+                runs[(n, mb)].Add(await ClusterAsync(steps, n, runRoot, exe, batch: perRankBatch * n, bucketMb: mb, warmupSteps: warmupSteps));
         return configurations.Select(c =>
         {
             var (n, mb) = c;

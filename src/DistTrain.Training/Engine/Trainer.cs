@@ -63,7 +63,8 @@ public sealed class Trainer : IDisposable
         try
         {
             _model.train();
-            Optimizer.zero_grad();
+            if (_buffer is not null) _buffer.BindGradients(Optimizer.zero_grad);
+            else Optimizer.zero_grad();
             // Dropout draws from the global generator; seeding it from (seed, step, rank) makes a resumed run
             // replay exactly the same masks without saving generator state.
             torch.random.manual_seed((long)(SeededRandom.For((ulong)_options.Seed, (ulong)step, stream: (ulong)_reducer.Rank + 1).NextUInt64() >> 1));
