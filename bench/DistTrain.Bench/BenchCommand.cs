@@ -83,10 +83,11 @@ public static class BenchCommand
             try
             {
                 var (bare, inProcess) = TrainingBench.BareAndInProcess(n, root, warmupSteps: w);
-                // The cluster runs in other processes, so it cannot alternate step by step: bare loops before and after bracket it.
-                var before = TrainingBench.BareLoop(n, warmupSteps: w);
+                // The cluster runs in other processes, so it cannot alternate step by step: bare loops before and after
+                // bracket it, each in a child process started like a worker (the same allocator settings), not in this one.
+                var before = await BareChildAsync(n, w, ct);
                 var cluster = await TrainingBench.ClusterAsync(n, 1, root, disttrain(), warmupSteps: w);
-                var after = TrainingBench.BareLoop(n, warmupSteps: w);
+                var after = await BareChildAsync(n, w, ct);
                 double bracket = (before.SecondsPerStep + after.SecondsPerStep) / 2;
                 var result = new
                 {
@@ -103,6 +104,13 @@ public static class BenchCommand
             finally { Directory.Delete(root, recursive: true); }
         });
         return cmd;
+    }
+
+    /// <summary>The bare loop in one child process (as `bench ceiling` runs it), timed like the cluster's worker.</summary>
+    private static async Task<StepTiming> BareChildAsync(int steps, int warmupSteps, CancellationToken ct)
+    {
+        var row = (await CeilingBench.RunAsync([1], steps, 16, 1, ct, lockStep: false, warmupSteps: warmupSteps)).Single();
+        return new StepTiming("bare TorchSharp loop, child process", 1, steps, row.SecondsPerStep, 16 / row.SecondsPerStep);
     }
 
     /// <summary>
