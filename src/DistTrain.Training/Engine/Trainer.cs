@@ -30,7 +30,7 @@ public sealed class Trainer : IDisposable
     private readonly Parameter[] _params;
     private readonly GradientBuffer? _buffer;   // only when there are other ranks to reduce with
     private readonly GradientBuckets? _buckets;
-    private readonly BucketSender? _sender;     // only when buckets overlap backward
+    private readonly BucketSender? _sender;     // only when there are other ranks: the counts, and buckets that overlap backward
 
     public Trainer(nn.Module model, TrainerOptions options, IGradientReducer reducer)
     {
@@ -42,7 +42,7 @@ public sealed class Trainer : IDisposable
         {
             _buckets = GradientBuckets.Plan(model, _params, options.BucketBytes);
             _buffer = new GradientBuffer(_buckets.Parameters);
-            if (_buckets.Overlaps) _sender = new BucketSender(reducer);
+            _sender = new BucketSender(reducer);
         }
         ParameterCount = _params.Sum(p => p.numel());
         Optimizer = CreateAdamW(_params, options);
@@ -54,7 +54,9 @@ public sealed class Trainer : IDisposable
 
     /// <summary>
     /// Runs one optimizer step over this rank's micro-batches (they are disposed here). Two collectives:
-    /// the per-part target counts (tiny, exact), then the gradients with the loss sum and a non-finite flag.
+    /// the per-part target counts (tiny, exact), then the gradients with the loss sum and a non-finite flag. With
+    /// other ranks the counts travel on the side thread while the first micro-batch's forward runs (the loss needs
+    /// them only to be normalised), so their round trip is not another pause of every step.
     /// </summary>
     public StepReport Step(int step, IReadOnlyList<IMicroBatch> microBatches, double dataSeconds = 0)
     {
@@ -70,9 +72,28 @@ public sealed class Trainer : IDisposable
             torch.random.manual_seed((long)(SeededRandom.For((ulong)_options.Seed, (ulong)step, stream: (ulong)_reducer.Rank + 1).NextUInt64() >> 1));
 
             var reduceClock = new Stopwatch();
-            var (globalCounts, countsSeconds) = GlobalCounts(microBatches, reduceClock);
+            var counts = LocalCounts(microBatches);
+            double countsSeconds = 0;
+            long[]? globalCounts = null;
+            _sender?.Send(counts, 0, counts.Length, exactTail: counts.Length);
+            long[] GlobalCounts()
+            {
+                if (globalCounts is not null) return globalCounts;
+                reduceClock.Start();
+                if (_sender is not null) countsSeconds = _sender.WaitAll();
+                else
+                {
+                    var reduce = Stopwatch.StartNew();
+                    _reducer.AllReduceSum(counts, counts.Length, exactTail: counts.Length);
+                    countsSeconds = reduce.Elapsed.TotalSeconds;
+                }
+                reduceClock.Stop();
+                // fp32 holds integers exactly up to 2^24; a step with more targets than that would need a wider count.
+                if (counts.Any(c => c >= 1 << 24)) throw new InvalidOperationException("more than 2^24 targets in one step");
+                return globalCounts = counts.Select(c => (long)c).ToArray();
+            }
             double lossSum = 0;
-            overlap = _sender is not null ? new Overlap(this) : null;
+            overlap = _buckets is { Overlaps: true } ? new Overlap(this) : null;
             for (int m = 0; m < microBatches.Count; m++)
             {
                 using var scope = NewDisposeScope();
@@ -82,9 +103,9 @@ public sealed class Trainer : IDisposable
                 {
                     var terms = microBatches[m].Loss();
                     CheckCounts(terms, microBatches[m].PartCounts);
-                    if (globalCounts.Any(c => c > 0))
+                    if (GlobalCounts().Any(c => c > 0))
                     {
-                        var loss = terms.Normalize(globalCounts);   // Σ wᵢ·Sumᵢ / Gᵢ: this micro-batch's share of the global mean
+                        var loss = terms.Normalize(GlobalCounts());   // Σ wᵢ·Sumᵢ / Gᵢ: this micro-batch's share of the global mean
                         loss.backward();                            // with cuts armed: down to the last block's output
                         lossSum += loss.detach().cpu().item<float>();
                         if (last) overlap?.BackwardBlocks();
@@ -92,7 +113,7 @@ public sealed class Trainer : IDisposable
                 }
                 finally { overlap?.Disarm(); }
             }
-            if (globalCounts.All(c => c == 0))
+            if (GlobalCounts().All(c => c == 0))
                 throw new InvalidOperationException($"step {step}: no targets in the global batch (empty or fully masked data)");
 
             bool nonFinite = !double.IsFinite(lossSum);
@@ -121,20 +142,23 @@ public sealed class Trainer : IDisposable
             double lr = _options.Schedule.At(step);
             foreach (var group in Optimizer.ParamGroups) group.LearningRate = lr;
             Optimizer.step();
-            return new StepReport(step, lossSum, globalCounts[0], gradNorm, lr, clock.Elapsed.TotalSeconds, reduceClock.Elapsed.TotalSeconds, dataSeconds)
+            return new StepReport(step, lossSum, GlobalCounts()[0], gradNorm, lr, clock.Elapsed.TotalSeconds, reduceClock.Elapsed.TotalSeconds, dataSeconds)
             {
                 CommSeconds = commSeconds + countsSeconds,
             };
         }
         finally
         {
-            overlap?.Drain();
+            // After a failed step: let collectives already queued finish (or fail), so the next one starts alone.
+            if (_sender is not null)
+                try { _sender.WaitAll(); }
+                catch (Exception) { /* the step has already failed with its own error */ }
             foreach (var micro in microBatches) micro.Dispose();
         }
     }
 
-    /// <summary>The global batch's target counts per loss part, and the seconds their all-reduce took.</summary>
-    private (long[] Counts, double Seconds) GlobalCounts(IReadOnlyList<IMicroBatch> microBatches, Stopwatch reduceClock)
+    /// <summary>This rank's target counts per loss part, summed over its micro-batches (fp32: they ride an all-reduce).</summary>
+    private static float[] LocalCounts(IReadOnlyList<IMicroBatch> microBatches)
     {
         int parts = microBatches.Count > 0 ? microBatches[0].PartCounts.Count : 1;
         var counts = new float[parts];
@@ -143,14 +167,7 @@ public sealed class Trainer : IDisposable
             if (micro.PartCounts.Count != parts) throw new InvalidOperationException("micro-batches disagree on the number of loss parts");
             for (int i = 0; i < parts; i++) counts[i] += micro.PartCounts[i];
         }
-        reduceClock.Start();
-        var clock = Stopwatch.StartNew();
-        _reducer.AllReduceSum(counts, parts, exactTail: parts);
-        double seconds = clock.Elapsed.TotalSeconds;
-        reduceClock.Stop();
-        // fp32 holds integers exactly up to 2^24; a step with more targets than that would need a wider count.
-        if (counts.Any(c => c >= 1 << 24)) throw new InvalidOperationException("more than 2^24 targets in one step");
-        return (counts.Select(c => (long)c).ToArray(), seconds);
+        return counts;
     }
 
     private static void CheckCounts(LossTerms terms, IReadOnlyList<long> declared)
@@ -197,7 +214,6 @@ public sealed class Trainer : IDisposable
         private readonly BackwardCuts _cuts = new();
         private readonly HashSet<TransformerBlock> _done = [];
         private int _sent;
-        private bool _finished;
 
         public void Arm(bool last)
         {
@@ -231,17 +247,7 @@ public sealed class Trainer : IDisposable
         {
             _buffer.PackTrailer(lossSum, nonFinite);
             SendReady(finishing: true);   // every bucket: also those of blocks this rank never ran (no forward, or not in this objective)
-            _finished = true;
             return _sender.WaitAll();
-        }
-
-        /// <summary>After a failed step: lets buckets already queued finish (or fail), so the next collective starts alone.</summary>
-        public void Drain()
-        {
-            if (_finished) return;
-            _finished = true;
-            try { _sender.WaitAll(); }
-            catch (Exception) { /* the step has already failed with its own error */ }
         }
 
         private void SendReady(bool finishing)
