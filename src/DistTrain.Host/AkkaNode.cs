@@ -81,8 +81,6 @@ public static class AkkaNode
             if (tls?.OwnProblem is { } problem)
                 builder.WithActors((system, _) => system.Log.Warning("cluster TLS: the other nodes will refuse this node's own certificate: {0}", problem));
 
-            if (!settings.Roles.Contains(Roles.Coordinator))
-                builder.WithActors((system, _) => system.ActorOf(OrphanWatch.Props(OrphanWatch.DefaultAfter), "orphan-watch"));
             if (settings.IsWorker)
                 builder.WithActors((system, registry) =>
                 {
