@@ -62,11 +62,16 @@ public static class BenchCommand
     /// on a background thread; on a machine whose every core runs a worker, that thread takes CPU from training
     /// (docs/benchmarks.md). A training job runs for hours, so the bench measures after it, as PyTorch's own do.
     /// </summary>
-    private static Option<int> WarmupSteps() => new("--warmup-steps")
+    private static Option<int> WarmupSteps()
     {
-        Description = "Untimed steps before each measurement (JIT and allocator warm-up of the worker processes).",
-        DefaultValueFactory = _ => 100,
-    };
+        var option = new Option<int>("--warmup-steps")
+        {
+            Description = "Untimed steps before each measurement (JIT and allocator warm-up of the worker processes).",
+            DefaultValueFactory = _ => 100,
+        };
+        option.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--warmup-steps must be >= 0"); });
+        return option;
+    }
 
     /// <summary>`bench overhead`: a 1-worker cluster job and the in-process session against a bare TorchSharp loop.</summary>
     private static Command Overhead(Func<ExecutableCommand> disttrain)
@@ -78,7 +83,6 @@ public static class BenchCommand
         cmd.SetAction(async (r, ct) =>
         {
             int n = r.GetValue(steps), w = r.GetValue(warmup);
-            if (w < 0) throw new ArgumentException("--warmup-steps must be >= 0");
             string root = Directory.CreateTempSubdirectory("disttrain-bench-").FullName;
             try
             {
@@ -141,7 +145,6 @@ public static class BenchCommand
         cmd.SetAction(async (r, ct) =>
         {
             int n = r.GetValue(steps), perRank = r.GetValue(batch), k = r.GetValue(rounds), w = r.GetValue(warmup);
-            if (w < 0) throw new ArgumentException("--warmup-steps must be >= 0");
             var counts = Ints(r.GetValue(workers)!);
             if (n < 8) throw new ArgumentException("--steps must be at least 8 (the first steps are warm-up)");
             if (k < 1 || perRank < 1) throw new ArgumentException("--rounds and --batch must be positive");
@@ -272,7 +275,6 @@ public static class BenchCommand
             { json, steps, rounds, processes, batch, warmup };
         cmd.SetAction(async (r, ct) =>
         {
-            if (r.GetValue(warmup) < 0) throw new ArgumentException("--warmup-steps must be >= 0");
             var rows = await CeilingBench.RunAsync(Ints(r.GetValue(processes)!), r.GetValue(steps), r.GetValue(batch), r.GetValue(rounds), ct,
                 warmupSteps: r.GetValue(warmup));
             Console.WriteLine(r.GetValue(json)

@@ -48,8 +48,7 @@ public sealed class GradientBuffer : IDisposable
     {
         if (_slots is null) { zeroGrad(); return; }
         _flat.zero_();
-        for (int i = 0; i < _params.Length; i++)
-            if (!IsSlot(i)) _params[i].grad = _slots[i];
+        for (int i = 0; i < _params.Length; i++) _params[i].grad = _slots[i];
     }
 
     public float[] Data { get; }
