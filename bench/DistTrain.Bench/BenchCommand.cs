@@ -133,6 +133,11 @@ public static class BenchCommand
             Description = "Gradient bucket sizes (MB) to run every N > 1 with, interleaved; 0 = one all-reduce after backward.",
             DefaultValueFactory = _ => "0,0.5",
         };
+        var transport = new Option<string>("--transport")
+        {
+            Description = "How the workers exchange gradients, run every N > 1 with each, interleaved: shm (shared memory, the default between ranks on one host), tcp (loopback).",
+            DefaultValueFactory = _ => "shm",
+        };
         var strong = new Option<bool>("--strong") { Description = "Also measure strong scaling (1 worker at 2× the batch against 2 workers).", DefaultValueFactory = _ => true };
         var ceiling = new Option<bool>("--ceiling")
         {
@@ -141,7 +146,7 @@ public static class BenchCommand
         };
         var warmup = WarmupSteps();
         var cmd = new Command("scaling", "Weak scaling of the cluster (1 torch thread per worker, same per-rank batch), plus strong scaling as a second figure.")
-            { json, steps, rounds, workers, batch, buckets, strong, ceiling, warmup };
+            { json, steps, rounds, workers, batch, buckets, transport, strong, ceiling, warmup };
         cmd.SetAction(async (r, ct) =>
         {
             int n = r.GetValue(steps), perRank = r.GetValue(batch), k = r.GetValue(rounds), w = r.GetValue(warmup);
@@ -154,12 +159,15 @@ public static class BenchCommand
                 .Select(x => double.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
             if (bucketMbs.Length == 0 || bucketMbs.Any(b => b < 0) || bucketMbs.Distinct().Count() != bucketMbs.Length)
                 throw new ArgumentException("--gradient-bucket-mb must list distinct sizes >= 0");
+            var transports = r.GetValue(transport)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            if (transports.Length == 0 || transports.Any(t => t is not ("shm" or "tcp")) || transports.Distinct().Count() != transports.Length)
+                throw new ArgumentException("--transport must list distinct values of shm, tcp");
             string root = Directory.CreateTempSubdirectory("disttrain-bench-").FullName;
             try
             {
-                var weak = await TrainingBench.WeakScalingAsync(n, counts, perRank, k, root, disttrain(), bucketMbs, w);
+                var weak = await TrainingBench.WeakScalingAsync(n, counts, perRank, k, root, disttrain(), bucketMbs, w, transports);
                 var efficiency = weak.Skip(1).ToDictionary(
-                    w => bucketMbs.Length > 1 ? $"{w.Workers}@{w.GradientBucketMb}MB" : w.Workers.ToString(),
+                    w => w.Workers + (bucketMbs.Length > 1 ? $"@{w.GradientBucketMb}MB" : "") + (transports.Length > 1 ? $"@{w.Transport}" : ""),
                     w => weak[0].SecondsPerStep / w.SecondsPerStep);
                 var ceilingRows = r.GetValue(ceiling) ? await CeilingBench.RunAsync(counts, Math.Max(n, 20), perRank, k, ct, warmupSteps: w) : [];
                 var ceilingEfficiency = ceilingRows.Skip(1).ToDictionary(c => c.Processes + (c.LockStep ? "@lockstep" : ""), c => c.Efficiency);

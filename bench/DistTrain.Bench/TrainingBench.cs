@@ -27,8 +27,9 @@ namespace DistTrain.Bench;
 /// when gradient buckets overlap backward (the difference is hidden).
 /// </param>
 /// <param name="GradientBucketMb">The stage's distributed.gradient_bucket_mb (0: one all-reduce after backward).</param>
+/// <param name="Transport">How the workers' gradient frames travelled: "shm" (shared memory, the default between ranks on one host) or "tcp" (loopback).</param>
 public sealed record StepTiming(string Name, int Workers, int Steps, double SecondsPerStep, double ExamplesPerSecond, double? ExposedReduceSeconds = null,
-    double? CommSeconds = null, double? GradientBucketMb = null);
+    double? CommSeconds = null, double? GradientBucketMb = null, string? Transport = null);
 
 /// <summary>
 /// `disttrain bench overhead` and `disttrain bench scaling`: the training step as DistTrain runs it, against a bare
@@ -133,9 +134,9 @@ public static class TrainingBench
     /// CPU from the training threads.
     /// </summary>
     public static async Task<StepTiming> ClusterAsync(int steps, int workers, string runRoot, ExecutableCommand exe, int batch = 16, string? label = null,
-        double bucketMb = DistributedSpec.DefaultGradientBucketMb, int warmupSteps = 0)
+        double bucketMb = DistributedSpec.DefaultGradientBucketMb, int warmupSteps = 0, string transport = "shm")
     {
-        await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(workers, runRoot, exe, TorchThreads: 1));
+        await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(workers, runRoot, exe, TorchThreads: 1) { SharedMemory = transport == "shm" });
         var stamps = new List<(int Step, double Seconds, double Reduce, double Comm)>();
         var clock = Stopwatch.StartNew();
         Action<object> record = e => { if (e is StepCompleted { Rank: 0 } s) lock (stamps) stamps.Add((s.Step, clock.Elapsed.TotalSeconds, s.ReduceSeconds, s.CommSeconds)); };
@@ -154,7 +155,7 @@ public static class TrainingBench
         }
         if (intervals.Count == 0) throw new InvalidOperationException($"too few steps ({steps}) to time");
         var timing = Summarise(label ?? $"cluster, {workers} worker(s) × 1 thread", workers, batch, intervals);
-        return workers > 1 ? timing with { ExposedReduceSeconds = Median(reduce), CommSeconds = Median(comm), GradientBucketMb = bucketMb } : timing;
+        return workers > 1 ? timing with { ExposedReduceSeconds = Median(reduce), CommSeconds = Median(comm), GradientBucketMb = bucketMb, Transport = transport } : timing;
     }
 
     private static double Median(IReadOnlyList<double> times)
@@ -167,27 +168,29 @@ public static class TrainingBench
     /// Weak scaling, the headline: 1, 2, ... workers at the same per-rank batch, so each rank does the same work
     /// and efficiency = 1-worker step time / N-worker step time (1.0 = communication and coordination are free).
     /// Every N &gt; 1 runs once per gradient bucket size (0 = one all-reduce after backward; more = buckets overlapping
-    /// backward). The configurations run in rounds, interleaved (1, 2, 3, 1, 2, 3, ...), and each figure is the median
+    /// backward) and per transport (shm, tcp). The configurations run in rounds, interleaved (1, 2, 3, 1, 2, 3, ...), and each figure is the median
     /// of the rounds' medians, so a neighbour's load that comes and goes hits every configuration alike.
     /// </summary>
     public static async Task<IReadOnlyList<StepTiming>> WeakScalingAsync(int steps, IReadOnlyList<int> workerCounts, int perRankBatch,
-        int rounds, string runRoot, ExecutableCommand exe, IReadOnlyList<double> bucketMbs, int warmupSteps = 0)
+        int rounds, string runRoot, ExecutableCommand exe, IReadOnlyList<double> bucketMbs, int warmupSteps = 0, IReadOnlyList<string>? transports = null)
     {
-        var configurations = workerCounts.SelectMany(n => n == 1 ? [(n, bucketMbs[0])] : bucketMbs.Select(mb => (n, mb))).ToList();
+        transports ??= ["shm"];
+        var configurations = workerCounts.SelectMany(n => n == 1 ? [(n, bucketMbs[0], transports[0])]
+            : bucketMbs.SelectMany(mb => transports.Select(t => (n, mb, t)))).ToList();
         var runs = configurations.ToDictionary(c => c, _ => new List<StepTiming>());
         for (int round = 0; round < rounds; round++)
-            foreach (var (n, mb) in configurations)
-                runs[(n, mb)].Add(await ClusterAsync(steps, n, runRoot, exe, batch: perRankBatch * n, bucketMb: mb, warmupSteps: warmupSteps));
+            foreach (var (n, mb, t) in configurations)
+                runs[(n, mb, t)].Add(await ClusterAsync(steps, n, runRoot, exe, batch: perRankBatch * n, bucketMb: mb, warmupSteps: warmupSteps, transport: t));
         return configurations.Select(c =>
         {
-            var (n, mb) = c;
+            var (n, mb, t) = c;
             var r = runs[c];
             double step = MedianOf(r.Select(x => x.SecondsPerStep));
             string name = $"cluster, {n} × batch {perRankBatch}" + (n > 1 && bucketMbs.Count > 1 ? $", buckets {mb} MB" : "")
-                + (n > Environment.ProcessorCount ? " (oversubscribed)" : "");
+                + (n > 1 && transports.Count > 1 ? $", {t}" : "") + (n > Environment.ProcessorCount ? " (oversubscribed)" : "");
             return new StepTiming(name, n, r.Sum(x => x.Steps), step, perRankBatch * n / step,
                 n > 1 ? MedianOf(r.Select(x => x.ExposedReduceSeconds!.Value)) : null,
-                n > 1 ? MedianOf(r.Select(x => x.CommSeconds!.Value)) : null, n > 1 ? mb : null);
+                n > 1 ? MedianOf(r.Select(x => x.CommSeconds!.Value)) : null, n > 1 ? mb : null, n > 1 ? t : null);
         }).ToList();
     }
 

@@ -25,6 +25,8 @@ public sealed record LocalClusterOptions(int Workers, string RunRoot, Executable
     public string? DataRoot { get; init; }
     /// <summary>Remoting without TLS (<c>DISTTRAIN_CLUSTER_TLS=off</c> on every node): only for <c>bench startup</c>'s comparison.</summary>
     public bool PlaintextRemoting { get; init; }
+    /// <summary>Every worker's DISTTRAIN_DATAPLANE_SHARED_MEMORY (ranks on this host exchange gradients through shared memory or loopback TCP); null: the default (on).</summary>
+    public bool? SharedMemory { get; init; }
 }
 
 /// <summary>
@@ -119,6 +121,7 @@ public sealed class LocalCluster : IAsyncDisposable
         else
             foreach (var (name, value) in _authority.Issue(Path.Combine(_tlsDirectory, $"worker-{i}"), $"worker-{i}").Environment())
                 psi.Environment[name] = value;
+        if (_options.SharedMemory is { } shm) psi.Environment[EnvironmentVariables.DataPlaneSharedMemory] = shm ? "on" : "off";
         if (_options.DataRoot is { } data) psi.Environment[EnvironmentVariables.DataRoot] = data;
         else psi.Environment.Remove(EnvironmentVariables.DataRoot);
         _workers.Start(psi, $"worker-{i}", Path.Combine(LogDirectory, $"worker-{i}.log"));

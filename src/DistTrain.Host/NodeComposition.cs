@@ -33,7 +33,7 @@ public static class NodeComposition
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
         }
-        var dataPlane = new DistTrain.Collective.DataPlaneOptions { Integrity = settings.DataPlaneIntegrity };
+        var dataPlane = new DistTrain.Collective.DataPlaneOptions { Integrity = settings.DataPlaneIntegrity, SharedMemory = settings.DataPlaneSharedMemory };
         IReducerHost? reducer = settings.IsCoordinator ? new CollectiveReducerHost(settings.Host, settings.AdvertisedHost, dataPlane) : null;
         builder.Services.AddDistTrainNode(settings,
             new NodeEngine(

@@ -127,6 +127,7 @@ public static class NodeCommand
             ApiTokenFile = env.ApiTokenFile,
             ApiTokenGrace = env.ApiTokenGrace ?? TimeSpan.FromMinutes(5),
             DataPlaneIntegrity = env.DataPlaneIntegrity ?? new DistTrain.Collective.DataPlaneOptions().Integrity,
+            DataPlaneSharedMemory = env.DataPlaneSharedMemory ?? new DistTrain.Collective.DataPlaneOptions().SharedMemory,
             TlsCertificate = env.TlsCertificate,
             TlsKey = env.TlsKey,
             Discovery = env.Discovery ?? NodeSettings.SeedsDiscovery,

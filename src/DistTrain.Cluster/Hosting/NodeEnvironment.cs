@@ -34,6 +34,7 @@ public sealed record NodeEnvironment
     public string? ApiTokenFile { get; init; }
     public TimeSpan? ApiTokenGrace { get; init; }
     public FrameIntegrity? DataPlaneIntegrity { get; init; }
+    public bool? DataPlaneSharedMemory { get; init; }
     public string? TlsCertificate { get; init; }
     public string? TlsKey { get; init; }
     public string? Discovery { get; init; }
@@ -84,6 +85,13 @@ public sealed record NodeEnvironment
                 : int.TryParse(grace, out int s) && s >= 0 ? TimeSpan.FromSeconds(s)
                 : throw new ArgumentException($"{EnvironmentVariables.ApiTokenGrace} must be a whole number of seconds ≥ 0, got '{grace}'"),
             DataPlaneIntegrity = Text(EnvironmentVariables.DataPlaneIntegrity) is { } integrity ? FrameIntegrities.Parse(integrity) : null,
+            DataPlaneSharedMemory = Text(EnvironmentVariables.DataPlaneSharedMemory) switch
+            {
+                null => null,
+                "on" => true,
+                "off" => false,
+                var v => throw new ArgumentException($"{EnvironmentVariables.DataPlaneSharedMemory}='{v}': on or off"),
+            },
             TlsCertificate = Text(EnvironmentVariables.TlsCertificate),
             TlsKey = Text(EnvironmentVariables.TlsKey),
             Discovery = Text(EnvironmentVariables.Discovery),

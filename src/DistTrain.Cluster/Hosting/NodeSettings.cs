@@ -37,6 +37,8 @@ public static class EnvironmentVariables
     public const string ApiTokenFile = "DISTTRAIN_API_TOKEN_FILE";
     /// <summary>Tag on every gradient frame: aes-gmac (default), hmac-sha256 or none; every node of a cluster must agree.</summary>
     public const string DataPlaneIntegrity = "DISTTRAIN_DATAPLANE_INTEGRITY";
+    /// <summary><c>on</c> (default) or <c>off</c>: ranks that share /dev/shm (one host, one pod) send gradients through shared memory instead of loopback TCP.</summary>
+    public const string DataPlaneSharedMemory = "DISTTRAIN_DATAPLANE_SHARED_MEMORY";
     /// <summary>Seconds the previous token stays valid after the token file changes (default 300; 0 refuses it at once).</summary>
     public const string ApiTokenGrace = "DISTTRAIN_API_TOKEN_GRACE";
     /// <summary>PEM certificate and key files; both set turns TLS on for the job API.</summary>
@@ -63,7 +65,7 @@ public static class EnvironmentVariables
 
     /// <summary>What a node reads.</summary>
     public static readonly string[] All = [Roles, Host, PublicHost, Port, Seeds, Devices, RunRoot, DataRoot, TorchThreads,
-        GrpcPort, MetricsPort, ManagementPort, JobStore, ApiToken, ApiTokenFile, ApiTokenGrace, DataPlaneIntegrity, TlsCertificate, TlsKey, Discovery,
+        GrpcPort, MetricsPort, ManagementPort, JobStore, ApiToken, ApiTokenFile, ApiTokenGrace, DataPlaneIntegrity, DataPlaneSharedMemory, TlsCertificate, TlsKey, Discovery,
         ClusterTlsCertificate, ClusterTlsKey, ClusterTlsAuthority, ClusterTlsRevocationList, ClusterTlsPassword, ClusterTls];
     /// <summary>What the client commands read.</summary>
     public static readonly string[] Client = [Server, Token];
@@ -110,6 +112,8 @@ public sealed record NodeSettings(
     public TimeSpan ApiTokenPoll { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>How gradient frames are tagged on the data plane (<see cref="EnvironmentVariables.DataPlaneIntegrity"/>).</summary>
     public DistTrain.Collective.Wire.FrameIntegrity DataPlaneIntegrity { get; init; } = new DistTrain.Collective.DataPlaneOptions().Integrity;
+    /// <summary>Whether co-located ranks use shared memory for gradient frames (<see cref="EnvironmentVariables.DataPlaneSharedMemory"/>).</summary>
+    public bool DataPlaneSharedMemory { get; init; } = new DistTrain.Collective.DataPlaneOptions().SharedMemory;
     /// <summary>Local mode (demo, tests on loopback): the job API accepts calls without a token.</summary>
     public bool AllowAnonymousApi { get; init; }
     public string? TlsCertificate { get; init; }

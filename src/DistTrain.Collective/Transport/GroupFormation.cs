@@ -67,7 +67,99 @@ internal static class GroupFormation
             control.SendTimeout = 2000;
             links[g.Key] = new Link(g.Key, data, control, session);
         }
+        try
+        {
+            var left = deadline - DateTime.UtcNow;
+            await Task.Factory.StartNew(() => NegotiateSharedMemory(localRank, links, options, left > TimeSpan.Zero ? left : TimeSpan.FromSeconds(1)),
+                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            registration?.Unregister();
+            foreach (var link in links.Values)
+            {
+                link.SharedMemory?.Dispose();
+                SocketIo.Kill(link.Data);
+                SocketIo.Kill(link.Control);
+            }
+            var peer = e is LinkNegotiationException n ? n.Rank : links.Keys.First();
+            throw new PeerFailedException(peer, PeerFailureReason.Unreachable, localRank, generation, e.InnerException ?? e);
+        }
         return new GroupLinks(jobId, generation, localRank, options, links, registration);
+    }
+
+    private sealed class LinkNegotiationException(int rank, Exception inner) : Exception(inner.Message, inner)
+    {
+        public int Rank { get; } = rank;
+    }
+
+    /// <summary>
+    /// Decides, per link, whether its data frames travel through shared memory, in two sealed frames on the data
+    /// connection that both ends always exchange (so the decision cannot diverge): the lower rank offers a fresh segment
+    /// (its name and token; or nothing, when it has shared memory off or cannot create one), the higher rank answers
+    /// whether it mapped that segment and found the token. Every offer is sent before any answer is awaited, so members
+    /// that offer on some links and answer on others never wait on each other in a cycle.
+    /// </summary>
+    private static void NegotiateSharedMemory(int localRank, Dictionary<int, Link> links, DataPlaneOptions options, TimeSpan timeout)
+    {
+        const int OfferBytes = 1 + SharedMemoryChannel.IdBytes + SharedMemoryChannel.TokenBytes;
+        bool usable = options.SharedMemory && SharedMemoryChannel.Supported;
+        var offered = new Dictionary<int, SharedMemoryChannel>();
+        void OnLink(Link link, Action act)
+        {
+            try { act(); }
+            catch (Exception e) { throw new LinkNegotiationException(link.Rank, e); }
+        }
+        foreach (var saved in links.Values) saved.Data.ReceiveTimeout = saved.Data.SendTimeout = Math.Max(1, (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds));
+        try
+        {
+            foreach (var link in links.Values.Where(l => localRank < l.Rank))
+                OnLink(link, () =>
+                {
+                    var offer = new byte[OfferBytes];
+                    if (usable)
+                    {
+                        try
+                        {
+                            var channel = SharedMemoryChannel.Create(options.SharedMemoryDirectory, options.IoTimeout, out var id, out var token);
+                            offered[link.Rank] = channel;
+                            offer[0] = 1;
+                            id.CopyTo(offer, 1);
+                            token.CopyTo(offer, 1 + SharedMemoryChannel.IdBytes);
+                        }
+                        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* no room or no tmpfs here: TCP */ }
+                    }
+                    link.SendFrame(offer);
+                });
+            foreach (var link in links.Values.Where(l => localRank > l.Rank))
+                OnLink(link, () =>
+                {
+                    var offer = new byte[OfferBytes];
+                    link.ReceiveFrame(offer);
+                    SharedMemoryChannel? channel = null;
+                    if (usable && offer[0] == 1)
+                        channel = SharedMemoryChannel.Open(options.SharedMemoryDirectory, offer[1..(1 + SharedMemoryChannel.IdBytes)],
+                            offer[(1 + SharedMemoryChannel.IdBytes)..], options.IoTimeout);
+                    link.SendFrame([channel is null ? (byte)0 : (byte)1]);
+                    if (channel is not null) link.UseSharedMemory(channel);
+                });
+            foreach (var link in links.Values.Where(l => localRank < l.Rank))
+                OnLink(link, () =>
+                {
+                    var answer = new byte[1];
+                    link.ReceiveFrame(answer);
+                    if (!offered.Remove(link.Rank, out var channel)) return;
+                    channel.Unlink();   // both ends have it mapped (or never will): the name is no longer needed
+                    if (answer[0] == 1) link.UseSharedMemory(channel);
+                    else channel.Dispose();
+                });
+        }
+        finally
+        {
+            foreach (var channel in offered.Values) channel.Dispose();
+            var io = Math.Max(1, (int)Math.Min(int.MaxValue, options.IoTimeout.TotalMilliseconds));
+            foreach (var link in links.Values) link.Data.ReceiveTimeout = link.Data.SendTimeout = io;
+        }
     }
 
     private static void Close((Socket Socket, Session Session) c)

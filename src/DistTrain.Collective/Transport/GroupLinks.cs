@@ -3,7 +3,10 @@ using DistTrain.Collective.Wire;
 
 namespace DistTrain.Collective;
 
-/// <summary>One remote member: a blocking data socket for payload and a control socket for failure notices.</summary>
+/// <summary>
+/// One remote member: a blocking data socket for payload and a control socket for failure notices. When both members
+/// share a /dev/shm, payload travels through a <see cref="SharedMemoryChannel"/> instead and the data socket stays idle.
+/// </summary>
 internal sealed class Link(int rank, Socket data, Socket control, Session session)
 {
     private readonly object _controlSend = new();
@@ -12,9 +15,26 @@ internal sealed class Link(int rank, Socket data, Socket control, Session sessio
     public Socket Data { get; } = data;
     public Socket Control { get; } = control;
 
+    /// <summary>The shared-memory data channel, once negotiated at formation (<see cref="GroupFormation"/>); null: TCP.</summary>
+    public SharedMemoryChannel? SharedMemory { get; private set; }
+
+    /// <summary>"shm" or "tcp": how this link's data frames travel.</summary>
+    public string Transport => SharedMemory is null ? "tcp" : "shm";
+
+    /// <summary>Moves the data frames onto <paramref name="channel"/>; from now on both ends must (formation agrees it).</summary>
+    public void UseSharedMemory(SharedMemoryChannel channel) => SharedMemory = channel;
+
+    /// <summary>Wakes every thread blocked on this link's data path, here and (for shared memory) in the peer.</summary>
+    public void KillData()
+    {
+        SharedMemory?.Abort();
+        SocketIo.Kill(Data);
+    }
+
     /// <summary>Sends one data frame, followed by its tag when the group seals frames. Call from one thread per direction.</summary>
     public void SendFrame(ReadOnlySpan<byte> payload)
     {
+        if (SharedMemory is { } shm) { shm.Write(payload); return; }
         var seal = session.Outgoing;
         SocketIo.SendExact(Data, payload);
         if (seal is null) return;
@@ -26,6 +46,7 @@ internal sealed class Link(int rank, Socket data, Socket control, Session sessio
     /// <summary>Receives one data frame into <paramref name="payload"/> and checks its tag before the caller may use a byte of it.</summary>
     public void ReceiveFrame(Span<byte> payload)
     {
+        if (SharedMemory is { } shm) { shm.Read(payload); return; }
         var seal = session.Incoming;
         SocketIo.ReceiveExact(Data, payload);
         if (seal is null) return;
@@ -243,7 +264,7 @@ internal sealed class GroupLinks : IDisposable
     private void AbortData()
     {
         try { _aborted.Cancel(); } catch (ObjectDisposedException) { }
-        foreach (var link in Links.Values) SocketIo.Kill(link.Data);
+        foreach (var link in Links.Values) link.KillData();
     }
 
     /// <summary>Closes every socket; a collective in progress ends with <see cref="GroupClosedException"/>.</summary>
@@ -261,7 +282,11 @@ internal sealed class GroupLinks : IDisposable
         }
         if (!wasFailed) foreach (var link in Links.Values) link.TrySendControl(new ControlFrame(ControlKind.Leave, LocalRank, 0));
         AbortData();
-        foreach (var link in Links.Values) SocketIo.Kill(link.Control);
+        foreach (var link in Links.Values)
+        {
+            SocketIo.Kill(link.Control);
+            link.SharedMemory?.Dispose();
+        }
         _registration?.Unregister();
         _verdictReady.Set();
         _strongEvidence.Set();
@@ -278,6 +303,7 @@ internal sealed class GroupLinks : IDisposable
             try { link.Data.LingerState = new LingerOption(true, 0); } catch (Exception) { }
             SocketIo.Kill(link.Data);
             SocketIo.Kill(link.Control);
+            link.SharedMemory?.Dispose();
         }
         try { _aborted.Cancel(); } catch (ObjectDisposedException) { }
         _registration?.Unregister();

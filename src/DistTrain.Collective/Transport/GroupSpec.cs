@@ -82,6 +82,16 @@ public sealed record DataPlaneOptions
     /// <summary>SO_SNDBUF/SO_RCVBUF for data sockets; 0 keeps the OS default (autotuned on Linux).</summary>
     public int SocketBufferBytes { get; init; }
 
+    /// <summary>
+    /// Whether two members that share <see cref="SharedMemoryDirectory"/> (ranks on one host or in one pod) move their data
+    /// frames through a mapped ring (<see cref="SharedMemoryChannel"/>) instead of loopback TCP. Each link decides at
+    /// formation, and falls back to TCP when either end has it off or the peer's segment is not visible.
+    /// </summary>
+    public bool SharedMemory { get; init; } = true;
+
+    /// <summary>Where shared-memory segments are created and looked for: a tmpfs both members see (a pod's is its own).</summary>
+    public string SharedMemoryDirectory { get; init; } = "/dev/shm";
+
     internal int BucketElements => Math.Max(1, BucketBytes / sizeof(float));
     internal int SegmentElements => Math.Max(1, SegmentBytes / sizeof(float));
     internal TimeSpan Grace => FailureGrace < IoTimeout ? FailureGrace : IoTimeout;

@@ -68,6 +68,9 @@ public sealed class ProcessGroup : IAllReduce, IDisposable
     public long BytesSent => _links.BytesSent;
     public long BytesReceived => _links.BytesReceived;
 
+    /// <summary>How data frames travel to each peer rank: "shm" (shared memory on this host) or "tcp".</summary>
+    public IReadOnlyDictionary<int, string> Transports => _links.Links.ToDictionary(l => l.Key, l => l.Value.Transport);
+
     /// <summary>Null while healthy; the <see cref="PeerFailedException"/> or <see cref="GroupClosedException"/> that ended the group.</summary>
     public Exception? Failure => _links.Failure;
 

@@ -33,7 +33,7 @@ internal sealed record Hello(string JobId, long Generation, int FromRank, int To
     FrameIntegrity Integrity, byte[] Nonce)
 {
     public const uint Magic = 0x50444454; // "TDDP" little-endian: DistTrain data plane
-    public const ushort Version = 2;
+    public const ushort Version = 3;   // 3: links negotiate shared memory after the handshake
     public const int NonceBytes = 32;
     private const int FixedBytes = 4 + 2 + 1 + 1 + 8 + 4 + 4 + 4 + 2 + NonceBytes;
     public const int MaxJobIdBytes = 256;

@@ -17,7 +17,7 @@ public sealed class NodeEnvironmentTests
     {
         var env = Read((EnvironmentVariables.Port, "4100"), (EnvironmentVariables.GrpcPort, "0"), (EnvironmentVariables.TorchThreads, "2"),
             (EnvironmentVariables.ApiTokenGrace, "30"), (EnvironmentVariables.DataPlaneIntegrity, "none"), (EnvironmentVariables.ClusterTls, "off"),
-            (EnvironmentVariables.Roles, "worker"), (EnvironmentVariables.DataRoot, ""), (EnvironmentVariables.MetricsPort, ""));
+            (EnvironmentVariables.DataPlaneSharedMemory, "off"), (EnvironmentVariables.Roles, "worker"), (EnvironmentVariables.DataRoot, ""), (EnvironmentVariables.MetricsPort, ""));
         Assert.Equal(4100, env.Port);
         Assert.Equal(0, env.GrpcPort);
         Assert.Null(env.MetricsPort);
@@ -25,6 +25,8 @@ public sealed class NodeEnvironmentTests
         Assert.Equal(TimeSpan.FromSeconds(30), env.ApiTokenGrace);
         Assert.Equal(FrameIntegrities.Parse("none"), env.DataPlaneIntegrity);
         Assert.True(env.PlaintextRemoting);
+        Assert.False(env.DataPlaneSharedMemory);
+        Assert.Null(Read().DataPlaneSharedMemory);
         Assert.Equal("worker", env.Roles);
         Assert.Null(env.DataRoot);
         Assert.Null(env.ClusterTls);
@@ -36,6 +38,7 @@ public sealed class NodeEnvironmentTests
     [InlineData("DISTTRAIN_TORCH_THREADS", "-1")]
     [InlineData("DISTTRAIN_API_TOKEN_GRACE", "5m")]
     [InlineData("DISTTRAIN_CLUSTER_TLS", "maybe")]
+    [InlineData("DISTTRAIN_DATAPLANE_SHARED_MEMORY", "yes")]
     public void A_malformed_value_is_refused_with_the_variables_name(string name, string value)
     {
         var e = Assert.Throws<ArgumentException>(() => Read((name, value)));

@@ -17,6 +17,7 @@ public sealed class DataPlaneAuthTests
     {
         BucketBytes = 64 << 10, SegmentBytes = 16 << 10, IoTimeout = TimeSpan.FromSeconds(20),
         FailureGrace = TimeSpan.FromMilliseconds(300), ConnectTimeout = TimeSpan.FromSeconds(20),
+        SharedMemory = false,   // the frames must cross the network for the tampering proxy to see them
     };
 
     /// <summary>A listener whose refusals are kept for the test to read.</summary>
