@@ -127,7 +127,6 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
         long bytes = CallHeader.Size;
         var wireFormat = expected.Wire;
         int lastStep = 2 * (_world - 1) - 1, wireBytes = wireFormat.BytesPerElement();
-        var stageFloats = MemoryMarshal.Cast<byte, float>(_recvStage.AsSpan());
         foreach (var (b, s) in RingPlan.Schedule(RingPlan.BucketCount(length, _bucket), _world))
         {
             var (bOff, bLen) = RingPlan.Bucket(length, _bucket, b);
@@ -139,12 +138,7 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
                 var dst = new Span<float>(p + bOff + cOff + o, n);
                 if (wireFormat == WireFormat.Float32)
                 {
-                    if (reduce)
-                    {
-                        // Each frame's tag is checked on receipt, before a byte of it is summed.
-                        link.ReceiveFrame(_recvStage.AsSpan(0, n * 4));
-                        TensorPrimitives.Add(dst, stageFloats[..n], dst);
-                    }
+                    if (reduce) link.ReceiveAdd(dst, _recvStage);   // over TCP each frame's tag is checked before a byte of it is summed
                     else link.ReceiveFrame(MemoryMarshal.AsBytes(dst)); // all-gather lands in place; a bad tag fails the call
                 }
                 else

@@ -55,6 +55,18 @@ internal sealed class Link(int rank, Socket data, Socket control, Session sessio
         seal.Verify(payload, tag, Rank);
     }
 
+    /// <summary>
+    /// Receives one frame of fp32 values and adds it into <paramref name="dst"/>: from shared memory straight out of the
+    /// ring; over TCP through <paramref name="stage"/>, whose tag is checked before a byte of it is summed.
+    /// </summary>
+    public void ReceiveAdd(Span<float> dst, Span<byte> stage)
+    {
+        if (SharedMemory is { } shm) { shm.ReadAdd(dst); return; }
+        var bytes = stage[..(dst.Length * sizeof(float))];
+        ReceiveFrame(bytes);
+        System.Numerics.Tensors.TensorPrimitives.Add(dst, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes), dst);
+    }
+
     public void TrySendControl(ControlFrame frame)
     {
         Span<byte> b = stackalloc byte[ControlFrame.Size];

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
@@ -186,6 +187,48 @@ internal sealed unsafe class SharedMemoryChannel : IDisposable
                 Volatile.Write(ref *_in.Tail, tail + n);
                 Signal(_in.SpaceSeq, _in.WriterWaiting);
                 data = data[n..];
+                started = Environment.TickCount64;
+            }
+        }
+        finally { Leave(); }
+    }
+
+    /// <summary>
+    /// Reads dst.Length fp32 values from the incoming ring and adds them into <paramref name="dst"/> where they lie, with no
+    /// staging copy (the ring all-reduce's reduce step). A value split by the ring's wrap-around goes through
+    /// <see cref="Read"/>; the sums are the same elements added in the same order as copy-then-add.
+    /// </summary>
+    public void ReadAdd(Span<float> dst)
+    {
+        Enter();
+        try
+        {
+            long started = Environment.TickCount64;
+            Span<byte> straddling = stackalloc byte[sizeof(float)];
+            int i = 0;
+            while (i < dst.Length)
+            {
+                long tail = *_in.Tail;
+                long available = Volatile.Read(ref *_in.Head) - tail;
+                if (available < sizeof(float))
+                {
+                    Wait(_in.DataSeq, _in.ReaderWaiting, () => Volatile.Read(ref *_in.Head) - *_in.Tail >= sizeof(float), started);
+                    continue;
+                }
+                int at = (int)(tail & (RingBytes - 1));
+                int floats = (int)Math.Min(Math.Min(available, RingBytes - at) / sizeof(float), dst.Length - i);
+                if (floats == 0)
+                {
+                    Read(straddling);
+                    dst[i] += BitConverter.ToSingle(straddling);
+                    i++;
+                    continue;
+                }
+                var part = dst.Slice(i, floats);
+                TensorPrimitives.Add(part, new ReadOnlySpan<float>(_in.Data + at, floats), part);
+                Volatile.Write(ref *_in.Tail, tail + (long)floats * sizeof(float));
+                Signal(_in.SpaceSeq, _in.WriterWaiting);
+                i += floats;
                 started = Environment.TickCount64;
             }
         }
