@@ -34,10 +34,11 @@ public static class AllReduceBench
         foreach (var mode in options.Modes)
             foreach (int procs in options.Procs)
                 foreach (var integrity in options.Integrity)
+                foreach (var transport in options.Transports)
                 {
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                     timeout.CancelAfter(options.GroupTimeout);
-                    var o = options with { DataPlane = options.DataPlane with { Integrity = integrity } };
+                    var o = options with { DataPlane = options.DataPlane with { Integrity = integrity, SharedMemory = transport == "shm" } };
                     var groupRows = await RunGroupAsync(o, launcher, mode, procs, ++generation, timeout.Token);
                     foreach (var row in groupRows) progress.WriteLine(FormatRow(row));
                     rows.AddRange(groupRows);
@@ -66,7 +67,7 @@ public static class AllReduceBench
                 await children.WriteLineAsync(r, BenchWire.Write(new ChildSetup(job, generation, r, procs, mode, o.Wire,
                     ports.Select(p => p.DataPort).ToArray(), ports.Select(p => p.RawPort).ToArray(), reducerListener.Port,
                     ((IPEndPoint)hub.LocalEndpoint).Port, sizes, iterations,
-                    o.DataPlane.BucketBytes, o.DataPlane.SegmentBytes, o.DataPlane.SocketBufferBytes, o.DataPlane.Integrity, secret.ToBytes())));
+                    o.DataPlane.BucketBytes, o.DataPlane.SegmentBytes, o.DataPlane.SocketBufferBytes, o.DataPlane.Integrity, secret.ToBytes(), o.DataPlane.SharedMemory)));
 
             CoordinatorReducer? reducer = null;
             Task? hubTraffic = null;
@@ -92,7 +93,7 @@ public static class AllReduceBench
                 double algBw = bytes / ours / 1e9, busBw = algBw * AllReduceBenchRow.BusFactor(procs);
                 double tcpBusBw = bytes / raw / 1e9 * AllReduceBenchRow.BusFactor(procs);
                 rows.Add(new AllReduceBenchRow(mode.ToString().ToLowerInvariant(), procs, sizes[i], iterations[i],
-                    o.Wire.ToString().ToLowerInvariant(), o.DataPlane.Integrity.Name(), algBw, busBw, tcpBusBw, raw / ours, coordBytes));
+                    o.Wire.ToString().ToLowerInvariant(), o.DataPlane.Integrity.Name(), o.DataPlane.SharedMemory ? "shm" : "tcp", algBw, busBw, tcpBusBw, raw / ours, coordBytes));
             }
             if (hubTraffic is not null) await hubTraffic.WaitAsync(ct);
             await children.WaitForExitAsync(ct);
@@ -108,11 +109,11 @@ public static class AllReduceBench
     }
 
     public static string TableHeader() =>
-        "| mode | procs | size MB | iters | wire | integrity | algBW GB/s | busBW GB/s | TCP busBW GB/s | bus_bw_ratio_vs_tcp | coordinator bytes/step |\n" +
-        "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|";
+        "| mode | procs | size MB | iters | wire | integrity | transport | algBW GB/s | busBW GB/s | TCP busBW GB/s | bus_bw_ratio_vs_tcp | coordinator bytes/step |\n" +
+        "|---|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|";
 
     public static string FormatRow(AllReduceBenchRow r) => string.Create(CultureInfo.InvariantCulture,
-        $"| {r.Mode} | {r.Procs} | {r.SizeMb} | {r.Iterations} | {r.Wire} | {r.Integrity} | {r.AlgBwGbps:F2} | {r.BusBwGbps:F2} | {r.TcpBusBwGbps:F2} | {r.BusBwRatioVsTcp:F2} | {r.CoordinatorBytesPerStep:N0} |");
+        $"| {r.Mode} | {r.Procs} | {r.SizeMb} | {r.Iterations} | {r.Wire} | {r.Integrity} | {r.Transport} | {r.AlgBwGbps:F2} | {r.BusBwGbps:F2} | {r.TcpBusBwGbps:F2} | {r.BusBwRatioVsTcp:F2} | {r.CoordinatorBytesPerStep:N0} |");
 
     public static string ToJson(IReadOnlyList<AllReduceBenchRow> rows) => BenchWire.Write(rows);
 }

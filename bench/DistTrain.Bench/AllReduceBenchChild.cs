@@ -30,7 +30,7 @@ public static class AllReduceBenchChild
             var options = new DataPlaneOptions
             {
                 Wire = setup.Wire, BucketBytes = setup.BucketBytes, SegmentBytes = setup.SegmentBytes, SocketBufferBytes = setup.SocketBufferBytes,
-                Integrity = setup.Integrity,
+                Integrity = setup.Integrity, SharedMemory = setup.SharedMemory,
             };
             var peers = setup.DataPorts.Select(p => (EndPoint)new IPEndPoint(IPAddress.Loopback, p)).ToArray();
             var spec = new GroupSpec(setup.JobId, setup.Generation, setup.Rank, setup.World, peers, setup.Mode,

@@ -15,6 +15,8 @@ public sealed record AllReduceBenchOptions
     public WireFormat Wire { get; init; } = WireFormat.Float32;
     /// <summary>Frame integrity modes to measure, each with its own group of processes, side by side in one run.</summary>
     public IReadOnlyList<FrameIntegrity> Integrity { get; init; } = [new DataPlaneOptions().Integrity];
+    /// <summary>Transports to compare side by side: "shm" (shared memory between the ranks, the data plane's default on one host) and "tcp" (loopback).</summary>
+    public IReadOnlyList<string> Transports { get; init; } = ["shm"];
     /// <summary>Data-plane tuning the children use (buckets, segments, socket buffers); defaults are the library's.</summary>
     public DataPlaneOptions DataPlane { get; init; } = new();
     /// <summary>Bytes every timed block moves per rank, roughly; sets the iteration count per size.</summary>
@@ -28,7 +30,7 @@ public sealed record AllReduceBenchOptions
 
 /// <summary>One row of the result table. Bandwidths in GB/s (10^9 bytes per second).</summary>
 public sealed record AllReduceBenchRow(
-    string Mode, int Procs, int SizeMb, int Iterations, string Wire, string Integrity,
+    string Mode, int Procs, int SizeMb, int Iterations, string Wire, string Integrity, string Transport,
     double AlgBwGbps, double BusBwGbps, double TcpBusBwGbps, double BusBwRatioVsTcp, long CoordinatorBytesPerStep)
 {
     /// <summary>busBW = algBW·2(N−1)/N: the per-rank link traffic of an optimal all-reduce, comparable across N.</summary>
@@ -58,7 +60,7 @@ internal sealed record ChildPorts(int DataPort, int RawPort);
 internal sealed record ChildSetup(
     string JobId, long Generation, int Rank, int World, AllReduceAlgorithm Mode, WireFormat Wire,
     int[] DataPorts, int[] RawPorts, int ReducerPort, int RawHubPort, int[] SizesMb, int[] Iterations,
-    int BucketBytes, int SegmentBytes, int SocketBufferBytes, FrameIntegrity Integrity, byte[] GroupSecret);
+    int BucketBytes, int SegmentBytes, int SocketBufferBytes, FrameIntegrity Integrity, byte[] GroupSecret, bool SharedMemory);
 
 /// <summary>Child → parent: timings of one size, seconds of each iteration (raw and ours interleaved in time).</summary>
 /// <param name="ReducerBytes">This rank's bytes to and from the reducer in one call (0 in ring mode).</param>

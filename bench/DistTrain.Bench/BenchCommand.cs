@@ -249,8 +249,13 @@ public static class BenchCommand
             Description = "Frame integrity modes to compare side by side: none, aes-gmac, hmac-sha256 (default: the data plane's default).",
             DefaultValueFactory = _ => new DataPlaneOptions().Integrity.Name(),
         };
+        var transport = new Option<string>("--transport")
+        {
+            Description = "Transports to compare side by side: shm (shared memory, the default between ranks on one host), tcp (loopback).",
+            DefaultValueFactory = _ => "shm",
+        };
         var cmd = new Command("allreduce", "All-reduce bandwidth, ring vs coordinator, against raw TCP between the same processes.")
-            { json, sizes, procs, modes, wire, integrity };
+            { json, sizes, procs, modes, wire, integrity, transport };
         cmd.SetAction(async (r, ct) =>
         {
             var options = new AllReduceBenchOptions
@@ -260,7 +265,10 @@ public static class BenchCommand
                 Modes = r.GetValue(modes)!.Split(',').Select(m => Enum.Parse<AllReduceAlgorithm>(m.Trim(), ignoreCase: true)).ToArray(),
                 Wire = r.GetValue(wire) switch { "bf16" => WireFormat.BFloat16, "fp16" => WireFormat.Float16, _ => WireFormat.Float32 },
                 Integrity = r.GetValue(integrity)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(FrameIntegrities.Parse).ToArray(),
+                Transports = r.GetValue(transport)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
             };
+            if (options.Transports.Count == 0 || options.Transports.Any(t => t is not ("shm" or "tcp")) || options.Transports.Distinct().Count() != options.Transports.Count)
+                throw new ArgumentException("--transport must list distinct values of shm, tcp");
             bool asJson = r.GetValue(json);
             if (!asJson) Console.WriteLine(AllReduceBench.TableHeader());
             var rows = await AllReduceBench.RunAsync(options, AllReduceBench.Self(ChildName), asJson ? TextWriter.Null : Console.Out, ct);

@@ -14,15 +14,17 @@ public sealed class AllReduceBenchTests
     }
 
     [Fact]
-    public async Task Small_run_reports_both_modes_against_the_tcp_baseline()
+    public async Task Small_run_reports_both_modes_and_both_transports_against_the_tcp_baseline()
     {
         var options = new AllReduceBenchOptions
         {
-            SizesMb = [1, 2], Procs = [3], BytesPerMeasurement = 1 << 20, GroupTimeout = TimeSpan.FromSeconds(40),
+            SizesMb = [1, 2], Procs = [3], Transports = ["shm", "tcp"], BytesPerMeasurement = 1 << 20, GroupTimeout = TimeSpan.FromSeconds(40),
         };
         var rows = await AllReduceBench.RunAsync(options, ThisAssemblyAsChild, TextWriter.Null).WaitAsync(TimeSpan.FromSeconds(60));
 
-        Assert.Equal(4, rows.Count);
+        Assert.Equal(8, rows.Count);
+        Assert.Equal(4, rows.Count(r => r.Transport == "shm"));
+        Assert.Equal(4, rows.Count(r => r.Transport == "tcp"));
         Assert.All(rows, r =>
         {
             Assert.True(r.AlgBwGbps > 0 && r.TcpBusBwGbps > 0 && r.BusBwRatioVsTcp > 0);
