@@ -43,10 +43,11 @@ public static class BenchCommand
         cmd.SetAction(async (r, ct) =>
         {
             string root = r.GetValue(dir)?.FullName ?? Directory.CreateTempSubdirectory("disttrain-bench-data-").FullName;
+            using var stdout = new JsonStdout(true);
             try
             {
                 var result = await OwnDataBench.RunAsync(r.GetValue(gb), r.GetValue(smallMb), r.GetValue(steps), 2, root, disttrain());
-                Console.WriteLine(TrainingBench.ToJson(result));
+                stdout.WriteLine(TrainingBench.ToJson(result));
                 return 0;
             }
             finally
@@ -83,6 +84,7 @@ public static class BenchCommand
         cmd.SetAction(async (r, ct) =>
         {
             int n = r.GetValue(steps), w = r.GetValue(warmup);
+            using var stdout = new JsonStdout(r.GetValue(json));
             string root = Directory.CreateTempSubdirectory("disttrain-bench-").FullName;
             try
             {
@@ -100,7 +102,7 @@ public static class BenchCommand
                     throughput_ratio_vs_bare = bare.SecondsPerStep / inProcess.SecondsPerStep,
                     overhead_ratio = cluster.SecondsPerStep / bracket,
                 };
-                Console.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result)
+                stdout.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result)
                     : $"load average {result.load_average}\n" + TrainingBench.Table(result.rows)
                       + $"\nin-process throughput / bare (alternating steps) = {result.throughput_ratio_vs_bare:F3}\noverhead_ratio (1-worker cluster / bare before and after) = {result.overhead_ratio:F3}");
                 return 0;
@@ -162,6 +164,7 @@ public static class BenchCommand
             var transports = r.GetValue(transport)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             if (transports.Length == 0 || transports.Any(t => t is not ("shm" or "tcp")) || transports.Distinct().Count() != transports.Length)
                 throw new ArgumentException("--transport must list distinct values of shm, tcp");
+            using var stdout = new JsonStdout(r.GetValue(json));
             string root = Directory.CreateTempSubdirectory("disttrain-bench-").FullName;
             try
             {
@@ -191,7 +194,7 @@ public static class BenchCommand
                     strong = strongRows,
                     strong_scaling_2x1_vs_1x1 = strongRows.Length == 2 ? strongRows[1].ExamplesPerSecond / strongRows[0].ExamplesPerSecond : (double?)null,
                 };
-                Console.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result)
+                stdout.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result)
                     : $"load average {result.load_average}, {result.processors} processors\n"
                       + "weak scaling (same per-rank batch):\n" + TrainingBench.Table(weak)
                       + string.Concat(efficiency.Select(e => $"\nweak_scaling_efficiency[{e.Key}] = {e.Value:F3}"))
@@ -219,11 +222,12 @@ public static class BenchCommand
         var cmd = new Command("startup", "Local-cluster start-up time with TLS remoting (the default) and without.") { json, workers, runs };
         cmd.SetAction(async (r, ct) =>
         {
+            using var stdout = new JsonStdout(r.GetValue(json));
             string root = Directory.CreateTempSubdirectory("disttrain-bench-").FullName;
             try
             {
                 var result = await StartupBench.RunAsync(r.GetValue(workers), r.GetValue(runs), root, disttrain(), ct);
-                Console.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result) : StartupBench.Table(result));
+                stdout.WriteLine(r.GetValue(json) ? TrainingBench.ToJson(result) : StartupBench.Table(result));
                 return 0;
             }
             finally { Directory.Delete(root, recursive: true); }
@@ -291,9 +295,10 @@ public static class BenchCommand
             { json, steps, rounds, processes, batch, warmup };
         cmd.SetAction(async (r, ct) =>
         {
+            using var stdout = new JsonStdout(r.GetValue(json));
             var rows = await CeilingBench.RunAsync(Ints(r.GetValue(processes)!), r.GetValue(steps), r.GetValue(batch), r.GetValue(rounds), ct,
                 warmupSteps: r.GetValue(warmup));
-            Console.WriteLine(r.GetValue(json)
+            stdout.WriteLine(r.GetValue(json)
                 ? TrainingBench.ToJson(new { rows, ceiling_efficiency = rows.ToDictionary(x => x.Processes + (x.LockStep ? "@lockstep" : ""), x => x.Efficiency) })
                 : CeilingBench.Table(rows));
             return 0;
@@ -326,4 +331,22 @@ public static class BenchCommand
     }
 
     private static int[] Ints(string csv) => csv.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => int.Parse(s.Trim())).ToArray();
+
+    /// <summary>
+    /// With JSON output, stdout carries the JSON alone: whatever the runs print meanwhile (Akka's log lines from the
+    /// in-process coordinator) goes to stderr until disposed. Without it, nothing moves.
+    /// </summary>
+    private sealed class JsonStdout : IDisposable
+    {
+        private readonly TextWriter _stdout = Console.Out;
+
+        public JsonStdout(bool json)
+        {
+            if (json) Console.SetOut(Console.Error);
+        }
+
+        public void WriteLine(string text) => _stdout.WriteLine(text);
+
+        public void Dispose() => Console.SetOut(_stdout);
+    }
 }

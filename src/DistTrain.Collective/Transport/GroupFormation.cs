@@ -7,10 +7,14 @@ namespace DistTrain.Collective;
 /// <summary>Forms the links of one member: dials some peers, accepts the others through the listener, all with handshakes and one deadline.</summary>
 internal static class GroupFormation
 {
-    /// <summary>Connects to <paramref name="connectTo"/>, accepts from <paramref name="acceptFrom"/>, all within ConnectTimeout.</summary>
+    /// <summary>
+    /// Connects to <paramref name="connectTo"/>, accepts from <paramref name="acceptFrom"/>, all within ConnectTimeout.
+    /// <paramref name="sharedMemoryWith"/> names the peers whose data frames are worth a shared-memory segment (null: all);
+    /// links to the others stay on TCP, so a ring maps two segments per member rather than one per peer.
+    /// </summary>
     public static async Task<GroupLinks> FormAsync(string jobId, long generation, int localRank, int worldSize, GroupSecret secret,
         IReadOnlyList<(int Rank, EndPoint EndPoint)> connectTo, IReadOnlyList<int> acceptFrom,
-        DataPlaneListener? listener, DataPlaneOptions options, CancellationToken ct)
+        DataPlaneListener? listener, DataPlaneOptions options, CancellationToken ct, Func<int, bool>? sharedMemoryWith = null)
     {
         ArgumentNullException.ThrowIfNull(secret);
         var registration = acceptFrom.Count > 0
@@ -70,7 +74,7 @@ internal static class GroupFormation
         try
         {
             var left = deadline - DateTime.UtcNow;
-            await Task.Factory.StartNew(() => NegotiateSharedMemory(localRank, links, options, left > TimeSpan.Zero ? left : TimeSpan.FromSeconds(1)),
+            await Task.Factory.StartNew(() => NegotiateSharedMemory(localRank, links, options, sharedMemoryWith, left > TimeSpan.Zero ? left : TimeSpan.FromSeconds(1)),
                 CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
         }
         catch (Exception e)
@@ -100,10 +104,12 @@ internal static class GroupFormation
     /// whether it mapped that segment and found the token. Every offer is sent before any answer is awaited, so members
     /// that offer on some links and answer on others never wait on each other in a cycle.
     /// </summary>
-    private static void NegotiateSharedMemory(int localRank, Dictionary<int, Link> links, DataPlaneOptions options, TimeSpan timeout)
+    private static void NegotiateSharedMemory(int localRank, Dictionary<int, Link> links, DataPlaneOptions options,
+        Func<int, bool>? sharedMemoryWith, TimeSpan timeout)
     {
         const int OfferBytes = 1 + SharedMemoryChannel.IdBytes + SharedMemoryChannel.TokenBytes;
-        bool usable = options.SharedMemory && SharedMemoryChannel.Supported;
+        bool enabled = options.SharedMemory && SharedMemoryChannel.Supported;
+        bool Usable(int peer) => enabled && (sharedMemoryWith?.Invoke(peer) ?? true);
         var offered = new Dictionary<int, SharedMemoryChannel>();
         void OnLink(Link link, Action act)
         {
@@ -117,7 +123,7 @@ internal static class GroupFormation
                 OnLink(link, () =>
                 {
                     var offer = new byte[OfferBytes];
-                    if (usable)
+                    if (Usable(link.Rank))
                     {
                         try
                         {
@@ -137,7 +143,7 @@ internal static class GroupFormation
                     var offer = new byte[OfferBytes];
                     link.ReceiveFrame(offer);
                     SharedMemoryChannel? channel = null;
-                    if (usable && offer[0] == 1)
+                    if (Usable(link.Rank) && offer[0] == 1)
                         channel = SharedMemoryChannel.Open(options.SharedMemoryDirectory, offer[1..(1 + SharedMemoryChannel.IdBytes)],
                             offer[(1 + SharedMemoryChannel.IdBytes)..], options.IoTimeout);
                     link.SendFrame([channel is null ? (byte)0 : (byte)1]);

@@ -87,6 +87,23 @@ public sealed class SharedMemoryTests : IDisposable
     }
 
     [Fact]
+    public async Task Only_a_rings_neighbours_share_a_segment()
+    {
+        // World 4: ranks 0 and 2 (and 1 and 3) are linked for control notices but never exchange ring data.
+        var inputs = LocalCluster.RandomInputs(4, 100_003, seed: 9);
+        var expected = LocalCluster.Copy(inputs);
+        using (var tcp = await LocalCluster.StartAsync(4, AllReduceAlgorithm.Ring, Options(shared: false)))
+            await tcp.AllReduceAsync(expected);
+        using var cluster = await LocalCluster.StartAsync(4, AllReduceAlgorithm.Ring, Options());
+        for (int r = 0; r < 4; r++)
+            foreach (var (peer, transport) in cluster.Groups[r].Transports)
+                Assert.Equal((peer - r + 4) % 2 == 1 ? "shm" : "tcp", transport);
+        Assert.Empty(Directory.GetFiles(_dir));
+        await cluster.AllReduceAsync(inputs);
+        for (int r = 0; r < 4; r++) Assert.Equal(expected[r], inputs[r]);
+    }
+
+    [Fact]
     public async Task A_member_that_cannot_see_the_segment_falls_back_to_tcp()
     {
         // Two tmpfs directories stand for two pods' own /dev/shm: rank 1 looks where rank 0 did not create.
