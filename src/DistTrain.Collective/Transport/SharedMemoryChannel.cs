@@ -147,10 +147,10 @@ internal sealed unsafe class SharedMemoryChannel : IDisposable
             while (!data.IsEmpty)
             {
                 long head = *_out.Head;
-                long free = RingBytes - (head - Volatile.Read(ref *_out.Tail));
+                long free = Free();
                 if (free == 0)
                 {
-                    Wait(_out.SpaceSeq, _out.WriterWaiting, () => RingBytes - (*_out.Head - Volatile.Read(ref *_out.Tail)) > 0, started);
+                    Wait(inbound: false, need: 1, started);
                     continue;
                 }
                 int at = (int)(head & (RingBytes - 1));
@@ -171,69 +171,72 @@ internal sealed unsafe class SharedMemoryChannel : IDisposable
         Enter();
         try
         {
-            long started = Environment.TickCount64;
-            while (!data.IsEmpty)
-            {
-                long tail = *_in.Tail;
-                long available = Volatile.Read(ref *_in.Head) - tail;
-                if (available == 0)
-                {
-                    Wait(_in.DataSeq, _in.ReaderWaiting, () => Volatile.Read(ref *_in.Head) - *_in.Tail > 0, started);
-                    continue;
-                }
-                int at = (int)(tail & (RingBytes - 1));
-                int n = (int)Math.Min(Math.Min(available, data.Length), RingBytes - at);
-                new ReadOnlySpan<byte>(_in.Data + at, n).CopyTo(data);
-                Volatile.Write(ref *_in.Tail, tail + n);
-                Signal(_in.SpaceSeq, _in.WriterWaiting);
-                data = data[n..];
-                started = Environment.TickCount64;
-            }
+            fixed (byte* p = data) Drain(p, data.Length, add: false);
         }
         finally { Leave(); }
     }
 
     /// <summary>
     /// Reads dst.Length fp32 values from the incoming ring and adds them into <paramref name="dst"/> where they lie, with no
-    /// staging copy (the ring all-reduce's reduce step). A value split by the ring's wrap-around goes through
-    /// <see cref="Read"/>; the sums are the same elements added in the same order as copy-then-add.
+    /// staging copy (the ring all-reduce's reduce step); the sums are the same elements added in the same order as
+    /// copy-then-add.
     /// </summary>
     public void ReadAdd(Span<float> dst)
     {
         Enter();
         try
         {
-            long started = Environment.TickCount64;
-            Span<byte> straddling = stackalloc byte[sizeof(float)];
-            int i = 0;
-            while (i < dst.Length)
-            {
-                long tail = *_in.Tail;
-                long available = Volatile.Read(ref *_in.Head) - tail;
-                if (available < sizeof(float))
-                {
-                    Wait(_in.DataSeq, _in.ReaderWaiting, () => Volatile.Read(ref *_in.Head) - *_in.Tail >= sizeof(float), started);
-                    continue;
-                }
-                int at = (int)(tail & (RingBytes - 1));
-                int floats = (int)Math.Min(Math.Min(available, RingBytes - at) / sizeof(float), dst.Length - i);
-                if (floats == 0)
-                {
-                    Read(straddling);
-                    dst[i] += BitConverter.ToSingle(straddling);
-                    i++;
-                    continue;
-                }
-                var part = dst.Slice(i, floats);
-                TensorPrimitives.Add(part, new ReadOnlySpan<float>(_in.Data + at, floats), part);
-                Volatile.Write(ref *_in.Tail, tail + (long)floats * sizeof(float));
-                Signal(_in.SpaceSeq, _in.WriterWaiting);
-                i += floats;
-                started = Environment.TickCount64;
-            }
+            fixed (float* p = dst) Drain((byte*)p, (long)dst.Length * sizeof(float), add: true);
         }
         finally { Leave(); }
     }
+
+    /// <summary>
+    /// Takes <paramref name="bytes"/> from the incoming ring into <paramref name="dst"/>, copying them, or (add) summing
+    /// them into it as fp32 values, whole values at a time; a value split by the ring's wrap-around is read whole first.
+    /// </summary>
+    private void Drain(byte* dst, long bytes, bool add)
+    {
+        int unit = add ? sizeof(float) : 1;
+        long started = Environment.TickCount64, done = 0;
+        while (done < bytes)
+        {
+            long tail = *_in.Tail;
+            long available = Available();
+            if (available < unit)
+            {
+                Wait(inbound: true, need: unit, started);
+                continue;
+            }
+            int at = (int)(tail & (RingBytes - 1));
+            int n = (int)Math.Min(Math.Min(available, RingBytes - at), bytes - done);
+            n -= n % unit;
+            if (n == 0)
+            {
+                float value;
+                Drain((byte*)&value, sizeof(float), add: false);
+                *(float*)(dst + done) += value;
+                done += sizeof(float);
+                continue;
+            }
+            if (add)
+            {
+                var into = new Span<float>(dst + done, n / sizeof(float));
+                TensorPrimitives.Add(into, new ReadOnlySpan<float>(_in.Data + at, into.Length), into);
+            }
+            else Buffer.MemoryCopy(_in.Data + at, dst + done, n, n);
+            Volatile.Write(ref *_in.Tail, tail + n);
+            Signal(_in.SpaceSeq, _in.WriterWaiting);
+            done += n;
+            started = Environment.TickCount64;
+        }
+    }
+
+    /// <summary>Bytes the reader may take from the incoming ring now.</summary>
+    private long Available() => Volatile.Read(ref *_in.Head) - *_in.Tail;
+
+    /// <summary>Bytes the writer may put into the outgoing ring now.</summary>
+    private long Free() => RingBytes - (*_out.Head - Volatile.Read(ref *_out.Tail));
 
     /// <summary>Publishes progress: bumps the event's sequence and wakes the other side if it said it sleeps on it.</summary>
     private static void Signal(int* sequence, int* waiting)
@@ -243,12 +246,15 @@ internal sealed unsafe class SharedMemoryChannel : IDisposable
     }
 
     /// <summary>
-    /// Sleeps until <paramref name="ready"/> holds. The waiting flag is raised before the condition is rechecked and
-    /// the other side bumps the sequence before it reads the flag (both full fences), so a wake-up is never lost: either
-    /// this side sees the progress, or the other side sees the flag, and a futex wait on a changed sequence returns at once.
+    /// Sleeps until <paramref name="need"/> bytes can be read (inbound) or written. The waiting flag is raised before the
+    /// condition is rechecked and the other side bumps the sequence before it reads the flag (both full fences), so a
+    /// wake-up is never lost: either this side sees the progress, or the other side sees the flag, and a futex wait on a
+    /// changed sequence returns at once.
     /// </summary>
-    private void Wait(int* sequence, int* waiting, Func<bool> ready, long started)
+    private void Wait(bool inbound, long need, long started)
     {
+        int* sequence = inbound ? _in.DataSeq : _out.SpaceSeq;
+        int* waiting = inbound ? _in.ReaderWaiting : _out.WriterWaiting;
         while (true)
         {
             ThrowIfClosed();
@@ -256,13 +262,13 @@ internal sealed unsafe class SharedMemoryChannel : IDisposable
             Interlocked.Exchange(ref *waiting, 1);
             try
             {
-                if (ready()) return;
+                if ((inbound ? Available() : Free()) >= need) return;
                 long left = _timeout.Ticks / TimeSpan.TicksPerMillisecond - (Environment.TickCount64 - started);
                 if (left <= 0) throw new TimeoutException($"No progress on the shared-memory data channel for {_timeout.TotalSeconds:F0} s.");
                 Futex.Wait(sequence, seen, (int)Math.Min(left, (long)Slice.TotalMilliseconds));
             }
             finally { Volatile.Write(ref *waiting, 0); }
-            if (ready()) return;
+            if ((inbound ? Available() : Free()) >= need) return;
         }
     }
 
@@ -299,11 +305,12 @@ internal sealed unsafe class SharedMemoryChannel : IDisposable
             _aborted = true;
         }
         Volatile.Write(ref *Closed, 1);
+        // Every sequence moves and every sleeper wakes, whether or not it raised its flag yet (a late one sees Closed).
         foreach (var ring in new[] { _out, _in })
         {
-            Signal(ring.DataSeq, ring.ReaderWaiting);
-            Signal(ring.SpaceSeq, ring.WriterWaiting);
+            Interlocked.Increment(ref *ring.DataSeq);
             Futex.Wake(ring.DataSeq);
+            Interlocked.Increment(ref *ring.SpaceSeq);
             Futex.Wake(ring.SpaceSeq);
         }
     }
