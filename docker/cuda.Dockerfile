@@ -32,8 +32,9 @@ ENV DOTNET_ROOT=/usr/share/dotnet \
     DOTNET_CLI_TELEMETRY_OPTOUT=1 \
     DISTTRAIN_HOST=0.0.0.0 \
     MALLOC_MMAP_THRESHOLD_=1073741824 \
-    MALLOC_TRIM_THRESHOLD_=1073741824
-# (glibc keeps the step's 32 MiB+ buffers on the heap instead of mapping them anew each step: docs/benchmarks.md)
+    MALLOC_TRIM_THRESHOLD_=1073741824 \
+    MALLOC_ARENA_MAX=1
+# (glibc keeps the step's 32 MiB+ buffers on the heap, in one arena, instead of mapping them anew each step: docs/benchmarks.md)
 # remoting, Akka.Management (/ready, /alive), Prometheus /metrics, gRPC job API
 EXPOSE 4053 8558 9464 50051
 USER 10001:10001

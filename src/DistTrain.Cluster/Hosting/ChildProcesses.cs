@@ -45,13 +45,18 @@ public sealed record ExecutableCommand(string FileName, IReadOnlyList<string> Pr
     /// glibc malloc tunables for a training process (read by glibc at start-up, so they must be set by whoever starts
     /// it: here for local children, as ENV in the images). A step's logits-sized buffers (32 MiB for the bench model)
     /// sit at glibc's 32 MiB dynamic mmap ceiling, so by default each is mapped, zero-filled by page faults and unmapped
-    /// every step; a fixed threshold and trim threshold of 1 GiB keep them on the heap for reuse. Measured in
-    /// docs/benchmarks.md (3× fewer page faults per CPU-second in a 2-worker run). Without them everything still works.
+    /// every step; a fixed threshold and trim threshold of 1 GiB keep them on the heap for reuse. One arena: a thread
+    /// other than the first gets an arena of its own made of 64 MiB heaps, and a heap holding one such buffer is
+    /// unmapped whenever it empties, whatever the trim threshold, so a device thread that happened to get its own
+    /// arena faulted its buffers in again every step (about 10,000 faults a step) while one on the main arena did not:
+    /// ranks of one job ran at different speeds, decided at random at start. Measured in docs/benchmarks.md.
+    /// Without these settings everything still works.
     /// </summary>
     public static readonly IReadOnlyList<(string Name, string Value)> AllocatorEnvironment =
     [
         ("MALLOC_MMAP_THRESHOLD_", "1073741824"),
         ("MALLOC_TRIM_THRESHOLD_", "1073741824"),
+        ("MALLOC_ARENA_MAX", "1"),
     ];
 }
 
