@@ -37,8 +37,7 @@ internal sealed unsafe class RingAllReduce : IAllReduce, IDisposable
         _g = group;
         _rank = rank;
         _world = world;
-        _left = RingPlan.Mod(rank - 1, world);
-        _right = RingPlan.Mod(rank + 1, world);
+        (_left, _right) = RingPlan.Neighbours(rank, world);
         _segment = group.Options.SegmentElements;
         _bucket = group.Options.BucketElements;
         _recvStage = GC.AllocateArray<byte>(_segment * sizeof(float), pinned: true);

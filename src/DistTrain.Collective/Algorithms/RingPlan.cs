@@ -21,6 +21,9 @@ internal static class RingPlan
 
     public static int Mod(int a, int n) => ((a % n) + n) % n;
 
+    /// <summary>The ranks <paramref name="rank"/> receives from (left) and sends to (right): the only peers it exchanges ring data with.</summary>
+    public static (int Left, int Right) Neighbours(int rank, int world) => (Mod(rank - 1, world), Mod(rank + 1, world));
+
     /// <summary>
     /// The order in which (bucket, step) items go over the wire, the same on every rank: by diagonal
     /// bucket + step, then by bucket. Step s of bucket b waits for step s−1 of b, which was received

@@ -55,9 +55,8 @@ public sealed class ProcessGroup : IAllReduce, IDisposable
             options = options with { IoTimeout = options.IoTimeout + 2 * options.Grace };
         }
         // Ring data only flows to the two neighbours; the other links of the mesh carry control notices and stay on TCP.
-        Func<int, bool>? sharedMemoryWith = spec.Algorithm == AllReduceAlgorithm.Ring
-            ? peer => peer == RingPlan.Mod(spec.Rank + 1, spec.WorldSize) || peer == RingPlan.Mod(spec.Rank - 1, spec.WorldSize)
-            : null;
+        var (left, right) = RingPlan.Neighbours(spec.Rank, spec.WorldSize);
+        Func<int, bool>? sharedMemoryWith = spec.Algorithm == AllReduceAlgorithm.Ring ? peer => peer == left || peer == right : null;
         var links = await GroupFormation.FormAsync(spec.JobId, spec.Generation, spec.Rank, spec.WorldSize, spec.Secret,
             connectTo, acceptFrom, listener, options, ct, sharedMemoryWith).ConfigureAwait(false);
         return new ProcessGroup(spec, links);

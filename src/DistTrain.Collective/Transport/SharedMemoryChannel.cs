@@ -308,10 +308,14 @@ internal sealed unsafe class SharedMemoryChannel : IDisposable
         // Every sequence moves and every sleeper wakes, whether or not it raised its flag yet (a late one sees Closed).
         foreach (var ring in new[] { _out, _in })
         {
-            Interlocked.Increment(ref *ring.DataSeq);
-            Futex.Wake(ring.DataSeq);
-            Interlocked.Increment(ref *ring.SpaceSeq);
-            Futex.Wake(ring.SpaceSeq);
+            WakeAll(ring.DataSeq);
+            WakeAll(ring.SpaceSeq);
+        }
+
+        static void WakeAll(int* sequence)
+        {
+            Interlocked.Increment(ref *sequence);
+            Futex.Wake(sequence);
         }
     }
 
