@@ -81,6 +81,8 @@ public static class AkkaNode
             if (tls?.OwnProblem is { } problem)
                 builder.WithActors((system, _) => system.Log.Warning("cluster TLS: the other nodes will refuse this node's own certificate: {0}", problem));
 
+            if (!settings.IsCoordinator && settings.RejoinWithoutCoordinator > TimeSpan.Zero)
+                builder.WithActors((system, _) => system.ActorOf(CoordinatorWatch.Props(settings.RejoinWithoutCoordinator), "coordinator-watch"));
             if (settings.IsWorker)
                 builder.WithActors((system, registry) =>
                 {

@@ -84,9 +84,12 @@ public static class NodeCommand
                 reason = ct.IsCancellationRequested ? RejoinPolicy.StopReason.Requested : RejoinPolicy.ReasonOf(system);
             }
             stops = policy.Count(stops, DateTime.UtcNow - started);
-            string why = reason == RejoinPolicy.StopReason.TlsHandshakeFailed
-                ? "stopped by Akka.Remote after a failed TLS handshake (a peer that closed mid-handshake, or a certificate it refused: see the log above)"
-                : "downed by the cluster";
+            string why = reason switch
+            {
+                RejoinPolicy.StopReason.TlsHandshakeFailed => "stopped by Akka.Remote after a failed TLS handshake (a peer that closed mid-handshake, or a certificate it refused: see the log above)",
+                RejoinPolicy.StopReason.CoordinatorAbsent => $"in a cluster without a coordinator for {settings.RejoinWithoutCoordinator.TotalSeconds:F0} s and left it",
+                _ => "downed by the cluster",
+            };
             if (policy.Decide(reason, stops) is not { } delay)
             {
                 if (reason != RejoinPolicy.StopReason.TlsHandshakeFailed) return 0;
@@ -126,6 +129,7 @@ public static class NodeCommand
             ApiToken = env.ApiToken,
             ApiTokenFile = env.ApiTokenFile,
             ApiTokenGrace = env.ApiTokenGrace ?? TimeSpan.FromMinutes(5),
+            RejoinWithoutCoordinator = env.RejoinWithoutCoordinator ?? NodeSettings.DefaultRejoinWithoutCoordinator,
             DataPlaneIntegrity = env.DataPlaneIntegrity ?? new DistTrain.Collective.DataPlaneOptions().Integrity,
             DataPlaneSharedMemory = env.DataPlaneSharedMemory ?? new DistTrain.Collective.DataPlaneOptions().SharedMemory,
             TlsCertificate = env.TlsCertificate,

@@ -33,6 +33,7 @@ public sealed record NodeEnvironment
     public string? ApiToken { get; init; }
     public string? ApiTokenFile { get; init; }
     public TimeSpan? ApiTokenGrace { get; init; }
+    public TimeSpan? RejoinWithoutCoordinator { get; init; }
     public FrameIntegrity? DataPlaneIntegrity { get; init; }
     public bool? DataPlaneSharedMemory { get; init; }
     public string? TlsCertificate { get; init; }
@@ -60,6 +61,9 @@ public sealed record NodeEnvironment
     public static NodeEnvironment Read(Func<string, string?> lookup)
     {
         string? Text(string name) => NodeEnvironment.Text(lookup, name);
+        TimeSpan? Seconds(string name) => Text(name) is not { } text ? null
+            : int.TryParse(text, out int s) && s >= 0 ? TimeSpan.FromSeconds(s)
+            : throw new ArgumentException($"{name} must be a whole number of seconds ≥ 0, got '{text}'");
         int? Port(string name) => Text(name) is not { } text ? null
             : int.TryParse(text, out int p) ? p : throw new ArgumentException($"{name}='{text}' is not a port number");
         return new NodeEnvironment
@@ -81,9 +85,8 @@ public sealed record NodeEnvironment
             JobStore = Text(EnvironmentVariables.JobStore),
             ApiToken = Text(EnvironmentVariables.ApiToken),
             ApiTokenFile = Text(EnvironmentVariables.ApiTokenFile),
-            ApiTokenGrace = Text(EnvironmentVariables.ApiTokenGrace) is not { } grace ? null
-                : int.TryParse(grace, out int s) && s >= 0 ? TimeSpan.FromSeconds(s)
-                : throw new ArgumentException($"{EnvironmentVariables.ApiTokenGrace} must be a whole number of seconds ≥ 0, got '{grace}'"),
+            ApiTokenGrace = Seconds(EnvironmentVariables.ApiTokenGrace),
+            RejoinWithoutCoordinator = Seconds(EnvironmentVariables.RejoinWithoutCoordinator),
             DataPlaneIntegrity = Text(EnvironmentVariables.DataPlaneIntegrity) is { } integrity ? FrameIntegrities.Parse(integrity) : null,
             DataPlaneSharedMemory = Text(EnvironmentVariables.DataPlaneSharedMemory) switch
             {

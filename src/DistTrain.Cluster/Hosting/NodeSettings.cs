@@ -58,6 +58,11 @@ public static class EnvironmentVariables
     public const string ClusterTlsPassword = "DISTTRAIN_CLUSTER_TLS_PASSWORD";
     /// <summary><c>off</c>: plaintext remoting that anyone who reaches the port can join; only for a trusted, isolated network.</summary>
     public const string ClusterTls = "DISTTRAIN_CLUSTER_TLS";
+    /// <summary>
+    /// Seconds a node without the coordinator role stays in a cluster that has no coordinator-role member before it leaves
+    /// and rejoins through its seeds (default 60; 0: never). See <see cref="CoordinatorWatch"/>.
+    /// </summary>
+    public const string RejoinWithoutCoordinator = "DISTTRAIN_REJOIN_WITHOUT_COORDINATOR";
     /// <summary>The job API address the client commands (submit, jobs, status, watch, cancel, workers) call.</summary>
     public const string Server = "DISTTRAIN_SERVER";
     /// <summary>The bearer token the client commands send.</summary>
@@ -66,7 +71,7 @@ public static class EnvironmentVariables
     /// <summary>What a node reads.</summary>
     public static readonly string[] All = [Roles, Host, PublicHost, Port, Seeds, Devices, RunRoot, DataRoot, TorchThreads,
         GrpcPort, MetricsPort, ManagementPort, JobStore, ApiToken, ApiTokenFile, ApiTokenGrace, DataPlaneIntegrity, DataPlaneSharedMemory, TlsCertificate, TlsKey, Discovery,
-        ClusterTlsCertificate, ClusterTlsKey, ClusterTlsAuthority, ClusterTlsRevocationList, ClusterTlsPassword, ClusterTls];
+        ClusterTlsCertificate, ClusterTlsKey, ClusterTlsAuthority, ClusterTlsRevocationList, ClusterTlsPassword, ClusterTls, RejoinWithoutCoordinator];
     /// <summary>What the client commands read.</summary>
     public static readonly string[] Client = [Server, Token];
 }
@@ -136,6 +141,13 @@ public sealed record NodeSettings(
     /// <summary><c>DISTTRAIN_CLUSTER_TLS=off</c>: remoting in plaintext, joinable by anything that reaches the port.</summary>
     public bool PlaintextRemoting { get; init; }
 
+    /// <summary>
+    /// How long a node without the coordinator role stays in a cluster with no coordinator-role member before leaving it to
+    /// rejoin through its seeds (<see cref="CoordinatorWatch"/>); <see cref="TimeSpan.Zero"/> never leaves.
+    /// </summary>
+    public TimeSpan RejoinWithoutCoordinator { get; init; } = DefaultRejoinWithoutCoordinator;
+    public static readonly TimeSpan DefaultRejoinWithoutCoordinator = TimeSpan.FromSeconds(60);
+
     /// <summary>This node's data root (<c>DISTTRAIN_DATA_ROOT</c>): specs' data paths are read under it, and the coordinator checks them at submit.</summary>
     public string? DataRoot { get; init; }
 
@@ -169,6 +181,7 @@ public sealed record NodeSettings(
         if (!string.IsNullOrEmpty(ApiToken) && ApiTokenFile is not null)
             throw new ArgumentException($"set either {EnvironmentVariables.ApiToken} or {EnvironmentVariables.ApiTokenFile}, not both");
         if (ApiTokenGrace < TimeSpan.Zero) throw new ArgumentException($"{EnvironmentVariables.ApiTokenGrace} must not be negative");
+        if (RejoinWithoutCoordinator < TimeSpan.Zero) throw new ArgumentException($"{EnvironmentVariables.RejoinWithoutCoordinator} must not be negative");
         if (ApiTokenPoll <= TimeSpan.Zero) throw new ArgumentException("the token poll interval must be positive");
         if (IsCoordinator && GrpcPort > 0 && string.IsNullOrEmpty(ApiToken) && ApiTokenFile is null && !AllowAnonymousApi)
             throw new ArgumentException($"the job API needs a bearer token: set {EnvironmentVariables.ApiToken} or {EnvironmentVariables.ApiTokenFile}, or pass --allow-anonymous for local use, or --grpc-port 0 to serve no API");

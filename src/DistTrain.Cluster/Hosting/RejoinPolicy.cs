@@ -14,6 +14,7 @@ namespace DistTrain.Cluster.Hosting;
 /// node starts afresh the same way, at most <see cref="MaxTransportFailures"/> times in a row; a failure that persists
 /// (a certificate the peers refuse) then ends the process with Akka's exit code for it, so an orchestrator sees a failure.
 /// </para>
+/// A node that left a cluster with no coordinator in it (<see cref="CoordinatorWatch"/>) rejoins the same way as a downed one.
 /// Any other stop (SIGTERM, Ctrl+C, a failed start) ends the process.
 /// </summary>
 public sealed record RejoinPolicy(TimeSpan FirstDelay, TimeSpan MaxDelay, TimeSpan Stable)
@@ -27,7 +28,7 @@ public sealed record RejoinPolicy(TimeSpan FirstDelay, TimeSpan MaxDelay, TimeSp
     public const int ExitTlsHandshakeFailed = 79;
 
     /// <summary>Why a node's host stopped, as far as rejoining is concerned.</summary>
-    public enum StopReason { Downed, TlsHandshakeFailed, Requested }
+    public enum StopReason { Downed, CoordinatorAbsent, TlsHandshakeFailed, Requested }
 
     /// <summary>The delay before the next start, or null to end the process.</summary>
     /// <param name="failuresInARow">Stops so far, counting this one, since a host last stayed up for <see cref="Stable"/>.</param>
@@ -75,12 +76,14 @@ public sealed record RejoinPolicy(TimeSpan FirstDelay, TimeSpan MaxDelay, TimeSp
 
     /// <summary>
     /// Reads why a stopped node's actor system shut down: <see cref="StopReason.Downed"/> when the cluster downed or
-    /// removed it (<see cref="CoordinatedShutdown.ClusterDowningReason"/>), <see cref="StopReason.TlsHandshakeFailed"/>
+    /// removed it (<see cref="CoordinatedShutdown.ClusterDowningReason"/>), <see cref="StopReason.CoordinatorAbsent"/> when
+    /// <see cref="CoordinatorWatch"/> left a cluster without a coordinator, <see cref="StopReason.TlsHandshakeFailed"/>
     /// when Akka.Remote stopped it after a failed TLS handshake, else <see cref="StopReason.Requested"/>.
     /// </summary>
     public static StopReason ReasonOf(ActorSystem system) => CoordinatedShutdown.Get(system).ShutdownReason switch
     {
         CoordinatedShutdown.ClusterDowningReason => StopReason.Downed,
+        CoordinatorWatch.CoordinatorAbsent => StopReason.CoordinatorAbsent,
         { } other when other.GetType().FullName == TlsHandshakeFailureReasonType => StopReason.TlsHandshakeFailed,
         _ => StopReason.Requested,
     };

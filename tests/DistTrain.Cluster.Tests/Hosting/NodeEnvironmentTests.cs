@@ -17,12 +17,15 @@ public sealed class NodeEnvironmentTests
     {
         var env = Read((EnvironmentVariables.Port, "4100"), (EnvironmentVariables.GrpcPort, "0"), (EnvironmentVariables.TorchThreads, "2"),
             (EnvironmentVariables.ApiTokenGrace, "30"), (EnvironmentVariables.DataPlaneIntegrity, "none"), (EnvironmentVariables.ClusterTls, "off"),
-            (EnvironmentVariables.DataPlaneSharedMemory, "off"), (EnvironmentVariables.Roles, "worker"), (EnvironmentVariables.DataRoot, ""), (EnvironmentVariables.MetricsPort, ""));
+            (EnvironmentVariables.DataPlaneSharedMemory, "off"), (EnvironmentVariables.Roles, "worker"), (EnvironmentVariables.DataRoot, ""), (EnvironmentVariables.MetricsPort, ""),
+            (EnvironmentVariables.RejoinWithoutCoordinator, "0"));
         Assert.Equal(4100, env.Port);
         Assert.Equal(0, env.GrpcPort);
         Assert.Null(env.MetricsPort);
         Assert.Equal(2, env.TorchThreads);
         Assert.Equal(TimeSpan.FromSeconds(30), env.ApiTokenGrace);
+        Assert.Equal(TimeSpan.Zero, env.RejoinWithoutCoordinator);
+        Assert.Null(Read().RejoinWithoutCoordinator);
         Assert.Equal(FrameIntegrities.Parse("none"), env.DataPlaneIntegrity);
         Assert.True(env.PlaintextRemoting);
         Assert.False(env.DataPlaneSharedMemory);
@@ -37,6 +40,7 @@ public sealed class NodeEnvironmentTests
     [InlineData("DISTTRAIN_METRICS_PORT", "9464x")]
     [InlineData("DISTTRAIN_TORCH_THREADS", "-1")]
     [InlineData("DISTTRAIN_API_TOKEN_GRACE", "5m")]
+    [InlineData("DISTTRAIN_REJOIN_WITHOUT_COORDINATOR", "-1")]
     [InlineData("DISTTRAIN_CLUSTER_TLS", "maybe")]
     [InlineData("DISTTRAIN_DATAPLANE_SHARED_MEMORY", "yes")]
     public void A_malformed_value_is_refused_with_the_variables_name(string name, string value)

@@ -15,6 +15,8 @@ public sealed class RejoinPolicyTests
         var delays = Enumerable.Range(1, 8).Select(n => Policy.Decide(RejoinPolicy.StopReason.Downed, n)!.Value.TotalSeconds).ToArray();
         Assert.Equal([1, 2, 4, 8, 16, 30, 30, 30], delays);
         Assert.Equal(30, Policy.Decide(RejoinPolicy.StopReason.Downed, int.MaxValue)!.Value.TotalSeconds);
+        // A node that left a cluster without a coordinator rejoins on the same schedule, however often.
+        Assert.Equal(delays, Enumerable.Range(1, 8).Select(n => Policy.Decide(RejoinPolicy.StopReason.CoordinatorAbsent, n)!.Value.TotalSeconds));
     }
 
     [Fact]
@@ -39,6 +41,7 @@ public sealed class RejoinPolicyTests
         var cases = new (CoordinatedShutdown.Reason Reason, RejoinPolicy.StopReason Expected)[]
         {
             (CoordinatedShutdown.ClusterDowningReason.Instance, RejoinPolicy.StopReason.Downed),
+            (CoordinatorWatch.CoordinatorAbsent.Instance, RejoinPolicy.StopReason.CoordinatorAbsent),
             (tls, RejoinPolicy.StopReason.TlsHandshakeFailed),
             (CoordinatedShutdown.ClrExitReason.Instance, RejoinPolicy.StopReason.Requested),
         };
