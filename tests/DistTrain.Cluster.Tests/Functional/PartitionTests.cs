@@ -16,6 +16,11 @@ namespace DistTrain.Cluster.Tests.Functional;
 public sealed class PartitionTests(PartitionCluster cluster, ITestOutputHelper output) : IClassFixture<PartitionCluster>
 {
     private static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(4);
+    /// <summary>
+    /// How long the shared cluster may take to be whole again (every worker up and idle): a scenario's aftermath can leave
+    /// a worker in a remnant without a coordinator, which CoordinatorWatch leaves after 60 s, plus a rejoin backoff of up to 30 s.
+    /// </summary>
+    private static readonly TimeSpan WholeAgain = TimeSpan.FromMinutes(3);
     /// <summary>How long a partition lasts, as in the issue.</summary>
     private static readonly TimeSpan PartitionLength = TimeSpan.FromSeconds(30);
     /// <summary>The cut lands after this step of rank 0: mid-epoch, past the step-10 checkpoint.</summary>
@@ -93,7 +98,7 @@ public sealed class PartitionTests(PartitionCluster cluster, ITestOutputHelper o
 
         var detected = run.Membership.FirstOrDefault(s => s.Time > run.CutAt && !s.IsUp(PartitionCluster.WorkerId(cut)));
         // One cluster again: every worker registered with the one coordinator, up and idle.
-        await cluster.WaitForWorkersAsync(Enumerable.Range(1, PartitionCluster.Workers).Select(PartitionCluster.WorkerId).ToList(), TimeSpan.FromMinutes(2));
+        await cluster.WaitForWorkersAsync(Enumerable.Range(1, PartitionCluster.Workers).Select(PartitionCluster.WorkerId).ToList(), WholeAgain);
         DateTime? whole = DateTime.UtcNow;
         output.WriteLine($"cut coordinator ↔ node {cut} after step {run.MaxStepAtCut} for {PartitionLength.TotalSeconds:F0} s: {(detected is null ? "never detected" : Describe(detected))} after {Since(run.CutAt, detected?.Time)}, " +
             $"first step of the re-formed group after {Since(run.CutAt, run.RecoveredAt)}; all 3 workers up and idle {Since(run.HealAt, whole)} after healing (job ended {Since(run.HealAt, run.EndedAt)} after it); " +
@@ -146,7 +151,7 @@ public sealed class PartitionTests(PartitionCluster cluster, ITestOutputHelper o
         // answered that it is in none (RejoinPolicy.RejoinSettings). Without a founder nobody would ever form it again.
         var all = Enumerable.Range(0, 1 + PartitionCluster.Workers).ToList();
         var workers = Enumerable.Range(1, PartitionCluster.Workers).Select(PartitionCluster.WorkerId).ToList();
-        await cluster.WaitForWorkersAsync(workers, TimeSpan.FromMinutes(2));
+        await cluster.WaitForWorkersAsync(workers, WholeAgain);
         var before = all.ToDictionary(n => n, Downings);
         var cutAt = DateTime.UtcNow;
         foreach (int node in all) cluster.Net.Isolate(node);
@@ -161,7 +166,7 @@ public sealed class PartitionTests(PartitionCluster cluster, ITestOutputHelper o
         var healAt = DateTime.UtcNow;
         Assert.All(all, n => Assert.True(Downings(n) > before[n], $"node {n} was not downed: {cluster.LogTails()}"));
 
-        await cluster.WaitForWorkersAsync(workers, TimeSpan.FromMinutes(2));
+        await cluster.WaitForWorkersAsync(workers, WholeAgain);
         var wholeAt = DateTime.UtcNow;
         string jobId = (await cluster.Client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = Stage1() }, deadline: DateTime.UtcNow.AddSeconds(30))).JobId;
         var job = await cluster.WaitForJobAsync(jobId, JobTimeout);
@@ -188,7 +193,7 @@ public sealed class PartitionTests(PartitionCluster cluster, ITestOutputHelper o
     /// </summary>
     private async Task<FaultRun> RunWithFaultAsync(string yaml, Func<Task<Action>> inject, TimeSpan? holdFor = null)
     {
-        await cluster.WaitForWorkersAsync(Enumerable.Range(1, PartitionCluster.Workers).Select(PartitionCluster.WorkerId).ToList(), TimeSpan.FromMinutes(2));
+        await cluster.WaitForWorkersAsync(Enumerable.Range(1, PartitionCluster.Workers).Select(PartitionCluster.WorkerId).ToList(), WholeAgain);
         var submittedAt = DateTime.UtcNow;
         string jobId = (await cluster.Client.SubmitJobAsync(new SubmitJobRequest { SpecYaml = yaml }, deadline: DateTime.UtcNow.AddSeconds(30))).JobId;
         using var stop = new CancellationTokenSource();
