@@ -33,7 +33,6 @@ public sealed class CoordinatorWatch : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly HashSet<UniqueAddress> _coordinators = new();
     private bool _selfUp;
-    private DateTime _absentSince;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -45,11 +44,12 @@ public sealed class CoordinatorWatch : ReceiveActor, IWithTimers
         _after = after;
         _cluster = Akka.Cluster.Cluster.Get(Context.System);
         Receive<ClusterEvent.IMemberEvent>(e => { OnMember(e.Member); Check(); });
+        // Check cancels the timer whenever a coordinator appears or this node stops being up, and a cancelled timer's
+        // message is never delivered: when Absent arrives, the node has been orphaned for the whole bound.
         Receive<Absent>(_ =>
         {
-            if (_coordinators.Count > 0 || !_selfUp) return;
             _log.Warning("this cluster has had no coordinator-role member for {0:F0} s: it is a remnant the coordinator's node " +
-                         "cannot find (a partition's aftermath); leaving it to rejoin through the seeds", (DateTime.UtcNow - _absentSince).TotalSeconds);
+                         "cannot find (a partition's aftermath); leaving it to rejoin through the seeds", _after.TotalSeconds);
             CoordinatedShutdown.Get(Context.System).Run(CoordinatorAbsent.Instance);
         });
     }
@@ -72,11 +72,7 @@ public sealed class CoordinatorWatch : ReceiveActor, IWithTimers
     {
         bool orphaned = _selfUp && _coordinators.Count == 0;
         if (!orphaned) Timers.Cancel(nameof(Absent));
-        else if (!Timers.IsTimerActive(nameof(Absent)))
-        {
-            _absentSince = DateTime.UtcNow;
-            Timers.StartSingleTimer(nameof(Absent), Absent.Instance, _after);
-        }
+        else if (!Timers.IsTimerActive(nameof(Absent))) Timers.StartSingleTimer(nameof(Absent), Absent.Instance, _after);
     }
 
     private sealed class Absent { public static readonly Absent Instance = new(); }
