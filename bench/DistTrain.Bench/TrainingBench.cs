@@ -127,8 +127,8 @@ public static class TrainingBench
     }
 
     /// <summary>
-    /// A real cluster job (coordinator here, workers as processes, 1 torch thread each): wall time between rank 0's
-    /// steps. <paramref name="batch"/> is the GLOBAL batch, split evenly over the workers. The job runs
+    /// A real cluster job (coordinator here, workers as processes, 1 torch thread each): wall time between the
+    /// ends of rank 0's consecutive steps, stamped by rank 0 (<see cref="StepCompleted.EndedTicks"/>). <paramref name="batch"/> is the GLOBAL batch, split evenly over the workers. The job runs
     /// <paramref name="warmupSteps"/> more steps first, untimed: a fresh worker process spends its first seconds
     /// compiling .NET code on a background thread (docs/benchmarks.md), which on a machine with no spare core takes
     /// CPU from the training threads.
@@ -137,9 +137,14 @@ public static class TrainingBench
         double bucketMb = DistributedSpec.DefaultGradientBucketMb, int warmupSteps = 0, string transport = "shm")
     {
         await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions(workers, runRoot, exe, TorchThreads: 1) { SharedMemory = transport == "shm" });
+        // Rank 0's own clock at the end of each step: reports reach the coordinator in batches (StepsCompleted).
         var stamps = new List<(int Step, double Seconds, double Reduce, double Comm)>();
-        var clock = Stopwatch.StartNew();
-        Action<object> record = e => { if (e is StepCompleted { Rank: 0 } s) lock (stamps) stamps.Add((s.Step, clock.Elapsed.TotalSeconds, s.ReduceSeconds, s.CommSeconds)); };
+        Action<object> record = e =>
+        {
+            if (e is not StepCompleted { Rank: 0 } s) return;
+            if (s.EndedTicks <= 0) throw new InvalidOperationException($"step {s.Step}'s report carries no end time");
+            lock (stamps) stamps.Add((s.Step, s.EndedTicks / (double)TimeSpan.TicksPerSecond, s.ReduceSeconds, s.CommSeconds));
+        };
         cluster.System.ActorOf(Props.Create(() => new EventRecorder(record)));
         var result = (await new ClusterJobRunner(cluster.Jobs).RunAsync(Spec(warmupSteps + steps, workers, batch, bucketMb), quick: false)).Stages.Single();
         if (!result.Succeeded) throw new InvalidOperationException(result.Summary);

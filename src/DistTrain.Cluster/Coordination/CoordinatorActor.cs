@@ -45,7 +45,10 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<ShardFailed>(m => OnShard(m.JobId, m.Stage, m, (run, worker) => run.OnShardFailed(m, worker)));
         Receive<GetWorkers>(_ => Sender.Tell(Snapshot()));
         Receive<GroupPrepared>(m => Apply(m.JobId, m.Stage, run => run.OnPrepared(m), progress: true));
-        Receive<StepCompleted>(m => Apply(m.JobId, m.Stage, run => run.OnStepCompleted(m), progress: true));
+        Receive<StepsCompleted>(b =>
+        {
+            foreach (var m in b.Steps) Apply(m.JobId, m.Stage, run => run.OnStepCompleted(m), progress: true);
+        });
         Receive<CheckpointSaved>(m => Apply(m.JobId, m.Stage, run => run.OnCheckpointSaved(m), progress: true));
         Receive<SessionFailed>(m => Apply(m.JobId, m.Stage, run => run.OnSessionFailed(m)));
         Receive<DeadlineTick>(_ => CheckDeadlines());

@@ -85,19 +85,34 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var session = group.Session;
         var events = Context.System.EventStream;
         // Steps run back to back on the device thread; the all-reduce inside each step keeps ranks in lock step.
+        // Reports leave in batches (StepReportBatch); what is pending when a step fails leaves before the failure does.
         _device.Run(() =>
         {
-            for (int step = m.FromStep; step < m.ToStep; step++)
+            var batch = new StepReportBatch();
+            void Send(StepsCompleted ready)
             {
-                long bytesBefore = group.Reducer.BytesReduced;
-                var clock = Stopwatch.StartNew();
-                var r = session.RunStep(step);
-                double seconds = clock.Elapsed.TotalSeconds;
-                string? checksum = m.ChecksumAtEnd && step == m.ToStep - 1 ? session.ParameterChecksum() : null;
-                var report = new StepCompleted(m.JobId, m.Stage, m.Generation, group.Spec.Rank, step, r.Loss, r.GradNorm, r.LearningRate,
-                    r.Targets, seconds, r.ReduceSeconds, r.DataSeconds, checksum, group.Reducer.BytesReduced - bytesBefore, r.CommSeconds);
-                group.Coordinator.Tell(report);
-                events.Publish(new WorkerReport(_workerId, report));
+                group.Coordinator.Tell(ready);
+                foreach (var report in ready.Steps) events.Publish(new WorkerReport(_workerId, report));
+            }
+            try
+            {
+                for (int step = m.FromStep; step < m.ToStep; step++)
+                {
+                    long bytesBefore = group.Reducer.BytesReduced;
+                    var clock = Stopwatch.StartNew();
+                    var r = session.RunStep(step);
+                    double seconds = clock.Elapsed.TotalSeconds;
+                    bool last = step == m.ToStep - 1;
+                    string? checksum = m.ChecksumAtEnd && last ? session.ParameterChecksum() : null;
+                    var report = new StepCompleted(m.JobId, m.Stage, m.Generation, group.Spec.Rank, step, r.Loss, r.GradNorm, r.LearningRate,
+                        r.Targets, seconds, r.ReduceSeconds, r.DataSeconds, checksum, group.Reducer.BytesReduced - bytesBefore, r.CommSeconds,
+                        DateTime.UtcNow.Ticks);
+                    if (batch.Add(report, windowEnd: last) is { } ready) Send(ready);
+                }
+            }
+            finally
+            {
+                if (batch.Flush() is { } rest) Send(rest);
             }
             return 0;
         }).PipeTo(Self, success: _ => Idle.Instance, failure: e => new DeviceFailed(m.Generation, m.FromStep, e));

@@ -45,10 +45,22 @@ public sealed record RunSteps(string JobId, string Stage, int Generation, int Fr
 /// <param name="ReduceSeconds">Of that, the time inside gradient and count all-reduces (including waiting for slower ranks).</param>
 /// <param name="ReduceBytes">Bytes of the buffers this rank all-reduced in the step, in their wire format.</param>
 /// <param name="CommSeconds">Time all-reduces ran, on whichever thread ran them; above ReduceSeconds when gradient buckets overlap backward.</param>
+/// <param name="EndedTicks">When the rank finished the step (<see cref="DateTime.UtcNow"/> ticks): reports travel in
+/// batches (<see cref="StepsCompleted"/>), so their arrival times say nothing about the step cadence; 0 = not stamped.</param>
 public sealed record StepCompleted(
     string JobId, string Stage, int Generation, int Rank, int Step,
     double Loss, double GradNorm, double LearningRate, long Targets,
-    double StepSeconds, double ReduceSeconds, double DataSeconds, string? ParameterChecksum, long ReduceBytes = 0, double CommSeconds = 0) : IWorkerProtocol;
+    double StepSeconds, double ReduceSeconds, double DataSeconds, string? ParameterChecksum, long ReduceBytes = 0, double CommSeconds = 0,
+    long EndedTicks = 0) : IWorkerProtocol;
+
+/// <summary>
+/// One rank's step reports in step order, sent as one message: a remote message per step woke a thread pool thread,
+/// the remoting writer and the TLS event loop on the worker and as many on the coordinator, and on a machine whose
+/// cores all run ranks every wake-up takes CPU from a training thread (docs/benchmarks.md). A worker sends its
+/// pending reports at the end of every <see cref="RunSteps"/> window, when the oldest has waited
+/// <c>StepReportBatch.MaxDelay</c>, and before a failure report.
+/// </summary>
+public sealed record StepsCompleted(StepCompleted[] Steps) : IWorkerProtocol;
 
 /// <summary>Save a checkpoint after step <paramref name="Step"/> (rank 0 writes; the others acknowledge).</summary>
 public sealed record SaveCheckpoint(string JobId, string Stage, int Generation, int Step) : IWorkerProtocol;
