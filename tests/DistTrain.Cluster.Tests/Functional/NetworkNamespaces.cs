@@ -170,8 +170,11 @@ public sealed class NetworkNamespaces : IDisposable
         foreach (var ns in Enumerable.Reverse(_namespaces))
             try { Ip($"netns del {ns}"); } catch (InvalidOperationException e) { problems.Add(e.Message); }
         _namespaces.Clear();
-        if (Run(IpPath, $"link show dev {HostLink}", check: false).ExitCode == 0)
-            try { Ip($"link del dev {HostLink}"); } catch (InvalidOperationException e) { problems.Add(e.Message); }
+        // The kernel tears a deleted namespace down after `netns del` returns, so the host's end may vanish between a
+        // look and a delete (CI, 2026-12-05: "Cannot find device"): only a link that is still there is a problem.
+        bool HostLinkExists() => Run(IpPath, $"link show dev {HostLink}", check: false).ExitCode == 0;
+        if (HostLinkExists() && Run(IpPath, $"link del dev {HostLink}", check: false).ExitCode != 0 && HostLinkExists())
+            problems.Add($"the host link {HostLink} could not be deleted");
         if (problems.Count > 0) throw new InvalidOperationException("cleaning up network namespaces: " + string.Join("; ", problems));
     }
 
