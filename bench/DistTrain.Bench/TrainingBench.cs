@@ -128,7 +128,8 @@ public static class TrainingBench
 
     /// <summary>
     /// A real cluster job (coordinator here, workers as processes, 1 torch thread each): wall time between the
-    /// ends of rank 0's consecutive steps, stamped by rank 0 (<see cref="StepCompleted.EndedTicks"/>). <paramref name="batch"/> is the GLOBAL batch, split evenly over the workers. The job runs
+    /// ends of rank 0's consecutive steps, stamped by rank 0 (<see cref="StepCompleted.EndedTicks"/>).
+    /// <paramref name="batch"/> is the GLOBAL batch, split evenly over the workers. The job runs
     /// <paramref name="warmupSteps"/> more steps first, untimed: a fresh worker process spends its first seconds
     /// compiling .NET code on a background thread (docs/benchmarks.md), which on a machine with no spare core takes
     /// CPU from the training threads.
@@ -141,9 +142,7 @@ public static class TrainingBench
         var stamps = new List<(int Step, double Seconds, double Reduce, double Comm)>();
         Action<object> record = e =>
         {
-            if (e is not StepCompleted { Rank: 0 } s) return;
-            if (s.EndedTicks <= 0) throw new InvalidOperationException($"step {s.Step}'s report carries no end time");
-            lock (stamps) stamps.Add((s.Step, s.EndedTicks / (double)TimeSpan.TicksPerSecond, s.ReduceSeconds, s.CommSeconds));
+            if (e is StepCompleted { Rank: 0 } s) lock (stamps) stamps.Add((s.Step, s.EndedTicks / (double)TimeSpan.TicksPerSecond, s.ReduceSeconds, s.CommSeconds));
         };
         cluster.System.ActorOf(Props.Create(() => new EventRecorder(record)));
         var result = (await new ClusterJobRunner(cluster.Jobs).RunAsync(Spec(warmupSteps + steps, workers, batch, bucketMb), quick: false)).Stages.Single();
@@ -153,6 +152,8 @@ public static class TrainingBench
         {
             // The last warm-up step's stamp starts the first timed interval.
             var ordered = stamps.Where(s => s.Step >= warmupSteps - 1).OrderBy(s => s.Step).ToList();
+            int unstamped = ordered.FindIndex(s => s.Seconds <= 0);
+            if (unstamped >= 0) throw new InvalidOperationException($"step {ordered[unstamped].Step}'s report carries no end time");
             // The last step also evaluates, so the interval ending at it is left out (and its reduce time with it).
             intervals = ordered.Zip(ordered.Skip(1), (a, b) => b.Seconds - a.Seconds).SkipLast(1).ToList();
             reduce = ordered.Skip(1).SkipLast(1).Select(s => s.Reduce).ToList();

@@ -57,7 +57,7 @@ public sealed record StepCompleted(
 /// One rank's step reports in step order, sent as one message: a remote message per step woke a thread pool thread,
 /// the remoting writer and the TLS event loop on the worker and as many on the coordinator, and on a machine whose
 /// cores all run ranks every wake-up takes CPU from a training thread (docs/benchmarks.md). A worker sends its
-/// pending reports at the end of every <see cref="RunSteps"/> window, when the oldest has waited
+/// pending reports at the end of every <see cref="RunSteps"/> window, before the oldest would wait longer than
 /// <c>StepReportBatch.MaxDelay</c>, and before a failure report.
 /// </summary>
 public sealed record StepsCompleted(StepCompleted[] Steps) : IWorkerProtocol;

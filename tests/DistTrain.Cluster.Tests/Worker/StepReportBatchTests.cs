@@ -6,7 +6,8 @@ namespace DistTrain.Cluster.Tests.Worker;
 /// <summary>When a rank's step reports leave for the coordinator: one message a window, not one a step.</summary>
 public sealed class StepReportBatchTests
 {
-    private static StepCompleted Step(int step) => new("j", "lm", 1, 0, step, 1, 1, 1e-3, 100, 0.1, 0.01, 0, null, EndedTicks: 1000 + step);
+    private static StepCompleted Step(int step, double seconds = 0.13) =>
+        new("j", "lm", 1, 0, step, 1, 1, 1e-3, 100, seconds, 0.01, 0, null, EndedTicks: 1000 + step);
 
     [Fact]
     public void Fast_steps_leave_together_at_the_end_of_the_window_in_step_order()
@@ -29,20 +30,22 @@ public sealed class StepReportBatchTests
     {
         var now = new DateTime(2026, 12, 5, 0, 0, 0, DateTimeKind.Utc);
         var batch = new StepReportBatch(() => now);
-        Assert.Null(batch.Add(Step(0), windowEnd: false));
-        now += StepReportBatch.MaxDelay - TimeSpan.FromMilliseconds(1);
-        Assert.Null(batch.Add(Step(1), windowEnd: false));
-        now += TimeSpan.FromMilliseconds(1);
-        Assert.Equal([0, 1, 2], batch.Add(Step(2), windowEnd: false)!.Steps.Select(s => s.Step));
+        // 0.8 s steps: the first report would wait 1.6 s for the third step's end, then 2.4 s for the fourth's; it leaves with the third.
+        Assert.Null(batch.Add(Step(0, 0.8), windowEnd: false));
+        now += TimeSpan.FromSeconds(0.8);
+        Assert.Null(batch.Add(Step(1, 0.8), windowEnd: false));
+        now += TimeSpan.FromSeconds(0.8);
+        Assert.Equal([0, 1, 2], batch.Add(Step(2, 0.8), windowEnd: false)!.Steps.Select(s => s.Step));
 
-        // Slow steps (each longer than the delay) leave one by one: the delay counts from the oldest pending report.
-        now += StepReportBatch.MaxDelay;
-        Assert.Null(batch.Add(Step(3), windowEnd: false));
-        now += StepReportBatch.MaxDelay;
-        Assert.Equal([3, 4], batch.Add(Step(4), windowEnd: false)!.Steps.Select(s => s.Step));
+        // Steps slower than the delay leave one by one, as each ends: none waits for the next step.
+        foreach (int step in new[] { 3, 4 })
+        {
+            now += TimeSpan.FromSeconds(90);
+            Assert.Equal([step], batch.Add(Step(step, 90), windowEnd: false)!.Steps.Select(s => s.Step));
+        }
 
         // Steps faster than the clock's resolution still leave in bounded messages.
-        var sizes = Enumerable.Range(0, 3 * StepReportBatch.MaxCount).Select(i => batch.Add(Step(i), windowEnd: false)?.Steps.Length)
+        var sizes = Enumerable.Range(0, 3 * StepReportBatch.MaxCount).Select(i => batch.Add(Step(i, 0), windowEnd: false)?.Steps.Length)
             .Where(n => n is not null).ToList();
         Assert.Equal([StepReportBatch.MaxCount, StepReportBatch.MaxCount, StepReportBatch.MaxCount], sizes);
     }
